@@ -1,0 +1,1 @@
+"""chatft: everything behind the Azure Functions handlers (domain, adapters, CLI)."""

@@ -1,0 +1,136 @@
+"""The careful path: decode one line generically and name every problem with its JSON path.
+
+Only lines the fast path in `schema.py` could not accept come here, so clarity wins over speed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .issues import Code
+from .schema import MESSAGE_KEYS, ROLES, TOP_LEVEL_KEYS, Message
+
+_PREVIEW = 40
+
+
+@dataclass(slots=True)
+class LineVerdict:
+    """What the careful path found in one line. `messages` is set only when it has no errors."""
+
+    errors: list[tuple[Code, str, str]] = field(default_factory=list)
+    warnings: list[tuple[Code, str, str]] = field(default_factory=list)
+    messages: list[Message] | None = None
+    prompt_id: Any = None
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+
+
+def decode_line(data: bytes) -> tuple[Any, tuple[Code, str] | None]:
+    """Strict JSON decode; on failure return (code, human message) instead of raising."""
+    try:
+        return orjson.loads(data), None
+    except orjson.JSONDecodeError as exc:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return None, (Code.INVALID_UTF8, f"bytes are not valid UTF-8 at byte {bad.start} of the line ({bad.reason})")
+        message = str(exc)
+        if "depth limit" in message or "recursion" in message:
+            return None, (Code.JSON_TOO_DEEP, f"JSON nests deeper than 1024 levels: {message}")
+        if data.lstrip().startswith(b"[") and len(data.strip()) == 1:
+            message += "; the file looks like a pretty-printed JSON array, but JSON Lines needs one object per line"
+        return None, (Code.INVALID_JSON, f"not valid JSON: {message}")
+
+
+def check_conversation(obj: Any, *, strict: bool) -> LineVerdict:
+    """Check one decoded line against what Azure ML's chat-completion fine-tuning accepts."""
+    verdict = LineVerdict()
+    err = verdict.errors.append
+    warn = verdict.warnings.append
+    if not isinstance(obj, dict):
+        err((Code.NOT_AN_OBJECT, "$", f"each line must be a JSON object, got {type(obj).__name__}"))
+        return verdict
+    for key in obj.keys() - TOP_LEVEL_KEYS:
+        warn((Code.UNKNOWN_KEY, key, f"unknown key {key!r} is ignored and not written to the prepared data"))
+    verdict.prompt_id = obj.get("prompt_id")
+    if "messages" not in obj:
+        err((Code.MESSAGES_MISSING, "messages", "the conversation has no 'messages' list"))
+        return verdict
+    raw_messages = obj["messages"]
+    if not isinstance(raw_messages, list):
+        err((Code.MESSAGES_NOT_LIST, "messages", f"'messages' must be a list, got {type(raw_messages).__name__}"))
+        return verdict
+    if len(raw_messages) < 2:
+        err((
+            Code.TOO_FEW_MESSAGES,
+            "messages",
+            f"{len(raw_messages)} message(s); Azure ML's preprocessing silently drops conversations with fewer than 2",
+        ))
+    roles: list[str | None] = []
+    messages: list[Message] = []
+    for index, message in enumerate(raw_messages):
+        path = f"messages[{index}]"
+        role = _check_message(message, path, verdict)
+        roles.append(role)
+        if role is not None and isinstance(message.get("content"), str):
+            messages.append(Message(role=role, content=message["content"]))
+    _check_roles(roles, strict, verdict)
+    if not verdict.errors:
+        verdict.messages = messages
+    return verdict
+
+
+def _check_message(message: Any, path: str, verdict: LineVerdict) -> str | None:
+    """Check one message; return its role if the role is valid."""
+    err = verdict.errors.append
+    if not isinstance(message, dict):
+        err((Code.MESSAGE_NOT_OBJECT, path, f"each message must be an object, got {type(message).__name__}"))
+        return None
+    for key in message.keys() - MESSAGE_KEYS:
+        verdict.warnings.append((Code.UNKNOWN_KEY, f"{path}.{key}", f"unknown message key {key!r} is ignored"))
+    role = message.get("role")
+    if "role" not in message:
+        err((Code.ROLE_MISSING, f"{path}.role", "the message has no 'role'"))
+        role = None
+    elif role not in ROLES:
+        err((Code.ROLE_INVALID, f"{path}.role", f"role must be one of system/user/assistant, got {_preview(role)}"))
+        role = None
+    content = message.get("content")
+    if "content" not in message:
+        err((Code.CONTENT_MISSING, f"{path}.content", "the message has no 'content'"))
+    elif not isinstance(content, str):
+        err((Code.CONTENT_NOT_STRING, f"{path}.content", f"content must be a string, got {type(content).__name__}"))
+    elif role in ("user", "assistant") and (not content or content.isspace()):
+        err((Code.CONTENT_EMPTY, f"{path}.content", f"{role} content is empty or only whitespace"))
+    return role
+
+
+def _check_roles(roles: list[str | None], strict: bool, verdict: LineVerdict) -> None:
+    """Order rules: system only first, at least one assistant, user/assistant alternate, end on assistant."""
+    for index, role in enumerate(roles):
+        if role == "system" and index > 0:
+            verdict.errors.append((Code.SYSTEM_NOT_FIRST, f"messages[{index}].role", "a system message may only come first"))
+    known = [(index, role) for index, role in enumerate(roles) if role is not None]
+    if len(known) < len(roles):
+        return  # order checks on a list with broken messages would only add noise
+    if "assistant" not in roles:
+        verdict.errors.append((Code.NO_ASSISTANT, "messages", "the conversation has no assistant message to learn from"))
+        return
+    turns = [(index, role) for index, role in known if role != "system"]
+    expected = "user"
+    for index, role in turns:
+        if role != expected:
+            where = "the first turn is from the assistant" if index == turns[0][0] else f"two {role} turns in a row"
+            finding = (Code.TURNS_NOT_ALTERNATING, f"messages[{index}].role", f"user/assistant turns do not alternate: {where}")
+            (verdict.errors if strict else verdict.warnings).append(finding)
+            break
+        expected = "assistant" if role == "user" else "user"
+    if roles[-1] != "assistant":
+        last = len(roles) - 1
+        verdict.warnings.append((Code.LAST_NOT_ASSISTANT, f"messages[{last}].role", f"the last message is from the {roles[-1]}, so its reply teaches nothing"))

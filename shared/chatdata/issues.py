@@ -1,0 +1,88 @@
+"""Findings about an upload: stable codes, and a log that caps examples but keeps exact totals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from enum import Enum
+
+FILE_LEVEL = 0
+"""Line number used for findings about the whole file rather than one line."""
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Code(str, Enum):
+    """Stable finding codes. Renaming one breaks users' tooling, so only ever add."""
+
+    # errors
+    EMPTY_FILE = "empty-file"
+    COMPRESSED_FILE = "compressed-file"
+    INVALID_UTF8 = "invalid-utf8"
+    INVALID_JSON = "invalid-json"
+    JSON_TOO_DEEP = "json-too-deep"
+    LINE_TOO_LONG = "line-too-long"
+    NOT_AN_OBJECT = "not-an-object"
+    MESSAGES_MISSING = "messages-missing"
+    MESSAGES_NOT_LIST = "messages-not-list"
+    TOO_FEW_MESSAGES = "too-few-messages"
+    MESSAGE_NOT_OBJECT = "message-not-object"
+    ROLE_MISSING = "role-missing"
+    ROLE_INVALID = "role-invalid"
+    CONTENT_MISSING = "content-missing"
+    CONTENT_NOT_STRING = "content-not-string"
+    CONTENT_EMPTY = "content-empty"
+    NO_ASSISTANT = "no-assistant"
+    SYSTEM_NOT_FIRST = "system-not-first"
+    TOO_FEW_CONVERSATIONS = "too-few-conversations"
+    # warnings (TURNS_NOT_ALTERNATING is an error in strict mode)
+    TURNS_NOT_ALTERNATING = "turns-not-alternating"
+    LAST_NOT_ASSISTANT = "last-not-assistant"
+    DUPLICATE_CONVERSATION = "duplicate-conversation"
+    DUPLICATE_PROMPT_ID = "duplicate-prompt-id"
+    UNKNOWN_KEY = "unknown-key"
+    TOO_LONG = "too-long"
+    BOM = "bom"
+    CRLF = "crlf"
+    DUPLICATE_CHECK_LIMITED = "duplicate-check-limited"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    line: int
+    code: Code
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"line": self.line, "code": self.code.value, "path": self.path, "message": self.message}
+
+
+class FindingLog:
+    """Keeps the first `examples_per_code` findings of each code and an exact count of all.
+
+    A 1 GB file with a million bad lines must still give a report a person can read.
+    """
+
+    def __init__(self, examples_per_code: int) -> None:
+        self._limit = examples_per_code
+        self.totals: Counter[Code] = Counter()
+        self.examples: list[Finding] = []
+
+    def add(self, finding: Finding) -> None:
+        self.totals[finding.code] += 1
+        if self.totals[finding.code] <= self._limit:
+            self.examples.append(finding)
+
+    def __bool__(self) -> bool:
+        return bool(self.totals)
+
+    @property
+    def total(self) -> int:
+        return sum(self.totals.values())
+
+    def sorted_examples(self) -> list[Finding]:
+        return sorted(self.examples, key=lambda f: (f.line, f.path, f.code.value))
