@@ -1,0 +1,51 @@
+"""Write the normalised split files: atomically, so a rejected upload leaves no partial data."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from .split import SPLITS
+
+BUFFER = 1 << 20
+
+
+class SplitFiles:
+    """A RowSink writing train/validation/test JSONL into a private folder until `commit`."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._work = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
+        self._files: list[BinaryIO] = [(self._work / f"{name}.jsonl").open("wb", buffering=BUFFER) for name in SPLITS]
+
+    def write(self, split: int, row: bytes) -> None:
+        self._files[split].write(row)
+
+    def _close(self) -> None:
+        for f in self._files:
+            f.close()
+
+    def commit(self) -> dict[str, Path]:
+        """Move the finished files into `out_dir`; return {split name: path}."""
+        self._close()
+        paths = {}
+        for name in SPLITS:
+            target = self.out_dir / f"{name}.jsonl"
+            (self._work / f"{name}.jsonl").replace(target)
+            paths[name] = target
+        shutil.rmtree(self._work, ignore_errors=True)
+        return paths
+
+    def discard(self) -> None:
+        self._close()
+        shutil.rmtree(self._work, ignore_errors=True)
+
+    def __enter__(self) -> SplitFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._work.exists():
+            self.discard()

@@ -1,0 +1,143 @@
+"""`chatft`: validate and prepare chat fine-tuning data locally, exactly as the ingest function does.
+
+Exit codes: 0 accepted, 1 rejected, 2 usage error or unreadable file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from shared.chatdata.issues import FILE_LEVEL
+from shared.chatdata.options import ValidationOptions
+from shared.chatdata.prepare import SplitFiles
+from shared.chatdata.report import Report
+from shared.chatdata.split import SplitFractions
+from shared.chatdata.validator import RowSink, validate_stream
+from shared.settings import Settings, SettingsError
+from shared.streams import buffered, file_chunks
+
+PROGRESS_MIN_BYTES = 4 << 20
+EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+out = Console()
+err = Console(stderr=True)
+
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Non-alternating user/assistant turns are errors.")]
+SplitOpt = Annotated[Optional[str], typer.Option("--split", help="train,validation,test fractions, e.g. 0.9,0.05,0.05.")]
+TokensOpt = Annotated[Optional[int], typer.Option("--max-seq-tokens", min=1, help="Warn above this estimated length.")]
+MinTrainOpt = Annotated[Optional[int], typer.Option("--min-train-rows", min=1, help="Reject if train gets fewer rows.")]
+
+
+def _options(strict: bool, split: str | None, max_seq_tokens: int | None, min_train_rows: int | None, drop_invalid: bool = False) -> ValidationOptions:
+    try:
+        base = Settings.from_env().validation_options()
+        changes: dict[str, object] = {"strict": strict or base.strict, "drop_invalid": drop_invalid or base.drop_invalid}
+        if split is not None:
+            changes["fractions"] = SplitFractions.parse(split)
+    except (SettingsError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    if max_seq_tokens is not None:
+        changes["max_seq_tokens"] = max_seq_tokens
+    if min_train_rows is not None:
+        changes["min_train_rows"] = min_train_rows
+    return dataclasses.replace(base, **changes)
+
+
+def _run(path: Path, options: ValidationOptions, sink: RowSink | None, show_progress: bool) -> Report:
+    try:
+        f = path.open("rb")
+        size = path.stat().st_size
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot read {path}: {exc.strerror or exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    with f:
+        if not show_progress or size < PROGRESS_MIN_BYTES:
+            return validate_stream(buffered(file_chunks(f)), options, source=str(path), sink=sink)
+        columns = (TextColumn("validating"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("validate", total=size)
+            stream = buffered(file_chunks(f), tap=lambda chunk: progress.advance(task, len(chunk)))
+            return validate_stream(stream, options, source=str(path), sink=sink)
+
+
+def _print_report(report: Report) -> None:
+    d = report.as_dict()
+    verdict = "[bold green]ACCEPTED[/]" if report.valid else "[bold red]REJECTED[/]"
+    s = d["stats"]
+    out.print(f"{verdict} {report.source}: {report.conversations} conversations "
+              f"(train {report.split_counts[0]}, validation {report.split_counts[1]}, test {report.split_counts[2]}), "
+              f"{report.errors.total} errors, {report.warnings.total} warnings, {s['lines']} lines, {s['bytes_read']} bytes")
+    for title, log, style in (("errors", report.errors, "red"), ("warnings", report.warnings, "yellow")):
+        if not log:
+            continue
+        table = Table(title=f"{title} ({log.total}; first {len(log.examples)} shown)", title_style=style, show_lines=False)
+        for column in ("line", "code", "JSON path", "message"):
+            table.add_column(column, overflow="fold")
+        for f in log.sorted_examples():
+            table.add_row("file" if f.line == FILE_LEVEL else str(f.line), f.code.value, f.path, f.message)
+        out.print(table)
+        totals = ", ".join(f"{code.value} {n}" for code, n in sorted(log.totals.items()))
+        out.print(f"[{style}]{title} by code:[/] {totals}")
+    mpc, tok = s["messages_per_conversation"], s["estimated_tokens"]
+    out.print(f"messages/conversation min {mpc['min']} median {mpc['median']} max {mpc['max']}; "
+              f"estimated tokens min {tok['min']} median {tok['median']} p95 {tok['p95']} max {tok['max']}; "
+              f"roles {', '.join(f'{k} {v}' for k, v in s['roles'].items())}")
+    if report.dropped_lines:
+        out.print(f"dropped {report.dropped_lines} line(s): {', '.join(d['dropped_line_ranges'])}")
+
+
+@app.command()
+def validate(
+    path: Path,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    strict: StrictOpt = False,
+    split: SplitOpt = None,
+    max_seq_tokens: TokensOpt = None,
+    min_train_rows: MinTrainOpt = None,
+) -> None:
+    """Validate a JSONL file of chat conversations."""
+    report = _run(path, _options(strict, split, max_seq_tokens, min_train_rows), None, show_progress=True)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report.as_dict()) + b"\n")
+        sys.stdout.flush()
+    else:
+        _print_report(report)
+    raise typer.Exit(EXIT_ACCEPTED if report.valid else EXIT_REJECTED)
+
+
+@app.command()
+def prepare(
+    path: Path,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for train/validation/test.jsonl and the report.")],
+    strict: StrictOpt = False,
+    drop_invalid: Annotated[bool, typer.Option("--drop-invalid", help="Write only valid rows; list every dropped line.")] = False,
+    split: SplitOpt = None,
+    max_seq_tokens: TokensOpt = None,
+    min_train_rows: MinTrainOpt = None,
+) -> None:
+    """Validate, normalise and split a JSONL file; write the split files only if it is accepted."""
+    options = _options(strict, split, max_seq_tokens, min_train_rows, drop_invalid)
+    with SplitFiles(out_dir) as sink:
+        report = _run(path, options, sink, show_progress=True)
+        written = sink.commit() if report.valid else {}
+    report.extra["prepared"] = {name: str(p) for name, p in written.items()}
+    (out_dir / "report.json").write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
+    (out_dir / "report.md").write_text(report.to_markdown(), encoding="utf-8")
+    _print_report(report)
+    out.print(f"wrote {', '.join(str(p) for p in written.values()) or 'no split files'}; report in {out_dir / 'report.md'}")
+    raise typer.Exit(EXIT_ACCEPTED if report.valid else EXIT_REJECTED)
+
+
+def main() -> None:
+    app()

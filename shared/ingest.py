@@ -1,0 +1,106 @@
+"""Ingest use case: stream an uploaded blob through the validator, write the split and the report.
+
+The upload is only ever read. Outputs go to a different container, content-addressed by the
+upload's SHA-256, so a repeated trigger rewrites identical bytes and never loops on itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+
+from shared.chatdata.prepare import SplitFiles
+from shared.chatdata.report import Report
+from shared.chatdata.validator import validate_stream
+from shared.logs import log_step
+from shared.naming import correlation_id, dataset_name, is_upload, prepared_prefix
+from shared.settings import Settings
+from shared.storage import PreparedStore
+from shared.streams import buffered
+
+JSONL = "application/x-ndjson"
+
+
+class UploadBlob(Protocol):
+    """What ingest needs of an uploaded blob (azure.storage.blob.BlobClient satisfies it)."""
+
+    container_name: str
+    blob_name: str
+
+    def download_blob(self) -> _Download: ...
+
+
+class _Download(Protocol):
+    def chunks(self) -> Iterable[bytes]: ...
+
+    @property
+    def properties(self) -> object: ...
+
+
+@dataclass
+class IngestOutcome:
+    status: str
+    """accepted, rejected, or ignored (not a .jsonl upload)."""
+    source: str
+    sha256: str | None = None
+    report: str | None = None
+    prepared: dict[str, str] = field(default_factory=dict)
+    report_data: Report | None = None
+
+
+def ingest_blob(blob: UploadBlob, settings: Settings, store: PreparedStore) -> IngestOutcome:
+    source = f"{blob.container_name}/{blob.blob_name}"
+    if not is_upload(blob.blob_name):
+        log_step("ingest.ignored", source=source, reason="not a .jsonl upload")
+        return IngestOutcome("ignored", source)
+    download = blob.download_blob()
+    etag = getattr(download.properties, "etag", None)
+    log_step("ingest.received", source=source, etag=etag, dataset=dataset_name(blob.blob_name))
+    digest = hashlib.sha256()
+    with tempfile.TemporaryDirectory(prefix="chatft-") as tmp, SplitFiles(Path(tmp)) as sink:
+        stream = buffered(download.chunks(), tap=digest.update)
+        try:
+            report = validate_stream(stream, settings.validation_options(), source=source, sink=sink)
+        except Exception as exc:
+            _leave_failure_report(store, blob.blob_name, source, etag, exc)
+            raise
+        report.sha256 = digest.hexdigest()
+        cid = correlation_id(report.sha256)
+        prefix = prepared_prefix(blob.blob_name, report.sha256)
+        log_step(
+            "ingest.validated", cid=cid, source=source, valid=report.valid, conversations=report.conversations,
+            errors=report.errors.total, warnings=report.warnings.total, bytes=report.stats.bytes_read,
+        )
+        prepared: dict[str, str] = {}
+        if report.valid:
+            for name, path in sink.commit().items():
+                prepared[name] = store.put_file(f"{prefix}/{name}.jsonl", path, JSONL)
+        report.extra["prepared"] = prepared
+        report_path = store.put_bytes(f"{prefix}/report.json", orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2), "application/json")
+        store.put_bytes(f"{prefix}/report.md", report.to_markdown().encode(), "text/markdown; charset=utf-8")
+    status = "accepted" if report.valid else "rejected"
+    log_step(
+        "ingest.prepared" if report.valid else "ingest.rejected", cid=cid, source=source, report=report_path,
+        prepared=prepared, next="fine-tuning submission is not built yet (issue 3)",
+        level=logging.INFO if report.valid else logging.WARNING,
+    )
+    return IngestOutcome(status, source, report.sha256, report_path, prepared, report)
+
+
+def _leave_failure_report(store: PreparedStore, blob_name: str, source: str, etag: object, exc: Exception) -> None:
+    """A failure mid-stream (e.g. storage outage) still leaves a note a person can find."""
+    note = {"source": source, "etag": etag, "valid": None, "failed": f"{type(exc).__name__}: {exc}",
+            "retry": "the host retries the trigger; after 5 failures the blob is listed in webjobs-blobtrigger-poison"}
+    path = f"{dataset_name(blob_name)}/_failed/{str(etag or 'unknown').strip(chr(34))}.json"
+    try:
+        store.put_bytes(path, orjson.dumps(note, default=str, option=orjson.OPT_INDENT_2), "application/json")
+    except Exception:  # noqa: BLE001 - the original error matters more than the note
+        logging.getLogger("chatft").exception("could not write failure report for %s", source)
+    log_step("ingest.failed", source=source, etag=etag, error=note["failed"], level=logging.ERROR)

@@ -1,0 +1,1 @@
+"""Local development support (emulators, runners). Never imported by the deployed function app."""

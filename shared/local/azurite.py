@@ -1,0 +1,106 @@
+"""Start (or reuse) the Azurite storage emulator on free local ports, and stop what we started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+# Azurite's published development account (a well-known public value, not a secret).
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+DEFAULT_PORTS = (10000, 10001, 10002)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def connection_string(host: str, blob: int, queue: int, table: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"BlobEndpoint=http://{host}:{blob}/{DEV_ACCOUNT};QueueEndpoint=http://{host}:{queue}/{DEV_ACCOUNT};"
+        f"TableEndpoint=http://{host}:{table}/{DEV_ACCOUNT};"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _is_azurite(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/{DEV_ACCOUNT}?comp=list", timeout=1) as r:
+            return "Azurite" in r.headers.get("Server", "")
+    except urllib.error.HTTPError as e:
+        return "Azurite" in (e.headers.get("Server") or "")
+    except OSError:
+        return False
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def azurite_binary() -> str:
+    local = ROOT / "node_modules" / ".bin" / "azurite"
+    if local.exists():
+        return str(local)
+    found = shutil.which("azurite")
+    if found:
+        return found
+    raise RuntimeError("Azurite is not installed: run `npm ci` (make test and make run do it for you)")
+
+
+@dataclass
+class Azurite:
+    connection_string: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def started_here(self) -> bool:
+        return self.process is not None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_or_reuse(timeout: float = 30.0) -> Azurite:
+    """Reuse AZURITE_CONNECTION_STRING or an Azurite on the default ports; else start one on free ports."""
+    given = os.environ.get("AZURITE_CONNECTION_STRING")
+    if given:
+        return Azurite(given)
+    if _is_azurite(DEFAULT_PORTS[0]) and all(_listening(p) for p in DEFAULT_PORTS[1:]):
+        return Azurite(connection_string("127.0.0.1", *DEFAULT_PORTS))
+    ports = (_free_port(), _free_port(), _free_port())
+    args = [
+        azurite_binary(), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableProductStyleUrl",
+        "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+        "--blobPort", str(ports[0]), "--queuePort", str(ports[1]), "--tablePort", str(ports[2]),
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    azurite = Azurite(connection_string("127.0.0.1", *ports), process)
+    deadline = time.monotonic() + timeout
+    while not all(_listening(p) for p in ports):
+        if process.poll() is not None:
+            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            azurite.stop()
+            raise RuntimeError(f"Azurite exited with {process.returncode}: {error.strip()}")
+        if time.monotonic() > deadline:
+            azurite.stop()
+            raise RuntimeError(f"Azurite did not listen on {ports} within {timeout:.0f}s")
+        time.sleep(0.1)
+    return azurite
