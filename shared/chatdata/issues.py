@@ -48,6 +48,7 @@ class Code(str, Enum):
     BOM = "bom"
     CRLF = "crlf"
     DUPLICATE_CHECK_LIMITED = "duplicate-check-limited"
+    SPLIT_FILLED = "split-filled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,20 @@ class SplitFiles:
     def write(self, split: int, row: bytes) -> None:
         self._files[split].write(row)
 
+    def move_train_rows(self, moves: dict[int, int]) -> None:
+        """Rewrite train without the moved rows and append them to their new splits."""
+        self._files[0].close()
+        train = self._work / "train.jsonl"
+        kept = self._work / "train.kept"
+        with train.open("rb") as src, kept.open("wb", buffering=BUFFER) as dst:
+            for index, row in enumerate(src):
+                if index in moves:
+                    self._files[moves[index]].write(row)
+                else:
+                    dst.write(row)
+        kept.replace(train)
+        self._files[0] = train.open("ab", buffering=BUFFER)
+
     def _close(self) -> None:
         for f in self._files:
             f.close()

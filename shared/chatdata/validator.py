@@ -8,6 +8,7 @@ Both paths end in `_Run.accept`, so an accepted line is booked the same way eith
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterable
 from typing import Any, BinaryIO, Protocol
@@ -20,7 +21,7 @@ from .lines import UTF8_BOM, LineReader, Oversized, sniff_compression
 from .options import ValidationOptions
 from .report import Report
 from .schema import CLEAN_ROLE_SEQUENCE, Message, conversation_decoder, encoded_size, prepared_row
-from .split import content_hash
+from .split import SPLITS, content_hash
 from .stats import Stats, estimate_tokens
 
 _ROLE_LETTER = {"system": "s", "user": "u", "assistant": "a"}
@@ -31,6 +32,9 @@ class RowSink(Protocol):
     """Receives normalised rows; index 0/1/2 is train/validation/test."""
 
     def write(self, split: int, row: bytes) -> None: ...
+
+    def move_train_rows(self, moves: dict[int, int]) -> None:
+        """Move the n-th written train row to another split (only ever a row or two)."""
 
 
 class _Run:
@@ -47,6 +51,9 @@ class _Run:
         self.seen_content: dict[int, int] = {}
         self.seen_prompt_ids: dict[int, int] = {}
         self.dedup_full = False
+        # The two train rows with the highest hashes (closest to the validation range): a small
+        # file whose validation or test split came out empty borrows them (see `_fill_empty_splits`).
+        self.train_top: list[tuple[int, int, int]] = [(-1, -1, 0), (-1, -1, 0)]
         self.dedup_limit = options.duplicate_check_limit
         self.max_tokens = options.max_seq_tokens
         self.rejected_lines = 0
@@ -105,6 +112,8 @@ class _Run:
         stats.messages_hist[len(messages)] = stats.messages_hist.get(len(messages), 0) + 1
         stats.tokens_hist[tokens] = stats.tokens_hist.get(tokens, 0) + 1
         split = 0 if digest < self.train_end else 1 if digest < self.validation_end else 2
+        if split == 0 and digest > self.train_top[0][0]:
+            heapq.heapreplace(self.train_top, (digest, self.split_counts[0], number))
         self.split_counts[split] += 1
         if self.sink is not None:
             self.sink.write(split, prepared_row(messages, prompt_id))
@@ -219,6 +228,27 @@ def _count_roles(run: _Run) -> None:
         roles["system"] += fast * (count & 1)
 
 
+def _fill_empty_splits(run: _Run) -> None:
+    """Give an empty validation/test split (with a fraction > 0) one train row, deterministically.
+
+    A hash split of a few dozen rows often leaves 5% splits empty, and Azure ML's pipeline
+    needs rows in them. The borrowed rows are those whose hashes lie closest to the split.
+    """
+    fractions = run.options.fractions
+    empty = [i for i, share in ((1, fractions.validation), (2, fractions.test)) if share > 0 and run.split_counts[i] == 0]
+    donors = sorted((t for t in run.train_top if t[0] >= 0), reverse=True)
+    if not empty or len(donors) < len(empty) or run.split_counts[0] - len(empty) < 1:
+        return
+    moves = {}
+    for split, (_, train_index, line) in zip(empty, donors, strict=False):
+        moves[train_index] = split
+        run.split_counts[0] -= 1
+        run.split_counts[split] += 1
+        run.warning(line, Code.SPLIT_FILLED, "$", f"the {SPLITS[split]} split was empty, so this row moved there from train")
+    if run.sink is not None:
+        run.sink.move_train_rows(moves)
+
+
 def _finish(run: _Run, source: str) -> Report:
     options = run.options
     if run.crlf_lines:
@@ -229,6 +259,7 @@ def _finish(run: _Run, source: str) -> Report:
             f"the duplicate check remembered the first {options.duplicate_check_limit} distinct conversations and prompt_ids only",
         )
     _count_roles(run)
+    _fill_empty_splits(run)
     if sum(run.split_counts) + run.rejected_lines == 0:
         run.error(FILE_LEVEL, Code.EMPTY_FILE, "$", "the file has no conversations (it is empty or only blank lines)")
     elif run.split_counts[0] < options.min_train_rows and not run.errors.totals[Code.COMPRESSED_FILE]:
