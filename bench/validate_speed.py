@@ -3,7 +3,12 @@
 Generates a ~200 MB ultrachat-like file once (bench/data/, git-ignored), then runs each
 contender in its own fresh process so peak RSS is that contender's alone. Reports the best of
 `--repeat` runs and the ratio of the validator's throughput to the baseline's, measured in
-the same run. Usage: `python -m bench.validate_speed [--size-mb 200] [--repeat 3]`.
+the same run. Usage: `python -m bench.validate_speed [--size-mb 200] [--repeat 3] [--shape ultrachat|short]`.
+`--shape short` makes ~1.4 M tiny rows: the worst case for memory that grows with lines.
+
+The ultrachat shape mimics ultrachat_200k (English, 1-5 turns, ~7 KB a line, 15% with a system
+prompt); its word list includes accented, CJK and emoji words, so most strings are not ASCII,
+which makes both the baseline and the validator slower than on real, mostly-ASCII data.
 """
 
 from __future__ import annotations
@@ -18,12 +23,64 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).parent / "data"
 
-_WORDS = (
-    "the model learns from each reply that the assistant gives so a careful answer with clear "
-    "steps helps users understand why results differ between runs data quality matters more "
-    "than volume café naïve résumé — “quoted” 数据 模型 训练 über straße 😊 python azure "
-    "function endpoint deploy token gradient learning rate schedule cosine warmup epoch batch"
-).split()
+_WORDS = [
+    "the",
+    "model",
+    "learns",
+    "from",
+    "each",
+    "reply",
+    "that",
+    "the",
+    "assistant",
+    "gives",
+    "so",
+    "a",
+    "careful",
+    "answer",
+    "with",
+    "clear",
+    "steps",
+    "helps",
+    "users",
+    "understand",
+    "why",
+    "results",
+    "differ",
+    "between",
+    "runs",
+    "data",
+    "quality",
+    "matters",
+    "more",
+    "than",
+    "volume",
+    "café",
+    "naïve",
+    "résumé",
+    "—",
+    "“quoted”",
+    "数据",
+    "模型",
+    "训练",
+    "über",
+    "straße",
+    "😊",
+    "python",
+    "azure",
+    "function",
+    "endpoint",
+    "deploy",
+    "token",
+    "gradient",
+    "learning",
+    "rate",
+    "schedule",
+    "cosine",
+    "warmup",
+    "epoch",
+    "batch",
+]
 
 
 def _text(rng: random.Random, low: int, high: int) -> str:
@@ -47,15 +104,27 @@ def make_conversation(rng: random.Random, index: int) -> dict:
     return {"prompt": first_user, "prompt_id": f"{index:064x}", "messages": messages}
 
 
-def generate(path: Path, size_mb: int, seed: int = 7) -> None:
+def make_short_conversation(rng: random.Random, index: int) -> dict:
+    """Tiny rows: the most lines per MB, so the worst case for per-line state (duplicate check)."""
+    return {
+        "prompt_id": f"{index:x}",
+        "messages": [{"role": "user", "content": f"q{index}"}, {"role": "assistant", "content": _text(rng, 2, 6)}],
+    }
+
+
+SHAPES = {"ultrachat": make_conversation, "short": make_short_conversation}
+
+
+def generate(path: Path, size_mb: int, shape: str, seed: int = 7) -> None:
     rng = random.Random(seed)
+    make = SHAPES[shape]
     target = size_mb * 1_000_000
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     written, index = 0, 0
     with tmp.open("wb") as out:
         while written < target:
-            line = (json.dumps(make_conversation(rng, index), ensure_ascii=False) + "\n").encode()
+            line = (json.dumps(make(rng, index), ensure_ascii=False) + "\n").encode()
             out.write(line)
             written += len(line)
             index += 1
@@ -66,9 +135,7 @@ def generate(path: Path, size_mb: int, seed: int = 7) -> None:
 CONTENDERS = {
     "orjson-baseline": (
         "import orjson\n",
-        "with open(PATH, 'rb') as f:\n"
-        "    for line in f:\n"
-        "        orjson.loads(line)\n",
+        "with open(PATH, 'rb') as f:\n    for line in f:\n        orjson.loads(line)\n",
     ),
     "chatft-validator": (
         "from shared.chatdata.validator import validate_stream\n",
@@ -106,11 +173,12 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="ultrachat")
     args = parser.parse_args()
-    path = DATA_DIR / f"ultrachat_like_{args.size_mb}mb.jsonl"
+    path = DATA_DIR / f"{args.shape}_like_{args.size_mb}mb.jsonl"
     if not path.exists():
         t = time.perf_counter()
-        generate(path, args.size_mb)
+        generate(path, args.size_mb, args.shape)
         print(f"generated {path} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     size_mb = path.stat().st_size / 1e6
     names = [n for n in CONTENDERS if not (args.skip_pandas and n.startswith("pandas"))]

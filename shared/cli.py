@@ -33,15 +33,22 @@ out = Console()
 err = Console(stderr=True)
 
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Non-alternating user/assistant turns are errors.")]
-SplitOpt = Annotated[Optional[str], typer.Option("--split", help="train,validation,test fractions, e.g. 0.9,0.05,0.05.")]
+SplitOpt = Annotated[
+    Optional[str], typer.Option("--split", help="train,validation,test fractions, e.g. 0.9,0.05,0.05.")
+]
 TokensOpt = Annotated[Optional[int], typer.Option("--max-seq-tokens", min=1, help="Warn above this estimated length.")]
 MinTrainOpt = Annotated[Optional[int], typer.Option("--min-train-rows", min=1, help="Reject if train gets fewer rows.")]
 
 
-def _options(strict: bool, split: str | None, max_seq_tokens: int | None, min_train_rows: int | None, drop_invalid: bool = False) -> ValidationOptions:
+def _options(
+    strict: bool, split: str | None, max_seq_tokens: int | None, min_train_rows: int | None, drop_invalid: bool = False
+) -> ValidationOptions:
     try:
         base = Settings.from_env().validation_options()
-        changes: dict[str, object] = {"strict": strict or base.strict, "drop_invalid": drop_invalid or base.drop_invalid}
+        changes: dict[str, object] = {
+            "strict": strict or base.strict,
+            "drop_invalid": drop_invalid or base.drop_invalid,
+        }
         if split is not None:
             changes["fractions"] = SplitFractions.parse(split)
     except (SettingsError, ValueError) as exc:
@@ -64,7 +71,13 @@ def _run(path: Path, options: ValidationOptions, sink: RowSink | None, show_prog
     with f:
         if not show_progress or size < PROGRESS_MIN_BYTES:
             return validate_stream(buffered(file_chunks(f)), options, source=str(path), sink=sink)
-        columns = (TextColumn("validating"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("validating"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task("validate", total=size)
             stream = buffered(file_chunks(f), tap=lambda chunk: progress.advance(task, len(chunk)))
@@ -75,13 +88,17 @@ def _print_report(report: Report) -> None:
     d = report.as_dict()
     verdict = "[bold green]ACCEPTED[/]" if report.valid else "[bold red]REJECTED[/]"
     s = d["stats"]
-    out.print(f"{verdict} {report.source}: {report.conversations} conversations "
-              f"(train {report.split_counts[0]}, validation {report.split_counts[1]}, test {report.split_counts[2]}), "
-              f"{report.errors.total} errors, {report.warnings.total} warnings, {s['lines']} lines, {s['bytes_read']} bytes")
+    out.print(
+        f"{verdict} {report.source}: {report.conversations} conversations "
+        f"(train {report.split_counts[0]}, validation {report.split_counts[1]}, test {report.split_counts[2]}), "
+        f"{report.errors.total} errors, {report.warnings.total} warnings, {s['lines']} lines, {s['bytes_read']} bytes"
+    )
     for title, log, style in (("errors", report.errors, "red"), ("warnings", report.warnings, "yellow")):
         if not log:
             continue
-        table = Table(title=f"{title} ({log.total}; first {len(log.examples)} shown)", title_style=style, show_lines=False)
+        table = Table(
+            title=f"{title} ({log.total}; first {len(log.examples)} shown)", title_style=style, show_lines=False
+        )
         for column in ("line", "code", "JSON path", "message"):
             table.add_column(column, overflow="fold")
         for f in log.sorted_examples():
@@ -90,9 +107,11 @@ def _print_report(report: Report) -> None:
         totals = ", ".join(f"{code.value} {n}" for code, n in sorted(log.totals.items()))
         out.print(f"[{style}]{title} by code:[/] {totals}")
     mpc, tok = s["messages_per_conversation"], s["estimated_tokens"]
-    out.print(f"messages/conversation min {mpc['min']} median {mpc['median']} max {mpc['max']}; "
-              f"estimated tokens min {tok['min']} median {tok['median']} p95 {tok['p95']} max {tok['max']}; "
-              f"roles {', '.join(f'{k} {v}' for k, v in s['roles'].items())}")
+    out.print(
+        f"messages/conversation min {mpc['min']} median {mpc['median']} max {mpc['max']}; "
+        f"estimated tokens min {tok['min']} median {tok['median']} p95 {tok['p95']} max {tok['max']}; "
+        f"roles {', '.join(f'{k} {v}' for k, v in s['roles'].items())}"
+    )
     if report.dropped_lines:
         out.print(f"dropped {report.dropped_lines} line(s): {', '.join(d['dropped_line_ranges'])}")
 
@@ -121,7 +140,9 @@ def prepare(
     path: Path,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for train/validation/test.jsonl and the report.")],
     strict: StrictOpt = False,
-    drop_invalid: Annotated[bool, typer.Option("--drop-invalid", help="Write only valid rows; list every dropped line.")] = False,
+    drop_invalid: Annotated[
+        bool, typer.Option("--drop-invalid", help="Write only valid rows; list every dropped line.")
+    ] = False,
     split: SplitOpt = None,
     max_seq_tokens: TokensOpt = None,
     min_train_rows: MinTrainOpt = None,
@@ -135,7 +156,9 @@ def prepare(
     (out_dir / "report.json").write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
     (out_dir / "report.md").write_text(report.to_markdown(), encoding="utf-8")
     _print_report(report)
-    out.print(f"wrote {', '.join(str(p) for p in written.values()) or 'no split files'}; report in {out_dir / 'report.md'}")
+    out.print(
+        f"wrote {', '.join(str(p) for p in written.values()) or 'no split files'}; report in {out_dir / 'report.md'}"
+    )
     raise typer.Exit(EXIT_ACCEPTED if report.valid else EXIT_REJECTED)
 
 

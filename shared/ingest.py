@@ -11,6 +11,7 @@ import logging
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -60,47 +61,73 @@ def ingest_blob(blob: UploadBlob, settings: Settings, store: PreparedStore) -> I
     if not is_upload(blob.blob_name):
         log_step("ingest.ignored", source=source, reason="not a .jsonl upload")
         return IngestOutcome("ignored", source)
+    try:
+        return _ingest(blob, source, settings, store)
+    except Exception as exc:
+        _leave_failure_report(store, blob.blob_name, source, exc)
+        raise
+
+
+def _ingest(blob: UploadBlob, source: str, settings: Settings, store: PreparedStore) -> IngestOutcome:
     download = blob.download_blob()
     etag = getattr(download.properties, "etag", None)
     log_step("ingest.received", source=source, etag=etag, dataset=dataset_name(blob.blob_name))
     digest = hashlib.sha256()
     with tempfile.TemporaryDirectory(prefix="chatft-") as tmp, SplitFiles(Path(tmp)) as sink:
         stream = buffered(download.chunks(), tap=digest.update)
-        try:
-            report = validate_stream(stream, settings.validation_options(), source=source, sink=sink)
-        except Exception as exc:
-            _leave_failure_report(store, blob.blob_name, source, etag, exc)
-            raise
+        report = validate_stream(stream, settings.validation_options(), source=source, sink=sink)
         report.sha256 = digest.hexdigest()
         cid = correlation_id(report.sha256)
         prefix = prepared_prefix(blob.blob_name, report.sha256)
         log_step(
-            "ingest.validated", cid=cid, source=source, valid=report.valid, conversations=report.conversations,
-            errors=report.errors.total, warnings=report.warnings.total, bytes=report.stats.bytes_read,
+            "ingest.validated",
+            cid=cid,
+            source=source,
+            etag=etag,
+            valid=report.valid,
+            conversations=report.conversations,
+            errors=report.errors.total,
+            warnings=report.warnings.total,
+            bytes=report.stats.bytes_read,
         )
         prepared: dict[str, str] = {}
         if report.valid:
             for name, path in sink.commit().items():
                 prepared[name] = store.put_file(f"{prefix}/{name}.jsonl", path, JSONL)
         report.extra["prepared"] = prepared
-        report_path = store.put_bytes(f"{prefix}/report.json", orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2), "application/json")
+        report_json = orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2)
+        report_path = store.put_bytes(f"{prefix}/report.json", report_json, "application/json")
         store.put_bytes(f"{prefix}/report.md", report.to_markdown().encode(), "text/markdown; charset=utf-8")
-    status = "accepted" if report.valid else "rejected"
     log_step(
-        "ingest.prepared" if report.valid else "ingest.rejected", cid=cid, source=source, report=report_path,
-        prepared=prepared, next="fine-tuning submission is not built yet (issue 3)",
+        "ingest.prepared" if report.valid else "ingest.rejected",
+        cid=cid,
+        source=source,
+        report=report_path,
+        prepared=prepared,
+        next="fine-tuning submission is not built yet (issue 3)",
         level=logging.INFO if report.valid else logging.WARNING,
     )
-    return IngestOutcome(status, source, report.sha256, report_path, prepared, report)
+    return IngestOutcome(
+        "accepted" if report.valid else "rejected", source, report.sha256, report_path, prepared, report
+    )
 
 
-def _leave_failure_report(store: PreparedStore, blob_name: str, source: str, etag: object, exc: Exception) -> None:
-    """A failure mid-stream (e.g. storage outage) still leaves a note a person can find."""
-    note = {"source": source, "etag": etag, "valid": None, "failed": f"{type(exc).__name__}: {exc}",
-            "retry": "the host retries the trigger; after 5 failures the blob is listed in webjobs-blobtrigger-poison"}
-    path = f"{dataset_name(blob_name)}/_failed/{str(etag or 'unknown').strip(chr(34))}.json"
+def _leave_failure_report(store: PreparedStore, blob_name: str, source: str, exc: Exception) -> None:
+    """A failure mid-stream (e.g. storage outage) still leaves a note a person can find.
+
+    The content hash is unknown here, so the note is keyed by time; each retry leaves its own.
+    """
+    failed_at = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    note = {
+        "source": source,
+        "valid": None,
+        "failed_at": failed_at,
+        "failed": f"{type(exc).__name__}: {exc}",
+        "retry": "the host retries the trigger; after 5 failures the blob is listed in webjobs-blobtrigger-poison",
+    }
+    path = f"{dataset_name(blob_name)}/_failed/{failed_at}.json"
     try:
         store.put_bytes(path, orjson.dumps(note, default=str, option=orjson.OPT_INDENT_2), "application/json")
-    except Exception:  # noqa: BLE001 - the original error matters more than the note
+    except Exception:
         logging.getLogger("chatft").exception("could not write failure report for %s", source)
-    log_step("ingest.failed", source=source, etag=etag, error=note["failed"], level=logging.ERROR)
+    log_step("ingest.failed", source=source, error=note["failed"], note=path, level=logging.ERROR)

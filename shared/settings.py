@@ -76,7 +76,7 @@ _SPECS: dict[str, _Spec] = {
     "split_fractions": _Spec("SPLIT_FRACTIONS", SplitFractions.parse, "0.9,0.05,0.05"),
     "max_line_bytes": _Spec("MAX_LINE_BYTES", _positive_int, str(8 << 20)),
     "examples_per_code": _Spec("REPORT_EXAMPLES_PER_CODE", _positive_int, "20"),
-    "duplicate_check_limit": _Spec("DUPLICATE_CHECK_LIMIT", _positive_int, "200000"),
+    "duplicate_check_limit": _Spec("DUPLICATE_CHECK_LIMIT", _positive_int, "100000"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -50,10 +51,8 @@ class BlobPreparedStore:
             return
         from azure.core.exceptions import ResourceExistsError
 
-        try:
+        with contextlib.suppress(ResourceExistsError):
             self._container.create_container()
-        except ResourceExistsError:
-            pass
         self._ensured = True
 
     def _upload(self, path: str, data: object, content_type: str) -> str:

@@ -10,7 +10,9 @@ def conversation(index: int = 0, turns: int = 1, system: bool = False, **extra: 
     messages = [{"role": "system", "content": "Be brief."}] if system else []
     for turn in range(turns):
         messages.append({"role": "user", "content": f"Question {index}.{turn}: how do I tune model {index}?"})
-        messages.append({"role": "assistant", "content": f"Answer {index}.{turn}: lower the learning rate for {index}."})
+        messages.append(
+            {"role": "assistant", "content": f"Answer {index}.{turn}: lower the learning rate for {index}."}
+        )
     return {"prompt": messages[-2]["content"], "prompt_id": f"id-{index}", "messages": messages, **extra}
 
 

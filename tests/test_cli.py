@@ -37,7 +37,9 @@ def test_validate_json_contract_for_an_accepted_file(tmp_path: Path) -> None:
 
 def test_validate_json_reports_line_code_path_message_and_exits_1(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_bytes(valid_file(20) + line({"messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "x"}]}))
+    path.write_bytes(
+        valid_file(20) + line({"messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "x"}]})
+    )
     result, doc = run_json(str(path))
     assert result.exit_code == 1
     assert doc["valid"] is False
@@ -47,7 +49,13 @@ def test_validate_json_reports_line_code_path_message_and_exits_1(tmp_path: Path
 
 def test_strict_flag(tmp_path: Path) -> None:
     path = tmp_path / "turns.jsonl"
-    bad = {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "assistant", "content": "c"}]}
+    bad = {
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": "b"},
+            {"role": "assistant", "content": "c"},
+        ]
+    }
     path.write_bytes(valid_file(20) + line(bad))
     assert run_json(str(path))[0].exit_code == 0
     result, doc = run_json("--strict", str(path))
@@ -71,13 +79,31 @@ def test_human_report_names_line_and_path(tmp_path: Path) -> None:
 
 def test_prepare_writes_split_and_report(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
-    src.write_bytes(b"\xef\xbb\xbf" + jsonl([{"prompt": "p", "prompt_id": f"i{i}", "other": 1,
-                                               "messages": [{"role": "user", "content": f"q{i}", "name": "x"},
-                                                            {"role": "assistant", "content": f"a{i}"}]} for i in range(40)]).replace(b"\n", b"\r\n"))
+    src.write_bytes(
+        b"\xef\xbb\xbf"
+        + jsonl(
+            [
+                {
+                    "prompt": "p",
+                    "prompt_id": f"i{i}",
+                    "other": 1,
+                    "messages": [
+                        {"role": "user", "content": f"q{i}", "name": "x"},
+                        {"role": "assistant", "content": f"a{i}"},
+                    ],
+                }
+                for i in range(40)
+            ]
+        ).replace(b"\n", b"\r\n")
+    )
     out = tmp_path / "out"
     result = runner.invoke(app, ["prepare", str(src), "--out", str(out)])
     assert result.exit_code == 0, result.stdout
-    rows = [r for name in ("train", "validation", "test") for r in (out / f"{name}.jsonl").read_bytes().splitlines(keepends=True)]
+    rows = [
+        r
+        for name in ("train", "validation", "test")
+        for r in (out / f"{name}.jsonl").read_bytes().splitlines(keepends=True)
+    ]
     assert len(rows) == 40
     for row in rows:
         assert row.endswith(b"}\n") and b"\r" not in row and not row.startswith(b"\xef")
@@ -117,14 +143,24 @@ def test_prepare_drop_invalid_lists_every_dropped_line(tmp_path: Path) -> None:
 def test_files_written_by_other_tools_are_accepted(tmp_path: Path) -> None:
     """json.dumps defaults (spaces, \\u escapes) and the committed sample, not our own writer."""
     path = tmp_path / "stdlib.jsonl"
-    rows = [{"messages": [{"role": "user", "content": f"Café {i} — “quoted” 数据"}, {"role": "assistant", "content": "Oui 😊"}]} for i in range(25)]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Café {i} — “quoted” 数据"},
+                {"role": "assistant", "content": "Oui 😊"},
+            ]
+        }
+        for i in range(25)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert run_json(str(path))[1]["valid"] is True
     result, doc = run_json(str(SAMPLE))
     assert result.exit_code == 0 and doc["conversations"] == 36
 
 
-@pytest.mark.skipif(shutil.which("chatft", path=str(Path(sys.executable).parent)) is None, reason="console script not installed")
+@pytest.mark.skipif(
+    shutil.which("chatft", path=str(Path(sys.executable).parent)) is None, reason="console script not installed"
+)
 def test_console_script_keeps_progress_off_stdout(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
     path.write_bytes(valid_file(30_000))

@@ -30,7 +30,9 @@ def peak_bytes(data: bytes, **options: object) -> tuple[object, int]:
 
 
 def test_30_mb_single_line_is_rejected_without_holding_it() -> None:
-    huge = json.dumps({"messages": [{"role": "user", "content": "a" * (30 << 20)}, {"role": "assistant", "content": "b"}]})
+    huge = json.dumps(
+        {"messages": [{"role": "user", "content": "a" * (30 << 20)}, {"role": "assistant", "content": "b"}]}
+    )
     data = valid_file(20) + huge.encode() + b"\n" + valid_file(5, start=100)
     report, peak = peak_bytes(data)
     assert codes(report) == {"line-too-long"}

@@ -47,7 +47,9 @@ def messy_conversations(draw) -> dict:
             message["role"] = role
         if content is not None:
             message["content"] = content
-        messages.append(draw(st.one_of(st.just(message), st.just("plain string"))) if draw(st.integers(0, 9)) == 0 else message)
+        messages.append(
+            draw(st.one_of(st.just(message), st.just("plain string"))) if draw(st.integers(0, 9)) == 0 else message
+        )
     return {"messages": messages}
 
 
@@ -82,13 +84,21 @@ def _view(report, ignore: set[Code]) -> tuple:
 def test_fast_and_careful_paths_agree(row: dict, strict: bool) -> None:
     """An unknown key forces the careful path; apart from that warning the verdict must not change."""
     fast = validate_stream(io.BytesIO(encode(row, True)), only_train(strict=strict), source="p.jsonl")
-    careful = validate_stream(io.BytesIO(encode({**row, "zz_extra": 1}, True)), only_train(strict=strict), source="p.jsonl")
+    careful = validate_stream(
+        io.BytesIO(encode({**row, "zz_extra": 1}, True)), only_train(strict=strict), source="p.jsonl"
+    )
     assert _view(fast, set()) == _view(careful, {Code.UNKNOWN_KEY})
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(valid_conversations(), min_size=1, max_size=40), st.integers(0, 5), st.sampled_from(["0.9,0.05,0.05", "0.5,0.25,0.25", "1,0,0"]))
-def test_split_is_deterministic_and_partitions_the_input(tmp_path_factory, rows: list[dict], dups: int, fractions: str) -> None:
+@given(
+    st.lists(valid_conversations(), min_size=1, max_size=40),
+    st.integers(0, 5),
+    st.sampled_from(["0.9,0.05,0.05", "0.5,0.25,0.25", "1,0,0"]),
+)
+def test_split_is_deterministic_and_partitions_the_input(
+    tmp_path_factory, rows: list[dict], dups: int, fractions: str
+) -> None:
     rows = rows + rows[:dups]
     data = b"".join(encode(r, False) for r in rows)
     options = ValidationOptions(fractions=SplitFractions.parse(fractions), min_train_rows=1)
@@ -101,7 +111,9 @@ def test_split_is_deterministic_and_partitions_the_input(tmp_path_factory, rows:
         outputs.append({name: Path(paths[name]).read_bytes() for name in SPLITS})
     assert outputs[0] == outputs[1], "same input must give byte-identical outputs"
     written = [json.loads(x) for name in SPLITS for x in outputs[0][name].splitlines()]
-    expected = [{"messages": r["messages"], **({"prompt_id": r["prompt_id"]} if "prompt_id" in r else {})} for r in rows]
+    expected = [
+        {"messages": r["messages"], **({"prompt_id": r["prompt_id"]} if "prompt_id" in r else {})} for r in rows
+    ]
     canon = lambda objs: Counter(json.dumps(o, sort_keys=True) for o in objs)  # noqa: E731
     assert canon(written) == canon(expected), "no row lost, none duplicated"
     assert [len(outputs[0][n].splitlines()) for n in SPLITS] == report.split_counts

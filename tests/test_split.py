@@ -23,12 +23,15 @@ def test_content_hash_is_xxh3_64_of_the_line_without_its_ending() -> None:
     assert content_hash(b'{"a":1}\n') == content_hash(b'{"a":1}\r\n') == content_hash(b'{"a":1}')
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("0.9,0.05,0.05", (0.9, 0.05, 0.05)),
-    ("90,5,5", (0.9, 0.05, 0.05)),
-    ("80/10/10", (0.8, 0.1, 0.1)),
-    ("1,0,0", (1.0, 0.0, 0.0)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.9,0.05,0.05", (0.9, 0.05, 0.05)),
+        ("90,5,5", (0.9, 0.05, 0.05)),
+        ("80/10/10", (0.8, 0.1, 0.1)),
+        ("1,0,0", (1.0, 0.0, 0.0)),
+    ],
+)
 def test_fractions_parse(text: str, expected: tuple[float, float, float]) -> None:
     f = SplitFractions.parse(text)
     assert (f.train, f.validation, f.test) == pytest.approx(expected)
@@ -42,7 +45,14 @@ def test_bad_fractions_are_rejected(text: str) -> None:
 
 def test_assign_follows_thresholds() -> None:
     thresholds = SplitFractions(0.5, 0.25, 0.25).thresholds()
-    assert [assign(x, thresholds) for x in (0, (1 << 63) - 1, 1 << 63, (3 << 62) - 1, 3 << 62, (1 << 64) - 1)] == [0, 0, 1, 1, 2, 2]
+    assert [assign(x, thresholds) for x in (0, (1 << 63) - 1, 1 << 63, (3 << 62) - 1, 3 << 62, (1 << 64) - 1)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+    ]
 
 
 def test_large_file_split_follows_the_fractions() -> None:
@@ -56,7 +66,9 @@ def test_large_file_split_follows_the_fractions() -> None:
 def test_small_file_gets_non_empty_validation_and_test(tmp_path) -> None:
     for n in (12, 15, 20, 30):
         with SplitFiles(tmp_path / str(n)) as sink:
-            report = validate_stream(io.BytesIO(valid_file(n)), ValidationOptions(min_train_rows=5), source="s.jsonl", sink=sink)
+            report = validate_stream(
+                io.BytesIO(valid_file(n)), ValidationOptions(min_train_rows=5), source="s.jsonl", sink=sink
+            )
             paths = sink.commit()
         assert report.split_counts[1] >= 1 and report.split_counts[2] >= 1, (n, report.split_counts)
         counts = [len(paths[name].read_bytes().splitlines()) for name in ("train", "validation", "test")]

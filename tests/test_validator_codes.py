@@ -53,16 +53,39 @@ ERROR_CASES = [
     ("no messages", line({"messages": []}), Code.TOO_FEW_MESSAGES, "messages"),
     ("message not object", line({"messages": [user(), "hello"]}), Code.MESSAGE_NOT_OBJECT, "messages[1]"),
     ("role missing", line({"messages": [user(), {"content": "x"}]}), Code.ROLE_MISSING, "messages[1].role"),
-    ("role invalid", line({"messages": [user(), assistant(), user(), {"role": "tool", "content": "x"}]}),
-     Code.ROLE_INVALID, "messages[3].role"),
-    ("role not string", line({"messages": [{"role": 7, "content": "x"}, assistant()]}), Code.ROLE_INVALID, "messages[0].role"),
-    ("content missing", line({"messages": [{"role": "user"}, assistant()]}), Code.CONTENT_MISSING, "messages[0].content"),
-    ("content not string", line({"messages": [user(), {"role": "assistant", "content": ["a"]}]}),
-     Code.CONTENT_NOT_STRING, "messages[1].content"),
+    (
+        "role invalid",
+        line({"messages": [user(), assistant(), user(), {"role": "tool", "content": "x"}]}),
+        Code.ROLE_INVALID,
+        "messages[3].role",
+    ),
+    (
+        "role not string",
+        line({"messages": [{"role": 7, "content": "x"}, assistant()]}),
+        Code.ROLE_INVALID,
+        "messages[0].role",
+    ),
+    (
+        "content missing",
+        line({"messages": [{"role": "user"}, assistant()]}),
+        Code.CONTENT_MISSING,
+        "messages[0].content",
+    ),
+    (
+        "content not string",
+        line({"messages": [user(), {"role": "assistant", "content": ["a"]}]}),
+        Code.CONTENT_NOT_STRING,
+        "messages[1].content",
+    ),
     ("content empty", line({"messages": [user(""), assistant()]}), Code.CONTENT_EMPTY, "messages[0].content"),
     ("content whitespace", line({"messages": [user(), assistant(" \n\t")]}), Code.CONTENT_EMPTY, "messages[1].content"),
     ("no assistant", line({"messages": [user(), user("again")]}), Code.NO_ASSISTANT, "messages"),
-    ("system not first", line({"messages": [user(), system(), assistant()]}), Code.SYSTEM_NOT_FIRST, "messages[1].role"),
+    (
+        "system not first",
+        line({"messages": [user(), system(), assistant()]}),
+        Code.SYSTEM_NOT_FIRST,
+        "messages[1].role",
+    ),
 ]
 
 
@@ -76,20 +99,57 @@ def test_each_error_names_line_code_and_path(bad: bytes, code: Code, path: str) 
 
 
 WARNING_CASES = [
-    ("two user turns", line({"messages": [user(), user("more"), assistant()]}), {}, Code.TURNS_NOT_ALTERNATING, "messages[1].role"),
-    ("assistant first", line({"messages": [system(), assistant(), user(), assistant()]}), {},
-     Code.TURNS_NOT_ALTERNATING, "messages[1].role"),
-    ("last not assistant", line({"messages": [user(), assistant(), user("bye")]}), {}, Code.LAST_NOT_ASSISTANT, "messages[2].role"),
+    (
+        "two user turns",
+        line({"messages": [user(), user("more"), assistant()]}),
+        {},
+        Code.TURNS_NOT_ALTERNATING,
+        "messages[1].role",
+    ),
+    (
+        "assistant first",
+        line({"messages": [system(), assistant(), user(), assistant()]}),
+        {},
+        Code.TURNS_NOT_ALTERNATING,
+        "messages[1].role",
+    ),
+    (
+        "last not assistant",
+        line({"messages": [user(), assistant(), user("bye")]}),
+        {},
+        Code.LAST_NOT_ASSISTANT,
+        "messages[2].role",
+    ),
     ("unknown top-level key", line({**conversation(77), "source": "web"}), {}, Code.UNKNOWN_KEY, "source"),
-    ("unknown message key", line({"messages": [{**user(), "name": "bob"}, assistant()]}), {}, Code.UNKNOWN_KEY, "messages[0].name"),
-    ("too long", line({"messages": [user("word " * 400), assistant()]}), {"max_seq_tokens": 300}, Code.TOO_LONG, "messages"),
+    (
+        "unknown message key",
+        line({"messages": [{**user(), "name": "bob"}, assistant()]}),
+        {},
+        Code.UNKNOWN_KEY,
+        "messages[0].name",
+    ),
+    (
+        "too long",
+        line({"messages": [user("word " * 400), assistant()]}),
+        {"max_seq_tokens": 300},
+        Code.TOO_LONG,
+        "messages",
+    ),
     ("duplicate conversation", valid_file(1, start=5), {}, Code.DUPLICATE_CONVERSATION, "messages"),
-    ("duplicate prompt_id", line({**conversation(900), "prompt_id": "id-7"}), {}, Code.DUPLICATE_PROMPT_ID, "prompt_id"),
+    (
+        "duplicate prompt_id",
+        line({**conversation(900), "prompt_id": "id-7"}),
+        {},
+        Code.DUPLICATE_PROMPT_ID,
+        "prompt_id",
+    ),
     ("crlf", line(conversation(901))[:-1] + b"\r\n", {}, Code.CRLF, "$"),
 ]
 
 
-@pytest.mark.parametrize(("bad", "options", "code", "path"), [c[1:] for c in WARNING_CASES], ids=[c[0] for c in WARNING_CASES])
+@pytest.mark.parametrize(
+    ("bad", "options", "code", "path"), [c[1:] for c in WARNING_CASES], ids=[c[0] for c in WARNING_CASES]
+)
 def test_each_warning_names_line_code_and_path(bad: bytes, options: dict, code: Code, path: str) -> None:
     report = with_bad(bad, **options)
     assert report.valid, report.as_dict()["errors"]
@@ -122,7 +182,10 @@ def test_strict_mode_makes_non_alternating_turns_an_error() -> None:
 def test_several_problems_in_one_line_are_all_reported() -> None:
     bad = line({"messages": [{"role": "bot", "content": "x"}, {"role": "assistant"}], "extra": 1})
     report = with_bad(bad)
-    assert {(BAD_LINE, "role-invalid", "messages[0].role"), (BAD_LINE, "content-missing", "messages[1].content")} <= findings(report, "error")
+    assert {
+        (BAD_LINE, "role-invalid", "messages[0].role"),
+        (BAD_LINE, "content-missing", "messages[1].content"),
+    } <= findings(report, "error")
     assert (BAD_LINE, "unknown-key", "extra") in findings(report, "warning")
 
 

@@ -39,7 +39,10 @@ def decode_line(data: bytes) -> tuple[Any, tuple[Code, str] | None]:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:
-            return None, (Code.INVALID_UTF8, f"bytes are not valid UTF-8 at byte {bad.start} of the line ({bad.reason})")
+            return None, (
+                Code.INVALID_UTF8,
+                f"bytes are not valid UTF-8 at byte {bad.start} of the line ({bad.reason})",
+            )
         message = str(exc)
         if "depth limit" in message or "recursion" in message:
             return None, (Code.JSON_TOO_DEEP, f"JSON nests deeper than 1024 levels: {message}")
@@ -67,11 +70,13 @@ def check_conversation(obj: Any, *, strict: bool) -> LineVerdict:
         err((Code.MESSAGES_NOT_LIST, "messages", f"'messages' must be a list, got {type(raw_messages).__name__}"))
         return verdict
     if len(raw_messages) < 2:
-        err((
-            Code.TOO_FEW_MESSAGES,
-            "messages",
-            f"{len(raw_messages)} message(s); Azure ML's preprocessing silently drops conversations with fewer than 2",
-        ))
+        err(
+            (
+                Code.TOO_FEW_MESSAGES,
+                "messages",
+                f"{len(raw_messages)} message(s); Azure ML's preprocessing silently drops conversations with fewer than 2",
+            )
+        )
     roles: list[str | None] = []
     messages: list[Message] = []
     for index, message in enumerate(raw_messages):
@@ -115,22 +120,36 @@ def _check_roles(roles: list[str | None], strict: bool, verdict: LineVerdict) ->
     """Order rules: system only first, at least one assistant, user/assistant alternate, end on assistant."""
     for index, role in enumerate(roles):
         if role == "system" and index > 0:
-            verdict.errors.append((Code.SYSTEM_NOT_FIRST, f"messages[{index}].role", "a system message may only come first"))
+            verdict.errors.append(
+                (Code.SYSTEM_NOT_FIRST, f"messages[{index}].role", "a system message may only come first")
+            )
     known = [(index, role) for index, role in enumerate(roles) if role is not None]
     if len(known) < len(roles):
         return  # order checks on a list with broken messages would only add noise
     if "assistant" not in roles:
-        verdict.errors.append((Code.NO_ASSISTANT, "messages", "the conversation has no assistant message to learn from"))
+        verdict.errors.append(
+            (Code.NO_ASSISTANT, "messages", "the conversation has no assistant message to learn from")
+        )
         return
     turns = [(index, role) for index, role in known if role != "system"]
     expected = "user"
     for index, role in turns:
         if role != expected:
             where = "the first turn is from the assistant" if index == turns[0][0] else f"two {role} turns in a row"
-            finding = (Code.TURNS_NOT_ALTERNATING, f"messages[{index}].role", f"user/assistant turns do not alternate: {where}")
+            finding = (
+                Code.TURNS_NOT_ALTERNATING,
+                f"messages[{index}].role",
+                f"user/assistant turns do not alternate: {where}",
+            )
             (verdict.errors if strict else verdict.warnings).append(finding)
             break
         expected = "assistant" if role == "user" else "user"
     if roles[-1] != "assistant":
         last = len(roles) - 1
-        verdict.warnings.append((Code.LAST_NOT_ASSISTANT, f"messages[{last}].role", f"the last message is from the {roles[-1]}, so its reply teaches nothing"))
+        verdict.warnings.append(
+            (
+                Code.LAST_NOT_ASSISTANT,
+                f"messages[{last}].role",
+                f"the last message is from the {roles[-1]}, so its reply teaches nothing",
+            )
+        )

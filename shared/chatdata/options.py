@@ -22,5 +22,5 @@ class ValidationOptions:
     max_line_bytes: int = 8 * MIB
     """Longer lines are rejected unread, which keeps memory bounded on hostile input."""
     examples_per_code: int = 20
-    duplicate_check_limit: int = 200_000
+    duplicate_check_limit: int = 100_000
     """Distinct conversations (and prompt_ids) remembered for the duplicate check."""

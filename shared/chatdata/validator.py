@@ -95,17 +95,25 @@ class _Run:
         """
         digest = content_hash(line)
         seen = self.seen_content
-        first = seen.setdefault(digest, number) if len(seen) < self.dedup_limit else self._first_seen(seen, digest, number)
+        first = (
+            seen.setdefault(digest, number) if len(seen) < self.dedup_limit else self._first_seen(seen, digest, number)
+        )
         if first != number:
             self.warning(number, Code.DUPLICATE_CONVERSATION, "messages", f"same messages as line {first}")
         if prompt_id is not None:
-            first = self._first_seen(self.seen_prompt_ids, hash(prompt_id if isinstance(prompt_id, str) else repr(prompt_id)), number)
+            first = self._first_seen(
+                self.seen_prompt_ids, hash(prompt_id if isinstance(prompt_id, str) else repr(prompt_id)), number
+            )
             if first != number:
-                self.warning(number, Code.DUPLICATE_PROMPT_ID, "prompt_id", f"prompt_id {prompt_id!r} also on line {first}")
+                self.warning(
+                    number, Code.DUPLICATE_PROMPT_ID, "prompt_id", f"prompt_id {prompt_id!r} also on line {first}"
+                )
         tokens = estimate_tokens(size)
         if tokens > self.max_tokens:
             self.warning(
-                number, Code.TOO_LONG, "messages",
+                number,
+                Code.TOO_LONG,
+                "messages",
                 f"about {tokens} tokens, over the max sequence length {self.max_tokens}; it will be truncated",
             )
         stats = self.stats
@@ -121,7 +129,12 @@ class _Run:
     def careful(self, number: int, data: bytes) -> None:
         """The slow path: a line the fast path could not accept cleanly."""
         if type(data) is Oversized:
-            self.error(number, Code.LINE_TOO_LONG, "$", f"line is {data.length} bytes, over the {self.options.max_line_bytes}-byte limit")
+            self.error(
+                number,
+                Code.LINE_TOO_LONG,
+                "$",
+                f"line is {data.length} bytes, over the {self.options.max_line_bytes}-byte limit",
+            )
             self.reject_line(number)
             return
         if data.isspace():
@@ -201,7 +214,7 @@ def _fast_loop(run: _Run, lines: Iterable[tuple[int, bytes | Oversized]]) -> Non
 
 
 def _without_bom(data: bytes | Oversized) -> bytes | Oversized:
-    return data[len(UTF8_BOM):] if isinstance(data, bytes) and data.startswith(UTF8_BOM) else data
+    return data[len(UTF8_BOM) :] if isinstance(data, bytes) and data.startswith(UTF8_BOM) else data
 
 
 def _first_line_ok(run: _Run, data: bytes | Oversized) -> bool:
@@ -211,7 +224,9 @@ def _first_line_ok(run: _Run, data: bytes | Oversized) -> bool:
     kind = sniff_compression(head)
     if kind is not None:
         run.reject_line(1)
-        run.error(1, Code.COMPRESSED_FILE, "$", f"the file is {kind}-compressed; decompress it and upload the plain .jsonl")
+        run.error(
+            1, Code.COMPRESSED_FILE, "$", f"the file is {kind}-compressed; decompress it and upload the plain .jsonl"
+        )
         return False
     if head.startswith(UTF8_BOM):
         run.warning(1, Code.BOM, "$", "the file starts with a UTF-8 byte order mark; it is removed")
@@ -235,7 +250,9 @@ def _fill_empty_splits(run: _Run) -> None:
     needs rows in them. The borrowed rows are those whose hashes lie closest to the split.
     """
     fractions = run.options.fractions
-    empty = [i for i, share in ((1, fractions.validation), (2, fractions.test)) if share > 0 and run.split_counts[i] == 0]
+    empty = [
+        i for i, share in ((1, fractions.validation), (2, fractions.test)) if share > 0 and run.split_counts[i] == 0
+    ]
     donors = sorted((t for t in run.train_top if t[0] >= 0), reverse=True)
     if not empty or len(donors) < len(empty) or run.split_counts[0] - len(empty) < 1:
         return
@@ -244,7 +261,9 @@ def _fill_empty_splits(run: _Run) -> None:
         moves[train_index] = split
         run.split_counts[0] -= 1
         run.split_counts[split] += 1
-        run.warning(line, Code.SPLIT_FILLED, "$", f"the {SPLITS[split]} split was empty, so this row moved there from train")
+        run.warning(
+            line, Code.SPLIT_FILLED, "$", f"the {SPLITS[split]} split was empty, so this row moved there from train"
+        )
     if run.sink is not None:
         run.sink.move_train_rows(moves)
 
@@ -252,10 +271,14 @@ def _fill_empty_splits(run: _Run) -> None:
 def _finish(run: _Run, source: str) -> Report:
     options = run.options
     if run.crlf_lines:
-        run.warning(run.first_crlf, Code.CRLF, "$", f"{run.crlf_lines} line(s) end with CRLF; they are normalised to LF")
+        run.warning(
+            run.first_crlf, Code.CRLF, "$", f"{run.crlf_lines} line(s) end with CRLF; they are normalised to LF"
+        )
     if run.dedup_full:
         run.warning(
-            FILE_LEVEL, Code.DUPLICATE_CHECK_LIMITED, "$",
+            FILE_LEVEL,
+            Code.DUPLICATE_CHECK_LIMITED,
+            "$",
             f"the duplicate check remembered the first {options.duplicate_check_limit} distinct conversations and prompt_ids only",
         )
     _count_roles(run)
@@ -265,15 +288,16 @@ def _finish(run: _Run, source: str) -> Report:
     elif run.split_counts[0] < options.min_train_rows and not run.errors.totals[Code.COMPRESSED_FILE]:
         f = options.fractions
         run.error(
-            FILE_LEVEL, Code.TOO_FEW_CONVERSATIONS, "$",
+            FILE_LEVEL,
+            Code.TOO_FEW_CONVERSATIONS,
+            "$",
             f"{sum(run.split_counts)} usable conversation(s), {run.split_counts[0]} in train after the "
             f"{f.train:g}/{f.validation:g}/{f.test:g} split; Azure ML's chat-completion preprocessing "
             f"needs at least {options.min_train_rows} training rows",
         )
-    if options.drop_invalid:
-        valid = not any(run.errors.totals[c] for c in _FILE_LEVEL_ERRORS)
-    else:
-        valid = not run.errors
+    # With --drop-invalid only file-level errors reject: bad lines are dropped and listed.
+    blocking = _FILE_LEVEL_ERRORS if options.drop_invalid else run.errors.totals.keys()
+    valid = not any(run.errors.totals[c] for c in blocking)
     return Report(
         source=source,
         valid=valid,

@@ -87,9 +87,23 @@ def start_or_reuse(timeout: float = 30.0) -> Azurite:
         return Azurite(connection_string("127.0.0.1", *DEFAULT_PORTS))
     ports = (_free_port(), _free_port(), _free_port())
     args = [
-        azurite_binary(), "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableProductStyleUrl",
-        "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-        "--blobPort", str(ports[0]), "--queuePort", str(ports[1]), "--tablePort", str(ports[2]),
+        azurite_binary(),
+        "--silent",
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--disableProductStyleUrl",
+        "--blobHost",
+        "127.0.0.1",
+        "--queueHost",
+        "127.0.0.1",
+        "--tableHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(ports[0]),
+        "--queuePort",
+        str(ports[1]),
+        "--tablePort",
+        str(ports[2]),
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     azurite = Azurite(connection_string("127.0.0.1", *ports), process)
