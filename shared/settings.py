@@ -109,6 +109,10 @@ class Settings:
                 values[field.name] = spec.parse(raw)
             except ValueError as exc:
                 problems.append(f"{spec.env}: {exc}")
+        if values.get("prepared_container") and values.get("prepared_container") == values.get("upload_container"):
+            problems.append(
+                "PREPARED_CONTAINER: must differ from UPLOAD_CONTAINER, or the trigger fires on its own output"
+            )
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
         return cls(**values)
