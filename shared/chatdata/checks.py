@@ -123,15 +123,14 @@ def _check_roles(roles: list[str | None], strict: bool, verdict: LineVerdict) ->
             verdict.errors.append(
                 (Code.SYSTEM_NOT_FIRST, f"messages[{index}].role", "a system message may only come first")
             )
-    known = [(index, role) for index, role in enumerate(roles) if role is not None]
-    if len(known) < len(roles):
-        return  # order checks on a list with broken messages would only add noise
+    if not roles or None in roles:
+        return  # order checks on an empty list or one with broken messages would only add noise
     if "assistant" not in roles:
         verdict.errors.append(
             (Code.NO_ASSISTANT, "messages", "the conversation has no assistant message to learn from")
         )
         return
-    turns = [(index, role) for index, role in known if role != "system"]
+    turns = [(index, role) for index, role in enumerate(roles) if role != "system"]
     expected = "user"
     for index, role in turns:
         if role != expected:

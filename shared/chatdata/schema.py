@@ -1,4 +1,4 @@
-"""The shape of one ultrachat-style conversation, and its canonical encoding.
+"""The shape of one ultrachat-style conversation, and the normalised row we write for it.
 
 The msgspec types are the *fast path*: a line that decodes into them (in C) with a clean role
 sequence and no empty turn is valid with no findings.
