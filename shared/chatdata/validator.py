@@ -292,8 +292,9 @@ def _finish(run: _Run, source: str) -> Report:
             Code.TOO_FEW_CONVERSATIONS,
             "$",
             f"{sum(run.split_counts)} usable conversation(s), {run.split_counts[0]} in train after the "
-            f"{f.train:g}/{f.validation:g}/{f.test:g} split; Azure ML's chat-completion preprocessing "
-            f"needs at least {options.min_train_rows} training rows",
+            f"{f.train:g}/{f.validation:g}/{f.test:g} split (validation {run.split_counts[1]}, test "
+            f"{run.split_counts[2]}); Azure ML's chat-completion preprocessing needs at least "
+            f"{options.min_train_rows} training rows, so upload more conversations",
         )
     # With --drop-invalid only file-level errors reject: bad lines are dropped and listed.
     blocking = _FILE_LEVEL_ERRORS if options.drop_invalid else run.errors.totals.keys()
