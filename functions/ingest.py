@@ -1,15 +1,14 @@
-"""Blob trigger: a new upload in the upload container is validated, normalised and split.
+"""Blob trigger: a new upload is validated, normalised, split and submitted for fine-tuning.
 
-The blob arrives as an SDK-type `BlobClient` (azurefunctions-extensions-bindings-blob), so the
-host never reads the whole blob into memory: we stream it. Only the settings module is imported
-here; the ingest code loads on first invocation, keeping cold start lean.
+The blob arrives as an SDK-type binding (`BlobRef`: model binding data, never the bytes), so the
+host never reads the whole blob into memory: we stream it with the storage SDK. Only the settings
+module and the light binding converter are imported here; the storage SDK and the ingest code
+load on the first invocation, keeping cold start lean.
 """
 
-from __future__ import annotations
-
 import azure.functions as func
-import azurefunctions.extensions.bindings.blob as blob
 
+from shared.blobref import BlobRef
 from shared.settings import STORAGE_CONNECTION, upload_trigger_source
 
 bp = func.Blueprint()
@@ -22,7 +21,7 @@ bp = func.Blueprint()
     connection=STORAGE_CONNECTION,
     source=func.BlobSource(upload_trigger_source()),
 )
-def ingest_upload(client: blob.BlobClient) -> None:
+def ingest_upload(client: BlobRef) -> None:
     from shared.runtime import ingest_handler
 
     ingest_handler(client)

@@ -22,7 +22,7 @@ from shared.chatdata.prepare import SplitFiles
 from shared.chatdata.report import Report
 from shared.chatdata.split import SplitFractions
 from shared.chatdata.validator import RowSink, validate_stream
-from shared.settings import Settings, SettingsError
+from shared.settings import SettingsError, validation_options
 from shared.streams import buffered, file_chunks
 
 PROGRESS_MIN_BYTES = 4 << 20
@@ -44,7 +44,7 @@ def _options(
     strict: bool, split: str | None, max_seq_tokens: int | None, min_train_rows: int | None, drop_invalid: bool = False
 ) -> ValidationOptions:
     try:
-        base = Settings.from_env().validation_options()
+        base = validation_options()
         changes: dict[str, object] = {
             "strict": strict or base.strict,
             "drop_invalid": drop_invalid or base.drop_invalid,

@@ -1,4 +1,4 @@
-"""Ingest use case: stream an uploaded blob through the validator, write the split and the report.
+"""Ingest use case: stream an uploaded blob through the validator, write the split, submit, report.
 
 The upload is only ever read. Outputs go to a different container, content-addressed by the
 upload's SHA-256, so a repeated trigger rewrites identical bytes and never loops on itself.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -25,6 +25,7 @@ from shared.naming import correlation_id, dataset_name, is_upload, prepared_pref
 from shared.settings import Settings
 from shared.storage import PreparedStore
 from shared.streams import buffered
+from shared.submission import PreparedUpload
 
 JSONL = "application/x-ndjson"
 
@@ -56,29 +57,38 @@ class IngestOutcome:
     report_data: Report | None = None
 
 
-def ingest_blob(blob: UploadBlob, settings: Settings, store: PreparedStore) -> IngestOutcome:
+Submit = Callable[[PreparedUpload], dict[str, Any]]
+"""Submits a prepared upload for fine-tuning; returns a summary for the report (see shared.submission)."""
+
+
+def ingest_blob(
+    blob: UploadBlob, settings: Settings, store: PreparedStore, submit: Submit | None = None
+) -> IngestOutcome:
     source = f"{blob.container_name}/{blob.blob_name}"
     if not is_upload(blob.blob_name):
         log_step("ingest.ignored", source=source, reason="not a .jsonl upload")
         return IngestOutcome("ignored", source)
     try:
-        return _ingest(blob, source, settings, store)
+        return _ingest(blob, source, settings, store, submit)
     except Exception as exc:
         _leave_failure_report(store, blob.blob_name, source, exc)
         raise
 
 
-def _ingest(blob: UploadBlob, source: str, settings: Settings, store: PreparedStore) -> IngestOutcome:
+def _ingest(
+    blob: UploadBlob, source: str, settings: Settings, store: PreparedStore, submit: Submit | None
+) -> IngestOutcome:
     download = blob.download_blob()
-    etag = getattr(download.properties, "etag", None)
-    log_step("ingest.received", source=source, etag=etag, dataset=dataset_name(blob.blob_name))
+    etag = str(getattr(download.properties, "etag", "") or "")
+    dataset = dataset_name(blob.blob_name)
+    log_step("ingest.received", source=source, etag=etag, dataset=dataset)
     digest = hashlib.sha256()
     with tempfile.TemporaryDirectory(prefix="chatft-") as tmp, SplitFiles(Path(tmp)) as sink:
         stream = buffered(download.chunks(), tap=digest.update)
         report = validate_stream(stream, settings.validation_options(), source=source, sink=sink)
-        report.sha256 = digest.hexdigest()
-        cid = correlation_id(report.sha256)
-        prefix = prepared_prefix(blob.blob_name, report.sha256)
+        report.sha256 = sha = digest.hexdigest()
+        cid = correlation_id(sha)
+        prefix = prepared_prefix(blob.blob_name, sha)
         log_step(
             "ingest.validated",
             cid=cid,
@@ -94,22 +104,48 @@ def _ingest(blob: UploadBlob, source: str, settings: Settings, store: PreparedSt
         if report.valid:
             for name, path in sink.commit().items():
                 prepared[name] = store.put_file(f"{prefix}/{name}.jsonl", path, JSONL)
-        report.extra["prepared"] = prepared
-        report_json = orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2)
-        report_path = store.put_bytes(f"{prefix}/report.json", report_json, "application/json")
-        store.put_bytes(f"{prefix}/report.md", report.to_markdown().encode(), "text/markdown; charset=utf-8")
+    report.extra["prepared"] = prepared
+    if not report.valid:
+        report_path = _write_report(store, prefix, report)
+        log_step("ingest.rejected", cid=cid, source=source, report=report_path, level=logging.WARNING)
+        return IngestOutcome("rejected", source, sha, report_path, prepared, report)
+    log_step("ingest.prepared", cid=cid, source=source, prepared=prepared)
+    upload = PreparedUpload(
+        source=source,
+        blob_name=blob.blob_name,
+        dataset=dataset,
+        sha256=sha,
+        cid=cid,
+        etag=etag,
+        prepared_paths={name: f"{prefix}/{name}.jsonl" for name in prepared},
+    )
+    if submit is None:
+        report.extra["submission"] = {"status": "not submitted", "reason": "ML_BACKEND=none: validate and prepare only"}
+    else:
+        try:
+            report.extra["submission"] = submit(upload)
+        except Exception as exc:  # transient: the report says so, and the host retries
+            report.extra["submission"] = {"status": "retrying", "error": f"{type(exc).__name__}: {exc}"}
+            _write_report(store, prefix, report)
+            raise
+    report_path = _write_report(store, prefix, report)
     log_step(
-        "ingest.prepared" if report.valid else "ingest.rejected",
+        "ingest.reported",
         cid=cid,
         source=source,
         report=report_path,
-        prepared=prepared,
-        next="fine-tuning submission is not built yet (issue 3)",
-        level=logging.INFO if report.valid else logging.WARNING,
+        submission=report.extra["submission"].get("status"),
     )
-    return IngestOutcome(
-        "accepted" if report.valid else "rejected", source, report.sha256, report_path, prepared, report
+    return IngestOutcome("accepted", source, sha, report_path, prepared, report)
+
+
+def _write_report(store: PreparedStore, prefix: str, report: Report) -> str:
+    """report.json for tools and report.md for people, next to the prepared data."""
+    path = store.put_bytes(
+        f"{prefix}/report.json", orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2), "application/json"
     )
+    store.put_bytes(f"{prefix}/report.md", report.to_markdown().encode(), "text/markdown; charset=utf-8")
+    return path
 
 
 def _leave_failure_report(store: PreparedStore, blob_name: str, source: str, exc: Exception) -> None:

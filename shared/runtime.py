@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from shared.ingest import IngestOutcome, ingest_blob
+from shared.ingest import IngestOutcome, Submit, ingest_blob
 from shared.settings import Settings
 from shared.storage import BlobPreparedStore, blob_service
 
@@ -19,5 +19,37 @@ def prepared_store() -> BlobPreparedStore:
     return BlobPreparedStore(blob_service(), settings().prepared_container)
 
 
+@functools.cache
+def ledger():
+    from shared.table_ledger import TableLedger, table_client
+
+    return TableLedger(table_client(settings().ledger_table))
+
+
+@functools.cache
+def workspace():
+    if settings().ml_backend == "azure":
+        from shared.azureml.client import AzureMLWorkspace
+
+        return AzureMLWorkspace(settings())
+    return None
+
+
+def submitter() -> Submit | None:
+    """The submission step for the configured backend, or None when ML_BACKEND=none."""
+    ws = workspace()
+    if ws is None:
+        return None
+    from shared.submission import submit_prepared
+
+    return functools.partial(submit_prepared, settings=settings(), ledger=ledger(), workspace=ws)
+
+
 def ingest_handler(client: object) -> IngestOutcome:
-    return ingest_blob(client, settings(), prepared_store())  # type: ignore[arg-type]
+    return ingest_blob(client, settings(), prepared_store(), submitter())  # type: ignore[arg-type]
+
+
+def reset() -> None:
+    """Forget cached settings and clients (tests change settings between cases)."""
+    for cached in (settings, prepared_store, ledger, workspace):
+        cached.cache_clear()

@@ -5,13 +5,15 @@ Cheap to import (no SDKs), because the function blueprints read it at index time
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from shared.chatdata.fractions import SplitFractions
 from shared.chatdata.options import ValidationOptions
-from shared.chatdata.split import SplitFractions
 
 STORAGE_CONNECTION = "CHATFT_STORAGE"
 """Name of the connection setting the blob trigger and our storage clients use.
@@ -21,6 +23,8 @@ settings instead: `CHATFT_STORAGE__blobServiceUri` and `CHATFT_STORAGE__queueSer
 """
 
 TRIGGER_SOURCES = ("LogsAndContainerScan", "EventGrid")
+ML_BACKENDS = ("azure", "none")
+"""Where fine-tuning runs: Azure ML, or nowhere (validate and prepare only)."""
 
 
 class SettingsError(ValueError):
@@ -65,6 +69,38 @@ class _Spec:
     default: str | None
 
 
+def _name(pattern: str, what: str) -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def parse(text: str) -> str:
+        value = text.strip()
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+        return value
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
 _SPECS: dict[str, _Spec] = {
     "upload_container": _Spec("UPLOAD_CONTAINER", _container, "chat-uploads"),
     "prepared_container": _Spec("PREPARED_CONTAINER", _container, "chat-prepared"),
@@ -77,7 +113,68 @@ _SPECS: dict[str, _Spec] = {
     "max_line_bytes": _Spec("MAX_LINE_BYTES", _positive_int, str(8 << 20)),
     "examples_per_code": _Spec("REPORT_EXAMPLES_PER_CODE", _positive_int, "20"),
     "duplicate_check_limit": _Spec("DUPLICATE_CHECK_LIMIT", _positive_int, "100000"),
+    "ml_backend": _Spec("ML_BACKEND", _choice(*ML_BACKENDS), "azure"),
+    "aml_subscription_id": _Spec("AML_SUBSCRIPTION_ID", _name(r"[0-9a-fA-F-]{36}", "subscription id"), ""),
+    "aml_resource_group": _Spec("AML_RESOURCE_GROUP", _name(r"[-\w.()]{1,90}", "resource group name"), ""),
+    "aml_workspace": _Spec("AML_WORKSPACE", _name(r"[A-Za-z0-9][\w-]{2,32}", "workspace name"), ""),
+    "aml_registry": _Spec("AML_REGISTRY", _name(r"[A-Za-z0-9][\w-]{1,32}", "registry name"), "azureml"),
+    "aml_datastore": _Spec("AML_DATASTORE", _name(r"[a-z0-9_]{1,255}", "datastore name"), "chatft_prepared"),
+    "finetune_model": _Spec(
+        "FINETUNE_MODEL", _name(r"[A-Za-z0-9][\w.-]{0,254}", "model name"), "Phi-3-mini-4k-instruct"
+    ),
+    "finetune_compute": _Spec("FINETUNE_COMPUTE", _name(r"[A-Za-z][\w-]{1,31}", "compute name"), "serverless"),
+    "finetune_instance_type": _Spec("FINETUNE_INSTANCE_TYPE", _name(r"\w+", "VM size"), "Standard_NC24ads_A100_v4"),
+    "finetune_overrides": _Spec("FINETUNE_OVERRIDES", _json_object, "{}"),
+    "experiment_name": _Spec(
+        "EXPERIMENT_NAME", _name(r"[A-Za-z0-9][\w-]{0,254}", "experiment name"), "chatft-finetune"
+    ),
+    "ledger_table": _Spec("LEDGER_TABLE", _name(r"[A-Za-z][A-Za-z0-9]{2,62}", "table name"), "chatftledger"),
+    "claim_timeout_seconds": _Spec("SUBMIT_CLAIM_TIMEOUT_SECONDS", _positive_int, "900"),
 }
+
+
+def _parse(names: list[str], env: Mapping[str, str] | None) -> tuple[dict[str, Any], list[str]]:
+    """Parse the named settings; collect every problem instead of stopping at the first."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in names:
+        spec = _SPECS[name]
+        raw = env.get(spec.env, spec.default)
+        if raw is None:
+            problems.append(f"{spec.env}: missing")
+        elif raw == "" and spec.default == "":
+            values[name] = ""
+        else:
+            try:
+                values[name] = spec.parse(raw)
+            except ValueError as exc:
+                problems.append(f"{spec.env}: {exc}")
+    return values, problems
+
+
+_VALIDATION_FIELDS = {
+    "strict": "strict",
+    "drop_invalid": "drop_invalid",
+    "max_seq_tokens": "max_seq_tokens",
+    "min_train_rows": "min_train_rows",
+    "split_fractions": "fractions",
+    "max_line_bytes": "max_line_bytes",
+    "examples_per_code": "examples_per_code",
+    "duplicate_check_limit": "duplicate_check_limit",
+}
+
+
+def validation_options(env: Mapping[str, str] | None = None) -> ValidationOptions:
+    """Only the validation settings (the CLI needs no Azure settings)."""
+    values, problems = _parse(list(_VALIDATION_FIELDS), env)
+    if problems:
+        raise SettingsError("invalid settings: " + "; ".join(problems))
+    return ValidationOptions(**{_VALIDATION_FIELDS[k]: v for k, v in values.items()})
+
+
+# Required only when ML_BACKEND=azure (empty defaults above).
+_AZURE_REQUIRED = ("aml_subscription_id", "aml_resource_group", "aml_workspace")
 
 
 @dataclass(frozen=True)
@@ -93,41 +190,44 @@ class Settings:
     max_line_bytes: int
     examples_per_code: int
     duplicate_check_limit: int
+    ml_backend: str
+    aml_subscription_id: str
+    aml_resource_group: str
+    aml_workspace: str
+    aml_registry: str
+    aml_datastore: str
+    finetune_model: str
+    finetune_compute: str
+    finetune_instance_type: str
+    finetune_overrides: dict[str, Any]
+    experiment_name: str
+    ledger_table: str
+    claim_timeout_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        problems: list[str] = []
-        for field in fields(cls):
-            spec = _SPECS[field.name]
-            raw = env.get(spec.env, spec.default)
-            if raw is None:
-                problems.append(f"{spec.env}: missing")
-                continue
-            try:
-                values[field.name] = spec.parse(raw)
-            except ValueError as exc:
-                problems.append(f"{spec.env}: {exc}")
+        values, problems = _parse([f.name for f in fields(cls)], env)
         if values.get("prepared_container") and values.get("prepared_container") == values.get("upload_container"):
             problems.append(
                 "PREPARED_CONTAINER: must differ from UPLOAD_CONTAINER, or the trigger fires on its own output"
             )
+        if values.get("ml_backend") == "azure":
+            for name in _AZURE_REQUIRED:
+                if values.get(name) == "":
+                    problems.append(f"{_SPECS[name].env}: missing (required when ML_BACKEND=azure)")
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
         return cls(**values)
 
-    def validation_options(self) -> ValidationOptions:
-        return ValidationOptions(
-            strict=self.strict,
-            drop_invalid=self.drop_invalid,
-            max_seq_tokens=self.max_seq_tokens,
-            min_train_rows=self.min_train_rows,
-            fractions=self.split_fractions,
-            max_line_bytes=self.max_line_bytes,
-            examples_per_code=self.examples_per_code,
-            duplicate_check_limit=self.duplicate_check_limit,
+    @property
+    def workspace_resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.aml_subscription_id}/resourceGroups/{self.aml_resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.aml_workspace}"
         )
+
+    def validation_options(self) -> ValidationOptions:
+        return ValidationOptions(**{option: getattr(self, name) for name, option in _VALIDATION_FIELDS.items()})
 
 
 def setting_names() -> list[str]:
@@ -135,14 +235,22 @@ def setting_names() -> list[str]:
     return [STORAGE_CONNECTION, *(spec.env for spec in _SPECS.values())]
 
 
-def storage_connection(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
-    """('connection_string', value) or ('account_url', value) for CHATFT_STORAGE, or None if unset."""
+def storage_connection(
+    env: Mapping[str, str] | None = None, service: str = "blob", connection: str = STORAGE_CONNECTION
+) -> tuple[str, str] | None:
+    """('connection_string', value) or ('account_url', value) for a connection setting's blob/queue/table service.
+
+    The same rules as the Functions host: the setting itself holds a connection string, or
+    `<name>__<service>ServiceUri` / `<name>__serviceUri` name the endpoint for managed identity.
+    """
     env = os.environ if env is None else env
-    if env.get(STORAGE_CONNECTION):
-        return "connection_string", env[STORAGE_CONNECTION]
-    for suffix in ("__blobServiceUri", "__serviceUri"):
-        if env.get(STORAGE_CONNECTION + suffix):
-            return "account_url", env[STORAGE_CONNECTION + suffix]
+    if env.get(connection):
+        return "connection_string", env[connection]
+    for suffix in (f"__{service}ServiceUri", "__serviceUri"):
+        if env.get(connection + suffix):
+            return "account_url", env[connection + suffix]
+    if connection == "AzureWebJobsStorage" and env.get("AzureWebJobsStorage__accountName"):
+        return "account_url", f"https://{env['AzureWebJobsStorage__accountName']}.{service}.core.windows.net"
     return None
 
 

@@ -21,17 +21,17 @@ class PreparedStore(Protocol):
     def put_bytes(self, path: str, data: bytes, content_type: str) -> str: ...
 
 
-def blob_service(env: Mapping[str, str] | None = None) -> BlobServiceClient:
-    """A BlobServiceClient from CHATFT_STORAGE: a connection string locally, managed identity in Azure."""
+def blob_service(env: Mapping[str, str] | None = None, connection: str = STORAGE_CONNECTION) -> BlobServiceClient:
+    """A BlobServiceClient from a connection setting: a connection string locally, managed identity in Azure."""
     from azure.storage.blob import BlobServiceClient
 
-    connection = storage_connection(env)
-    if connection is None:
+    found = storage_connection(env, connection=connection)
+    if found is None:
         raise SettingsError(
-            f"invalid settings: {STORAGE_CONNECTION}: missing (set it to a connection string, "
-            f"or {STORAGE_CONNECTION}__blobServiceUri for managed identity)"
+            f"invalid settings: {connection}: missing (set it to a connection string, "
+            f"or {connection}__blobServiceUri for managed identity)"
         )
-    kind, value = connection
+    kind, value = found
     if kind == "connection_string":
         return BlobServiceClient.from_connection_string(value)
     from azure.identity import DefaultAzureCredential

@@ -27,6 +27,7 @@ def storage_env(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
         "CHATFT_STORAGE": azurite.connection_string,
         "UPLOAD_CONTAINER": f"up-{suffix}",
         "PREPARED_CONTAINER": f"prep-{suffix}",
+        "ML_BACKEND": "none",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -8,8 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import azurefunctions.extensions.bindings.blob as blob
 from azurefunctions.extensions.base import Datum
+
+from shared.blobref import BlobRef, BlobRefConverter
 
 _SETTING = re.compile(r"%([^%]+)%")
 
@@ -44,8 +45,8 @@ def find_function(app: Any, name: str) -> Any:
     return next(f for f in indexed_functions(app) if f.get_function_name() == name)
 
 
-def blob_client_for_trigger(function: Any, blob_name: str) -> blob.BlobClient:
-    """The SDK-type BlobClient the worker hands a blob-triggered function, built by the real extension."""
+def blob_client_for_trigger(function: Any, blob_name: str) -> BlobRef:
+    """The SDK-type object the worker hands a blob-triggered function, from model binding data."""
     trigger = function.get_trigger()
     container = resolve(trigger.path).split("/", 1)[0]
     data = ModelBindingData(
@@ -54,9 +55,7 @@ def blob_client_for_trigger(function: Any, blob_name: str) -> blob.BlobClient:
         content_type="application/json",
         content=json.dumps({"Connection": trigger.connection, "ContainerName": container, "BlobName": blob_name}),
     )
-    return blob.BlobClientConverter.decode(
-        Datum(data, "model_binding_data"), trigger_metadata={}, pytype=blob.BlobClient
-    )
+    return BlobRefConverter.decode(Datum(data, "model_binding_data"), trigger_metadata={}, pytype=BlobRef)
 
 
 def invoke_blob_trigger(app: Any, name: str, blob_name: str) -> Any:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
+from typing import NamedTuple
 
-import azurefunctions.extensions.bindings.blob as blob
+from azurefunctions.extensions.base import meta
+from azurefunctions.extensions.base.utils import get_raw_bindings
 
 import function_app
+from shared.blobref import BlobRef
 from tests.hosting import find_function
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +31,25 @@ def test_ingest_function_metadata() -> None:
         "connection": "CHATFT_STORAGE",
         "source": "LogsAndContainerScan",
     }
-    # The worker binds an SDK-type client (no whole-blob read) because of this annotation.
-    parameter = inspect.signature(function.get_user_function()).parameters["client"]
-    assert parameter.annotation in (blob.BlobClient, "blob.BlobClient")
+
+
+class _ParamTypeInfo(NamedTuple):  # the worker's per-parameter record: binding name and Python type
+    binding_name: str
+    pytype: type
+
+
+def test_the_worker_asks_the_host_for_model_binding_data_not_bytes() -> None:
+    """What the Python worker does when indexing: resolve annotations, then build the raw bindings."""
+    function = find_function(function_app.app, "ingest_upload")
+    hints = typing.get_type_hints(function.get_user_function())
+    assert hints["client"] is BlobRef
+    assert meta._ConverterMeta.check_supported_type(hints["client"])
+    input_types = {"client": _ParamTypeInfo("blobTrigger", hints["client"])}
+    raw, info = get_raw_bindings(function, input_types)
+    [binding] = [json.loads(b) for b in raw]
+    assert binding["properties"] == {"SupportsDeferredBinding": True}
+    assert info == {"client": {BlobRef: "True"}}
+    assert meta._ConverterMeta.get("blobTrigger").check_input_type_annotation(BlobRef)
 
 
 def _fresh_python(code: str, **env: str) -> str:
@@ -60,7 +79,8 @@ def test_bad_trigger_source_fails_indexing_with_the_setting_name() -> None:
 def test_importing_the_app_loads_no_heavy_modules() -> None:
     code = (
         "import sys, function_app\n"
-        "heavy = ['azure.ai.ml', 'shared.chatdata.validator', 'shared.ingest', 'msgspec', 'rich', 'typer']\n"
+        "heavy = ['azure.ai.ml', 'azure.storage.blob', 'azure.identity', 'azure.data.tables', 'shared.chatdata.validator',\n"
+        "         'shared.ingest', 'msgspec', 'xxhash', 'rich', 'typer']\n"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     assert _fresh_python(code) == ""

@@ -21,12 +21,10 @@ from tests.hosting import blob_client_for_trigger, find_function, invoke_blob_tr
 @pytest.fixture(autouse=True)
 def fresh_runtime(storage_env, blob_service):
     """Per-test settings and containers; the per-process caches must not leak between tests."""
-    shared.runtime.settings.cache_clear()
-    shared.runtime.prepared_store.cache_clear()
+    shared.runtime.reset()
     blob_service.create_container(storage_env["UPLOAD_CONTAINER"])
     yield
-    shared.runtime.settings.cache_clear()
-    shared.runtime.prepared_store.cache_clear()
+    shared.runtime.reset()
 
 
 def upload(blob_service, storage_env, name: str, data: bytes):
@@ -125,7 +123,7 @@ def test_a_failure_mid_stream_leaves_a_report_and_is_raised_for_retry(blob_servi
     upload(blob_service, storage_env, "gone.jsonl", valid_file(20))
     function = find_function(function_app.app, "ingest_upload")
     client = blob_client_for_trigger(function, "gone.jsonl")
-    client.delete_blob()  # the blob disappears between the trigger and the read
+    client.client().delete_blob()  # the blob disappears between the trigger and the read
     with pytest.raises(ResourceNotFoundError):
         function.get_user_function()(client)
     blobs = prepared(blob_service, storage_env)

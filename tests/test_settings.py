@@ -13,7 +13,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "local.settings.sample.json"
 
 
 def test_defaults_are_complete_and_typed() -> None:
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"ML_BACKEND": "none"})
     assert settings.upload_container == "chat-uploads" and settings.prepared_container == "chat-prepared"
     options = settings.validation_options()
     assert (options.min_train_rows, options.max_seq_tokens, options.strict) == (10, 4096, False)
@@ -36,7 +36,7 @@ def test_every_bad_setting_is_named_in_one_error() -> None:
 
 def test_upload_and_prepared_containers_must_differ() -> None:
     with pytest.raises(SettingsError, match="PREPARED_CONTAINER"):
-        Settings.from_env({"UPLOAD_CONTAINER": "same", "PREPARED_CONTAINER": "same"})
+        Settings.from_env({"ML_BACKEND": "none", "UPLOAD_CONTAINER": "same", "PREPARED_CONTAINER": "same"})
 
 
 def test_sample_settings_list_every_setting_and_are_valid() -> None:

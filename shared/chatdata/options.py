@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .split import SplitFractions
+from .fractions import SplitFractions
 
 MIB = 1 << 20
 

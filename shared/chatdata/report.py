@@ -89,6 +89,7 @@ class Report:
                 out.append(f"| {code.value} | {total} | {shown.get(code.value, 0)} |")
             out += ["", "| line | code | JSON path | message |", "|---:|---|---|---|"]
             out += [_finding_row(f) for f in log.sorted_examples()]
+        out += _submission_lines(self.extra.get("submission"))
         mpc, tok = stats["messages_per_conversation"], stats["estimated_tokens"]
         out += [
             "",
@@ -101,6 +102,33 @@ class Report:
             "",
         ]
         return "\n".join(out)
+
+
+def _submission_lines(submission: dict[str, Any] | None) -> list[str]:
+    """The fine-tuning outcome, when the ingest function got that far."""
+    if not submission:
+        return []
+    out = ["", "## Fine-tuning", "", f"- Status: **{submission.get('status')}**"]
+    labels = (
+        ("job", "Job"),
+        ("display_name", "Display name"),
+        ("experiment", "Experiment"),
+        ("studio_url", "Studio"),
+        ("foundation_model", "Foundation model"),
+        ("compute", "Compute"),
+        ("gpus_per_node", "GPUs per node"),
+        ("reason", "Reason"),
+        ("error", "Error"),
+        ("setting", "Setting to change"),
+        ("retry", "To retry"),
+    )
+    out += [f"- {label}: {submission[key]}" for key, label in labels if submission.get(key) not in (None, "")]
+    if submission.get("parameters"):
+        out.append("- Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(submission["parameters"].items())))
+    for dropped in submission.get("dropped_parameters", []):
+        out.append(f"- Not passed: `{dropped['key']}` from {dropped['source']} ({dropped['reason']})")
+    out += [f"- Warning: {w}" for w in submission.get("warnings", [])]
+    return out
 
 
 def _finding_row(f: Finding) -> str:

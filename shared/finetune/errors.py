@@ -1,0 +1,11 @@
+"""Errors a person must act on, each naming the setting to change."""
+
+from __future__ import annotations
+
+
+class PreflightError(Exception):
+    """The job would fail (or cannot start): nothing is submitted, and the report says why."""
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        super().__init__(message if setting is None else f"{message} (setting: {setting})")
+        self.setting = setting

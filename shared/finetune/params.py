@@ -1,0 +1,136 @@
+"""Fine-tuning parameters: notebook defaults, then the model's tag, then the user's overrides.
+
+Only keys that are real inputs of the pipeline component survive; everything dropped is
+reported with its reason. Values are coerced to the component's input types, and flags are
+the strings "true"/"false" the component's enums expect, never Python booleans.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "num_train_epochs": 3,
+    "per_device_train_batch_size": 1,
+    "per_device_eval_batch_size": 1,
+    "learning_rate": 5e-6,
+    "lr_scheduler_type": "cosine",
+}
+OPTIMISATION_DEFAULTS: dict[str, Any] = {"apply_lora": "true", "apply_deepspeed": "true", "deepspeed_stage": 2}
+
+# Inputs chatft sets itself; an override for them would silently fight the submission logic.
+RESERVED_INPUTS = frozenset(
+    {
+        "mlflow_model_path",
+        "pytorch_model_path",
+        "huggingface_id",
+        "train_file_path",
+        "validation_file_path",
+        "test_file_path",
+        "train_mltable_path",
+        "validation_mltable_path",
+        "test_mltable_path",
+        "number_of_gpu_to_use_finetuning",
+        "compute_model_import",
+        "compute_preprocess",
+        "compute_finetune",
+        "compute_model_evaluation",
+    }
+)
+
+
+@dataclass
+class MergedParameters:
+    values: dict[str, Any]
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)
+    """(key, source, reason) for every key not passed to the component."""
+
+
+def parse_python_literal(text: str | None, what: str, expected: type) -> Any:
+    """Parse a registry tag written as a Python literal, safely (ast.literal_eval, never eval)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return expected()
+    if isinstance(text, expected):
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"{what} is not a Python literal: {exc}") from exc
+    if not isinstance(value, expected):
+        raise ValueError(f"{what} must be a {expected.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_overrides(text: str) -> dict[str, Any]:
+    """The user's overrides setting: a JSON object."""
+    value = json.loads(text or "{}")
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _flag(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def coerce(value: Any, input_type: str, enum: list[str] | None) -> Any:
+    """Coerce a value to a component input type (integer, number, boolean, string)."""
+    kind = input_type.lower()
+    if kind == "integer":
+        if isinstance(value, bool) or float(value) != int(float(value)):
+            raise ValueError(f"expected an integer, got {value!r}")
+        return int(float(value))
+    if kind == "number":
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        return float(value)
+    if kind == "boolean":
+        return _flag(value) == "true"
+    if enum and set(enum) <= {"true", "false"}:
+        return _flag(value)
+    text = str(value) if not isinstance(value, bool) else _flag(value)
+    if enum and text not in enum:
+        raise ValueError(f"expected one of {', '.join(enum)}, got {value!r}")
+    return text
+
+
+def merge_parameters(
+    component_inputs: Mapping[str, tuple[str, list[str] | None]],
+    model_defaults: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> MergedParameters:
+    """Layer defaults < model tag < overrides; keep and coerce only the component's own inputs.
+
+    `component_inputs` maps input name -> (type, enum or None), read from the component.
+    """
+    layers = (
+        ("chatft defaults", {**TRAINING_DEFAULTS, **OPTIMISATION_DEFAULTS}),
+        ("model_specific_defaults tag", model_defaults),
+        ("FINETUNE_OVERRIDES", overrides),
+    )
+    merged: dict[str, Any] = {}
+    dropped: list[tuple[str, str, str]] = []
+    for source, layer in layers:
+        for key, value in layer.items():
+            if key in RESERVED_INPUTS:
+                dropped.append((key, source, "set by chatft itself"))
+            elif key not in component_inputs:
+                dropped.append((key, source, "not an input of the component"))
+            else:
+                input_type, enum = component_inputs[key]
+                try:
+                    merged[key] = coerce(value, input_type, enum)
+                except (TypeError, ValueError) as exc:
+                    if source == "FINETUNE_OVERRIDES":
+                        raise ValueError(f"FINETUNE_OVERRIDES: {key}: {exc}") from exc
+                    dropped.append((key, source, f"invalid value: {exc}"))
+    return MergedParameters(merged, dropped)

@@ -1,0 +1,92 @@
+"""The upload ledger: one row per distinct upload (dataset + content SHA-256), its status and job.
+
+Triggers deliver at least once, concurrently and out of order. The ledger makes submission
+happen once: a worker must *claim* an upload (an insert that conflicts if it exists) before it
+submits. The rules deciding whether an existing row may be claimed are pure and live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Protocol
+
+
+class Status(str, Enum):
+    CLAIMED = "claimed"
+    """A worker is submitting; stale after the claim timeout (it crashed)."""
+    SUBMITTED = "submitted"
+    RETRYABLE = "retryable"
+    """A transient failure; the host's retry may claim it again at once."""
+    FAILED = "failed"
+    """A permanent failure; only a new upload (a new ETag) of the same bytes retries it."""
+
+
+@dataclass(frozen=True)
+class UploadKey:
+    dataset: str
+    sha256: str
+
+
+@dataclass
+class LedgerEntry:
+    key: UploadKey
+    status: Status
+    attempt: int
+    claim_id: str
+    claimed_at: datetime
+    upload_etag: str
+    source: str
+    cid: str
+    job_name: str = ""
+    error: str = ""
+    updated_at: datetime | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claim:
+    acquired: bool
+    attempt: int
+    reason: str
+    claim_id: str = ""
+    existing: LedgerEntry | None = None
+
+
+@dataclass(frozen=True)
+class ClaimDecision:
+    acquire: bool
+    attempt: int
+    reason: str
+
+
+def decide_claim(existing: LedgerEntry, upload_etag: str, now: datetime, stale_after: timedelta) -> ClaimDecision:
+    """May a worker take over an existing ledger row? Same attempt = same deterministic job name."""
+    status = existing.status
+    if status is Status.SUBMITTED:
+        return ClaimDecision(False, existing.attempt, f"already submitted as job {existing.job_name}")
+    if status is Status.CLAIMED:
+        age = now - existing.claimed_at
+        if age < stale_after:
+            return ClaimDecision(False, existing.attempt, f"another worker claimed it {age.total_seconds():.0f}s ago")
+        return ClaimDecision(True, existing.attempt, f"taking over a stale claim ({age.total_seconds():.0f}s old)")
+    if status is Status.RETRYABLE:
+        return ClaimDecision(True, existing.attempt, "retrying after a transient failure")
+    if upload_etag and upload_etag != existing.upload_etag:
+        return ClaimDecision(True, existing.attempt + 1, "re-uploaded after a permanent failure")
+    return ClaimDecision(False, existing.attempt, f"failed permanently: {existing.error}")
+
+
+class Ledger(Protocol):
+    def claim(
+        self, key: UploadKey, *, upload_etag: str, source: str, cid: str, now: datetime, stale_after: timedelta
+    ) -> Claim:
+        """Insert-or-take-over with optimistic concurrency: at most one caller acquires."""
+
+    def finish(
+        self, key: UploadKey, claim_id: str, status: Status, now: datetime, *, job_name: str = "", error: str = ""
+    ) -> bool:
+        """Record the outcome of a claim; False (and no write) if the claim was taken over meanwhile."""
+
+    def get(self, key: UploadKey) -> LedgerEntry | None: ...

@@ -1,0 +1,148 @@
+"""Submit a prepared upload for fine-tuning exactly once, whatever the trigger delivers.
+
+Claim the upload in the ledger, submit through the Workspace protocol, record the outcome.
+Permanent failures (a preflight, bad settings, validation, quota) are recorded and reported,
+not raised; transient ones release the claim and are raised, so the host retries them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from shared.azureml.workspace import FinetuneRequest, Workspace
+from shared.finetune.errors import PreflightError
+from shared.ledger import Ledger, Status, UploadKey
+from shared.logs import log_step
+from shared.naming import job_name
+from shared.settings import Settings
+
+TAG_MAX = 256
+
+
+@dataclass(frozen=True)
+class PreparedUpload:
+    source: str
+    blob_name: str
+    dataset: str
+    sha256: str
+    cid: str
+    etag: str
+    prepared_paths: dict[str, str]
+    """Split name -> blob path inside the prepared container."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def job_tags(upload: PreparedUpload, attempt: int) -> dict[str, str]:
+    """Our tags, with keys free of dots: Event Grid advanced filters cannot address dotted keys."""
+    tags = {
+        "chatft_managed": "true",
+        "chatft_upload": upload.sha256,
+        "chatft_dataset": upload.dataset,
+        "chatft_source": upload.source,
+        "chatft_cid": upload.cid,
+        "chatft_attempt": str(attempt),
+    }
+    return {k: v[:TAG_MAX] for k, v in tags.items()}
+
+
+def _is_transient(exc: BaseException) -> bool:
+    from shared.azureml.errors import is_transient
+
+    return is_transient(exc)
+
+
+def submit_prepared(
+    upload: PreparedUpload,
+    *,
+    settings: Settings,
+    ledger: Ledger,
+    workspace: Workspace,
+    now: Callable[[], datetime] = _utcnow,
+) -> dict[str, Any]:
+    """Submit once; return a summary for the report. Raises only errors a retry could fix."""
+    key = UploadKey(upload.dataset, upload.sha256)
+    claim = ledger.claim(
+        key,
+        upload_etag=upload.etag,
+        source=upload.source,
+        cid=upload.cid,
+        now=now(),
+        stale_after=timedelta(seconds=settings.claim_timeout_seconds),
+    )
+    if not claim.acquired:
+        existing = claim.existing
+        log_step("submit.skipped", cid=upload.cid, reason=claim.reason, job=existing.job_name if existing else None)
+        summary: dict[str, Any] = {"status": "not submitted again", "reason": claim.reason}
+        if existing is not None:
+            summary.update(ledger_status=existing.status.value, job=existing.job_name or None)
+        return summary
+    log_step("submit.claimed", cid=upload.cid, attempt=claim.attempt, reason=claim.reason)
+    request = FinetuneRequest(
+        job_name=job_name(upload.blob_name, upload.sha256, claim.attempt),
+        data_uris={
+            split: f"azureml://datastores/{settings.aml_datastore}/paths/{path}"
+            for split, path in upload.prepared_paths.items()
+        },
+        tags=job_tags(upload, claim.attempt),
+        cid=upload.cid,
+    )
+    try:
+        job = workspace.submit_finetune(request)
+    except PreflightError as exc:
+        return _failed(ledger, key, claim.claim_id, upload, now(), str(exc), exc.setting)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if _is_transient(exc):
+            ledger.finish(key, claim.claim_id, Status.RETRYABLE, now(), error=error)
+            log_step("submit.retrying", cid=upload.cid, error=error, level=logging.WARNING)
+            raise
+        logging.getLogger("chatft").exception("submission failed permanently")
+        return _failed(ledger, key, claim.claim_id, upload, now(), error, None)
+    ledger.finish(key, claim.claim_id, Status.SUBMITTED, now(), job_name=job.name)
+    log_step(
+        "submit.submitted",
+        cid=upload.cid,
+        job=job.name,
+        display_name=job.display_name,
+        experiment=job.experiment_name,
+        existed=job.already_existed,
+        compute=job.compute,
+        gpus_per_node=job.gpus_per_node,
+        model=job.model_id,
+        warnings=job.warnings,
+    )
+    return {
+        "status": "submitted",
+        "job": job.name,
+        "display_name": job.display_name,
+        "experiment": job.experiment_name,
+        "studio_url": job.studio_url,
+        "attempt": claim.attempt,
+        "already_existed": job.already_existed,
+        "foundation_model": job.model_id,
+        "compute": job.compute,
+        "gpus_per_node": job.gpus_per_node,
+        "parameters": job.parameters,
+        "dropped_parameters": [{"key": k, "source": s, "reason": r} for k, s, r in job.dropped_parameters],
+        "warnings": job.warnings,
+    }
+
+
+def _failed(
+    ledger: Ledger, key: UploadKey, claim_id: str, upload: PreparedUpload, at: datetime, error: str, setting: str | None
+) -> dict[str, Any]:
+    ledger.finish(key, claim_id, Status.FAILED, at, error=error)
+    log_step("submit.failed", cid=upload.cid, error=error, setting=setting, level=logging.ERROR)
+    return {
+        "status": "failed",
+        "error": error,
+        "setting": setting,
+        "retry": "fix the cause, then upload the same file again: a new upload of the same bytes retries",
+    }

@@ -1,0 +1,205 @@
+"""The Azure ML adapter against fakes of the MLClient operations that return real SDK entities.
+
+The contract test builds the real PipelineJob from our component fixture and checks what would
+be sent: inputs, outputs, settings, experiment name and tags, and the SDK's own validation.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from azure.ai.ml import load_component
+from azure.ai.ml.entities import AmlCompute, PipelineJob
+from azure.ai.ml.exceptions import UnexpectedKeywordError
+
+from shared.azureml.client import AzureMLWorkspace
+from shared.azureml.pipeline import build_finetune_pipeline
+from shared.azureml.workspace import FinetuneRequest
+from shared.finetune.compute import ComputePlan
+from shared.finetune.errors import PreflightError
+from shared.settings import Settings
+from tests.fake_aml import FIXTURE, PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
+
+LIVE_TAGS = {k: v for k, v in PHI3_TAGS.items() if not k.startswith("Finetune")}
+DATA = {
+    "train": "azureml://datastores/chatft_prepared/paths/chats/abc/train.jsonl",
+    "validation": "azureml://datastores/chatft_prepared/paths/chats/abc/validation.jsonl",
+    "test": "azureml://datastores/chatft_prepared/paths/chats/abc/test.jsonl",
+}
+TAGS = {"chatft_managed": "true", "chatft_upload": "ab" * 32, "chatft_source": "chat-uploads/chats.jsonl"}
+
+
+def settings(**env: str) -> Settings:
+    base = {
+        "AML_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+        "AML_RESOURCE_GROUP": "rg",
+        "AML_WORKSPACE": "ws-test",
+        "EXPERIMENT_NAME": "chatft-tests",
+    }
+    return Settings.from_env({**base, **env})
+
+
+def adapter(
+    s: Settings | None = None,
+    *,
+    tags: dict | None = None,
+    stage: str | None = None,
+    clusters=None,
+    component: Path = FIXTURE,
+):
+    registry = FakeRegistryClient([model(tags=LIVE_TAGS if tags is None else tags, stage=stage)], component)
+    ws = FakeWorkspaceClient(clusters)
+    aml = AzureMLWorkspace(
+        s or settings(), workspace_client=ws, registry_client=registry, today=lambda: date(2026, 11, 22)
+    )
+    return aml, ws, registry
+
+
+def request(name: str = "chatft-chats-abababababab-a1") -> FinetuneRequest:
+    return FinetuneRequest(job_name=name, data_uris=DATA, tags=TAGS, cid="abababababab")
+
+
+def submitted_job(ws: FakeWorkspaceClient) -> PipelineJob:
+    [call] = ws.jobs.created
+    return call["job"]
+
+
+def test_serverless_submission_builds_the_notebook_pipeline() -> None:
+    aml, ws, registry = adapter()
+    result = aml.submit_finetune(request())
+    [call] = ws.jobs.created
+    job: PipelineJob = call["job"]
+    assert isinstance(job, PipelineJob)
+    assert call["experiment_name"] == "chatft-tests" and call["tags"] == TAGS
+    assert job.name == "chatft-chats-abababababab-a1"
+    assert job.settings.force_rerun is True and job.settings.continue_on_step_failure is False
+    assert list(job.outputs) == ["trained_model"]
+    [step] = job.jobs.values()
+    inputs = {name: value._data for name, value in step.inputs.items()}
+    assert inputs["mlflow_model_path"].path == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert inputs["mlflow_model_path"].type == "mlflow_model"
+    for split, uri in DATA.items():
+        assert inputs[f"{split}_file_path"].type == "uri_file" and inputs[f"{split}_file_path"].path == uri
+    for name in ("compute_model_import", "compute_preprocess", "compute_finetune", "compute_model_evaluation"):
+        assert inputs[name] == "serverless"
+    assert inputs["instance_type_finetune"] == "Standard_NC24ads_A100_v4"
+    assert inputs["number_of_gpu_to_use_finetuning"] == 1
+    assert inputs["learning_rate"] == 5e-6 and inputs["apply_lora"] == "true" and inputs["deepspeed_stage"] == "2"
+    assert inputs["num_train_epochs"] == 1  # the model's tag beats chatft's default of 3
+    assert "learning_rate_min" not in inputs
+    as_yaml = job._to_dict()
+    assert as_yaml["outputs"] == {"trained_model": {"type": "mlflow_model"}}
+    assert as_yaml["jobs"][step.name]["outputs"] == {"mlflow_model_folder": "${{parent.outputs.trained_model}}"}
+    assert "pytorch_model_folder" not in as_yaml["jobs"][step.name]["outputs"]
+    assert job._validate().passed, job._validate().error_messages
+    assert result.display_name == "Phi-3-mini-4k-instruct-ultrachat-bs1-cosine-ds2-lora-save_limit1-seqlen-1"
+    assert (
+        "learning_rate_min",
+        "model_specific_defaults tag",
+        "not an input of the component",
+    ) in result.dropped_parameters
+    assert registry.models.calls == [("Phi-3-mini-4k-instruct", "latest")]
+    assert registry.components.calls == [("chat_completion_pipeline", "latest")]
+
+
+def test_cluster_submission_uses_the_cluster_and_its_gpus() -> None:
+    cluster = AmlCompute(name="gpu-a100x4", size="Standard_NC96ads_A100_v4", provisioning_state="Succeeded")
+    aml, ws, _ = adapter(
+        settings(FINETUNE_COMPUTE="gpu-a100x4", FINETUNE_OVERRIDES='{"num_train_epochs": 2}'), clusters=[cluster]
+    )
+    result = aml.submit_finetune(request())
+    [step] = submitted_job(ws).jobs.values()
+    assert step.inputs["compute_finetune"]._data == "gpu-a100x4"
+    assert step.inputs["number_of_gpu_to_use_finetuning"]._data == 4
+    assert step.inputs["num_train_epochs"]._data == 2
+    assert "bs4" in result.display_name and result.gpus_per_node == 4
+
+
+def test_compute_model_evaluation_is_passed_only_if_the_component_has_it(tmp_path: Path) -> None:
+    text = FIXTURE.read_text()
+    start = text.index("  compute_model_evaluation:")
+    end = text.index("\n\noutputs:")
+    older = tmp_path / "older.yaml"
+    older.write_text(text[:start] + text[end + 1 :])
+    aml, ws, _ = adapter(component=older)
+    aml.submit_finetune(request())
+    [step] = submitted_job(ws).jobs.values()
+    assert "compute_model_evaluation" not in {k for k, v in step.inputs.items() if v._data is not None}
+    assert step.inputs["compute_finetune"]._data == "serverless"
+
+
+def test_unknown_parameter_names_are_impossible() -> None:
+    component = load_component(source=str(FIXTURE))
+    with pytest.raises(UnexpectedKeywordError):
+        build_finetune_pipeline(
+            component,
+            model_id="azureml://registries/azureml/models/m/versions/1",
+            data_uris=DATA,
+            compute=ComputePlan("serverless", "Standard_NC24ads_A100_v4", 1),
+            parameters={"warp_speed": 9},
+            display_name="d",
+            job_name="j",
+            experiment_name="e",
+            tags={},
+        )
+    aml, ws, _ = adapter(settings(FINETUNE_OVERRIDES='{"warp_speed": 9}'))
+    result = aml.submit_finetune(request())
+    assert ("warp_speed", "FINETUNE_OVERRIDES", "not an input of the component") in result.dropped_parameters
+    assert len(ws.jobs.created) == 1
+
+
+def test_retired_model_fails_preflight_and_submits_nothing() -> None:
+    aml, ws, _ = adapter(tags=PHI3_TAGS)
+    with pytest.raises(PreflightError, match="FINETUNE_MODEL"):
+        aml.submit_finetune(request())
+    assert ws.jobs.created == []
+
+
+def test_missing_cluster_fails_preflight_naming_the_setting() -> None:
+    aml, ws, _ = adapter(settings(FINETUNE_COMPUTE="gpu-missing"))
+    with pytest.raises(PreflightError, match="does not exist") as caught:
+        aml.submit_finetune(request())
+    assert caught.value.setting == "FINETUNE_COMPUTE" and ws.jobs.created == []
+
+
+def test_disallowed_cluster_size_fails_preflight() -> None:
+    cluster = AmlCompute(name="old-gpu", size="Standard_NC6", provisioning_state="Succeeded")
+    aml, ws, _ = adapter(settings(FINETUNE_COMPUTE="old-gpu"), clusters=[cluster])
+    with pytest.raises(PreflightError, match="allow_list"):
+        aml.submit_finetune(request())
+    assert ws.jobs.created == []
+
+
+def test_unknown_model_fails_preflight() -> None:
+    aml, ws, _ = adapter(settings(FINETUNE_MODEL="No-Such-Model"))
+    with pytest.raises(PreflightError, match="not found") as caught:
+        aml.submit_finetune(request())
+    assert caught.value.setting == "FINETUNE_MODEL" and ws.jobs.created == []
+
+
+def test_an_existing_job_with_the_same_name_is_not_submitted_again() -> None:
+    aml, ws, _ = adapter()
+    aml.submit_finetune(request())
+    again = aml.submit_finetune(request())
+    assert again.already_existed and len(ws.jobs.created) == 1
+
+
+def test_clients_and_the_sdk_are_loaded_lazily() -> None:
+    """Building the adapter (as the function runtime does) imports no azure.ai.ml and makes no credential."""
+    code = (
+        "import sys\n"
+        "from shared.azureml.client import AzureMLWorkspace\n"
+        "from shared.settings import Settings\n"
+        "made = []\n"
+        "s = Settings.from_env({'AML_SUBSCRIPTION_ID': '0' * 8 + '-0000-0000-0000-' + '0' * 12, 'AML_RESOURCE_GROUP': 'rg', 'AML_WORKSPACE': 'ws-x'})\n"
+        "AzureMLWorkspace(s, credential_factory=lambda: made.append(1))\n"
+        "print('azure.ai.ml' in sys.modules, made)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    )
+    assert out.stdout.strip() == "False []"

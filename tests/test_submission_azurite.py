@@ -1,0 +1,219 @@
+"""Upload -> ingest function -> exactly one fine-tuning submission, on Azurite with a fake Azure ML.
+
+Storage and the ledger are real (Azurite); only the MLClient operations are fakes, and they
+return real azure.ai.ml entities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+import function_app
+import shared.runtime
+from shared.azureml.client import AzureMLWorkspace
+from shared.ledger import Status, UploadKey
+from shared.naming import job_name
+from tests.chats import valid_file
+from tests.fake_aml import PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
+from tests.hosting import blob_client_for_trigger, find_function, invoke_blob_trigger
+
+LIVE_TAGS = {k: v for k, v in PHI3_TAGS.items() if not k.startswith("Finetune")}
+DATA = valid_file(60)
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture
+def aml(storage_env, blob_service, monkeypatch):
+    """Settings for the Azure backend, a fresh ledger table, and the fake MLClients wired in."""
+    env = {
+        "ML_BACKEND": "azure",
+        "AML_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+        "AML_RESOURCE_GROUP": "rg-chatft",
+        "AML_WORKSPACE": "ws-chatft",
+        "LEDGER_TABLE": f"ledger{uuid.uuid4().hex[:12]}",
+        "SUBMIT_CLAIM_TIMEOUT_SECONDS": "600",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    shared.runtime.reset()
+    blob_service.create_container(storage_env["UPLOAD_CONTAINER"])
+    registry, workspace = FakeRegistryClient([model(tags=LIVE_TAGS)]), FakeWorkspaceClient()
+    adapter = AzureMLWorkspace(
+        shared.runtime.settings(),
+        workspace_client=workspace,
+        registry_client=registry,
+        today=lambda: date(2026, 11, 22),
+    )
+    monkeypatch.setattr(shared.runtime, "workspace", lambda: adapter)
+    yield workspace, registry
+    monkeypatch.undo()
+    shared.runtime.reset()
+
+
+def upload(blob_service, storage_env, name: str = "chats.jsonl", data: bytes = DATA) -> None:
+    blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], name).upload_blob(data, overwrite=True)
+
+
+def trigger(name: str = "chats.jsonl"):
+    return invoke_blob_trigger(function_app.app, "ingest_upload", name)
+
+
+def report(blob_service, storage_env, name: str = "chats") -> dict:
+    blob = blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"{name}/{SHA[:16]}/report.json")
+    return json.loads(blob.download_blob().readall())
+
+
+def ledger_row():
+    return shared.runtime.ledger().get(UploadKey("chats", SHA))
+
+
+def test_an_upload_submits_exactly_one_job(aml, blob_service, storage_env) -> None:
+    workspace, _ = aml
+    upload(blob_service, storage_env)
+    trigger()
+    [call] = workspace.jobs.created
+    job = call["job"]
+    assert job.name == job_name("chats.jsonl", SHA, 1)
+    assert call["tags"]["chatft_managed"] == "true" and call["tags"]["chatft_upload"] == SHA
+    assert call["tags"]["chatft_source"] == f"{storage_env['UPLOAD_CONTAINER']}/chats.jsonl"
+    assert all("." not in key for key in call["tags"])
+    [step] = job.jobs.values()
+    assert (
+        step.inputs["train_file_path"]._data.path
+        == f"azureml://datastores/chatft_prepared/paths/chats/{SHA[:16]}/train.jsonl"
+    )
+    row = ledger_row()
+    assert row.status is Status.SUBMITTED and row.job_name == job.name and row.attempt == 1
+    submission = report(blob_service, storage_env)["submission"]
+    assert submission["status"] == "submitted" and submission["job"] == job.name
+    md = (
+        blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"chats/{SHA[:16]}/report.md")
+        .download_blob()
+        .readall()
+        .decode()
+    )
+    assert "## Fine-tuning" in md and job.name in md
+
+
+def test_repeated_trigger_and_reupload_of_the_same_bytes_submit_once(aml, blob_service, storage_env) -> None:
+    workspace, _ = aml
+    upload(blob_service, storage_env)
+    trigger()
+    trigger()  # at-least-once redelivery
+    upload(blob_service, storage_env)  # identical bytes, new ETag
+    trigger()
+    assert len(workspace.jobs.created) == 1
+    assert report(blob_service, storage_env)["submission"]["status"] == "not submitted again"
+
+
+def test_two_racing_triggers_submit_once(aml, blob_service, storage_env) -> None:
+    workspace, _ = aml
+    upload(blob_service, storage_env)
+    function = find_function(function_app.app, "ingest_upload")
+    clients = [blob_client_for_trigger(function, "chats.jsonl") for _ in range(2)]
+    barrier, errors = threading.Barrier(2), []
+
+    def run(client) -> None:
+        barrier.wait()
+        try:
+            function.get_user_function()(client)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(workspace.jobs.created) == 1
+    assert ledger_row().status is Status.SUBMITTED
+
+
+def test_permanent_aml_failure_is_recorded_and_reported_not_raised(aml, blob_service, storage_env) -> None:
+    workspace, _ = aml
+    quota = HttpResponseError(message="QuotaExceeded: not enough GPU quota for Standard_NC24ads_A100_v4")
+    quota.status_code = 400
+    workspace.jobs.fail_with.append(quota)
+    upload(blob_service, storage_env)
+    trigger()  # does not raise: a retry cannot fix quota
+    row = ledger_row()
+    assert row.status is Status.FAILED and "QuotaExceeded" in row.error
+    submission = report(blob_service, storage_env)["submission"]
+    assert submission["status"] == "failed" and "QuotaExceeded" in submission["error"]
+    trigger()  # the same delivery again changes nothing
+    assert workspace.jobs.created == []
+    upload(blob_service, storage_env)  # the user fixed the quota and uploads the same bytes again
+    trigger()
+    [call] = workspace.jobs.created
+    assert call["job"].name == job_name("chats.jsonl", SHA, 2)
+
+
+def test_transient_failure_is_raised_for_the_host_to_retry(aml, blob_service, storage_env) -> None:
+    workspace, _ = aml
+    workspace.jobs.fail_with.append(ServiceRequestError("connection reset"))
+    upload(blob_service, storage_env)
+    with pytest.raises(ServiceRequestError):
+        trigger()
+    assert ledger_row().status is Status.RETRYABLE
+    assert report(blob_service, storage_env)["submission"]["status"] == "retrying"
+    trigger()  # the host's retry
+    assert len(workspace.jobs.created) == 1 and ledger_row().status is Status.SUBMITTED
+
+
+def test_failed_preflight_writes_a_report_and_submits_nothing(aml, blob_service, storage_env) -> None:
+    workspace, registry = aml
+    registry.models._models["Phi-3-mini-4k-instruct"] = model(tags=PHI3_TAGS)  # fine-tuning retired 2025-08-30
+    upload(blob_service, storage_env)
+    trigger()
+    assert workspace.jobs.created == []
+    submission = report(blob_service, storage_env)["submission"]
+    assert submission["status"] == "failed" and submission["setting"] == "FINETUNE_MODEL"
+    assert "retired on 2025-08-30" in submission["error"]
+    assert ledger_row().status is Status.FAILED
+
+
+def test_a_crash_after_the_claim_is_retried_after_the_timeout(aml, blob_service, storage_env) -> None:
+    workspace, _ = aml
+    ledger = shared.runtime.ledger()
+    now = datetime.now(timezone.utc)
+    crashed = ledger.claim(
+        UploadKey("chats", SHA), upload_etag='"0x1"', source="s", cid="c", now=now, stale_after=timedelta(minutes=10)
+    )
+    assert crashed.acquired
+    upload(blob_service, storage_env)
+    trigger()  # the claim is fresh: another worker may still be submitting
+    assert workspace.jobs.created == []
+    # Age the crashed claim past the timeout, as time would.
+    key = UploadKey("chats", SHA)
+    table = ledger._table
+    entity = table.get_entity(key.dataset, key.sha256)
+    entity["claimed_at"] = (now - timedelta(hours=1)).isoformat()
+    table.update_entity(entity)
+    trigger()
+    assert len(workspace.jobs.created) == 1 and ledger_row().status is Status.SUBMITTED
+
+
+def test_a_crash_after_submitting_does_not_submit_twice(aml, blob_service, storage_env) -> None:
+    workspace, _ = aml
+    upload(blob_service, storage_env)
+    trigger()
+    [call] = workspace.jobs.created
+    # Pretend the worker died before recording: the row is a stale claim again.
+    key = UploadKey("chats", SHA)
+    table = shared.runtime.ledger()._table
+    entity = table.get_entity(key.dataset, key.sha256)
+    entity.update(status="claimed", claimed_at=(datetime.now(timezone.utc) - timedelta(hours=1)).isoformat())
+    table.update_entity(entity)
+    upload(blob_service, storage_env)
+    trigger()
+    assert workspace.jobs.created == [call]
+    assert ledger_row().status is Status.SUBMITTED
+    assert report(blob_service, storage_env)["submission"]["already_existed"] is True
