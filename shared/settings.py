@@ -173,6 +173,22 @@ def validation_options(env: Mapping[str, str] | None = None) -> ValidationOption
     return ValidationOptions(**{_VALIDATION_FIELDS[k]: v for k, v in values.items()})
 
 
+# Settings only the fine-tuning submission needs: a problem with them fails the submission
+# (recorded in the ledger and the report), not the whole ingest.
+_SUBMISSION_FIELDS = (
+    "aml_subscription_id",
+    "aml_resource_group",
+    "aml_workspace",
+    "aml_registry",
+    "aml_datastore",
+    "finetune_model",
+    "finetune_compute",
+    "finetune_instance_type",
+    "finetune_overrides",
+    "experiment_name",
+    "claim_timeout_seconds",
+)
+
 # Required only when ML_BACKEND=azure (empty defaults above).
 _AZURE_REQUIRED = ("aml_subscription_id", "aml_resource_group", "aml_workspace")
 
@@ -203,21 +219,35 @@ class Settings:
     experiment_name: str
     ledger_table: str
     claim_timeout_seconds: int
+    submission_problems: tuple[str, ...] = ()
+    """Invalid or missing settings that block fine-tuning submission (see from_env)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        values, problems = _parse([f.name for f in fields(cls)], env)
+        """Raise SettingsError naming every bad setting the app cannot run without.
+
+        Bad *submission* settings do not stop ingest: they are kept in `submission_problems`, so
+        uploads are still validated and the report (and ledger) say which settings to fix.
+        """
+        names = [f.name for f in fields(cls) if f.name != "submission_problems"]
+        values, problems = _parse([n for n in names if n not in _SUBMISSION_FIELDS], env)
         if values.get("prepared_container") and values.get("prepared_container") == values.get("upload_container"):
             problems.append(
                 "PREPARED_CONTAINER: must differ from UPLOAD_CONTAINER, or the trigger fires on its own output"
             )
-        if values.get("ml_backend") == "azure":
-            for name in _AZURE_REQUIRED:
-                if values.get(name) == "":
-                    problems.append(f"{_SPECS[name].env}: missing (required when ML_BACKEND=azure)")
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
-        return cls(**values)
+        submission, submission_problems = _parse(list(_SUBMISSION_FIELDS), env)
+        for name in _SUBMISSION_FIELDS:
+            if name not in submission:  # keep the object complete; the problem is reported instead
+                submission[name] = _SPECS[name].parse(_SPECS[name].default) if _SPECS[name].default else ""
+        if values["ml_backend"] == "azure":
+            for name in _AZURE_REQUIRED:
+                if submission.get(name) == "" and not any(
+                    p.startswith(_SPECS[name].env + ":") for p in submission_problems
+                ):
+                    submission_problems.append(f"{_SPECS[name].env}: missing (required when ML_BACKEND=azure)")
+        return cls(**values, **submission, submission_problems=tuple(submission_problems))
 
     @property
     def workspace_resource_id(self) -> str:

@@ -94,6 +94,8 @@ def submit_prepared(
         cid=upload.cid,
     )
     try:
+        if settings.submission_problems:
+            raise PreflightError("invalid settings: " + "; ".join(settings.submission_problems))
         job = workspace.submit_finetune(request)
     except PreflightError as exc:
         return _failed(ledger, key, claim.claim_id, upload, now(), str(exc), exc.setting)

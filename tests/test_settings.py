@@ -61,3 +61,17 @@ def test_storage_connection_prefers_identity_settings_without_a_connection_strin
     url = "https://acct.blob.core.windows.net"
     assert storage_connection({"CHATFT_STORAGE__blobServiceUri": url}) == ("account_url", url)
     assert storage_connection({}) is None
+
+
+def test_bad_submission_settings_do_not_stop_ingest_but_are_all_named() -> None:
+    settings = Settings.from_env({"FINETUNE_OVERRIDES": "[1]", "AML_WORKSPACE": "x"})
+    problems = " ".join(settings.submission_problems)
+    for name in ("FINETUNE_OVERRIDES", "AML_WORKSPACE", "AML_SUBSCRIPTION_ID", "AML_RESOURCE_GROUP"):
+        assert name in problems
+    assert settings.validation_options().min_train_rows == 10
+    assert Settings.from_env({"ML_BACKEND": "none"}).submission_problems == ()
+
+
+def test_storage_and_validation_problems_still_fail_at_once() -> None:
+    with pytest.raises(SettingsError, match="ML_BACKEND"):
+        Settings.from_env({"ML_BACKEND": "gpu-cloud"})

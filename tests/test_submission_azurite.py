@@ -217,3 +217,15 @@ def test_a_crash_after_submitting_does_not_submit_twice(aml, blob_service, stora
     assert workspace.jobs.created == [call]
     assert ledger_row().status is Status.SUBMITTED
     assert report(blob_service, storage_env)["submission"]["already_existed"] is True
+
+
+def test_missing_workspace_settings_are_reported_not_raised(aml, blob_service, storage_env, monkeypatch) -> None:
+    workspace, _ = aml
+    monkeypatch.delenv("AML_WORKSPACE")
+    shared.runtime.settings.cache_clear()
+    upload(blob_service, storage_env)
+    trigger()
+    assert workspace.jobs.created == []
+    submission = report(blob_service, storage_env)["submission"]
+    assert submission["status"] == "failed" and "AML_WORKSPACE: missing" in submission["error"]
+    assert ledger_row().status is Status.FAILED
