@@ -19,6 +19,7 @@ import orjson
 
 from shared.chatdata.prepare import SplitFiles
 from shared.chatdata.report import Report
+from shared.chatdata.split import SPLITS
 from shared.chatdata.validator import validate_stream
 from shared.logs import log_step
 from shared.naming import correlation_id, dataset_name, is_upload, prepared_prefix
@@ -117,7 +118,10 @@ def _ingest(
         sha256=sha,
         cid=cid,
         etag=etag,
-        prepared_paths={name: f"{prefix}/{name}.jsonl" for name in prepared},
+        # An empty split (its fraction is 0) is written for a uniform layout but not passed to the job.
+        prepared_paths={
+            name: f"{prefix}/{name}.jsonl" for name, rows in zip(SPLITS, report.split_counts, strict=True) if rows
+        },
     )
     if submit is None:
         report.extra["submission"] = {"status": "not submitted", "reason": "ML_BACKEND=none: validate and prepare only"}

@@ -229,3 +229,15 @@ def test_missing_workspace_settings_are_reported_not_raised(aml, blob_service, s
     submission = report(blob_service, storage_env)["submission"]
     assert submission["status"] == "failed" and "AML_WORKSPACE: missing" in submission["error"]
     assert ledger_row().status is Status.FAILED
+
+
+def test_an_empty_split_is_not_passed_to_the_job(aml, blob_service, storage_env, monkeypatch) -> None:
+    workspace, _ = aml
+    monkeypatch.setenv("SPLIT_FRACTIONS", "0.9,0.1,0")
+    shared.runtime.settings.cache_clear()
+    upload(blob_service, storage_env)
+    trigger()
+    [call] = workspace.jobs.created
+    [step] = call["job"].jobs.values()
+    assert step.inputs["validation_file_path"]._data.path.endswith("/validation.jsonl")
+    assert step.inputs["test_file_path"]._data is None
