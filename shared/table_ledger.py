@@ -86,9 +86,7 @@ class TableLedger:
     def claim(
         self, key: UploadKey, *, upload_etag: str, source: str, cid: str, now: datetime, stale_after: timedelta
     ) -> Claim:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
         claim_id = uuid.uuid4().hex
         fresh = LedgerEntry(key, Status.CLAIMED, 1, claim_id, now, upload_etag, source, cid, updated_at=now)
@@ -118,37 +116,31 @@ class TableLedger:
             updated_at=now,
             extra=existing.extra,
         )
-        try:
-            self._table.update_entity(
-                _to_entity(taken),
-                mode=UpdateMode.REPLACE,
-                etag=entity.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except (ResourceModifiedError, ResourceNotFoundError):
+        if not self._replace_if_unchanged(taken, entity.metadata["etag"]):
             return Claim(False, decision.attempt, "another worker claimed it first", existing=existing)
         return Claim(True, decision.attempt, decision.reason, claim_id, existing)
 
     def finish(
         self, key: UploadKey, claim_id: str, status: Status, now: datetime, *, job_name: str = "", error: str = ""
     ) -> bool:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
-
         entity = self._table.get_entity(key.dataset, key.sha256)
         entry = _from_entity(entity)
         if entry.claim_id != claim_id:
             return False
         entry.status, entry.updated_at, entry.error = status, now, error
         entry.job_name = job_name or entry.job_name
+        return self._replace_if_unchanged(entry, entity.metadata["etag"])
+
+    def _replace_if_unchanged(self, entry: LedgerEntry, etag: str) -> bool:
+        """Optimistic concurrency: write only if nobody changed the row since we read it."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
         try:
             self._table.update_entity(
-                _to_entity(entry),
-                mode=UpdateMode.REPLACE,
-                etag=entity.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
+                _to_entity(entry), mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
             )
-        except ResourceModifiedError:
+        except (ResourceModifiedError, ResourceNotFoundError):
             return False
         return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -10,6 +9,7 @@ import pytest
 
 from shared.ledger import LedgerEntry, Status, UploadKey, decide_claim
 from shared.table_ledger import TableLedger, table_client
+from tests.concurrency import run_concurrently
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 STALE = timedelta(minutes=15)
@@ -86,33 +86,11 @@ def test_a_taken_over_claim_cannot_finish(ledger: TableLedger) -> None:
 
 
 def test_concurrent_claims_acquire_exactly_once(ledger: TableLedger) -> None:
-    barrier = threading.Barrier(6)
-    results = []
-
-    def worker() -> None:
-        barrier.wait()
-        results.append(claim(ledger))
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(r.acquired for r in results) == 1
+    results, errors = run_concurrently([lambda: claim(ledger)] * 6)
+    assert errors == [] and sum(r.acquired for r in results) == 1
 
 
 def test_concurrent_takeovers_of_a_stale_claim_acquire_exactly_once(ledger: TableLedger) -> None:
     claim(ledger, NOW - timedelta(hours=2))
-    barrier = threading.Barrier(5)
-    results = []
-
-    def worker() -> None:
-        barrier.wait()
-        results.append(claim(ledger))
-
-    threads = [threading.Thread(target=worker) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(r.acquired for r in results) == 1
+    results, errors = run_concurrently([lambda: claim(ledger)] * 5)
+    assert errors == [] and sum(r.acquired for r in results) == 1

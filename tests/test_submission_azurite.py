@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
@@ -21,6 +20,7 @@ from shared.azureml.client import AzureMLWorkspace
 from shared.ledger import Status, UploadKey
 from shared.naming import job_name
 from tests.chats import valid_file
+from tests.concurrency import run_concurrently
 from tests.fake_aml import PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
 from tests.hosting import blob_client_for_trigger, find_function, invoke_blob_trigger
 
@@ -117,21 +117,9 @@ def test_two_racing_triggers_submit_once(aml, blob_service, storage_env) -> None
     workspace, _ = aml
     upload(blob_service, storage_env)
     function = find_function(function_app.app, "ingest_upload")
+    handler = function.get_user_function()
     clients = [blob_client_for_trigger(function, "chats.jsonl") for _ in range(2)]
-    barrier, errors = threading.Barrier(2), []
-
-    def run(client) -> None:
-        barrier.wait()
-        try:
-            function.get_user_function()(client)
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _, errors = run_concurrently([lambda c=c: handler(c) for c in clients])
     assert errors == []
     assert len(workspace.jobs.created) == 1
     assert ledger_row().status is Status.SUBMITTED
