@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .issues import FILE_LEVEL, Finding, FindingLog
+from .issues import FILE_LEVEL, FindingLog
 from .split import SPLITS
 from .stats import TOKEN_ESTIMATE_DOC, Stats
 
@@ -59,79 +59,80 @@ class Report:
         }
 
     def to_markdown(self) -> str:
-        """A report a person reads next to the data, e.g. in Storage Explorer."""
-        d = self.as_dict()
-        stats = d["stats"]
-        verdict = "ACCEPTED" if self.valid else "REJECTED"
-        out = [
-            f"# chatft validation report: {verdict}",
-            "",
-            f"- Source: `{self.source}`",
-        ]
-        if self.sha256:
-            out.append(f"- SHA-256: `{self.sha256}`")
-        out += [
-            f"- Conversations accepted: {self.conversations} "
-            f"(train {self.split_counts[0]}, validation {self.split_counts[1]}, test {self.split_counts[2]})",
-            f"- Lines read: {stats['lines']} ({stats['blank_lines']} blank), bytes read: {stats['bytes_read']}",
-            f"- Errors: {self.errors.total}, warnings: {self.warnings.total}",
-        ]
-        if self.dropped_lines:
-            out.append(f"- Dropped lines ({self.dropped_lines}): {', '.join(d['dropped_line_ranges'])}")
-        for title, log in (("Errors", self.errors), ("Warnings", self.warnings)):
-            if not log:
-                continue
-            out += ["", f"## {title}", "", "| code | total | shown |", "|---|---:|---:|"]
-            shown: dict[str, int] = {}
-            for f in log.examples:
-                shown[f.code.value] = shown.get(f.code.value, 0) + 1
-            for code, total in sorted(log.totals.items()):
-                out.append(f"| {code.value} | {total} | {shown.get(code.value, 0)} |")
-            out += ["", "| line | code | JSON path | message |", "|---:|---|---|---|"]
-            out += [_finding_row(f) for f in log.sorted_examples()]
-        out += _submission_lines(self.extra.get("submission"))
-        mpc, tok = stats["messages_per_conversation"], stats["estimated_tokens"]
-        out += [
-            "",
-            "## Statistics",
-            "",
-            f"- Messages per conversation: min {mpc['min']}, median {mpc['median']}, max {mpc['max']}",
-            f"- Estimated tokens: min {tok['min']}, median {tok['median']}, p95 {tok['p95']}, max {tok['max']}",
-            f"- Roles: {', '.join(f'{k} {v}' for k, v in stats['roles'].items())}",
-            f"- Token estimate: {TOKEN_ESTIMATE_DOC}.",
-            "",
-        ]
-        return "\n".join(out)
+        return render_markdown(self.as_dict())
 
 
-def _submission_lines(submission: dict[str, Any] | None) -> list[str]:
-    """The fine-tuning outcome, when the ingest function got that far."""
-    if not submission:
+def render_markdown(d: dict[str, Any]) -> str:
+    """A report a person reads next to the data (e.g. in Storage Explorer), from report.json alone.
+
+    Later steps (job finished, model registered, endpoint live) update report.json and re-render.
+    """
+    stats, splits = d["stats"], d["splits"]
+    out = [f"# chatft validation report: {'ACCEPTED' if d['valid'] else 'REJECTED'}", "", f"- Source: `{d['source']}`"]
+    if d.get("sha256"):
+        out.append(f"- SHA-256: `{d['sha256']}`")
+    out += [
+        f"- Conversations accepted: {d['conversations']} "
+        f"(train {splits['train']}, validation {splits['validation']}, test {splits['test']})",
+        f"- Lines read: {stats['lines']} ({stats['blank_lines']} blank), bytes read: {stats['bytes_read']}",
+        f"- Errors: {sum(d['error_totals'].values())}, warnings: {sum(d['warning_totals'].values())}",
+    ]
+    if d.get("dropped_lines"):
+        out.append(f"- Dropped lines ({d['dropped_lines']}): {', '.join(d['dropped_line_ranges'])}")
+    for title, examples, totals in (
+        ("Errors", d["errors"], d["error_totals"]),
+        ("Warnings", d["warnings"], d["warning_totals"]),
+    ):
+        if not totals:
+            continue
+        out += ["", f"## {title}", "", "| code | total | shown |", "|---|---:|---:|"]
+        for code, total in totals.items():
+            out.append(f"| {code} | {total} | {sum(1 for f in examples if f['code'] == code)} |")
+        out += ["", "| line | code | JSON path | message |", "|---:|---|---|---|"]
+        out += [_finding_row(f) for f in examples]
+    out += _section("Fine-tuning submission", d.get("submission"))
+    out += _section("Training job", d.get("job"))
+    out += _section("Model and endpoint", d.get("deployment"))
+    mpc, tok = stats["messages_per_conversation"], stats["estimated_tokens"]
+    out += [
+        "",
+        "## Statistics",
+        "",
+        f"- Messages per conversation: min {mpc['min']}, median {mpc['median']}, max {mpc['max']}",
+        f"- Estimated tokens: min {tok['min']}, median {tok['median']}, p95 {tok['p95']}, max {tok['max']}",
+        f"- Roles: {', '.join(f'{k} {v}' for k, v in stats['roles'].items())}",
+        f"- Token estimate: {TOKEN_ESTIMATE_DOC}.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ").capitalize()
+
+
+def _section(title: str, data: dict[str, Any] | None) -> list[str]:
+    """A later step's outcome as a bullet list; status first, nested values inline."""
+    if not data:
         return []
-    out = ["", "## Fine-tuning", "", f"- Status: **{submission.get('status')}**"]
-    labels = (
-        ("job", "Job"),
-        ("display_name", "Display name"),
-        ("experiment", "Experiment"),
-        ("studio_url", "Studio"),
-        ("foundation_model", "Foundation model"),
-        ("compute", "Compute"),
-        ("gpus_per_node", "GPUs per node"),
-        ("reason", "Reason"),
-        ("error", "Error"),
-        ("setting", "Setting to change"),
-        ("retry", "To retry"),
-    )
-    out += [f"- {label}: {submission[key]}" for key, label in labels if submission.get(key) not in (None, "")]
-    if submission.get("parameters"):
-        out.append("- Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(submission["parameters"].items())))
-    for dropped in submission.get("dropped_parameters", []):
-        out.append(f"- Not passed: `{dropped['key']}` from {dropped['source']} ({dropped['reason']})")
-    out += [f"- Warning: {w}" for w in submission.get("warnings", [])]
+    out = ["", f"## {title}", "", f"- Status: **{data.get('status')}**"]
+    for key, value in data.items():
+        if key == "status" or value in (None, "", [], {}):
+            continue
+        if key == "parameters" and isinstance(value, dict):
+            out.append("- Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(value.items())))
+        elif key == "dropped_parameters":
+            out += [f"- Not passed: `{x['key']}` from {x['source']} ({x['reason']})" for x in value]
+        elif key == "warnings":
+            out += [f"- Warning: {w}" for w in value]
+        elif isinstance(value, dict):
+            out.append(f"- {_label(key)}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
+        else:
+            out.append(f"- {_label(key)}: {value}")
     return out
 
 
-def _finding_row(f: Finding) -> str:
-    line = "file" if f.line == FILE_LEVEL else str(f.line)
-    message = f.message.replace("|", "\\|").replace("\n", " ")
-    return f"| {line} | {f.code.value} | `{f.path}` | {message} |"
+def _finding_row(f: dict[str, Any]) -> str:
+    line = "file" if f["line"] == FILE_LEVEL else str(f["line"])
+    message = str(f["message"]).replace("|", "\\|").replace("\n", " ")
+    return f"| {line} | {f['code']} | `{f['path']}` | {message} |"
