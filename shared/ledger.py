@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Status(str, Enum):
@@ -20,7 +20,23 @@ class Status(str, Enum):
     RETRYABLE = "retryable"
     """A transient failure; the host's retry may claim it again at once."""
     FAILED = "failed"
-    """A permanent failure; only a new upload (a new ETag) of the same bytes retries it."""
+    """A permanent failure (submission or the job); a new upload (a new ETag) of the same bytes retries it."""
+    CANCELED = "canceled"
+    """Someone canceled the job; a new upload of the same bytes retries it."""
+    REGISTERED = "registered"
+    """The job succeeded and its model is registered; deployment is about to start."""
+    DEPLOYING = "deploying"
+    """The reconciler is moving the endpoint and deployment forward (`deploy["step"]`)."""
+    LIVE = "live"
+    """The endpoint answered the smoke test."""
+    DEPLOY_FAILED = "deploy_failed"
+    """Deployment failed or ran out of time; what we created was deleted."""
+    RETIRED = "retired"
+    """The janitor removed the idle endpoint."""
+
+
+RETRY_ON_REUPLOAD = frozenset({Status.FAILED, Status.CANCELED, Status.DEPLOY_FAILED})
+DEPLOYMENT_ACTIVE = (Status.REGISTERED, Status.DEPLOYING)
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,10 @@ class LedgerEntry:
     error: str = ""
     updated_at: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    deploy: dict[str, Any] = field(default_factory=dict)
+    """Deployment progress: model, endpoint, deployment, step, timestamps, smoke test."""
+    etag: str = ""
+    """The stored row's version when read; `Ledger.save` writes only if it is unchanged."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +84,8 @@ class ClaimDecision:
 def decide_claim(existing: LedgerEntry, upload_etag: str, now: datetime, stale_after: timedelta) -> ClaimDecision:
     """May a worker take over an existing ledger row? Same attempt = same deterministic job name."""
     status = existing.status
-    if status is Status.SUBMITTED:
-        return ClaimDecision(False, existing.attempt, f"already submitted as job {existing.job_name}")
+    if status not in RETRY_ON_REUPLOAD and status not in (Status.CLAIMED, Status.RETRYABLE):
+        return ClaimDecision(False, existing.attempt, f"already submitted as job {existing.job_name} ({status.value})")
     if status is Status.CLAIMED:
         age = now - existing.claimed_at
         if age < stale_after:
@@ -75,7 +95,7 @@ def decide_claim(existing: LedgerEntry, upload_etag: str, now: datetime, stale_a
         return ClaimDecision(True, existing.attempt, "retrying after a transient failure")
     if upload_etag and upload_etag != existing.upload_etag:
         return ClaimDecision(True, existing.attempt + 1, "re-uploaded after a permanent failure")
-    return ClaimDecision(False, existing.attempt, f"failed permanently: {existing.error}")
+    return ClaimDecision(False, existing.attempt, f"{status.value}: {existing.error}")
 
 
 class Ledger(Protocol):
@@ -90,3 +110,8 @@ class Ledger(Protocol):
         """Record the outcome of a claim; False (and no write) if the claim was taken over meanwhile."""
 
     def get(self, key: UploadKey) -> LedgerEntry | None: ...
+
+    def save(self, entry: LedgerEntry) -> bool:
+        """Write the whole entry if the row is unchanged since it was read (its etag); False otherwise."""
+
+    def with_status(self, *statuses: Status) -> list[LedgerEntry]: ...

@@ -25,7 +25,12 @@ def dataset_name(blob_name: str) -> str:
 
 def prepared_prefix(blob_name: str, sha256: str) -> str:
     """Where an upload's prepared files and report live: content-addressed, so retries rewrite the same bytes."""
-    return f"{dataset_name(blob_name)}/{sha256[:16]}"
+    return dataset_prefix(dataset_name(blob_name), sha256)
+
+
+def dataset_prefix(dataset: str, sha256: str) -> str:
+    """The same place, from the dataset name and hash a job's tags carry."""
+    return f"{dataset}/{sha256[:16]}"
 
 
 def correlation_id(sha256: str) -> str:

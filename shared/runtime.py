@@ -45,11 +45,41 @@ def submitter() -> Submit | None:
     return functools.partial(submit_prepared, settings=settings(), ledger=ledger(), workspace=ws)
 
 
+@functools.cache
+def deploy_context():
+    from shared.deploy.smoke import score
+    from shared.reconciler import DeployContext
+
+    ws = workspace()
+    if ws is None:
+        return None
+    return DeployContext(settings=settings(), ledger=ledger(), workspace=ws, store=prepared_store(), scorer=score)
+
+
+def job_event_handler(event: object) -> str:
+    """Event Grid: a run event from the workspace (see shared.job_events)."""
+    from shared.job_events import handle_run_event
+    from shared.run_events import from_function_event
+
+    ctx = deploy_context()
+    if ctx is None:
+        return "ignored: ML_BACKEND=none"
+    return handle_run_event(from_function_event(event), ctx)
+
+
+def reconcile_handler() -> list[tuple[str, str]]:
+    """Timer: move every deployment in progress one or more steps forward (see shared.reconciler)."""
+    from shared.reconciler import reconcile
+
+    ctx = deploy_context()
+    return [] if ctx is None else reconcile(ctx)
+
+
 def ingest_handler(client: object) -> IngestOutcome:
     return ingest_blob(client, settings(), prepared_store(), submitter())  # type: ignore[arg-type]
 
 
 def reset() -> None:
     """Forget cached settings and clients (tests change settings between cases)."""
-    for cached in (settings, prepared_store, ledger, workspace):
+    for cached in (settings, prepared_store, ledger, workspace, deploy_context):
         cached.cache_clear()

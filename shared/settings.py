@@ -91,6 +91,14 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _ncrontab(text: str) -> str:
+    """The Functions host's NCRONTAB: six fields, seconds first."""
+    value = " ".join(text.split())
+    if len(value.split(" ")) != 6:
+        raise ValueError(f"must be an NCRONTAB expression with 6 fields (seconds first), got {text!r}")
+    return value
+
+
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text or "{}")
@@ -130,6 +138,16 @@ _SPECS: dict[str, _Spec] = {
     ),
     "ledger_table": _Spec("LEDGER_TABLE", _name(r"[A-Za-z][A-Za-z0-9]{2,62}", "table name"), "chatftledger"),
     "claim_timeout_seconds": _Spec("SUBMIT_CLAIM_TIMEOUT_SECONDS", _positive_int, "900"),
+    "registered_model_suffix": _Spec(
+        "REGISTERED_MODEL_SUFFIX", _name(r"[A-Za-z0-9][\w-]{0,63}", "model name suffix"), "ultrachat-200k"
+    ),
+    "deployment_name": _Spec(
+        "DEPLOYMENT_NAME", _name(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]", "deployment name"), "demo"
+    ),
+    "deploy_instance_type": _Spec("DEPLOY_INSTANCE_TYPE", _name(r"\w+", "VM size"), "Standard_NC24ads_A100_v4"),
+    "deploy_deadline_minutes": _Spec("DEPLOY_DEADLINE_MINUTES", _positive_int, "120"),
+    "smoke_timeout_seconds": _Spec("SMOKE_TIMEOUT_SECONDS", _positive_int, "120"),
+    "reconcile_schedule": _Spec("DEPLOY_RECONCILE_SCHEDULE", _ncrontab, "0 */2 * * * *"),
 }
 
 
@@ -187,6 +205,11 @@ _SUBMISSION_FIELDS = (
     "finetune_overrides",
     "experiment_name",
     "claim_timeout_seconds",
+    "registered_model_suffix",
+    "deployment_name",
+    "deploy_instance_type",
+    "deploy_deadline_minutes",
+    "smoke_timeout_seconds",
 )
 
 # Required only when ML_BACKEND=azure (empty defaults above).
@@ -219,6 +242,12 @@ class Settings:
     experiment_name: str
     ledger_table: str
     claim_timeout_seconds: int
+    registered_model_suffix: str
+    deployment_name: str
+    deploy_instance_type: str
+    deploy_deadline_minutes: int
+    smoke_timeout_seconds: int
+    reconcile_schedule: str
     submission_problems: tuple[str, ...] = ()
     """Invalid or missing settings that block fine-tuning submission (see from_env)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,6 +19,12 @@ class PreparedStore(Protocol):
     def put_file(self, path: str, local: Path, content_type: str) -> str: ...
 
     def put_bytes(self, path: str, data: bytes, content_type: str) -> str: ...
+
+    def read_first_line(self, path: str, limit: int = ...) -> bytes | None:
+        """The first line of a blob without downloading the rest; None if the blob does not exist."""
+
+    def update_bytes(self, path: str, change: Callable[[bytes], bytes], content_type: str) -> bool:
+        """Read-modify-write guarded by the blob's ETag (retried on a race); False if the blob does not exist."""
 
 
 def blob_service(env: Mapping[str, str] | None = None, connection: str = STORAGE_CONNECTION) -> BlobServiceClient:
@@ -69,3 +75,41 @@ class BlobPreparedStore:
 
     def put_bytes(self, path: str, data: bytes, content_type: str) -> str:
         return self._upload(path, data, content_type)
+
+    def read_first_line(self, path: str, limit: int = 1 << 20) -> bytes | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        head = bytearray()
+        try:
+            for chunk in self._container.get_blob_client(path).download_blob().chunks():
+                head += chunk
+                if b"\n" in head or len(head) >= limit:
+                    break
+        except ResourceNotFoundError:
+            return None
+        return bytes(head.split(b"\n", 1)[0][:limit])
+
+    def update_bytes(self, path: str, change: Callable[[bytes], bytes], content_type: str, attempts: int = 5) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.storage.blob import ContentSettings
+
+        client = self._container.get_blob_client(path)
+        for _ in range(attempts):
+            try:
+                download = client.download_blob()
+            except ResourceNotFoundError:
+                return False
+            data = change(download.readall())
+            try:
+                client.upload_blob(
+                    data,
+                    overwrite=True,
+                    etag=download.properties.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    content_settings=ContentSettings(content_type=content_type),
+                )
+                return True
+            except ResourceModifiedError:
+                continue
+        raise RuntimeError(f"{path} kept changing while being updated ({attempts} attempts)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from shared.settings import STORAGE_CONNECTION, SettingsError, storage_connectio
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-_FIELDS = ("status", "attempt", "claim_id", "claimed_at", "upload_etag", "source", "cid", "job_name", "error")
+_FIELDS = ("status", "attempt", "claim_id", "claimed_at", "upload_etag", "source", "cid", "job_name", "error", "deploy")
 
 
 def table_client(table: str, env: Mapping[str, str] | None = None) -> TableClient:
@@ -49,6 +50,7 @@ def _to_entity(entry: LedgerEntry) -> dict[str, Any]:
         "job_name": entry.job_name,
         "error": entry.error[:30000],
         "updated_at": (entry.updated_at or entry.claimed_at).isoformat(),
+        "deploy": json.dumps(entry.deploy, sort_keys=True) if entry.deploy else "",
         **entry.extra,
     }
 
@@ -68,6 +70,8 @@ def _from_entity(entity: Mapping[str, Any]) -> LedgerEntry:
         error=entity.get("error", ""),
         updated_at=datetime.fromisoformat(entity["updated_at"]) if entity.get("updated_at") else None,
         extra={k: v for k, v in entity.items() if k not in known},
+        deploy=json.loads(entity.get("deploy") or "{}"),
+        etag=getattr(entity, "metadata", {}).get("etag", ""),
     )
 
 
@@ -115,6 +119,7 @@ class TableLedger:
             job_name=existing.job_name,
             updated_at=now,
             extra=existing.extra,
+            deploy=existing.deploy,
         )
         if not self._replace_if_unchanged(taken, entity.metadata["etag"]):
             return Claim(False, decision.attempt, "another worker claimed it first", existing=existing)
@@ -123,13 +128,19 @@ class TableLedger:
     def finish(
         self, key: UploadKey, claim_id: str, status: Status, now: datetime, *, job_name: str = "", error: str = ""
     ) -> bool:
-        entity = self._table.get_entity(key.dataset, key.sha256)
-        entry = _from_entity(entity)
+        entry = _from_entity(self._table.get_entity(key.dataset, key.sha256))
         if entry.claim_id != claim_id:
             return False
         entry.status, entry.updated_at, entry.error = status, now, error
         entry.job_name = job_name or entry.job_name
-        return self._replace_if_unchanged(entry, entity.metadata["etag"])
+        return self.save(entry)
+
+    def save(self, entry: LedgerEntry) -> bool:
+        return self._replace_if_unchanged(entry, entry.etag)
+
+    def with_status(self, *statuses: Status) -> list[LedgerEntry]:
+        query = " or ".join(f"status eq '{s.value}'" for s in statuses)
+        return [_from_entity(e) for e in self._table.query_entities(query)]
 
     def _replace_if_unchanged(self, entry: LedgerEntry, etag: str) -> bool:
         """Optimistic concurrency: write only if nobody changed the row since we read it."""
@@ -138,9 +149,10 @@ class TableLedger:
         from azure.data.tables import UpdateMode
 
         try:
-            self._table.update_entity(
+            written = self._table.update_entity(
                 _to_entity(entry), mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
             return False
+        entry.etag = written.get("etag", entry.etag)
         return True

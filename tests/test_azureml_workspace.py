@@ -74,7 +74,8 @@ def test_serverless_submission_builds_the_notebook_pipeline() -> None:
     [call] = ws.jobs.created
     job: PipelineJob = call["job"]
     assert isinstance(job, PipelineJob)
-    assert call["experiment_name"] == "chatft-tests" and call["tags"] == TAGS
+    phi3 = "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert call["experiment_name"] == "chatft-tests" and call["tags"] == {**TAGS, "chatft_base_model": phi3}
     assert job.name == "chatft-chats-abababababab-a1"
     assert job.settings.force_rerun is True and job.settings.continue_on_step_failure is False
     assert list(job.outputs) == ["trained_model"]

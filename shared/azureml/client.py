@@ -7,13 +7,21 @@ or before it is needed. Tests pass fakes of the MLClient operations that return 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
 
 from shared.azureml.pipeline import build_finetune_pipeline, component_input_types
-from shared.azureml.workspace import FinetuneRequest, SubmittedJob
+from shared.azureml.workspace import (
+    DeploymentInfo,
+    EndpointInfo,
+    FinetuneRequest,
+    JobInfo,
+    RegisteredModel,
+    SubmittedJob,
+)
 from shared.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.finetune.errors import PreflightError
 from shared.finetune.model_check import MODEL_SETTING, check_model
@@ -144,6 +152,7 @@ class AzureMLWorkspace:
         if existing is not None:  # a crashed or timed-out attempt already submitted it
             result.already_existed, result.studio_url = True, getattr(existing, "studio_url", None)
             return result
+        tags = {**request.tags, "chatft_base_model": model.id}  # lineage for the registered model
         pipeline = build_finetune_pipeline(
             component,
             model_id=model.id,
@@ -153,8 +162,145 @@ class AzureMLWorkspace:
             display_name=name,
             job_name=request.job_name,
             experiment_name=s.experiment_name,
-            tags=request.tags,
+            tags=tags,
         )
-        created = self.workspace.jobs.create_or_update(pipeline, experiment_name=s.experiment_name, tags=request.tags)
+        created = self.workspace.jobs.create_or_update(pipeline, experiment_name=s.experiment_name, tags=tags)
         result.studio_url = getattr(created, "studio_url", None)
         return result
+
+    # --- after the job: model, endpoint, deployment (long-running operations are only started) ---
+
+    def job_info(self, name: str) -> JobInfo | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            job = self.workspace.jobs.get(name)
+        except ResourceNotFoundError:
+            return None
+        return JobInfo(name=job.name, status=str(job.status or ""), studio_url=getattr(job, "studio_url", None))
+
+    def foundation_model_tags(self, name: str) -> dict[str, str]:
+        return dict(self.registry.models.get(name, label="latest").tags or {})
+
+    def register_model(
+        self, *, job_name: str, name: str, version: str, description: str, tags: dict[str, str]
+    ) -> RegisteredModel:
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Model
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+
+        existing = self._model_version(name, version)
+        if existing is not None:
+            return RegisteredModel(existing.id, existing.name, existing.version, created=False)
+        model = Model(
+            path=f"azureml://jobs/{job_name}/outputs/trained_model",
+            type=AssetTypes.MLFLOW_MODEL,
+            name=name,
+            version=version,
+            description=description,
+            tags=tags,
+        )
+        try:
+            created = self.workspace.models.create_or_update(model)
+        except (ResourceExistsError, HttpResponseError) as exc:  # a concurrent duplicate event won the race
+            if isinstance(exc, HttpResponseError) and exc.status_code != 409:
+                raise
+            existing = self._model_version(name, version)
+            if existing is None:
+                raise
+            return RegisteredModel(existing.id, existing.name, existing.version, created=False)
+        return RegisteredModel(created.id, created.name, created.version, created=True)
+
+    def _model_version(self, name: str, version: str) -> Any | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.workspace.models.get(name, version=version)
+        except ResourceNotFoundError:
+            return None
+
+    def get_endpoint(self, name: str) -> EndpointInfo | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            endpoint = self.workspace.online_endpoints.get(name)
+        except ResourceNotFoundError:
+            return None
+        return _endpoint_info(endpoint)
+
+    def list_endpoints(self) -> list[EndpointInfo]:
+        return [_endpoint_info(e) for e in self.workspace.online_endpoints.list()]
+
+    def begin_create_endpoint(self, *, name: str, description: str, tags: dict[str, str]) -> None:
+        from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+        endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", description=description, tags=tags)
+        self.workspace.online_endpoints.begin_create_or_update(endpoint)
+
+    def set_endpoint_traffic(self, name: str, traffic: dict[str, int]) -> None:
+        endpoint = self.workspace.online_endpoints.get(name)
+        endpoint.traffic = dict(traffic)
+        self.workspace.online_endpoints.begin_create_or_update(endpoint)
+
+    def get_deployment(self, endpoint: str, name: str) -> DeploymentInfo | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            deployment = self.workspace.online_deployments.get(name=name, endpoint_name=endpoint)
+        except ResourceNotFoundError:
+            return None
+        return DeploymentInfo(deployment.name, deployment.provisioning_state)
+
+    def begin_create_deployment(self, *, endpoint: str, name: str, model_id: str, instance_type: str) -> None:
+        from azure.ai.ml.entities import ManagedOnlineDeployment, OnlineRequestSettings, ProbeSettings
+
+        deployment = ManagedOnlineDeployment(
+            name=name,
+            endpoint_name=endpoint,
+            model=model_id,
+            instance_type=instance_type,
+            instance_count=1,
+            liveness_probe=ProbeSettings(initial_delay=600),
+            request_settings=OnlineRequestSettings(request_timeout_ms=90000),
+        )
+        self.workspace.online_deployments.begin_create_or_update(deployment)
+
+    def endpoint_key(self, name: str) -> str:
+        keys = self.workspace.online_endpoints.get_keys(name)
+        return keys.primary_key
+
+    def begin_delete_endpoint(self, name: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):
+            self.workspace.online_endpoints.begin_delete(name=name)
+
+
+CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+
+
+def parse_created_at(value: Any) -> datetime | None:
+    """`endpoint.properties["createdAt"]` as the SDK puts it there; None if absent or unreadable."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not value:
+        return None
+    text = str(value)
+    for parse in (lambda t: datetime.strptime(t, CREATED_AT_FORMAT), datetime.fromisoformat):
+        try:
+            parsed = parse(text)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _endpoint_info(endpoint: Any) -> EndpointInfo:
+    return EndpointInfo(
+        name=endpoint.name,
+        provisioning_state=endpoint.provisioning_state,
+        traffic=dict(endpoint.traffic or {}),
+        scoring_uri=endpoint.scoring_uri,
+        tags=dict(endpoint.tags or {}),
+        created_at=parse_created_at((endpoint.properties or {}).get("createdAt")),
+    )

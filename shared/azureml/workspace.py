@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -31,6 +32,66 @@ class SubmittedJob:
     gpus_per_node: int = 0
 
 
+@dataclass(frozen=True)
+class JobInfo:
+    name: str
+    status: str
+    studio_url: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    id: str
+    name: str
+    version: str
+    created: bool
+    """False when this version already existed (a duplicate event)."""
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    name: str
+    provisioning_state: str | None
+    traffic: dict[str, int] = field(default_factory=dict)
+    scoring_uri: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    name: str
+    provisioning_state: str | None
+
+
 class Workspace(Protocol):
+    """Everything chatft asks of an ML backend. Long-running operations are started, never awaited."""
+
     def submit_finetune(self, request: FinetuneRequest) -> SubmittedJob:
         """Preflight, build and submit the fine-tuning pipeline; raise PreflightError if it cannot run."""
+
+    def job_info(self, name: str) -> JobInfo | None: ...
+
+    def foundation_model_tags(self, name: str) -> dict[str, str]: ...
+
+    def register_model(
+        self, *, job_name: str, name: str, version: str, description: str, tags: dict[str, str]
+    ) -> RegisteredModel:
+        """Register the job's trained_model output as an MLflow model; reuse the version if it exists."""
+
+    def get_endpoint(self, name: str) -> EndpointInfo | None: ...
+
+    def begin_create_endpoint(self, *, name: str, description: str, tags: dict[str, str]) -> None: ...
+
+    def set_endpoint_traffic(self, name: str, traffic: dict[str, int]) -> None: ...
+
+    def get_deployment(self, endpoint: str, name: str) -> DeploymentInfo | None: ...
+
+    def begin_create_deployment(self, *, endpoint: str, name: str, model_id: str, instance_type: str) -> None: ...
+
+    def endpoint_key(self, name: str) -> str: ...
+
+    def begin_delete_endpoint(self, name: str) -> None:
+        """Start deleting; an endpoint that is already gone is fine."""
+
+    def list_endpoints(self) -> list[EndpointInfo]: ...

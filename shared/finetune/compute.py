@@ -27,13 +27,13 @@ class ComputePlan:
         return self.target == SERVERLESS
 
 
-def allowed_sizes(tags: dict[str, str] | None) -> list[str] | None:
-    """The model's finetune_compute_allow_list tag (a Python-literal list), lower-cased; None if absent."""
-    raw = (tags or {}).get("finetune_compute_allow_list")
+def allowed_sizes(tags: dict[str, str] | None, tag: str = "finetune_compute_allow_list") -> list[str] | None:
+    """A model's VM size allow-list tag (a Python-literal list), lower-cased; None if absent."""
+    raw = (tags or {}).get(tag)
     if raw is None:
         return None
     try:
-        sizes = parse_python_literal(raw, "the model's finetune_compute_allow_list tag", list)
+        sizes = parse_python_literal(raw, f"the model's {tag} tag", list)
     except ValueError:
         # Registry YAML writes this as a bare list: [Standard_A, Standard_B]
         sizes = [s.strip() for s in str(raw).strip().strip("[]").split(",") if s.strip()]

@@ -1,0 +1,310 @@
+"""Move each upload's deployment forward, one idempotent step at a time (the timer's singleton job).
+
+The notebook's steps as a state machine kept in the ledger (`entry.deploy["step"]`):
+
+    check_sku -> create_endpoint -> wait_endpoint -> create_deployment -> wait_deployment
+              -> set_traffic -> wait_traffic -> smoke_test -> live
+    any permanent failure or the deadline -> cleanup (delete the endpoint) -> deploy_failed
+
+Every step first looks at what exists, so re-running it after a crash creates nothing twice.
+Long-running operations are started and never awaited: a pending resource means "look again
+next tick". Each transition is saved with the row's ETag, so a racing worker cannot overwrite it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from shared.azureml.workspace import Workspace
+from shared.deploy.smoke import SmokeError, SmokeResult, prompt_messages
+from shared.deploy.states import Progress, progress
+from shared.finetune.compute import allowed_sizes
+from shared.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status
+from shared.logs import log_step
+from shared.naming import dataset_prefix
+from shared.reports import update_report
+from shared.settings import Settings
+from shared.storage import PreparedStore
+
+Scorer = Callable[[str, str, str, list[dict[str, str]], float], SmokeResult]
+
+
+class PermanentDeployError(Exception):
+    """Retrying cannot help: clean up and record why."""
+
+
+@dataclass
+class DeployContext:
+    settings: Settings
+    ledger: Ledger
+    workspace: Workspace
+    store: PreparedStore
+    scorer: Scorer
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    from shared.azureml.errors import is_transient
+
+    return is_transient(exc)
+
+
+# --- the steps: each returns the next step, or None to wait for a long-running operation ---
+
+
+def _check_sku(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    d = entry.deploy
+    allowed = allowed_sizes(ctx.workspace.foundation_model_tags(d["base_model"]), "inference_compute_allow_list")
+    if allowed is not None and d["instance_type"].lower() not in allowed:
+        raise PermanentDeployError(
+            f"DEPLOY_INSTANCE_TYPE {d['instance_type']} is not in {d['base_model']}'s inference_compute_allow_list "
+            f"({', '.join(allowed)})"
+        )
+    return "create_endpoint"
+
+
+def _create_endpoint(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    d = entry.deploy
+    if ctx.workspace.get_endpoint(d["endpoint"]) is None:
+        tags = {
+            "chatft_managed": "true",
+            "chatft_upload": entry.key.sha256,
+            "chatft_dataset": entry.key.dataset,
+            "chatft_job": entry.job_name,
+            "chatft_model": d["model_id"],
+            "chatft_cid": entry.cid,
+        }
+        description = f"chatft: {d['model_name']}:{d['model_version']} fine-tuned on {entry.source}"
+        ctx.workspace.begin_create_endpoint(name=d["endpoint"], description=description, tags=tags)
+    return "wait_endpoint"
+
+
+def _wait_endpoint(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    endpoint = ctx.workspace.get_endpoint(entry.deploy["endpoint"])
+    if endpoint is None:
+        return "create_endpoint"
+    state = progress(endpoint.provisioning_state)
+    if state is Progress.FAILED:
+        raise PermanentDeployError(f"endpoint {endpoint.name} provisioning {endpoint.provisioning_state}")
+    return "create_deployment" if state is Progress.DONE else None
+
+
+def _create_deployment(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    d = entry.deploy
+    if ctx.workspace.get_deployment(d["endpoint"], d["deployment"]) is None:
+        ctx.workspace.begin_create_deployment(
+            endpoint=d["endpoint"], name=d["deployment"], model_id=d["model_id"], instance_type=d["instance_type"]
+        )
+    return "wait_deployment"
+
+
+def _wait_deployment(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    d = entry.deploy
+    deployment = ctx.workspace.get_deployment(d["endpoint"], d["deployment"])
+    if deployment is None:
+        return "create_deployment"
+    state = progress(deployment.provisioning_state)
+    if state is Progress.FAILED:
+        raise PermanentDeployError(f"deployment {d['deployment']} provisioning {deployment.provisioning_state}")
+    return "set_traffic" if state is Progress.DONE else None
+
+
+def _wanted_traffic(entry: LedgerEntry) -> dict[str, int]:
+    return {entry.deploy["deployment"]: 100}
+
+
+def _set_traffic(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    endpoint = ctx.workspace.get_endpoint(entry.deploy["endpoint"])
+    if endpoint is None:
+        raise PermanentDeployError(f"endpoint {entry.deploy['endpoint']} disappeared")
+    if endpoint.traffic != _wanted_traffic(entry):
+        ctx.workspace.set_endpoint_traffic(endpoint.name, _wanted_traffic(entry))
+    return "wait_traffic"
+
+
+def _wait_traffic(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    endpoint = ctx.workspace.get_endpoint(entry.deploy["endpoint"])
+    if endpoint is None:
+        raise PermanentDeployError(f"endpoint {entry.deploy['endpoint']} disappeared")
+    state = progress(endpoint.provisioning_state)
+    if state is Progress.FAILED:
+        raise PermanentDeployError(f"endpoint {endpoint.name} update {endpoint.provisioning_state}")
+    if state is Progress.PENDING:
+        return None
+    return "smoke_test" if endpoint.traffic == _wanted_traffic(entry) else "set_traffic"
+
+
+def _smoke_test(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    d = entry.deploy
+    endpoint = ctx.workspace.get_endpoint(d["endpoint"])
+    if endpoint is None or not endpoint.scoring_uri:
+        raise PermanentDeployError(f"endpoint {d['endpoint']} has no scoring URI")
+    messages = _test_conversation(ctx, entry)
+    key = ctx.workspace.endpoint_key(endpoint.name)
+    try:
+        result = ctx.scorer(
+            endpoint.scoring_uri, key, d["deployment"], messages, float(ctx.settings.smoke_timeout_seconds)
+        )
+    except SmokeError as exc:  # a fresh deployment can take a while to answer: retry until the deadline
+        d["last_error"] = str(exc)
+        log_step("deploy.smoke_retry", cid=entry.cid, endpoint=endpoint.name, error=str(exc), level=logging.WARNING)
+        return None
+    d["scoring_uri"] = endpoint.scoring_uri
+    d["smoke"] = {"latency_ms": result.latency_ms, "answer": result.answer, "prompt": messages[-1]["content"][:200]}
+    return "live"
+
+
+def _test_conversation(ctx: DeployContext, entry: LedgerEntry) -> list[dict[str, str]]:
+    """The first conversation of the prepared test split (validation or train if test is empty)."""
+    prefix = dataset_prefix(entry.key.dataset, entry.key.sha256)
+    for split in ("test", "validation", "train"):
+        line = ctx.store.read_first_line(f"{prefix}/{split}.jsonl")
+        if line:
+            return prompt_messages(orjson.loads(line))
+    raise PermanentDeployError(f"no prepared conversation found under {prefix} for the smoke test")
+
+
+def _cleanup(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    ctx.workspace.begin_delete_endpoint(entry.deploy["endpoint"])
+    return "deleted"
+
+
+STEPS: dict[str, Callable[[DeployContext, LedgerEntry], str | None]] = {
+    "check_sku": _check_sku,
+    "create_endpoint": _create_endpoint,
+    "wait_endpoint": _wait_endpoint,
+    "create_deployment": _create_deployment,
+    "wait_deployment": _wait_deployment,
+    "set_traffic": _set_traffic,
+    "wait_traffic": _wait_traffic,
+    "smoke_test": _smoke_test,
+    "cleanup": _cleanup,
+}
+TERMINAL = {"live": Status.LIVE, "deleted": Status.DEPLOY_FAILED}
+
+
+def advance(entry: LedgerEntry, ctx: DeployContext, max_steps: int = 12) -> str:
+    """Run steps until one has to wait; save every transition. Returns where it stopped."""
+    for _ in range(max_steps):
+        if entry.status not in DEPLOYMENT_ACTIVE:
+            return entry.status.value
+        d = entry.deploy
+        step = d.get("step", "check_sku")
+        now = ctx.now()
+        if step != "cleanup" and now > datetime.fromisoformat(d["deadline"]):
+            d["error"] = f"not live by the deadline ({ctx.settings.deploy_deadline_minutes} min) while at step {step}"
+            following: str | None = "cleanup"
+        else:
+            following = _run_step(step, ctx, entry)
+            if following == "transient":
+                return f"waiting at {step} (transient error)"
+        if following is None:
+            return f"waiting at {step}"
+        if not _transition(entry, following, ctx, now):
+            return "another worker moved this deployment on"
+    return f"stopped after {max_steps} steps"
+
+
+def _run_step(step: str, ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    d = entry.deploy
+    try:
+        return STEPS[step](ctx, entry)
+    except PermanentDeployError as exc:
+        d["error"] = str(exc)
+    except Exception as exc:
+        if _is_transient(exc):
+            log_step(
+                "deploy.transient",
+                cid=entry.cid,
+                step=step,
+                error=f"{type(exc).__name__}: {exc}",
+                level=logging.WARNING,
+            )
+            return "transient"
+        if step == "cleanup":
+            raise  # cannot even delete: leave the row for the next tick, loudly
+        logging.getLogger("chatft").exception("deployment step %s failed", step)
+        d["error"] = f"{type(exc).__name__}: {exc}"
+    return "cleanup"
+
+
+def _transition(entry: LedgerEntry, following: str, ctx: DeployContext, now: datetime) -> bool:
+    d = entry.deploy
+    previous = d.get("step")
+    d["step"], d["updated_at"] = following, now.isoformat()
+    entry.status = TERMINAL.get(following, Status.DEPLOYING)
+    entry.updated_at = now
+    if following == "live":
+        d["live_at"] = now.isoformat()
+    if following == "deleted":
+        entry.error = d.get("error", "")
+    if not ctx.ledger.save(entry):
+        return False
+    log_step(
+        "deploy.step",
+        cid=entry.cid,
+        endpoint=d["endpoint"],
+        step=following,
+        previous=previous,
+        status=entry.status.value,
+    )
+    if entry.status in (Status.LIVE, Status.DEPLOY_FAILED):
+        update_report(
+            ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", deployment_summary(entry)
+        )
+    return True
+
+
+def deployment_summary(entry: LedgerEntry) -> dict[str, Any]:
+    """The report's view of a deployment."""
+    d = entry.deploy
+    summary: dict[str, Any] = {
+        "status": entry.status.value,
+        "model": f"{d.get('model_name')}:{d.get('model_version')}",
+        "model_id": d.get("model_id"),
+        "endpoint": d.get("endpoint"),
+        "deployment": d.get("deployment"),
+        "instance_type": d.get("instance_type"),
+        "scoring_uri": d.get("scoring_uri"),
+        "step": d.get("step"),
+        "error": d.get("error"),
+    }
+    if d.get("smoke"):
+        summary["smoke_test"] = {"latency ms": d["smoke"]["latency_ms"], "answer": d["smoke"]["answer"][:80]}
+    if entry.status is Status.DEPLOY_FAILED:
+        summary["cleanup"] = f"endpoint {d.get('endpoint')} deleted so nothing stays billable"
+    return summary
+
+
+def start_deployment(entry: LedgerEntry, settings: Settings, now: datetime, **deploy: Any) -> None:
+    """Initial deployment state, set when the model is registered."""
+    entry.status = Status.REGISTERED
+    entry.updated_at = now
+    entry.deploy = {
+        **deploy,
+        "deployment": settings.deployment_name,
+        "instance_type": settings.deploy_instance_type,
+        "step": "check_sku",
+        "started_at": now.isoformat(),
+        "deadline": (now + timedelta(minutes=settings.deploy_deadline_minutes)).isoformat(),
+    }
+
+
+def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
+    """One tick over every deployment in progress; a failing row never stops the others."""
+    results = []
+    for entry in ctx.ledger.with_status(*DEPLOYMENT_ACTIVE):
+        try:
+            where = advance(entry, ctx)
+        except Exception as exc:
+            logging.getLogger("chatft").exception("reconciling %s failed", entry.deploy.get("endpoint"))
+            where = f"error: {type(exc).__name__}"
+        results.append((entry.deploy.get("endpoint", ""), where))
+    log_step("reconcile.tick", deployments=len(results), results=results)
+    return results
