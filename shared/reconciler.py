@@ -201,11 +201,12 @@ def advance(entry: LedgerEntry, ctx: DeployContext, max_steps: int = 12) -> str:
             d["error"] = f"not live by the deadline ({ctx.settings.deploy_deadline_minutes} min) while at step {step}"
             following: str | None = "cleanup"
         else:
+            before = dict(d)
             following = _run_step(step, ctx, entry)
-            if following == "transient":
-                return f"waiting at {step} (transient error)"
-        if following is None:
-            return f"waiting at {step}"
+            if following in (None, "transient"):
+                if d != before:  # keep what the step learned (e.g. the smoke test's last error)
+                    ctx.ledger.save(entry)
+                return f"waiting at {step}" + (" (transient error)" if following else "")
         if not _transition(entry, following, ctx, now):
             return "another worker moved this deployment on"
     return f"stopped after {max_steps} steps"
@@ -219,10 +220,11 @@ def _run_step(step: str, ctx: DeployContext, entry: LedgerEntry) -> str | None:
         d["error"] = str(exc)
     except Exception as exc:
         if _is_transient(exc):
+            d["last_error"] = f"{type(exc).__name__}: {exc}"
             log_step(
                 "deploy.transient",
                 cid=entry.cid,
-                step=step,
+                at=step,
                 error=f"{type(exc).__name__}: {exc}",
                 level=logging.WARNING,
             )
@@ -250,7 +252,7 @@ def _transition(entry: LedgerEntry, following: str, ctx: DeployContext, now: dat
         "deploy.step",
         cid=entry.cid,
         endpoint=d["endpoint"],
-        step=following,
+        to=following,
         previous=previous,
         status=entry.status.value,
     )

@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import load_component
-from azure.ai.ml.entities import AmlCompute, Model, VmSize
-from azure.core.exceptions import ResourceNotFoundError
+from azure.ai.ml.entities import (
+    AmlCompute,
+    EndpointAuthKeys,
+    JobService,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    VmSize,
+)
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "chat_completion_pipeline.yaml"
 
@@ -20,6 +28,7 @@ PHI3_TAGS = {
     # As the registry returns them: Python-literal strings.
     "finetune_compute_allow_list": "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', 'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4']",
     "model_specific_defaults": "{'apply_deepspeed': 'true', 'deepspeed_stage': 2, 'apply_lora': 'true', 'apply_ort': 'false', 'precision': 16, 'ignore_mismatched_sizes': 'false', 'num_train_epochs': 1, 'per_device_train_batch_size': 1, 'per_device_eval_batch_size': 1, 'gradient_accumulation_steps': 1, 'learning_rate': 5e-06, 'learning_rate_min': 5e-07, 'learning_rate_max': 5e-05, 'lr_scheduler_type': 'cosine', 'logging_strategy': 'steps', 'logging_steps': 10, 'save_total_limit': 1}",
+    "inference_compute_allow_list": "['Standard_NC6s_v3', 'Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4']",
     "FinetuneDeprecationDate": "2025-06-30",
     "FinetuneRetirementDate": "2025-08-30",
     "task": "chat-completion",
@@ -86,6 +95,153 @@ class FakeCompute:
         return list(self._sizes)
 
 
+WORKSPACE_ARM = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-chatft/providers/Microsoft.MachineLearningServices/workspaces/ws-chatft"
+
+
+class FakePoller:
+    """What begin_* returns: an LRO handle that reports progress. chatft never waits on it."""
+
+    def __init__(self, describe: Any) -> None:
+        self._describe = describe
+
+    def status(self) -> str:
+        return self._describe()
+
+    def done(self) -> bool:
+        return self.status() in ("Succeeded", "Failed", "Canceled")
+
+    def result(self, timeout: float | None = None) -> Any:
+        raise AssertionError("chatft must not wait on long-running operations")
+
+
+class _Progressing:
+    """Resources whose provisioning_state moves Creating/Updating -> Succeeded (or Failed) after N reads."""
+
+    def __init__(self, reads_to_finish: int) -> None:
+        self.reads_to_finish = reads_to_finish
+        self.fail_next: list[str] = []
+        self._reads: dict[str, int] = {}
+        self._outcome: dict[str, str] = {}
+
+    def _started(self, key: str) -> None:
+        self._reads[key] = 0
+        self._outcome[key] = "Failed" if self.fail_next and self.fail_next.pop(0) == key else "Succeeded"
+
+    def _state(self, key: str, pending: str) -> str:
+        self._reads[key] = self._reads.get(key, 0) + 1
+        return self._outcome.get(key, "Succeeded") if self._reads[key] > self.reads_to_finish else pending
+
+
+class FakeOnlineEndpoints(_Progressing):
+    def __init__(
+        self, scoring_uri: str = "http://127.0.0.1:9/score", key: str = "test-key", reads_to_finish: int = 1
+    ) -> None:
+        super().__init__(reads_to_finish)
+        self.scoring_uri, self.key = scoring_uri, key
+        self.endpoints: dict[str, ManagedOnlineEndpoint] = {}
+        self.calls: list[tuple[str, str]] = []
+        self._pending: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def begin_create_or_update(self, endpoint: ManagedOnlineEndpoint, *, local: bool = False) -> FakePoller:
+        with self._lock:
+            name = endpoint.name
+            if name in self.endpoints:
+                self.calls.append(("update", name))
+                self._pending[name] = "Updating"
+                self.endpoints[name].traffic = dict(endpoint.traffic or {})
+            else:
+                self.calls.append(("create", name))
+                self._pending[name] = "Creating"
+                self.endpoints[name] = ManagedOnlineEndpoint(
+                    name=name,
+                    auth_mode=endpoint.auth_mode,
+                    description=endpoint.description,
+                    tags=dict(endpoint.tags or {}),
+                    traffic={},
+                    properties={"createdAt": "2026-11-22T07:00:00.000000+0000"},
+                    scoring_uri=self.scoring_uri,
+                    provisioning_state="Creating",
+                )
+            self._started(name)
+            return FakePoller(lambda: self.endpoints[name].provisioning_state if name in self.endpoints else "Deleted")
+
+    def get(self, name: str, *, local: bool = False) -> ManagedOnlineEndpoint:
+        with self._lock:
+            if name not in self.endpoints:
+                raise not_found(f"endpoint {name}")
+            endpoint = self.endpoints[name]
+            endpoint._provisioning_state = self._state(name, self._pending.get(name, "Creating"))
+            return endpoint
+
+    def list(self) -> list[ManagedOnlineEndpoint]:
+        return list(self.endpoints.values())
+
+    def get_keys(self, name: str) -> EndpointAuthKeys:
+        self.get(name)
+        return EndpointAuthKeys(primary_key=self.key, secondary_key=self.key + "-2")
+
+    def begin_delete(self, name: str | None = None, *, local: bool = False) -> FakePoller:
+        with self._lock:
+            if name not in self.endpoints:
+                raise not_found(f"endpoint {name}")
+            self.calls.append(("delete", name))
+            del self.endpoints[name]
+            return FakePoller(lambda: "Succeeded")
+
+
+class FakeOnlineDeployments(_Progressing):
+    def __init__(self, reads_to_finish: int = 1) -> None:
+        super().__init__(reads_to_finish)
+        self.deployments: dict[tuple[str, str], ManagedOnlineDeployment] = {}
+        self.calls: list[tuple[str, str, str]] = []
+
+    def begin_create_or_update(self, deployment: ManagedOnlineDeployment, **kwargs: Any) -> FakePoller:
+        key = (deployment.endpoint_name, deployment.name)
+        self.calls.append(("create", *key))
+        self.deployments[key] = deployment
+        self._started(f"{key[0]}/{key[1]}")
+        return FakePoller(lambda: deployment.provisioning_state or "Creating")
+
+    def get(self, name: str, endpoint_name: str, *, local: bool = False) -> ManagedOnlineDeployment:
+        if (endpoint_name, name) not in self.deployments:
+            raise not_found(f"deployment {endpoint_name}/{name}")
+        deployment = self.deployments[(endpoint_name, name)]
+        deployment._provisioning_state = self._state(f"{endpoint_name}/{name}", "Creating")
+        return deployment
+
+
+class FakeWorkspaceModels:
+    """The workspace's model registry: get by name and version, create_or_update records every call."""
+
+    def __init__(self) -> None:
+        self.models: dict[tuple[str, str], Model] = {}
+        self.created: list[Model] = []
+        self._lock = threading.Lock()
+
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Model:
+        if (name, version) not in self.models:
+            raise not_found(f"model {name}:{version}")
+        return self.models[(name, version)]
+
+    def create_or_update(self, model: Model) -> Model:
+        with self._lock:
+            if (model.name, model.version) in self.models:
+                raise ResourceExistsError(message=f"model {model.name}:{model.version} exists")
+            stored = Model(
+                name=model.name,
+                version=model.version,
+                path=model.path,
+                type=model.type,
+                tags=dict(model.tags or {}),
+                description=model.description,
+                id=f"{WORKSPACE_ARM}/models/{model.name}/versions/{model.version}",
+            )
+            self.created.append(stored)
+            self.models[(model.name, model.version)] = stored
+            return stored
+
+
 class FakeJobs:
     def __init__(self) -> None:
         self.created: list[dict[str, Any]] = []
@@ -108,6 +264,8 @@ class FakeJobs:
             self.created.append({"job": job, "experiment_name": experiment_name, "tags": tags})
             job.experiment_name = experiment_name
             job.tags = dict(tags or {})
+            job.services = {"Studio": JobService(endpoint=f"https://ml.azure.com/runs/{job.name}")}
+            job._status = "Running"
             self._jobs[job.name] = job
             return job
 
@@ -122,3 +280,6 @@ class FakeWorkspaceClient:
     def __init__(self, clusters: list[AmlCompute] | None = None, sizes: list[VmSize] | None = None) -> None:
         self.compute = FakeCompute(clusters or [], SIZES if sizes is None else sizes)
         self.jobs = FakeJobs()
+        self.models = FakeWorkspaceModels()
+        self.online_endpoints = FakeOnlineEndpoints()
+        self.online_deployments = FakeOnlineDeployments()

@@ -8,53 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 import function_app
 import shared.runtime
-from shared.azureml.client import AzureMLWorkspace
 from shared.ledger import Status, UploadKey
 from shared.naming import job_name
 from tests.chats import valid_file
 from tests.concurrency import run_concurrently
-from tests.fake_aml import PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
+from tests.fake_aml import PHI3_TAGS, model
 from tests.hosting import blob_client_for_trigger, find_function, invoke_blob_trigger
 
 LIVE_TAGS = {k: v for k, v in PHI3_TAGS.items() if not k.startswith("Finetune")}
 DATA = valid_file(60)
 SHA = hashlib.sha256(DATA).hexdigest()
-
-
-@pytest.fixture
-def aml(storage_env, blob_service, monkeypatch):
-    """Settings for the Azure backend, a fresh ledger table, and the fake MLClients wired in."""
-    env = {
-        "ML_BACKEND": "azure",
-        "AML_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
-        "AML_RESOURCE_GROUP": "rg-chatft",
-        "AML_WORKSPACE": "ws-chatft",
-        "LEDGER_TABLE": f"ledger{uuid.uuid4().hex[:12]}",
-        "SUBMIT_CLAIM_TIMEOUT_SECONDS": "600",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    shared.runtime.reset()
-    blob_service.create_container(storage_env["UPLOAD_CONTAINER"])
-    registry, workspace = FakeRegistryClient([model(tags=LIVE_TAGS)]), FakeWorkspaceClient()
-    adapter = AzureMLWorkspace(
-        shared.runtime.settings(),
-        workspace_client=workspace,
-        registry_client=registry,
-        today=lambda: date(2026, 11, 22),
-    )
-    monkeypatch.setattr(shared.runtime, "workspace", lambda: adapter)
-    yield workspace, registry
-    monkeypatch.undo()
-    shared.runtime.reset()
 
 
 def upload(blob_service, storage_env, name: str = "chats.jsonl", data: bytes = DATA) -> None:

@@ -1,0 +1,60 @@
+"""A small local HTTP server that speaks the Azure ML online-endpoint scoring protocol."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class ScoringServer:
+    """Checks the key and the azureml-model-deployment header; answers {"output": ...}."""
+
+    def __init__(
+        self, key: str = "test-key", deployment: str = "demo", answer: str = "Lower the learning rate."
+    ) -> None:
+        self.key, self.deployment, self.answer = key, deployment, answer
+        self.requests: list[dict[str, Any]] = []
+        self.fail_next: list[int] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, payload: Any) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                if server.fail_next:
+                    return self._reply(server.fail_next.pop(0), {"error": "injected"})
+                if self.headers.get("Authorization") != f"Bearer {server.key}":
+                    return self._reply(401, {"error": "bad key"})
+                if self.headers.get("azureml-model-deployment") != server.deployment:
+                    return self._reply(404, {"error": "no such deployment"})
+                try:
+                    messages = json.loads(body)["input_data"]["input_string"]
+                    assert isinstance(messages, list) and messages
+                except (ValueError, KeyError, TypeError, AssertionError):
+                    return self._reply(400, {"error": "malformed body"})
+                return self._reply(200, {"output": server.answer})
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/score"
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScoringServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.shutdown()
+        self._http.server_close()
