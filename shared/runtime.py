@@ -75,11 +75,30 @@ def reconcile_handler() -> list[tuple[str, str]]:
     return [] if ctx is None else reconcile(ctx)
 
 
+@functools.cache
+def janitor_context():
+    from shared.azure_metrics import AzureMonitorUsage
+    from shared.janitor.run import JanitorContext
+
+    ws = workspace()
+    if ws is None:
+        return None
+    return JanitorContext(settings(), ws, AzureMonitorUsage(region=ws.location), ledger(), prepared_store())
+
+
+def janitor_handler() -> list:
+    """Timer: delete idle endpoints we created (see shared.janitor)."""
+    from shared.janitor.run import run_janitor
+
+    ctx = janitor_context()
+    return [] if ctx is None else run_janitor(ctx)
+
+
 def ingest_handler(client: object) -> IngestOutcome:
     return ingest_blob(client, settings(), prepared_store(), submitter())  # type: ignore[arg-type]
 
 
 def reset() -> None:
     """Forget cached settings and clients (tests change settings between cases)."""
-    for cached in (settings, prepared_store, ledger, workspace, deploy_context):
+    for cached in (settings, prepared_store, ledger, workspace, deploy_context, janitor_context):
         cached.cache_clear()

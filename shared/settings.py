@@ -41,7 +41,10 @@ def _bool(text: str) -> bool:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"must be a positive integer, got {text!r}") from None
     if value <= 0:
         raise ValueError(f"must be a positive integer, got {value}")
     return value
@@ -148,6 +151,10 @@ _SPECS: dict[str, _Spec] = {
     "deploy_deadline_minutes": _Spec("DEPLOY_DEADLINE_MINUTES", _positive_int, "120"),
     "smoke_timeout_seconds": _Spec("SMOKE_TIMEOUT_SECONDS", _positive_int, "120"),
     "reconcile_schedule": _Spec("DEPLOY_RECONCILE_SCHEDULE", _ncrontab, "0 */2 * * * *"),
+    "janitor_schedule": _Spec("JANITOR_SCHEDULE", _ncrontab, "0 */15 * * * *"),
+    "janitor_idle_minutes": _Spec("JANITOR_IDLE_MINUTES", _positive_int, "120"),
+    "janitor_dry_run": _Spec("JANITOR_DRY_RUN", _bool, "false"),
+    "janitor_max_deletes": _Spec("JANITOR_MAX_DELETES", _positive_int, "5"),
 }
 
 
@@ -248,6 +255,10 @@ class Settings:
     deploy_deadline_minutes: int
     smoke_timeout_seconds: int
     reconcile_schedule: str
+    janitor_schedule: str
+    janitor_idle_minutes: int
+    janitor_dry_run: bool
+    janitor_max_deletes: int
     submission_problems: tuple[str, ...] = ()
     """Invalid or missing settings that block fine-tuning submission (see from_env)."""
 

@@ -269,6 +269,11 @@ class AzureMLWorkspace:
         keys = self.workspace.online_endpoints.get_keys(name)
         return keys.primary_key
 
+    @functools.cache  # noqa: B019 - one workspace object per process
+    def location(self) -> str:
+        """The workspace's Azure region (Azure Monitor's metrics endpoint is regional)."""
+        return self.workspace.workspaces.get(self._settings.aml_workspace).location
+
     def begin_delete_endpoint(self, name: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 

@@ -1,0 +1,112 @@
+"""Which managed online endpoints are idle, decided without any I/O.
+
+Fail safe throughout: an endpoint is deleted only if it is ours, not protected, live in the
+ledger, older than the idle window, and its metrics *prove* zero requests in that window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+
+class Verdict(str, Enum):
+    UNMANAGED = "unmanaged"
+    PROTECTED = "protected"
+    NOT_LIVE = "not-live"
+    DELETING = "deleting"
+    YOUNG = "young"
+    UNKNOWN = "metrics-unknown"
+    BUSY = "busy"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the janitor knows about one endpoint."""
+
+    name: str
+    tags: dict[str, str]
+    provisioning_state: str | None = None
+    created_at: datetime | None = None
+    ledger_status: str | None = None
+    """None when the ledger has no row for the endpoint's upload."""
+    live_at: datetime | None = None
+    requests: int | None = None
+    """Requests in the idle window; None when the metrics could not be read."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    name: str
+    verdict: Verdict
+    reason: str
+    action: str = "keep"
+    """keep, delete, would-delete (dry run) or capped (over JANITOR_MAX_DELETES)."""
+    requests: int | None = None
+    age: timedelta | None = None
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
+
+
+def age_of(facts: Facts, now: datetime) -> timedelta | None:
+    """Time since the later of the endpoint's creation and its going live (None if neither is known)."""
+    moments = [m for m in (facts.created_at, facts.live_at) if m is not None]
+    return now - max(moments) if moments else None
+
+
+def needs_metrics(facts: Facts, now: datetime, window: timedelta) -> bool:
+    """Only endpoints that pass every other check are worth a metrics query."""
+    return judge(facts, now, window, metrics_known=False).verdict is Verdict.UNKNOWN
+
+
+def judge(facts: Facts, now: datetime, window: timedelta, *, metrics_known: bool = True) -> Decision:
+    name, age = facts.name, age_of(facts, now)
+
+    def decision(verdict: Verdict, reason: str) -> Decision:
+        return Decision(name, verdict, reason, requests=facts.requests, age=age)
+
+    if not _is_true(facts.tags.get("chatft_managed")):
+        return decision(Verdict.UNMANAGED, "not created by chatft (no chatft_managed=true tag)")
+    if _is_true(facts.tags.get("chatft_keep")):
+        return decision(Verdict.PROTECTED, "tagged chatft_keep=true")
+    if (facts.provisioning_state or "").lower() == "deleting":
+        return decision(Verdict.DELETING, "already being deleted")
+    if facts.ledger_status is not None and facts.ledger_status != "live":
+        return decision(Verdict.NOT_LIVE, f"ledger status {facts.ledger_status}: the deployment reconciler owns it")
+    if age is None:
+        return decision(Verdict.YOUNG, "age unknown (no createdAt and no live time): kept to be safe")
+    if age < window:
+        return decision(Verdict.YOUNG, f"only {_minutes(age)} old, younger than the {_minutes(window)} idle window")
+    if not metrics_known or facts.requests is None:
+        return decision(Verdict.UNKNOWN, "request metrics could not be read: kept to be safe")
+    if facts.requests > 0:
+        return decision(Verdict.BUSY, f"{facts.requests} request(s) in the last {_minutes(window)}")
+    return decision(Verdict.IDLE, f"no requests in the last {_minutes(window)} (age {_minutes(age)})")
+
+
+def plan(
+    facts: Iterable[Facts], now: datetime, window: timedelta, *, max_deletes: int, dry_run: bool
+) -> list[Decision]:
+    """Judge every endpoint; delete the idle ones, oldest first, at most `max_deletes` a run."""
+    decisions = [judge(f, now, window) for f in facts]
+    idle = sorted(
+        (d for d in decisions if d.verdict is Verdict.IDLE), key=lambda d: d.age or timedelta(0), reverse=True
+    )
+    chosen = {d.name for d in idle[:max_deletes]}
+    planned = []
+    for d in decisions:
+        if d.verdict is Verdict.IDLE:
+            action = ("would-delete" if dry_run else "delete") if d.name in chosen else "capped"
+            d = Decision(d.name, d.verdict, d.reason, action, d.requests, d.age)
+        planned.append(d)
+    return planned
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m"

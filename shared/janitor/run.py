@@ -1,0 +1,115 @@
+"""One janitor run: list our endpoints, gather facts, judge them, delete the idle ones (capped).
+
+Every decision is one structured log line. A deleted endpoint's ledger row says `retired`, with
+the reason and the measured idle time, and its upload's report says so too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from shared.azure_metrics import UsageMetrics
+from shared.azureml.workspace import EndpointInfo, Workspace
+from shared.janitor.policy import Decision, Facts, needs_metrics, plan
+from shared.ledger import Ledger, LedgerEntry, Status, UploadKey
+from shared.logs import log_step
+from shared.naming import dataset_prefix
+from shared.reconciler import deployment_summary
+from shared.reports import update_report
+from shared.settings import Settings
+from shared.storage import PreparedStore
+
+
+@dataclass
+class JanitorContext:
+    settings: Settings
+    workspace: Workspace
+    usage: UsageMetrics
+    ledger: Ledger
+    store: PreparedStore
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+
+def _ledger_entry(ctx: JanitorContext, endpoint: EndpointInfo) -> LedgerEntry | None:
+    dataset, sha = endpoint.tags.get("chatft_dataset"), endpoint.tags.get("chatft_upload")
+    if not dataset or not sha:
+        return None
+    entry = ctx.ledger.get(UploadKey(dataset, sha))
+    return entry if entry is not None and entry.deploy.get("endpoint") == endpoint.name else None
+
+
+def _live_at(entry: LedgerEntry | None) -> datetime | None:
+    value = entry.deploy.get("live_at") if entry else None
+    return datetime.fromisoformat(value) if value else None
+
+
+def run_janitor(ctx: JanitorContext) -> list[Decision]:
+    settings, now = ctx.settings, ctx.now()
+    window = timedelta(minutes=settings.janitor_idle_minutes)
+    endpoints = ctx.workspace.list_endpoints()
+    entries = {e.name: _ledger_entry(ctx, e) for e in endpoints if e.tags.get("chatft_managed", "").lower() == "true"}
+    facts = {
+        e.name: Facts(
+            name=e.name,
+            tags=e.tags,
+            provisioning_state=e.provisioning_state,
+            created_at=e.created_at,
+            ledger_status=entries[e.name].status.value if entries.get(e.name) else None,
+            live_at=_live_at(entries.get(e.name)),
+        )
+        for e in endpoints
+    }
+    ids = {
+        name: f"{settings.workspace_resource_id}/onlineEndpoints/{name}"
+        for name, f in facts.items()
+        if needs_metrics(f, now, window)
+    }
+    counts = ctx.usage.requests_in_window(list(ids.values()), window) if ids else {}
+    for name, rid in ids.items():
+        facts[name] = dataclasses.replace(facts[name], requests=counts.get(rid))
+    decisions = plan(
+        facts.values(), now, window, max_deletes=settings.janitor_max_deletes, dry_run=settings.janitor_dry_run
+    )
+    for decision in decisions:
+        if decision.action == "delete":
+            _retire(ctx, decision, entries.get(decision.name), now)
+        log_step(
+            "janitor.decision",
+            endpoint=decision.name,
+            verdict=decision.verdict.value,
+            requests=decision.requests,
+            action=decision.action,
+            reason=decision.reason,
+            cid=entries[decision.name].cid if entries.get(decision.name) else None,
+            level=logging.WARNING if decision.verdict.value == "metrics-unknown" else logging.INFO,
+        )
+    log_step(
+        "janitor.run",
+        endpoints=len(decisions),
+        deleted=sum(d.action == "delete" for d in decisions),
+        dry_run=settings.janitor_dry_run,
+    )
+    return decisions
+
+
+def _retire(ctx: JanitorContext, decision: Decision, entry: LedgerEntry | None, now: datetime) -> None:
+    """Start the delete (never awaited) and record why; an endpoint already gone counts as deleted."""
+    ctx.workspace.begin_delete_endpoint(decision.name)
+    if entry is None:
+        return
+    entry.status = Status.RETIRED
+    entry.updated_at = now
+    entry.deploy["retired"] = {
+        "at": now.isoformat(),
+        "reason": decision.reason,
+        "idle_minutes_measured": ctx.settings.janitor_idle_minutes,
+        "age_minutes": int(decision.age.total_seconds() // 60) if decision.age else None,
+    }
+    if ctx.ledger.save(entry):
+        summary = deployment_summary(entry)
+        summary["retired"] = f"{now.isoformat()}: {decision.reason}"
+        update_report(ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", summary)
