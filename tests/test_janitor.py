@@ -1,0 +1,267 @@
+"""The idle-endpoint janitor: pure decisions, a safety property, metric batching, and full runs
+through the indexed timer function with the ledger on Azurite."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from azure.ai.ml.entities import ManagedOnlineEndpoint, Workspace
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import function_app
+import shared.runtime
+from shared.azure_metrics import AzureMonitorUsage
+from shared.janitor.policy import Facts, Verdict, judge, plan
+from shared.janitor.run import JanitorContext
+from shared.ledger import Status
+from tests.deploy_flow import completed, report, row, run_until, send, submit
+from tests.events import WORKSPACE
+from tests.fake_monitor import FakeMetricsClient
+from tests.hosting import find_function, indexed_functions
+from tests.scoring_server import ScoringServer
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+WINDOW = timedelta(hours=2)
+OURS = {"chatft_managed": "true"}
+
+
+def facts(**kw) -> Facts:
+    base = {"name": "ep", "tags": OURS, "created_at": NOW - timedelta(hours=5), "ledger_status": "live", "requests": 0}
+    return Facts(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("case", "verdict"),
+    [
+        (facts(tags={}), Verdict.UNMANAGED),
+        (facts(tags={"chatft_managed": "false"}), Verdict.UNMANAGED),
+        (facts(tags={**OURS, "chatft_keep": "true"}), Verdict.PROTECTED),
+        (facts(created_at=NOW - timedelta(minutes=30)), Verdict.YOUNG),
+        (facts(live_at=NOW - timedelta(minutes=30)), Verdict.YOUNG),  # old endpoint, but only just live: later wins
+        (facts(requests=3), Verdict.BUSY),
+        (facts(requests=0), Verdict.IDLE),
+        (facts(requests=None), Verdict.UNKNOWN),
+        (facts(ledger_status="deploying"), Verdict.NOT_LIVE),
+        (facts(ledger_status=None), Verdict.IDLE),  # ours by tag, no ledger row: an orphan we may remove
+        (facts(created_at=None), Verdict.YOUNG),  # missing createdAt and no live time: age unknown, kept
+        (facts(created_at=None, live_at=NOW - timedelta(hours=3)), Verdict.IDLE),
+        (facts(provisioning_state="Deleting"), Verdict.DELETING),
+    ],
+    ids=[
+        "untagged",
+        "tag false",
+        "keep",
+        "young",
+        "just live",
+        "busy",
+        "idle",
+        "metrics error",
+        "ledger not live",
+        "no ledger row",
+        "missing createdAt",
+        "missing createdAt, live long ago",
+        "deleting",
+    ],
+)
+def test_decisions(case: Facts, verdict: Verdict) -> None:
+    assert judge(case, NOW, WINDOW).verdict is verdict
+
+
+fact_sets = st.lists(
+    st.builds(
+        Facts,
+        name=st.uuids().map(str),
+        tags=st.fixed_dictionaries(
+            {},
+            optional={
+                "chatft_managed": st.sampled_from(["true", "false", "TRUE"]),
+                "chatft_keep": st.sampled_from(["true", "false"]),
+            },
+        ),
+        provisioning_state=st.sampled_from([None, "Succeeded", "Deleting", "Updating"]),
+        created_at=st.one_of(st.none(), st.integers(0, 600).map(lambda m: NOW - timedelta(minutes=m))),
+        ledger_status=st.sampled_from([None, "live", "deploying", "registered", "retired"]),
+        live_at=st.one_of(st.none(), st.integers(0, 600).map(lambda m: NOW - timedelta(minutes=m))),
+        requests=st.one_of(st.none(), st.integers(0, 3)),
+    ),
+    max_size=30,
+    unique_by=lambda f: f.name,
+)
+
+
+@settings(max_examples=300)
+@given(fact_sets, st.integers(0, 6), st.booleans())
+def test_the_janitor_never_deletes_what_it_must_not(endpoints: list[Facts], cap: int, dry_run: bool) -> None:
+    decisions = plan(endpoints, NOW, WINDOW, max_deletes=cap, dry_run=dry_run)
+    by_name = {f.name: f for f in endpoints}
+    deleted = [d for d in decisions if d.action == "delete"]
+    assert len(deleted) <= cap and (not dry_run or not deleted)
+    for d in deleted:
+        f = by_name[d.name]
+        assert f.tags.get("chatft_managed", "").lower() == "true"
+        assert f.tags.get("chatft_keep", "").lower() != "true"
+        assert f.requests == 0  # known, and zero
+        assert f.ledger_status in (None, "live") and (f.provisioning_state or "").lower() != "deleting"
+        moments = [m for m in (f.created_at, f.live_at) if m is not None]
+        assert moments and NOW - max(moments) >= WINDOW
+
+
+def test_metrics_are_batched_and_read_back_per_endpoint() -> None:
+    ids = [f"{WORKSPACE}/onlineEndpoints/ep-{i:03d}" for i in range(200)]
+    fake = FakeMetricsClient({ids[7]: 4, ids[150].upper(): 2}, missing={ids[9]})
+    usage = AzureMonitorUsage(region=lambda: "West Europe", credential_factory=object, client_factory=fake.factory)
+    counts = usage.requests_in_window(ids, WINDOW)
+    assert len(fake.calls) <= 4 and sum(len(c["resource_ids"]) for c in fake.calls) == 200
+    assert fake.endpoint == "https://westeurope.metrics.monitor.azure.com"
+    call = fake.calls[0]
+    assert call["namespace"] == "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
+    assert call["metrics"] == ["RequestsPerMinute"] and call["aggregations"] == ["Total"] and call["timespan"] == WINDOW
+    assert counts[ids[7]] == 4 and counts[ids[150]] == 2 and counts[ids[0]] == 0
+    assert ids[9] not in counts  # unreadable: the janitor keeps it
+
+
+def test_a_failed_metrics_batch_leaves_its_endpoints_unknown() -> None:
+    ids = [f"{WORKSPACE}/onlineEndpoints/ep-{i:03d}" for i in range(60)]
+    fake = FakeMetricsClient(failing={ids[3]})
+    counts = AzureMonitorUsage(
+        region=lambda: "eastus", credential_factory=object, client_factory=fake.factory
+    ).requests_in_window(ids, WINDOW)
+    assert set(counts) == set(ids[50:])
+
+
+# --- whole runs through the indexed timer function ---
+
+
+def endpoint(name: str, tags: dict[str, str], created: datetime) -> ManagedOnlineEndpoint:
+    return ManagedOnlineEndpoint(
+        name=name,
+        tags=tags,
+        provisioning_state="Succeeded",
+        traffic={"demo": 100},
+        properties={"createdAt": created.strftime("%Y-%m-%dT%H:%M:%S.%f%z")},
+        scoring_uri="http://127.0.0.1:9/score",
+    )
+
+
+@pytest.fixture
+def janitor(aml, monkeypatch):
+    """The runtime's janitor, with the fake Azure Monitor client and a clock 5 hours ahead."""
+    workspace, _ = aml
+    workspace.workspaces = type(
+        "Workspaces", (), {"get": staticmethod(lambda name: Workspace(name=name, location="westeurope"))}
+    )()
+    metrics = FakeMetricsClient()
+    ws = shared.runtime.workspace()
+    later = datetime.now(timezone.utc) + timedelta(hours=5)
+    ctx = JanitorContext(
+        shared.runtime.settings(),
+        ws,
+        AzureMonitorUsage(region=ws.location, credential_factory=object, client_factory=metrics.factory),
+        shared.runtime.ledger(),
+        shared.runtime.prepared_store(),
+        now=lambda: later,
+    )
+    monkeypatch.setattr(shared.runtime, "janitor_context", lambda: ctx)
+    return workspace, metrics, later
+
+
+def run_timer(past_due: bool = False) -> None:
+    from azure.functions.meta import Datum
+    from azure.functions.timer import TimerRequestConverter
+
+    timer = TimerRequestConverter.decode(Datum(json.dumps({"IsPastDue": past_due}), "json"), trigger_metadata={})
+    find_function(function_app.app, "endpoint_janitor").get_user_function()(timer)
+
+
+def add(workspace, name: str, tags: dict[str, str], created: datetime) -> None:
+    workspace.online_endpoints.endpoints[name] = endpoint(name, tags, created)
+
+
+def deleted(workspace) -> list[str]:
+    return [name for op, name in workspace.online_endpoints.calls if op == "delete"]
+
+
+def test_idle_live_endpoint_is_retired_and_nothing_else_is_touched(janitor, blob_service, storage_env, caplog) -> None:
+    workspace, metrics, later = janitor
+    with ScoringServer(key="k", deployment="demo") as server:
+        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k"
+        job, tags = submit(blob_service, storage_env, workspace)
+        send(completed(job, tags))
+        run_until(lambda: row().status is Status.LIVE)
+    live = row().deploy["endpoint"]
+    long_ago = later - timedelta(hours=6)
+    add(workspace, "someone-elses", {"team": "x"}, long_ago)
+    add(workspace, "kept-on-purpose", {**OURS, "chatft_keep": "true"}, long_ago)
+    add(workspace, "fresh-one", OURS, later - timedelta(minutes=10))
+    add(workspace, "busy-one", OURS, long_ago)
+    add(workspace, "no-metrics", OURS, long_ago)
+    metrics.requests[f"{WORKSPACE}/onlineEndpoints/busy-one".lower()] = 12
+    metrics.missing.add(f"{WORKSPACE}/onlineEndpoints/no-metrics".lower())
+    with caplog.at_level(logging.INFO, logger="chatft"):
+        run_timer()
+    assert deleted(workspace) == [live]
+    entry = row()
+    assert entry.status is Status.RETIRED and "no requests in the last 2h00m" in entry.deploy["retired"]["reason"]
+    assert entry.deploy["retired"]["idle_minutes_measured"] == 120
+    assert report(blob_service, storage_env)["deployment"]["status"] == "retired"
+    lines = [
+        json.loads(r.getMessage().split(" ", 2)[2])
+        for r in caplog.records
+        if r.getMessage().startswith("chatft janitor.decision")
+    ]
+    verdicts = {line["endpoint"]: (line["verdict"], line["action"]) for line in lines}
+    assert verdicts == {
+        live: ("idle", "delete"),
+        "someone-elses": ("unmanaged", "keep"),
+        "kept-on-purpose": ("protected", "keep"),
+        "fresh-one": ("young", "keep"),
+        "busy-one": ("busy", "keep"),
+        "no-metrics": ("metrics-unknown", "keep"),
+    }
+    assert next(line for line in lines if line["endpoint"] == "busy-one")["requests"] == 12
+    run_timer()  # right after: a no-op
+    assert deleted(workspace) == [live]
+
+
+def test_dry_run_deletes_nothing(janitor, monkeypatch) -> None:
+    workspace, _, later = janitor
+    ctx = shared.runtime.janitor_context()
+    monkeypatch.setattr(ctx, "settings", dataclasses.replace(ctx.settings, janitor_dry_run=True))
+    add(workspace, "idle-orphan", OURS, later - timedelta(hours=4))
+    decisions = shared.runtime.janitor_handler()
+    assert [d.action for d in decisions] == ["would-delete"] and deleted(workspace) == []
+
+
+def test_deletions_are_capped_per_run(janitor) -> None:
+    workspace, _, later = janitor
+    for i in range(8):
+        add(workspace, f"idle-{i}", OURS, later - timedelta(hours=3 + i))
+    run_timer()
+    assert len(deleted(workspace)) == 5
+    assert set(deleted(workspace)) == {f"idle-{i}" for i in range(3, 8)}  # the oldest first
+    run_timer()
+    assert len(deleted(workspace)) == 8
+
+
+def test_a_late_timer_is_logged_and_still_runs(janitor, caplog) -> None:
+    workspace, _, later = janitor
+    add(workspace, "idle-orphan", OURS, later - timedelta(hours=4))
+    with caplog.at_level(logging.WARNING, logger="chatft"):
+        run_timer(past_due=True)
+    assert any("janitor.past_due" in r.getMessage() for r in caplog.records)
+    assert deleted(workspace) == ["idle-orphan"]
+
+
+def test_timer_metadata_comes_from_a_setting() -> None:
+    [binding] = next(
+        json.loads(f.get_function_json())["bindings"]
+        for f in indexed_functions(function_app.app)
+        if f.get_function_name() == "endpoint_janitor"
+    )
+    assert binding["type"] == "timerTrigger" and binding["schedule"] == "%JANITOR_SCHEDULE%"
+    assert binding["runOnStartup"] is False and binding["useMonitor"] is True
