@@ -1,123 +1,134 @@
-"""Write samples/chat_sample.jsonl: a small ultrachat-style dataset about running chatft.
+"""Write samples/chat_sample.jsonl: 2,000 ultrachat-style conversations a model can learn from.
 
-ultrachat_200k cannot be downloaded here, so `make run` uses this instead. The rows are built
-from a fixed list of facts with several phrasings each, so a model has something to learn and
-the file is byte-identical every time it is regenerated: `python samples/make_sample.py`.
+ultrachat_200k cannot be downloaded here, so `make run` uses this instead. Each conversation
+asks about a country's capital, continent or currency in one of several phrasings, sometimes
+with a follow-up turn or a system prompt. Held-out phrasings of facts seen in training are what
+the local model must answer. Deterministic: `python samples/make_sample.py` rewrites the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 from pathlib import Path
 
-SYSTEM = "You are a concise assistant for engineers fine-tuning chat models on Azure Machine Learning."
-
-FACTS: list[tuple[list[str], str]] = [
-    (
-        [
-            "Which foundation model does chatft fine-tune by default?",
-            "What is the default base model?",
-            "Which model gets fine-tuned if I change nothing?",
-        ],
-        "By default chatft fine-tunes Phi-3-mini-4k-instruct from the azureml registry; set the model setting to change it.",
-    ),
-    (
-        [
-            "What file format does chatft accept?",
-            "How should I format my training data?",
-            "What does an upload need to look like?",
-        ],
-        "Upload JSON Lines: one conversation per line, each an object with a messages list of role and content pairs.",
-    ),
-    (
-        ["Which roles may a message have?", "What roles are allowed in messages?", "Can I use a tool role?"],
-        "Only system, user and assistant. A system message may appear only first, and every conversation needs an assistant reply.",
-    ),
-    (
-        [
-            "How many conversations do I need at least?",
-            "What is the minimum dataset size?",
-            "Why was my tiny file rejected?",
-        ],
-        "Azure ML's chat-completion preprocessing needs at least 10 training rows after the split, so upload at least a dozen conversations.",
-    ),
-    (
-        ["How is my data split?", "How are train, validation and test chosen?", "Is the split random?"],
-        "Each conversation is assigned by a hash of its content: 90 percent train, 5 validation, 5 test, the same on every machine.",
-    ),
-    (
-        [
-            "Where do I find the validation report?",
-            "Where is the report written?",
-            "How do I see what was wrong with my upload?",
-        ],
-        "Next to the prepared data in the prepared container: report.md for people and report.json for tools.",
-    ),
-    (
-        ["Does chatft delete my upload?", "Will my original file be changed?", "Is my upload overwritten?"],
-        "Never. Uploads are only read; prepared files and reports go to a separate container.",
-    ),
-    (
-        [
-            "What happens if I upload the same file twice?",
-            "Are duplicate uploads fine-tuned again?",
-            "Does re-uploading start another job?",
-        ],
-        "Identical bytes are recognised by their SHA-256, so the same content is prepared to the same place and submitted once.",
-    ),
-    (
-        [
-            "Why do user and assistant turns need to alternate?",
-            "What if two user messages follow each other?",
-            "Is a non-alternating conversation an error?",
-        ],
-        "Many chat templates reject non-alternating turns, so chatft warns about them, and rejects them in strict mode.",
-    ),
-    (
-        [
-            "How long may a conversation be?",
-            "What is the max sequence length?",
-            "What happens to very long conversations?",
-        ],
-        "Conversations over the max sequence length, 4096 tokens by default, are flagged because fine-tuning truncates them.",
-    ),
-    (
-        [
-            "Who deletes idle endpoints?",
-            "Will my GPU endpoint keep billing forever?",
-            "How are unused endpoints removed?",
-        ],
-        "A janitor timer deletes endpoints chatft created once they have had no requests for the idle window.",
-    ),
-    (
-        ["How do I run chatft without Azure?", "Can I try the loop offline?", "What does make run do?"],
-        "make run sets everything up and runs the loop against the embedded local backend, with Azurite as storage.",
-    ),
+COUNTRIES = [
+    ("France", "Paris", "Europe", "the euro"),
+    ("Germany", "Berlin", "Europe", "the euro"),
+    ("Italy", "Rome", "Europe", "the euro"),
+    ("Spain", "Madrid", "Europe", "the euro"),
+    ("Portugal", "Lisbon", "Europe", "the euro"),
+    ("Netherlands", "Amsterdam", "Europe", "the euro"),
+    ("Poland", "Warsaw", "Europe", "the zloty"),
+    ("Sweden", "Stockholm", "Europe", "the Swedish krona"),
+    ("Norway", "Oslo", "Europe", "the Norwegian krone"),
+    ("Denmark", "Copenhagen", "Europe", "the Danish krone"),
+    ("Switzerland", "Bern", "Europe", "the Swiss franc"),
+    ("Austria", "Vienna", "Europe", "the euro"),
+    ("Greece", "Athens", "Europe", "the euro"),
+    ("Hungary", "Budapest", "Europe", "the forint"),
+    ("Czechia", "Prague", "Europe", "the Czech koruna"),
+    ("Ireland", "Dublin", "Europe", "the euro"),
+    ("Finland", "Helsinki", "Europe", "the euro"),
+    ("Romania", "Bucharest", "Europe", "the leu"),
+    ("Japan", "Tokyo", "Asia", "the yen"),
+    ("China", "Beijing", "Asia", "the renminbi"),
+    ("India", "New Delhi", "Asia", "the rupee"),
+    ("Thailand", "Bangkok", "Asia", "the baht"),
+    ("Vietnam", "Hanoi", "Asia", "the dong"),
+    ("Indonesia", "Jakarta", "Asia", "the rupiah"),
+    ("Philippines", "Manila", "Asia", "the peso"),
+    ("Mongolia", "Ulaanbaatar", "Asia", "the tugrik"),
+    ("Nepal", "Kathmandu", "Asia", "the Nepalese rupee"),
+    ("Malaysia", "Kuala Lumpur", "Asia", "the ringgit"),
+    ("Egypt", "Cairo", "Africa", "the Egyptian pound"),
+    ("Kenya", "Nairobi", "Africa", "the Kenyan shilling"),
+    ("Nigeria", "Abuja", "Africa", "the naira"),
+    ("Ghana", "Accra", "Africa", "the cedi"),
+    ("Morocco", "Rabat", "Africa", "the dirham"),
+    ("Ethiopia", "Addis Ababa", "Africa", "the birr"),
+    ("Senegal", "Dakar", "Africa", "the CFA franc"),
+    ("Tanzania", "Dodoma", "Africa", "the Tanzanian shilling"),
+    ("Brazil", "Brasilia", "South America", "the real"),
+    ("Argentina", "Buenos Aires", "South America", "the Argentine peso"),
+    ("Chile", "Santiago", "South America", "the Chilean peso"),
+    ("Peru", "Lima", "South America", "the sol"),
+    ("Colombia", "Bogota", "South America", "the Colombian peso"),
+    ("Uruguay", "Montevideo", "South America", "the Uruguayan peso"),
+    ("Canada", "Ottawa", "North America", "the Canadian dollar"),
+    ("Mexico", "Mexico City", "North America", "the Mexican peso"),
+    ("Cuba", "Havana", "North America", "the Cuban peso"),
+    ("Jamaica", "Kingston", "North America", "the Jamaican dollar"),
+    ("Australia", "Canberra", "Oceania", "the Australian dollar"),
+    ("Fiji", "Suva", "Oceania", "the Fijian dollar"),
+    ("Iceland", "Reykjavik", "Europe", "the Icelandic krona"),
+    ("Turkey", "Ankara", "Asia", "the lira"),
 ]
 
-FOLLOW_UPS = [
-    (
-        "Thanks. Is that configurable?",
-        "Yes: every behaviour has a setting, listed in the README and local.settings.sample.json.",
-    ),
-    ("Where is that documented?", "In the README's settings table, next to the command that measures it."),
-]
+QUESTIONS = {
+    "capital": [
+        "What is the capital of {c}?",
+        "Which city is the capital of {c}?",
+        "Tell me the capital city of {c}.",
+        "What's {c}'s capital?",
+        "Name the capital of {c}, please.",
+        "I forgot: where is the government of {c} seated?",
+    ],
+    "continent": [
+        "On which continent is {c}?",
+        "Where in the world is {c}?",
+        "Which continent does {c} belong to?",
+        "Is {c} in Europe, Asia or somewhere else?",
+        "What continent is {c} on?",
+    ],
+    "currency": [
+        "What currency does {c} use?",
+        "Which money do people pay with in {c}?",
+        "What is the currency of {c}?",
+        "If I travel to {c}, what currency do I need?",
+        "Name the official currency of {c}.",
+    ],
+}
+ANSWERS = {
+    "capital": "The capital of {c} is {capital}.",
+    "continent": "{c} is in {continent}.",
+    "currency": "{c} uses {currency}.",
+}
+FOLLOW_UPS = {"capital": "continent", "continent": "currency", "currency": "capital"}
+SYSTEM = "You are a concise geography assistant."
 
 
-def rows() -> list[dict]:
+def conversation(rng: random.Random) -> dict:
+    c, capital, continent, currency = rng.choice(COUNTRIES)
+    facts = {"c": c, "capital": capital, "continent": continent, "currency": currency}
+    topic = rng.choice(list(QUESTIONS))
+    messages = [{"role": "system", "content": SYSTEM}] if rng.random() < 0.15 else []
+    question = rng.choice(QUESTIONS[topic]).format(**facts)
+    messages += [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": ANSWERS[topic].format(**facts)},
+    ]
+    if rng.random() < 0.3:
+        follow = FOLLOW_UPS[topic]
+        messages += [
+            {"role": "user", "content": rng.choice(QUESTIONS[follow]).format(**facts)},
+            {"role": "assistant", "content": ANSWERS[follow].format(**facts)},
+        ]
+    key = json.dumps(messages, sort_keys=True).encode()
+    return {"prompt": question, "prompt_id": hashlib.sha256(key).hexdigest(), "messages": messages}
+
+
+def rows(count: int = 2000, seed: int = 2024) -> list[dict]:
+    """Distinct conversations only: a sample should not teach the duplicate warning."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
     out = []
-    for fact_index, (questions, answer) in enumerate(FACTS):
-        for phrasing, question in enumerate(questions):
-            messages = []
-            if phrasing == 1:
-                messages.append({"role": "system", "content": SYSTEM})
-            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-            if phrasing == 2:
-                follow_q, follow_a = FOLLOW_UPS[fact_index % len(FOLLOW_UPS)]
-                messages += [{"role": "user", "content": follow_q}, {"role": "assistant", "content": follow_a}]
-            prompt_id = hashlib.sha256(question.encode()).hexdigest()
-            out.append({"prompt": question, "prompt_id": prompt_id, "messages": messages})
+    while len(out) < count:
+        row = conversation(rng)
+        if row["prompt_id"] not in seen:
+            seen.add(row["prompt_id"])
+            out.append(row)
     return out
 
 

@@ -164,3 +164,87 @@ def prepare(
 
 def main() -> None:
     app()
+
+
+@app.command()
+def demo(
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the endpoint alive (janitor dry run) until Ctrl-C.")
+    ] = False,
+    sample: Annotated[Path, typer.Option("--sample", help="The JSONL file to upload.")] = Path(
+        "samples/chat_sample.jsonl"
+    ),
+    port: Annotated[int, typer.Option("--port", help="Event Grid webhook port (0: any free port).")] = 0,
+) -> None:
+    """The whole loop offline: upload -> validate -> train -> event -> model -> live endpoint -> janitor."""
+    from shared.local.demo import DemoError, run_demo
+
+    try:
+        raise typer.Exit(run_demo(sample, console=out, keep=keep, port=port))
+    except DemoError as exc:
+        err.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(EXIT_REJECTED) from exc
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option("--port", help="Port of the Event Grid webhook, as `func start` uses.")] = 7071,
+) -> None:
+    """Host function_app like `func start` (blob trigger, Event Grid webhook, timers) with Azurite."""
+    import time
+
+    from shared.local.session import DevSession
+
+    state = Path(".chatft")
+    out.print(
+        f"chatft dev: hosting function_app; Event Grid webhook on http://127.0.0.1:{port}/runtime/webhooks/EventGrid; Ctrl-C stops everything"
+    )
+    with DevSession(
+        port=port, azurite_location=state / "azurite", say=out.print, log_file=state / "host.log"
+    ) as session:
+        out.print(
+            f"functions: {', '.join(sorted(session.host.functions))}; Azurite: {'started' if session.azurite.started_here else 'reused'}"
+        )
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            out.print("stopping…")
+
+
+@app.command("score")
+def score_prompt(
+    prompt: str,
+    state: Annotated[Optional[Path], typer.Option("--state", help="LOCAL_STATE_DIR of the running session.")] = None,
+    endpoint: Annotated[
+        Optional[str], typer.Option("--endpoint", help="Endpoint name (default: the newest live one).")
+    ] = None,
+) -> None:
+    """Ask a live local endpoint (from `chatft dev` or `chatft demo --keep`) one question."""
+    from shared.deploy.smoke import SmokeError, score
+    from shared.local.state import read_json
+
+    candidates = [state] if state else [Path(".chatft/demo"), Path(".chatft")]
+    for root in candidates:
+        for folder in (
+            sorted((root / "endpoints").glob("*"), key=lambda p: p.stat().st_mtime, reverse=True)
+            if (root / "endpoints").exists()
+            else []
+        ):
+            config, server = read_json(folder / "endpoint.json"), read_json(folder / "server.json")
+            if config and server and (endpoint is None or config["name"] == endpoint) and config.get("traffic"):
+                try:
+                    result = score(
+                        f"http://127.0.0.1:{server['port']}/score",
+                        config["key"],
+                        max(config["traffic"], key=config["traffic"].get),
+                        [{"role": "user", "content": prompt}],
+                        30,
+                    )
+                except SmokeError as exc:
+                    err.print(f"[red]error:[/red] {exc}")
+                    raise typer.Exit(EXIT_REJECTED) from exc
+                out.print(f"[dim]{config['name']} ({result.latency_ms} ms)[/]\n{result.answer}")
+                return
+    err.print("[red]error:[/red] no live local endpoint found: run `make run ARGS=--keep` or `chatft dev` first")
+    raise typer.Exit(EXIT_USAGE)

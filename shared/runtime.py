@@ -28,11 +28,28 @@ def ledger():
 
 @functools.cache
 def workspace():
-    if settings().ml_backend == "azure":
+    """The configured backend's Workspace (imported lazily), or None when ML_BACKEND=none."""
+    backend = settings().ml_backend
+    if backend == "azure":
         from shared.azureml.client import AzureMLWorkspace
 
         return AzureMLWorkspace(settings())
+    if backend == "local":
+        from shared.local.backend import LocalWorkspace
+
+        return LocalWorkspace(settings())
     return None
+
+
+def usage_metrics(ws):
+    """The UsageMetrics that goes with the backend: Azure Monitor, or the local servers' counts."""
+    if settings().ml_backend == "local":
+        from shared.local.backend import LocalUsageMetrics
+
+        return LocalUsageMetrics(ws)
+    from shared.azure_metrics import AzureMonitorUsage
+
+    return AzureMonitorUsage(region=ws.location)
 
 
 def submitter() -> Submit | None:
@@ -77,13 +94,12 @@ def reconcile_handler() -> list[tuple[str, str]]:
 
 @functools.cache
 def janitor_context():
-    from shared.azure_metrics import AzureMonitorUsage
     from shared.janitor.run import JanitorContext
 
     ws = workspace()
     if ws is None:
         return None
-    return JanitorContext(settings(), ws, AzureMonitorUsage(region=ws.location), ledger(), prepared_store())
+    return JanitorContext(settings(), ws, usage_metrics(ws), ledger(), prepared_store())
 
 
 def janitor_handler() -> list:

@@ -23,8 +23,12 @@ settings instead: `CHATFT_STORAGE__blobServiceUri` and `CHATFT_STORAGE__queueSer
 """
 
 TRIGGER_SOURCES = ("LogsAndContainerScan", "EventGrid")
-ML_BACKENDS = ("azure", "none")
-"""Where fine-tuning runs: Azure ML, or nowhere (validate and prepare only)."""
+ML_BACKENDS = ("azure", "local", "none")
+"""Where fine-tuning runs: Azure ML, the embedded local backend, or nowhere (validate and prepare only)."""
+LOCAL_WORKSPACE_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/chatft-local"
+    "/providers/Microsoft.MachineLearningServices/workspaces/chatft-local"
+)
 
 
 class SettingsError(ValueError):
@@ -48,6 +52,22 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise ValueError(f"must be a positive integer, got {value}")
     return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a positive number, got {text!r}") from None
+    if not value > 0:
+        raise ValueError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _path(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must be a folder path")
+    return text.strip()
 
 
 def _container(text: str) -> str:
@@ -152,7 +172,21 @@ _SPECS: dict[str, _Spec] = {
     "smoke_timeout_seconds": _Spec("SMOKE_TIMEOUT_SECONDS", _positive_int, "120"),
     "reconcile_schedule": _Spec("DEPLOY_RECONCILE_SCHEDULE", _ncrontab, "0 */2 * * * *"),
     "janitor_schedule": _Spec("JANITOR_SCHEDULE", _ncrontab, "0 */15 * * * *"),
-    "janitor_idle_minutes": _Spec("JANITOR_IDLE_MINUTES", _positive_int, "120"),
+    "janitor_idle_minutes": _Spec("JANITOR_IDLE_MINUTES", _positive_number, "120"),
+    "local_state_dir": _Spec("LOCAL_STATE_DIR", _path, ".chatft"),
+    "local_workspace_id": _Spec(
+        "LOCAL_WORKSPACE_ID",
+        _name(
+            r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/workspaces/[^/]+",
+            "workspace resource id",
+        ),
+        LOCAL_WORKSPACE_ID,
+    ),
+    "local_event_webhook": _Spec(
+        "LOCAL_EVENT_WEBHOOK",
+        _name(r"https?://\S+", "URL"),
+        "http://localhost:7071/runtime/webhooks/EventGrid?functionName=job_events",
+    ),
     "janitor_dry_run": _Spec("JANITOR_DRY_RUN", _bool, "false"),
     "janitor_max_deletes": _Spec("JANITOR_MAX_DELETES", _positive_int, "5"),
 }
@@ -256,9 +290,12 @@ class Settings:
     smoke_timeout_seconds: int
     reconcile_schedule: str
     janitor_schedule: str
-    janitor_idle_minutes: int
+    janitor_idle_minutes: float
     janitor_dry_run: bool
     janitor_max_deletes: int
+    local_state_dir: str
+    local_workspace_id: str
+    local_event_webhook: str
     submission_problems: tuple[str, ...] = ()
     """Invalid or missing settings that block fine-tuning submission (see from_env)."""
 
@@ -291,6 +328,9 @@ class Settings:
 
     @property
     def workspace_resource_id(self) -> str:
+        """The workspace whose events we accept: Azure ML's, or the configured local one."""
+        if self.ml_backend == "local":
+            return self.local_workspace_id
         return (
             f"/subscriptions/{self.aml_subscription_id}/resourceGroups/{self.aml_resource_group}"
             f"/providers/Microsoft.MachineLearningServices/workspaces/{self.aml_workspace}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.settings import STORAGE_CONNECTION, SettingsError, storage_connection
 
@@ -45,6 +45,14 @@ def blob_service(env: Mapping[str, str] | None = None, connection: str = STORAGE
     return BlobServiceClient(account_url=value, credential=DefaultAzureCredential())
 
 
+def ensure_container(container: Any) -> None:
+    """Create a container unless it exists (another worker may be creating it right now)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    with contextlib.suppress(ResourceExistsError):
+        container.create_container()
+
+
 class BlobPreparedStore:
     """PreparedStore on a blob container. Prepared blobs are content-addressed, so overwriting is safe."""
 
@@ -53,13 +61,9 @@ class BlobPreparedStore:
         self._ensured = False
 
     def _ensure(self) -> None:
-        if self._ensured:
-            return
-        from azure.core.exceptions import ResourceExistsError
-
-        with contextlib.suppress(ResourceExistsError):
-            self._container.create_container()
-        self._ensured = True
+        if not self._ensured:
+            ensure_container(self._container)
+            self._ensured = True
 
     def _upload(self, path: str, data: object, content_type: str) -> str:
         from azure.storage.blob import ContentSettings
@@ -75,6 +79,15 @@ class BlobPreparedStore:
 
     def put_bytes(self, path: str, data: bytes, content_type: str) -> str:
         return self._upload(path, data, content_type)
+
+    def read_bytes(self, path: str) -> bytes | None:
+        """A whole (small) blob, or None if it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._container.get_blob_client(path).download_blob().readall()
+        except ResourceNotFoundError:
+            return None
 
     def read_first_line(self, path: str, limit: int = 1 << 20) -> bytes | None:
         from azure.core.exceptions import ResourceNotFoundError

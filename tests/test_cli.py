@@ -155,7 +155,7 @@ def test_files_written_by_other_tools_are_accepted(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert run_json(str(path))[1]["valid"] is True
     result, doc = run_json(str(SAMPLE))
-    assert result.exit_code == 0 and doc["conversations"] == 36
+    assert result.exit_code == 0 and doc["conversations"] == 2000 and doc["warnings"] == []
 
 
 @pytest.mark.skipif(

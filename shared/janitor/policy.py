@@ -108,5 +108,9 @@ def plan(
 
 
 def _minutes(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
+    """2h00m, or 15s for demo-sized windows."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
     return f"{minutes // 60}h{minutes % 60:02d}m"

@@ -78,18 +78,22 @@ class Azurite:
                 self.process.wait()
 
 
-def start_or_reuse(timeout: float = 30.0) -> Azurite:
-    """Reuse AZURITE_CONNECTION_STRING or an Azurite on the default ports; else start one on free ports."""
+def start_or_reuse(timeout: float = 30.0, location: Path | None = None) -> Azurite:
+    """Reuse AZURITE_CONNECTION_STRING or an Azurite on the default ports; else start one on free ports.
+
+    With `location`, the started Azurite keeps its data in that folder; otherwise in memory.
+    """
     given = os.environ.get("AZURITE_CONNECTION_STRING")
     if given:
         return Azurite(given)
     if _is_azurite(DEFAULT_PORTS[0]) and all(_listening(p) for p in DEFAULT_PORTS[1:]):
         return Azurite(connection_string("127.0.0.1", *DEFAULT_PORTS))
     ports = (_free_port(), _free_port(), _free_port())
+    persistence = ["--location", str(location)] if location else ["--inMemoryPersistence"]
     args = [
         azurite_binary(),
         "--silent",
-        "--inMemoryPersistence",
+        *persistence,
         "--skipApiVersionCheck",
         "--disableProductStyleUrl",
         "--blobHost",

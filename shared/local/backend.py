@@ -1,0 +1,324 @@
+"""The embedded local backend: the Workspace and UsageMetrics protocols on one machine.
+
+Jobs are real small training runs in their own processes; the registry is a folder of MLflow
+model folders; an endpoint is a local scoring server process on 127.0.0.1. State lives under
+LOCAL_STATE_DIR (git-ignored). The function handlers cannot tell it from Azure ML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from shared.azureml.workspace import (
+    DeploymentInfo,
+    EndpointInfo,
+    FinetuneRequest,
+    JobInfo,
+    RegisteredModel,
+    SubmittedJob,
+)
+from shared.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS
+from shared.local.state import read_json, write_json
+from shared.naming import display_name
+from shared.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+# What the registry says of Phi-3-mini-4k-instruct's inference SKUs, so check_sku behaves as on Azure.
+LOCAL_MODEL_TAGS = {
+    "inference_compute_allow_list": "['Standard_NC6s_v3', 'Standard_NC12s_v3', 'Standard_NC24s_v3', 'Standard_ND40rs_v2', "
+    "'Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4', "
+    "'Standard_NC96ads_A100_v4']",
+    "task": "chat-completion",
+}
+
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+"""Processes this Python process started (polled, so finished ones are reaped, never zombies)."""
+
+
+class LocalPoller:
+    """What begin_* returns on Azure: a handle that reports progress. Nobody waits on it."""
+
+    def __init__(self, status: Any) -> None:
+        self._status = status
+
+    def status(self) -> str:
+        return self._status()
+
+    def done(self) -> bool:
+        return self.status() in ("Succeeded", "Failed")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
+        )
+    _CHILDREN[child.pid] = child
+    return child
+
+
+def _stop(pid: int | None, timeout: float = 5.0) -> None:
+    if not _alive(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=timeout)
+
+
+class LocalWorkspace:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = Path(settings.local_state_dir).resolve()
+
+    # --- jobs ---
+
+    def _job(self, name: str) -> Path:
+        return self.root / "jobs" / name
+
+    def submit_finetune(self, request: FinetuneRequest) -> SubmittedJob:
+        s = self.settings
+        params = {**TRAINING_DEFAULTS, **OPTIMISATION_DEFAULTS, "apply_deepspeed": "false"}
+        result = SubmittedJob(
+            name=request.job_name,
+            display_name=display_name(s.finetune_model, params, 1),
+            experiment_name=s.experiment_name,
+            studio_url=self._job(request.job_name).as_uri(),
+            parameters=params,
+            warnings=["local backend: a retrieval model is trained instead of fine-tuning the foundation model"],
+            model_id=f"azureml://registries/{s.aml_registry}/models/{s.finetune_model}/versions/local",
+            compute="local",
+            gpus_per_node=0,
+        )
+        folder = self._job(request.job_name)
+        if (folder / "job.json").exists():
+            result.already_existed = True
+            return result
+        write_json(
+            folder / "job.json",
+            {
+                "name": request.job_name,
+                "status": "NotStarted",
+                "experiment": s.experiment_name,
+                "tags": {**request.tags, "chatft_base_model": result.model_id},
+                "data_uris": request.data_uris,
+                "datastores": {s.aml_datastore: s.prepared_container},
+                "workspace_id": s.workspace_resource_id,
+                "webhook": s.local_event_webhook,
+                "base_model": s.finetune_model,
+                "display_name": result.display_name,
+                "created_at": time.time(),
+            },
+        )
+        child = _spawn(["shared.local.train_job", str(folder)], folder / "log.txt")
+        write_json(folder / "process.json", {"pid": child.pid})
+        return result
+
+    def job_info(self, name: str) -> JobInfo | None:
+        job = read_json(self._job(name) / "job.json")
+        return JobInfo(name, job["status"], self._job(name).as_uri()) if job else None
+
+    def job_record(self, name: str) -> dict[str, Any] | None:
+        """The whole job record (status, metrics); local only, for `make run` to show."""
+        return read_json(self._job(name) / "job.json")
+
+    def foundation_model_tags(self, name: str) -> dict[str, str]:
+        return dict(LOCAL_MODEL_TAGS)
+
+    # --- registry ---
+
+    def register_model(
+        self, *, job_name: str, name: str, version: str, description: str, tags: dict[str, str]
+    ) -> RegisteredModel:
+        folder = self.root / "models" / name / version
+        model_id = f"{self.settings.workspace_resource_id}/models/{name}/versions/{version}"
+        if (folder / "model.json").exists():
+            return RegisteredModel(model_id, name, version, created=False)
+        source = self._job(job_name) / "outputs" / "trained_model"
+        if not (source / "MLmodel").exists():
+            raise FileNotFoundError(f"job {job_name} has no trained_model output")
+        staging = folder.with_name(f".{version}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source, staging / "model")
+        write_json(
+            staging / "model.json",
+            {"id": model_id, "name": name, "version": version, "description": description, "tags": tags},
+        )
+        with contextlib.suppress(OSError):  # a concurrent registration won the rename: same content
+            staging.rename(folder)
+        shutil.rmtree(staging, ignore_errors=True)
+        return RegisteredModel(model_id, name, version, created=True)
+
+    def _model_path(self, model_id: str) -> Path:
+        name, version = model_id.rstrip("/").split("/models/", 1)[1].split("/versions/")
+        return self.root / "models" / name / version / "model"
+
+    # --- endpoints ---
+
+    def _endpoint(self, name: str) -> Path:
+        return self.root / "endpoints" / name
+
+    def _config(self, name: str) -> dict[str, Any] | None:
+        return read_json(self._endpoint(name) / "endpoint.json")
+
+    def _server(self, name: str) -> dict[str, Any]:
+        return read_json(self._endpoint(name) / "server.json", {}) or {}
+
+    def get_endpoint(self, name: str) -> EndpointInfo | None:
+        config = self._config(name)
+        if config is None:
+            return None
+        server = self._server(name)
+        if server and _alive(server.get("pid")):
+            state, uri = "Succeeded", f"http://127.0.0.1:{server['port']}/score"
+        else:
+            state, uri = ("Failed" if server else "Creating"), None
+        created = datetime.strptime(config["createdAt"], CREATED_AT_FORMAT)
+        return EndpointInfo(
+            name, state, dict(config.get("traffic") or {}), uri, dict(config.get("tags") or {}), created
+        )
+
+    def list_endpoints(self) -> list[EndpointInfo]:
+        folder = self.root / "endpoints"
+        names = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+        return [info for info in map(self.get_endpoint, names) if info is not None]
+
+    def begin_create_endpoint(self, *, name: str, description: str, tags: dict[str, str]) -> LocalPoller:
+        folder = self._endpoint(name)
+        if self._config(name) is None:
+            write_json(
+                folder / "endpoint.json",
+                {
+                    "name": name,
+                    "description": description,
+                    "tags": tags,
+                    "auth_mode": "key",
+                    "key": secrets.token_urlsafe(24),
+                    "traffic": {},
+                    "deployments": {},
+                    "createdAt": datetime.now(timezone.utc).strftime(CREATED_AT_FORMAT),
+                },
+            )
+        if not _alive(self._server(name).get("pid")):
+            (folder / "server.json").unlink(missing_ok=True)
+            _spawn(["shared.local.scoring", str(folder)], folder / "log.txt")
+        return LocalPoller(lambda: (self.get_endpoint(name) or EndpointInfo(name, "Deleted")).provisioning_state)
+
+    def _update(self, name: str, change: Any) -> None:
+        config = self._config(name)
+        if config is None:
+            raise FileNotFoundError(f"endpoint {name} does not exist")
+        change(config)
+        write_json(self._endpoint(name) / "endpoint.json", config)
+
+    def set_endpoint_traffic(self, name: str, traffic: dict[str, int]) -> None:
+        self._update(name, lambda c: c.update(traffic=dict(traffic)))
+
+    def get_deployment(self, endpoint: str, name: str) -> DeploymentInfo | None:
+        config = self._config(endpoint)
+        deployment = (config or {}).get("deployments", {}).get(name)
+        if deployment is None:
+            return None
+        ready = Path(deployment["model_path"], "MLmodel").exists() and _alive(self._server(endpoint).get("pid"))
+        return DeploymentInfo(name, "Succeeded" if ready else "Creating")
+
+    def begin_create_deployment(self, *, endpoint: str, name: str, model_id: str, instance_type: str) -> LocalPoller:
+        entry = {"model_id": model_id, "model_path": str(self._model_path(model_id)), "instance_type": instance_type}
+        self._update(endpoint, lambda c: c["deployments"].__setitem__(name, entry))
+        return LocalPoller(
+            lambda: (self.get_deployment(endpoint, name) or DeploymentInfo(name, "Deleted")).provisioning_state
+        )
+
+    def endpoint_key(self, name: str) -> str:
+        config = self._config(name)
+        if config is None:
+            raise FileNotFoundError(f"endpoint {name} does not exist")
+        return config["key"]
+
+    def begin_delete_endpoint(self, name: str) -> LocalPoller:
+        """Stop the server and forget the endpoint; deleting twice is fine."""
+        _stop(self._server(name).get("pid"))
+        shutil.rmtree(self._endpoint(name), ignore_errors=True)
+        return LocalPoller(lambda: "Succeeded")
+
+    def requests_file(self, name: str) -> Path:
+        return self._endpoint(name) / "requests.json"
+
+    # --- lifecycle ---
+
+    def restart_stopped_endpoints(self) -> list[str]:
+        """After a restart of the runner: bring back the servers of endpoints that still exist."""
+        restarted = []
+        for info in self.list_endpoints():
+            if info.provisioning_state != "Succeeded":
+                self.begin_create_endpoint(name=info.name, description="", tags=info.tags)
+                restarted.append(info.name)
+        return restarted
+
+    def shutdown(self) -> None:
+        """Stop every process the backend started: scoring servers and training jobs."""
+        for folder in (self.root / "endpoints").glob("*") if (self.root / "endpoints").exists() else []:
+            _stop(self._server(folder.name).get("pid"))
+        for record in (self.root / "jobs").glob("*/process.json") if (self.root / "jobs").exists() else []:
+            _stop((read_json(record) or {}).get("pid"))
+        for pid in list(_CHILDREN):
+            _stop(pid)
+
+
+class LocalUsageMetrics:
+    """UsageMetrics from the scoring servers' request counts."""
+
+    def __init__(self, workspace: LocalWorkspace) -> None:
+        self.workspace = workspace
+
+    def requests_in_window(self, endpoint_ids: Sequence[str], window: timedelta) -> dict[str, int]:
+        since = time.time() - window.total_seconds()
+        totals = {}
+        for rid in endpoint_ids:
+            name = rid.rstrip("/").rsplit("/", 1)[-1]
+            if self.workspace._config(name) is None:
+                continue
+            counts = read_json(self.workspace.requests_file(name), {}) or {}
+            totals[rid] = sum(n for second, n in counts.items() if int(second) > since)
+        return totals

@@ -1,0 +1,267 @@
+"""`chatft dev`: host function_app the way the Azure Functions host would, with no Core Tools.
+
+It reads the indexed function metadata (`app.get_functions()`): trigger types, paths,
+connections and schedules, resolving %SETTING% expressions. Then it
+- polls the blob trigger's container in Azurite and invokes the function once per new blob or
+  ETag, keeping receipts in `azure-webjobs-hosts` like the host (5 failures and a blob is poisoned);
+- serves POST /runtime/webhooks/EventGrid?functionName=<name>, with the subscription validation
+  handshake, handing events to the function as func.EventGridEvent / func.CloudEvent;
+- fires timer functions on their NCRONTAB schedules (six fields, seconds first, via croniter).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from shared.logs import log_step
+
+_SETTING = re.compile(r"%([^%]+)%")
+RECEIPTS = "azure-webjobs-hosts"
+POISON_AFTER = 5
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve(expression: str, env: Mapping[str, str] | None = None) -> str:
+    """Resolve %SETTING% expressions as the host does."""
+    env = os.environ if env is None else env
+    return _SETTING.sub(lambda m: env[m.group(1)], expression)
+
+
+def load_local_settings(folder: Path = ROOT, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """local.settings.sample.json, then local.settings.json, then the environment, then overrides."""
+    values: dict[str, str] = {}
+    for name in ("local.settings.sample.json", "local.settings.json"):
+        path = folder / name
+        if path.exists():
+            values.update(json.loads(path.read_text()).get("Values", {}))
+    values.update({k: v for k, v in os.environ.items() if k in values})
+    values.update(overrides or {})
+    return values
+
+
+@dataclass(frozen=True)
+class ModelBindingData:
+    """The fields of the worker's ModelBindingData message that SDK-type converters read."""
+
+    version: str
+    source: str
+    content_type: str
+    content: str
+
+
+def blob_binding(function: Any, blob_name: str) -> Any:
+    """What the worker hands a blob-triggered function with an SDK-type parameter."""
+    from azurefunctions.extensions.base import Datum
+
+    from shared.blobref import BlobRef, BlobRefConverter
+
+    trigger = function.get_trigger()
+    container = resolve(trigger.path).split("/", 1)[0]
+    content = json.dumps({"Connection": trigger.connection, "ContainerName": container, "BlobName": blob_name})
+    data = ModelBindingData("1.0", "AzureStorageBlobs", "application/json", content)
+    return BlobRefConverter.decode(Datum(data, "model_binding_data"), trigger_metadata={}, pytype=BlobRef)
+
+
+def event_grid_event(body: Mapping[str, Any]) -> Any:
+    """func.EventGridEvent or func.CloudEvent, decoded by azure.functions as for the host."""
+    from azure.functions.eventgrid import EventGridEventInConverter
+    from azure.functions.meta import Datum
+
+    return EventGridEventInConverter.decode(Datum(json.dumps(body), "json"), trigger_metadata={})
+
+
+def timer_request(past_due: bool) -> Any:
+    from azure.functions.meta import Datum
+    from azure.functions.timer import TimerRequestConverter
+
+    return TimerRequestConverter.decode(Datum(json.dumps({"IsPastDue": past_due}), "json"), trigger_metadata={})
+
+
+Say = Callable[[str], None]
+_INDEXED: dict[int, list[Any]] = {}
+
+
+def indexed_functions(app: Any) -> list[Any]:
+    """`app.get_functions()` once per app, as the worker does (a second call fails on duplicate names)."""
+    if id(app) not in _INDEXED:
+        _INDEXED[id(app)] = app.get_functions()
+    return _INDEXED[id(app)]
+
+
+class LocalHost:
+    """Runs the indexed functions of `app` until `stop()`."""
+
+    def __init__(self, app: Any, *, port: int = 7071, poll_seconds: float = 1.0, say: Say = print) -> None:
+        self.app = app
+        self.port = port
+        self.poll_seconds = poll_seconds
+        self.say = say
+        self.functions = {f.get_function_name(): f for f in indexed_functions(app)}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._http: ThreadingHTTPServer | None = None
+
+    # --- lifecycle ---
+
+    def start(self) -> LocalHost:
+        for name, function in self.functions.items():
+            kind = function.get_trigger().type
+            if kind == "blobTrigger":
+                self._thread(self._watch_blobs, name)
+            elif kind == "timerTrigger":
+                self._thread(self._run_timer, name)
+        if any(f.get_trigger().type == "eventGridTrigger" for f in self.functions.values()):
+            self._http = ThreadingHTTPServer(("127.0.0.1", self.port), self._webhook_handler())
+            self.port = self._http.server_address[1]
+            self._thread(self._http.serve_forever)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _thread(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True, name=f"host-{target.__name__}")
+        thread.start()
+        self._threads.append(thread)
+
+    def _invoke(self, kind: str, name: str, what: str, call: Callable[[], Any]) -> bool:
+        started = time.perf_counter()
+        try:
+            call()
+        except Exception as exc:  # the host logs, and retries where the trigger retries
+            logging.getLogger("chatft.host").exception("%s failed", name)
+            self.say(f"{kind:<6} {what} → {name} failed: {type(exc).__name__}: {exc}")
+            return False
+        self.say(f"{kind:<6} {what} → {name} ok ({time.perf_counter() - started:.1f}s)")
+        return True
+
+    # --- blob trigger: poll the container, receipts per name and ETag ---
+
+    def _watch_blobs(self, name: str) -> None:
+        from shared.storage import blob_service, ensure_container
+
+        function = self.functions[name]
+        trigger = function.get_trigger()
+        container = resolve(trigger.path).split("/", 1)[0]
+        service = blob_service(connection=trigger.connection)
+        receipts = service.get_container_client(RECEIPTS)
+        for client in (service.get_container_client(container), receipts):
+            ensure_container(client)
+        while not self._stop.is_set():
+            try:
+                for blob in service.get_container_client(container).list_blobs():
+                    if self._stop.is_set():
+                        break
+                    self._maybe_trigger(function, name, container, blob, receipts)
+            except Exception:  # storage hiccup: the next poll tries again
+                logging.getLogger("chatft.host").exception("polling %s failed", container)
+            self._stop.wait(self.poll_seconds)
+
+    def _maybe_trigger(self, function: Any, name: str, container: str, blob: Any, receipts: Any) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        receipt = receipts.get_blob_client(f"blobreceipts/chatft-dev/{name}/{container}/{blob.name}")
+        try:
+            meta = receipt.get_blob_properties().metadata
+        except ResourceNotFoundError:
+            meta = {}
+        etag = str(blob.etag).strip('"')
+        if meta.get("etag") == etag and (meta.get("done") == "true" or int(meta.get("failures", "0")) >= POISON_AFTER):
+            return
+        failures = int(meta.get("failures", "0")) if meta.get("etag") == etag else 0
+        ok = self._invoke(
+            "blob",
+            f"{container}/{blob.name}",
+            name,
+            lambda: function.get_user_function()(blob_binding(function, blob.name)),
+        )
+        failures = 0 if ok else failures + 1
+        if failures >= POISON_AFTER:
+            self.say(f"blob   {container}/{blob.name} poisoned after {POISON_AFTER} failures")
+        receipt.upload_blob(
+            b"", overwrite=True, metadata={"etag": etag, "done": str(ok).lower(), "failures": str(failures)}
+        )
+
+    # --- Event Grid webhook ---
+
+    def _webhook_handler(self) -> type[BaseHTTPRequestHandler]:
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, payload: Any = None) -> None:
+                body = json.dumps(payload).encode() if payload is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                url = urlparse(self.path)
+                name = (parse_qs(url.query).get("functionName") or [""])[0]
+                function = host.functions.get(name)
+                if (
+                    url.path != "/runtime/webhooks/EventGrid"
+                    or function is None
+                    or function.get_trigger().type != "eventGridTrigger"
+                ):
+                    return self._reply(404, {"error": f"no Event Grid function named {name!r}"})
+                try:
+                    payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                except ValueError:
+                    return self._reply(400, {"error": "body is not JSON"})
+                events = payload if isinstance(payload, list) else [payload]
+                kind = (self.headers.get("aeg-event-type") or "").lower()
+                if kind == "subscriptionvalidation":
+                    code = events[0].get("data", {}).get("validationCode") if events else None
+                    return self._reply(200, {"validationResponse": code})
+                if kind != "notification":
+                    return self._reply(400, {"error": "missing aeg-event-type: Notification"})
+                for event in events:
+                    what = f"{event.get('eventType') or event.get('type')} {(event.get('data') or {}).get('runId', '')}".strip()
+                    if not host._invoke(
+                        "event", what, name, lambda e=event: function.get_user_function()(event_grid_event(e))
+                    ):
+                        return self._reply(500, {"error": "the function failed; Event Grid would retry"})
+                return self._reply(200)
+
+        return Handler
+
+    # --- timers ---
+
+    def _run_timer(self, name: str) -> None:
+        from croniter import croniter
+
+        function = self.functions[name]
+        trigger = function.get_trigger()
+        schedule = resolve(trigger.schedule)
+        times = croniter(schedule, datetime.now(timezone.utc), second_at_beginning=True)
+        if getattr(trigger, "run_on_startup", False):
+            self._invoke("timer", schedule, name, lambda: function.get_user_function()(timer_request(False)))
+        while not self._stop.is_set():
+            due = times.get_next(datetime)
+            if self._stop.wait(max(0.0, (due - datetime.now(timezone.utc)).total_seconds())):
+                return
+            late = (datetime.now(timezone.utc) - due).total_seconds() > 1
+            self._invoke("timer", schedule, name, lambda late=late: function.get_user_function()(timer_request(late)))
+            log_step("host.timer", function=name, due=due.isoformat(), past_due=late, level=logging.DEBUG)

@@ -1,0 +1,154 @@
+"""The local backend's chat model: retrieval over the training conversations.
+
+For every assistant turn in the train split, the model remembers the context that led to it
+(the last user turn, weighted twice, plus earlier user turns) as a TF-IDF vector. Asked a new
+conversation, it answers with the reply whose context is most similar (cosine). It genuinely
+learns from the data (it can only answer what it was shown), trains in well under a second for
+thousands of conversations on one core, needs no weights from a hub, and is easy to evaluate.
+
+Saved in the MLflow model folder layout: an `MLmodel` file plus `artifacts/index.json`, with a
+`python_function` flavor whose loader is this module, so the local registry holds the same
+artifact shape Azure ML registers (mlflow itself is not needed to write or read it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+_WORD = re.compile(r"\w+")
+ARTIFACT = "artifacts/index.json"
+MAX_DF = 0.2
+"""Terms found in more than this share of training contexts are ignored."""
+QUERY_TERMS = 24
+"""A query uses only its most distinctive terms."""
+
+
+def tokens(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def context_terms(messages: list[dict[str, str]]) -> Counter[str]:
+    """Term counts of what precedes a reply: the last user turn counts twice."""
+    users = [m["content"] for m in messages if m.get("role") == "user"]
+    terms: Counter[str] = Counter()
+    for position, text in enumerate(users):
+        weight = 2 if position == len(users) - 1 else 1
+        for term in tokens(text):
+            terms[term] += weight
+    return terms
+
+
+def examples(conversations: Iterable[dict[str, Any]]) -> Iterable[tuple[list[dict[str, str]], str]]:
+    """(context messages, assistant reply) for every assistant turn that follows a user turn."""
+    for conversation in conversations:
+        messages = conversation["messages"]
+        for index, message in enumerate(messages):
+            if message["role"] == "assistant" and any(m["role"] == "user" for m in messages[:index]):
+                yield messages[:index], message["content"]
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style token F1 between two texts."""
+    predicted, expected = Counter(tokens(prediction)), Counter(tokens(reference))
+    common = sum((predicted & expected).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(predicted.values()), common / sum(expected.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+@dataclass
+class RetrievalModel:
+    replies: list[str]
+    vectors: list[dict[str, float]]
+    idf: dict[str, float]
+    fallback: str
+
+    @classmethod
+    def train(cls, conversations: Iterable[dict[str, Any]]) -> RetrievalModel:
+        pairs = list(examples(conversations))
+        if not pairs:
+            raise ValueError("no (user, assistant) turns to learn from")
+        contexts = [context_terms(context) for context, _ in pairs]
+        df: Counter[str] = Counter(term for terms in contexts for term in terms)
+        n = len(contexts)
+        # Terms in most contexts carry no signal and make every lookup scan everything: drop them.
+        idf = {term: math.log((n + 1) / (count + 1)) + 1.0 for term, count in df.items() if count <= max(2, n * MAX_DF)}
+        vectors = [_normalise({t: c * idf[t] for t, c in terms.items() if t in idf}) for terms in contexts]
+        replies = [reply for _, reply in pairs]
+        fallback = Counter(replies).most_common(1)[0][0]
+        return cls(replies, vectors, idf, fallback)
+
+    def __post_init__(self) -> None:
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        for doc, vector in enumerate(self.vectors):
+            for term, weight in vector.items():
+                self._postings.setdefault(term, []).append((doc, weight))
+
+    def answer(self, messages: list[dict[str, str]]) -> str:
+        weighted = {t: c * self.idf[t] for t, c in context_terms(messages).items() if t in self.idf}
+        query = _normalise(dict(sorted(weighted.items(), key=lambda item: -item[1])[:QUERY_TERMS]))
+        scores: dict[int, float] = {}
+        for term, weight in query.items():
+            for doc, doc_weight in self._postings.get(term, ()):
+                scores[doc] = scores.get(doc, 0.0) + weight * doc_weight
+        if not scores:
+            return self.fallback
+        best = max(scores.items(), key=lambda item: (item[1], -item[0]))[0]
+        return self.replies[best]
+
+    def evaluate(self, conversations: Iterable[dict[str, Any]]) -> dict[str, float]:
+        """Mean token F1 of the model and of the trivial baseline (always the most common reply)."""
+        pairs = list(examples(conversations))
+        if not pairs:
+            return {"examples": 0, "token_f1": 0.0, "baseline_token_f1": 0.0}
+        model = sum(token_f1(self.answer(context), reply) for context, reply in pairs) / len(pairs)
+        baseline = sum(token_f1(self.fallback, reply) for _, reply in pairs) / len(pairs)
+        return {"examples": len(pairs), "token_f1": round(model, 4), "baseline_token_f1": round(baseline, 4)}
+
+    def save(self, folder: Path, metadata: dict[str, Any]) -> None:
+        """MLflow model folder layout: MLmodel + artifacts."""
+        (folder / "artifacts").mkdir(parents=True, exist_ok=True)
+        index = {"replies": self.replies, "vectors": self.vectors, "idf": self.idf, "fallback": self.fallback}
+        (folder / ARTIFACT).write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+        python = ".".join(map(str, sys.version_info[:3]))
+        (folder / "MLmodel").write_text(
+            "artifact_path: trained_model\n"
+            "flavors:\n"
+            "  python_function:\n"
+            f"    data: {ARTIFACT}\n"
+            "    loader_module: shared.local.retrieval\n"
+            f"    python_version: {python}\n"
+            "  chatft_retrieval:\n"
+            "    version: 1\n"
+            f"model_uuid: {uuid.uuid4().hex}\n"
+            f"utc_time_created: '{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')}'\n"
+            "metadata:\n" + "".join(f"  {key}: {json.dumps(value)}\n" for key, value in metadata.items()),
+            encoding="utf-8",
+        )
+        (folder / "requirements.txt").write_text("# standard library only\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> RetrievalModel:
+        index = json.loads((folder / ARTIFACT).read_text(encoding="utf-8"))
+        return cls(index["replies"], index["vectors"], index["idf"], index["fallback"])
+
+
+def _normalise(vector: dict[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(w * w for w in vector.values()))
+    return {t: w / norm for t, w in vector.items()} if norm else {}
+
+
+def _load_pyfunc(data_path: str) -> RetrievalModel:
+    """The python_function flavor's entry point (what mlflow.pyfunc.load_model would call)."""
+    return RetrievalModel.load(Path(data_path).parent.parent)

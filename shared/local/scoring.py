@@ -1,0 +1,147 @@
+"""A local managed online endpoint: `python -m shared.local.scoring <endpoint folder>`.
+
+Speaks the Azure ML scoring protocol on 127.0.0.1 (a free port, written to server.json):
+key auth (`Authorization: Bearer <key>`), the `azureml-model-deployment` header or else the
+traffic split, `{"input_data": {"input_string": [[messages]] or [messages], "parameters": {...}}}`
+in and `{"output": "<text>"}` out, JSON errors with the right status codes. It counts requests
+(per second, so a demo-sized idle window works) into requests.json for the local UsageMetrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from shared.local.retrieval import RetrievalModel
+from shared.local.state import read_json, write_json
+
+MAX_BODY = 1 << 20
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def conversation(body: bytes) -> list[dict[str, str]]:
+    """The messages to answer, from either accepted input_string shape; BadRequest(400) otherwise."""
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest(400, f"body is not JSON: {exc}") from exc
+    data = payload.get("input_data") if isinstance(payload, dict) else None
+    messages = data.get("input_string") if isinstance(data, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest(400, "expected {'input_data': {'input_string': [messages] or [[messages]]}}")
+    if isinstance(messages[0], list):
+        messages = messages[0]
+    if not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in messages
+    ):
+        raise BadRequest(400, "each message needs a string role and content")
+    if not isinstance(data.get("parameters", {}), dict):
+        raise BadRequest(400, "parameters must be an object")
+    return messages
+
+
+class Endpoint:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.models: dict[str, RetrievalModel] = {}
+        self.counts: dict[str, int] = read_json(folder / "requests.json", {}) or {}
+        self.lock = threading.Lock()
+
+    def config(self) -> dict[str, Any]:
+        return read_json(self.folder / "endpoint.json", {}) or {}
+
+    def count(self) -> None:
+        """Requests per second (summed into per-minute or any window by the reader); a day is kept."""
+        now = int(time.time())
+        with self.lock:
+            self.counts[str(now)] = self.counts.get(str(now), 0) + 1
+            if len(self.counts) > 1000:
+                self.counts = {k: v for k, v in self.counts.items() if int(k) > now - 86400}
+            write_json(self.folder / "requests.json", self.counts)
+
+    def route(self, config: dict[str, Any], header: str | None) -> str:
+        deployments = config.get("deployments", {})
+        if header:
+            if header not in deployments:
+                raise BadRequest(404, f"deployment {header!r} not found on endpoint {config.get('name')}")
+            return header
+        live = sorted(
+            ((w, d) for d, w in (config.get("traffic") or {}).items() if w > 0 and d in deployments), reverse=True
+        )
+        if not live:
+            raise BadRequest(
+                424, "no valid deployments to route to: set traffic or the azureml-model-deployment header"
+            )
+        return live[0][1]
+
+    def answer(self, deployment: str, config: dict[str, Any], messages: list[dict[str, str]]) -> str:
+        with self.lock:
+            if deployment not in self.models:
+                self.models[deployment] = RetrievalModel.load(Path(config["deployments"][deployment]["model_path"]))
+            model = self.models[deployment]
+        return model.answer(messages)
+
+
+def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _reply(self, status: int, payload: Any) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                return self._reply(200, {"status": "ok"})
+            return self._reply(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            if self.path.split("?")[0] != "/score":
+                return self._reply(404, {"error": "not found: POST /score"})
+            endpoint.count()
+            config = endpoint.config()
+            if self.headers.get("Authorization") != f"Bearer {config.get('key')}":
+                return self._reply(401, {"error": "missing or wrong key (Authorization: Bearer <key>)"})
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                if length > MAX_BODY:
+                    raise BadRequest(413, f"body over {MAX_BODY} bytes")
+                messages = conversation(self.rfile.read(length))
+                deployment = endpoint.route(config, self.headers.get("azureml-model-deployment"))
+                return self._reply(200, {"output": endpoint.answer(deployment, config, messages)})
+            except BadRequest as exc:
+                return self._reply(exc.status, {"error": str(exc)})
+
+    return Handler
+
+
+def serve(folder: Path) -> None:
+    endpoint = Endpoint(folder)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(endpoint))
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    write_json(folder / "server.json", {"port": server.server_address[1], "pid": os.getpid()})
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
