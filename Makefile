@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 PY_STAMP := $(VENV)/.chatft-installed
 NODE_STAMP := node_modules/.chatft-installed
 
-.PHONY: setup test lint run bench clean
+.PHONY: setup test lint run dev bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -27,16 +27,16 @@ lint: $(PY_STAMP)
 test: setup lint
 	$(BIN)/pytest
 
-run: $(PY_STAMP)
-	$(BIN)/chatft validate samples/chat_sample.jsonl
-	$(BIN)/chatft prepare samples/chat_sample.jsonl --out out/sample
-	@echo
-	@echo "Prepared samples/chat_sample.jsonl into out/sample (train/validation/test.jsonl, report.md, report.json)."
-	@echo "Not built yet: submitting the fine-tuning job, deploying, and the offline loop (issues 3-6)."
+# The whole loop offline (Azurite + the local backend). `make run ARGS=--keep` keeps the endpoint up.
+run: setup
+	$(BIN)/chatft demo $(ARGS)
 
 bench: $(PY_STAMP)
 	$(PIP) install -r requirements-bench.txt
 	$(BIN)/python -m bench.validate_speed
 
+dev: setup
+	$(BIN)/chatft dev
+
 clean:
-	rm -rf out .pytest_cache .ruff_cache .hypothesis
+	rm -rf out .chatft .pytest_cache .ruff_cache .hypothesis

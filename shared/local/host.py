@@ -82,6 +82,15 @@ def event_grid_event(body: Mapping[str, Any]) -> Any:
     return EventGridEventInConverter.decode(Datum(json.dumps(body), "json"), trigger_metadata={})
 
 
+def describe_event(event: Mapping[str, Any]) -> str:
+    """'RunStatusChanged(Running) PipelineRun': short enough for one line per event."""
+    kind = str(event.get("eventType") or event.get("type") or "?").rsplit(".", 1)[-1]
+    data = event.get("data") or {}
+    status = f"({data['runStatus']})" if data.get("runStatus") else ""
+    run_type = str(data.get("runType", "")).rsplit(".", 1)[-1]
+    return f"{kind}{status} {run_type}".strip()
+
+
 def timer_request(past_due: bool) -> Any:
     from azure.functions.meta import Datum
     from azure.functions.timer import TimerRequestConverter
@@ -141,7 +150,7 @@ class LocalHost:
         thread.start()
         self._threads.append(thread)
 
-    def _invoke(self, kind: str, name: str, what: str, call: Callable[[], Any]) -> bool:
+    def _invoke(self, kind: str, what: str, name: str, call: Callable[[], Any]) -> bool:
         started = time.perf_counter()
         try:
             call()
@@ -238,7 +247,7 @@ class LocalHost:
                 if kind != "notification":
                     return self._reply(400, {"error": "missing aeg-event-type: Notification"})
                 for event in events:
-                    what = f"{event.get('eventType') or event.get('type')} {(event.get('data') or {}).get('runId', '')}".strip()
+                    what = describe_event(event)
                     if not host._invoke(
                         "event", what, name, lambda e=event: function.get_user_function()(event_grid_event(e))
                     ):

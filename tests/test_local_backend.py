@@ -1,0 +1,166 @@
+"""The local backend's pieces: the retrieval model, the scoring server protocol, request
+counting, and process cleanup (no child process may survive)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.local.backend import _CHILDREN, LocalUsageMetrics, LocalWorkspace, _alive
+from shared.local.retrieval import RetrievalModel, token_f1
+from shared.settings import Settings
+from tests.chats import conversation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sample_rows(n: int = 400) -> list[dict]:
+    lines = (ROOT / "samples" / "chat_sample.jsonl").read_text().splitlines()[:n]
+    return [json.loads(line) for line in lines]
+
+
+def test_the_model_learns_and_beats_the_baseline(tmp_path: Path) -> None:
+    rows = sample_rows(2000)
+    model = RetrievalModel.train(rows[:1800])
+    metrics = model.evaluate(rows[1800:])
+    assert metrics["examples"] > 150
+    assert metrics["token_f1"] > 0.8 > 0.4 > metrics["baseline_token_f1"]
+    model.save(tmp_path / "m", {"job": "j"})
+    assert (
+        (tmp_path / "m" / "MLmodel")
+        .read_text()
+        .startswith("artifact_path: trained_model\nflavors:\n  python_function:")
+    )
+    loaded = RetrievalModel.load(tmp_path / "m")
+    question = [{"role": "user", "content": "Which city is the capital of Peru?"}]
+    assert loaded.answer(question) == model.answer(question) == "The capital of Peru is Lima."
+
+
+def test_token_f1() -> None:
+    assert token_f1("The capital is Lima.", "the capital is lima") == 1.0
+    assert token_f1("Lima", "The capital of Peru is Lima.") == pytest.approx(2 * (1 * (1 / 6)) / (1 + 1 / 6))
+    assert token_f1("", "x") == 0.0
+
+
+@pytest.fixture
+def local(tmp_path: Path):
+    workspace = LocalWorkspace(Settings.from_env({"ML_BACKEND": "local", "LOCAL_STATE_DIR": str(tmp_path / "state")}))
+    model_dir = tmp_path / "state" / "models" / "m" / "1" / "model"
+    RetrievalModel.train([conversation(i) for i in range(20)]).save(model_dir, {})
+    yield workspace
+    workspace.shutdown()
+
+
+def live_endpoint(workspace: LocalWorkspace, name: str = "ep-test", traffic: bool = True) -> tuple[str, str]:
+    workspace.begin_create_endpoint(name=name, description="d", tags={"chatft_managed": "true"})
+    workspace.begin_create_deployment(
+        endpoint=name, name="demo", model_id="x/models/m/versions/1", instance_type="Standard_NC24ads_A100_v4"
+    )
+    if traffic:
+        workspace.set_endpoint_traffic(name, {"demo": 100})
+    deadline = time.monotonic() + 20
+    while (info := workspace.get_endpoint(name)).provisioning_state != "Succeeded":
+        assert time.monotonic() < deadline, "the scoring server did not start"
+        time.sleep(0.05)
+    assert workspace.get_deployment(name, "demo").provisioning_state == "Succeeded"
+    return info.scoring_uri, workspace.endpoint_key(name)
+
+
+def post(url: str, body: object, headers: dict[str, str]) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+MESSAGES = [{"role": "user", "content": "Question 3.0: how do I tune model 3?"}]
+
+
+def test_scoring_protocol(local: LocalWorkspace) -> None:
+    uri, key = live_endpoint(local)
+    auth = {"Authorization": f"Bearer {key}"}
+    for shape in ([MESSAGES], [MESSAGES[0]]):  # [[messages]] and [messages]
+        status, body = post(
+            uri,
+            {
+                "input_data": {
+                    "input_string": shape if shape != [MESSAGES[0]] else MESSAGES,
+                    "parameters": {"max_new_tokens": 20},
+                }
+            },
+            {**auth, "azureml-model-deployment": "demo"},
+        )
+        assert status == 200 and body == {"output": "Answer 3.0: lower the learning rate for 3."}
+    assert post(uri, {"input_data": {"input_string": MESSAGES}}, {"Authorization": "Bearer wrong"})[0] == 401
+    assert post(uri, {"input_data": {"input_string": MESSAGES}}, {})[0] == 401
+    status, body = post(uri, {"input_data": {"input_string": MESSAGES}}, {**auth, "azureml-model-deployment": "blue"})
+    assert status == 404 and "blue" in body["error"]
+    assert post(uri, {"input_data": {"input_string": MESSAGES}}, auth)[0] == 200  # routed by traffic
+    for bad in (
+        b"{not json",
+        {"input_data": {}},
+        {"input_data": {"input_string": [{"role": 1}]}},
+        [1, 2],
+        {"input_data": {"input_string": MESSAGES, "parameters": 3}},
+    ):
+        status, body = post(uri, bad, auth)
+        assert status == 400 and "error" in body
+
+
+def test_without_traffic_and_header_there_is_nowhere_to_route(local: LocalWorkspace) -> None:
+    uri, key = live_endpoint(local, "ep-notraffic", traffic=False)
+    status, body = post(uri, {"input_data": {"input_string": MESSAGES}}, {"Authorization": f"Bearer {key}"})
+    assert status == 424 and "no valid deployments" in body["error"]
+
+
+def test_requests_are_counted_for_the_usage_metrics(local: LocalWorkspace) -> None:
+    uri, key = live_endpoint(local)
+    usage = LocalUsageMetrics(local)
+    rid = f"{local.settings.workspace_resource_id}/onlineEndpoints/ep-test"
+    assert usage.requests_in_window([rid], timedelta(minutes=5)) == {rid: 0}
+    for _ in range(3):
+        post(uri, {"input_data": {"input_string": MESSAGES}}, {"Authorization": f"Bearer {key}"})
+    post(uri, {"input_data": {"input_string": MESSAGES}}, {"Authorization": "Bearer wrong"})
+    assert usage.requests_in_window([rid], timedelta(minutes=5)) == {rid: 4}
+    counts = json.loads((local.requests_file("ep-test")).read_text())
+    old = {str(int(time.time()) - 3600): 9, **counts}
+    local.requests_file("ep-test").write_text(json.dumps(old))
+    assert usage.requests_in_window([rid], timedelta(minutes=5))[rid] == 4  # an hour ago is outside the window
+    assert usage.requests_in_window([rid], timedelta(hours=2))[rid] == 13
+    assert usage.requests_in_window([f"{rid}-gone"], timedelta(minutes=5)) == {}
+
+
+def test_delete_stops_the_server_and_is_idempotent(local: LocalWorkspace) -> None:
+    live_endpoint(local)
+    pid = json.loads((local.root / "endpoints" / "ep-test" / "server.json").read_text())["pid"]
+    assert _alive(pid)
+    local.begin_delete_endpoint("ep-test")
+    assert not _alive(pid) and local.get_endpoint("ep-test") is None
+    local.begin_delete_endpoint("ep-test")
+    assert local.list_endpoints() == []
+
+
+def test_shutdown_leaves_no_child_process(local: LocalWorkspace) -> None:
+    live_endpoint(local, "ep-a")
+    live_endpoint(local, "ep-b")
+    pids = list(_CHILDREN)
+    assert len(pids) >= 2 and all(_alive(p) for p in pids)
+    local.shutdown()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # reaped: not even a zombie
+    assert _CHILDREN == {}
+    assert {e.name: e.provisioning_state for e in local.list_endpoints()} == {"ep-a": "Failed", "ep-b": "Failed"}
+    assert set(local.restart_stopped_endpoints()) == {"ep-a", "ep-b"}
