@@ -54,9 +54,10 @@ def session(azurite, tmp_path, monkeypatch):
         "JANITOR_IDLE_MINUTES": "0.1",
     }
     lines: list[str] = []
+    before = {key: os.environ.get(key) for key in overrides}
     with DevSession(overrides=overrides, port=0, poll_seconds=0.2, say=lines.append) as dev:
         yield dev, lines
-    assert os.environ.get("ML_BACKEND") != "local" or "ML_BACKEND" in os.environ  # environment restored by close()
+    assert {key: os.environ.get(key) for key in overrides} == before  # close() restored the environment
 
 
 def ledger_status() -> Status | None:
