@@ -7,6 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from shared.local.http import reply_json
+
 
 class ScoringServer:
     """Checks the key and the azureml-model-deployment header; answers {"output": ...}."""
@@ -23,13 +25,8 @@ class ScoringServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _reply(self, status: int, payload: Any) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+            def _reply(self, status: int, payload: Any = None) -> None:
+                reply_json(self, status, payload)
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

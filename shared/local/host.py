@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from shared.local.http import reply_json
 from shared.logs import log_step
 
 _SETTING = re.compile(r"%([^%]+)%")
@@ -146,7 +147,14 @@ class LocalHost:
             thread.join(timeout=10)
 
     def _thread(self, target: Callable[..., None], *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True, name=f"host-{target.__name__}")
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception as exc:  # a dead trigger loop must not fail silently
+                logging.getLogger("chatft.host").exception("%s stopped", target.__name__)
+                self.say(f"host   {target.__name__}{args} stopped: {type(exc).__name__}: {exc}")
+
+        thread = threading.Thread(target=run, daemon=True, name=f"host-{target.__name__}")
         thread.start()
         self._threads.append(thread)
 
@@ -218,12 +226,7 @@ class LocalHost:
                 pass
 
             def _reply(self, status: int, payload: Any = None) -> None:
-                body = json.dumps(payload).encode() if payload is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply_json(self, status, payload)
 
             def do_POST(self) -> None:
                 url = urlparse(self.path)

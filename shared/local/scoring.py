@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from shared.local.http import reply_json
 from shared.local.retrieval import RetrievalModel
 from shared.local.state import read_json, write_json
 
@@ -99,13 +100,8 @@ def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def _reply(self, status: int, payload: Any) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        def _reply(self, status: int, payload: Any = None) -> None:
+            reply_json(self, status, payload)
 
         def do_GET(self) -> None:
             if self.path == "/health":
