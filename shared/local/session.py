@@ -64,8 +64,7 @@ class DevSession:
         for name in ("AzureWebJobsStorage", "CHATFT_STORAGE"):
             if values.get(name, "").startswith("UseDevelopmentStorage") or name not in values:
                 values[name] = self.azurite.connection_string
-        values.setdefault("LOCAL_EVENT_WEBHOOK", WEBHOOK.format(port=self.port))
-        if "LOCAL_EVENT_WEBHOOK" not in self.overrides:
+        if "LOCAL_EVENT_WEBHOOK" not in self.overrides:  # the events must reach this session's webhook
             values["LOCAL_EVENT_WEBHOOK"] = WEBHOOK.format(port=self.port)
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
