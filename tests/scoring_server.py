@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from shared.local.http import reply_json
+from shared.local.http import JsonHandler
 
 
 class ScoringServer:
@@ -21,13 +21,7 @@ class ScoringServer:
         self.fail_next: list[int] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, payload: Any = None) -> None:
-                reply_json(self, status, payload)
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 server.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})

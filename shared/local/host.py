@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from shared.local.http import reply_json
+from shared.local.http import JsonHandler
 from shared.logs import log_step
 
 _SETTING = re.compile(r"%([^%]+)%")
@@ -221,13 +221,7 @@ class LocalHost:
     def _webhook_handler(self) -> type[BaseHTTPRequestHandler]:
         host = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, payload: Any = None) -> None:
-                reply_json(self, status, payload)
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 url = urlparse(self.path)
                 name = (parse_qs(url.query).get("functionName") or [""])[0]

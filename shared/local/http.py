@@ -1,4 +1,4 @@
-"""The one JSON reply helper the local HTTP servers (scoring, host webhook) share."""
+"""The base the local HTTP servers (scoring, host webhook) share: quiet, JSON replies."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 
-def reply_json(handler: BaseHTTPRequestHandler, status: int, payload: Any = None) -> None:
-    body = json.dumps(payload).encode() if payload is not None else b""
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+class JsonHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        """Silent: the servers print their own one line per request where it matters."""
+
+    def _reply(self, status: int, payload: Any = None) -> None:
+        body = json.dumps(payload).encode() if payload is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

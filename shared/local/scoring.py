@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from shared.local.http import reply_json
+from shared.local.http import JsonHandler
 from shared.local.retrieval import RetrievalModel
 from shared.local.state import read_json, write_json
 
@@ -96,13 +96,7 @@ class Endpoint:
 
 
 def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _reply(self, status: int, payload: Any = None) -> None:
-            reply_json(self, status, payload)
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             if self.path == "/health":
                 return self._reply(200, {"status": "ok"})
