@@ -126,6 +126,9 @@ def _ingest(
     if submit is None:
         report.extra["submission"] = {"status": "not submitted", "reason": "ML_BACKEND=none: validate and prepare only"}
     else:
+        # Written first, so even a worker that dies while submitting leaves a report behind.
+        report.extra["submission"] = {"status": "submitting"}
+        _write_report(store, prefix, report)
         try:
             report.extra["submission"] = submit(upload)
         except Exception as exc:  # transient: the report says so, and the host retries

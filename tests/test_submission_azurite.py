@@ -15,6 +15,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 import function_app
 import shared.runtime
+from shared.azureml.client import AzureMLWorkspace
 from shared.ledger import Status, UploadKey
 from shared.naming import job_name
 from tests.chats import valid_file
@@ -199,3 +200,54 @@ def test_an_empty_split_is_not_passed_to_the_job(aml, blob_service, storage_env,
     [step] = call["job"].jobs.values()
     assert step.inputs["validation_file_path"]._data.path.endswith("/validation.jsonl")
     assert step.inputs["test_file_path"]._data is None
+
+
+def _age_row(field: str, hours: float = 1) -> None:
+    table = shared.runtime.ledger()._table
+    entity = table.get_entity("chats", SHA)
+    entity[field] = (datetime.now(timezone.utc) - timedelta(hours=hours)).isoformat()
+    table.update_entity(entity)
+
+
+def test_the_reconciler_resubmits_a_claim_whose_worker_died_without_a_redelivery(
+    aml, blob_service, storage_env
+) -> None:
+    from tests.deploy_flow import tick
+
+    workspace, _ = aml
+    upload(blob_service, storage_env)
+    with pytest.MonkeyPatch.context() as patch:  # the worker dies right after claiming
+        patch.setattr(
+            AzureMLWorkspace, "submit_finetune", lambda self, request: (_ for _ in ()).throw(SystemExit("killed"))
+        )
+        with pytest.raises(SystemExit):
+            trigger()
+    assert ledger_row().status is Status.CLAIMED and workspace.jobs.created == []
+    assert report(blob_service, storage_env)["submission"]["status"] == "submitting"
+    tick()  # the claim is fresh: nothing yet
+    assert workspace.jobs.created == []
+    _age_row("claimed_at")
+    _age_row("updated_at")
+    tick()
+    [call] = workspace.jobs.created
+    assert call["job"].name == job_name("chats.jsonl", SHA, 1)
+    assert next(iter(call["job"].jobs.values())).inputs["test_file_path"]._data.path.endswith("/test.jsonl")
+    assert ledger_row().status is Status.SUBMITTED
+    assert report(blob_service, storage_env)["submission"]["status"] == "submitted"
+    tick()
+    assert len(workspace.jobs.created) == 1
+
+
+def test_the_reconciler_retries_an_upload_left_retryable_after_an_outage(aml, blob_service, storage_env) -> None:
+    from tests.deploy_flow import tick
+
+    workspace, _ = aml
+    workspace.jobs.fail_with.extend([ServiceRequestError("outage")] * 5)
+    upload(blob_service, storage_env)
+    for _ in range(5):  # the host's retries, then the blob is poisoned
+        with pytest.raises(ServiceRequestError):
+            trigger()
+    assert ledger_row().status is Status.RETRYABLE
+    _age_row("updated_at")
+    tick()
+    assert len(workspace.jobs.created) == 1 and ledger_row().status is Status.SUBMITTED
