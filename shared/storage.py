@@ -23,6 +23,11 @@ class PreparedStore(Protocol):
     def read_first_line(self, path: str, limit: int = ...) -> bytes | None:
         """The first line of a blob without downloading the rest; None if the blob does not exist."""
 
+    def read_bytes(self, path: str) -> bytes | None: ...
+
+    def location(self, path: str) -> str:
+        """How reports name a blob: <container>/<path>."""
+
     def update_bytes(self, path: str, change: Callable[[bytes], bytes], content_type: str) -> bool:
         """Read-modify-write guarded by the blob's ETag (retried on a race); False if the blob does not exist."""
 
@@ -71,7 +76,7 @@ class BlobPreparedStore:
         self._ensure()
         client = self._container.get_blob_client(path)
         client.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
-        return f"{self._container.container_name}/{path}"
+        return self.location(path)
 
     def put_file(self, path: str, local: Path, content_type: str) -> str:
         with local.open("rb") as f:
@@ -79,6 +84,9 @@ class BlobPreparedStore:
 
     def put_bytes(self, path: str, data: bytes, content_type: str) -> str:
         return self._upload(path, data, content_type)
+
+    def location(self, path: str) -> str:
+        return f"{self._container.container_name}/{path}"
 
     def read_bytes(self, path: str) -> bytes | None:
         """A whole (small) blob, or None if it does not exist."""

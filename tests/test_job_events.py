@@ -255,3 +255,33 @@ def test_timer_and_event_functions_are_indexed() -> None:
     names = {f.get_function_name() for f in indexed_functions(function_app.app)}
     assert {"ingest_upload", "job_events", "deploy_reconciler"} <= names
     assert find_function(function_app.app, "job_events").get_trigger().type == "eventGridTrigger"
+
+
+def test_a_repeated_upload_keeps_the_report_of_the_live_deployment(flow, blob_service, storage_env) -> None:
+    from tests.deploy_flow import DATA
+    from tests.hosting import invoke_blob_trigger
+
+    workspace, job, tags, _ = flow
+    send(completed(job, tags))
+    run_until(is_live)
+    blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], "chats.jsonl").upload_blob(DATA, overwrite=True)
+    invoke_blob_trigger(function_app.app, "ingest_upload", "chats.jsonl")
+    doc = report(blob_service, storage_env)
+    assert doc["deployment"]["status"] == "live" and doc["job"]["status"] == "completed"
+    assert doc["submission"]["status"] == "submitted" and doc["submission"]["job"] == job
+    assert "already submitted" in doc["submission"]["repeated_upload"]
+    assert len(workspace.jobs.created) == 1
+
+
+def test_a_retry_after_a_failed_job_starts_a_fresh_report(flow, blob_service, storage_env) -> None:
+    from tests.deploy_flow import DATA
+    from tests.hosting import invoke_blob_trigger
+
+    workspace, job, tags, _ = flow
+    send(status(job, tags, "Failed"))
+    assert report(blob_service, storage_env)["job"]["status"] == "failed"
+    blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], "chats.jsonl").upload_blob(DATA, overwrite=True)
+    invoke_blob_trigger(function_app.app, "ingest_upload", "chats.jsonl")
+    doc = report(blob_service, storage_env)
+    assert doc["submission"]["status"] == "submitted" and doc["submission"]["job"].endswith("-a2")
+    assert "job" not in doc and len(workspace.jobs.created) == 2

@@ -81,7 +81,8 @@ def test_repeated_trigger_and_reupload_of_the_same_bytes_submit_once(aml, blob_s
     upload(blob_service, storage_env)  # identical bytes, new ETag
     trigger()
     assert len(workspace.jobs.created) == 1
-    assert report(blob_service, storage_env)["submission"]["status"] == "not submitted again"
+    submission = report(blob_service, storage_env)["submission"]
+    assert submission["status"] == "submitted" and "already submitted as job" in submission["repeated_upload"]
 
 
 def test_two_racing_triggers_submit_once(aml, blob_service, storage_env) -> None:
