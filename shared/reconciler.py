@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from shared.azureml.errors import is_transient
 from shared.azureml.workspace import Workspace
 from shared.deploy.smoke import SmokeError, SmokeResult, prompt_messages
 from shared.deploy.states import Progress, progress
@@ -47,12 +48,6 @@ class DeployContext:
     store: PreparedStore
     scorer: Scorer
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    from shared.azureml.errors import is_transient
-
-    return is_transient(exc)
 
 
 # --- the steps: each returns the next step, or None to wait for a long-running operation ---
@@ -219,7 +214,7 @@ def _run_step(step: str, ctx: DeployContext, entry: LedgerEntry) -> str | None:
     except PermanentDeployError as exc:
         d["error"] = str(exc)
     except Exception as exc:
-        if _is_transient(exc):
+        if is_transient(exc):
             d["last_error"] = f"{type(exc).__name__}: {exc}"
             log_step(
                 "deploy.transient",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from shared.azureml.errors import is_transient
 from shared.azureml.workspace import FinetuneRequest, Workspace
 from shared.finetune.errors import PreflightError
 from shared.ledger import Ledger, Status, UploadKey
@@ -50,12 +51,6 @@ def job_tags(upload: PreparedUpload, attempt: int) -> dict[str, str]:
         "chatft_attempt": str(attempt),
     }
     return {k: v[:TAG_MAX] for k, v in tags.items()}
-
-
-def _is_transient(exc: BaseException) -> bool:
-    from shared.azureml.errors import is_transient
-
-    return is_transient(exc)
 
 
 def submit_prepared(
@@ -101,7 +96,7 @@ def submit_prepared(
         return _failed(ledger, key, claim.claim_id, upload, now(), str(exc), exc.setting)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        if _is_transient(exc):
+        if is_transient(exc):
             ledger.finish(key, claim.claim_id, Status.RETRYABLE, now(), error=error)
             log_step("submit.retrying", cid=upload.cid, error=error, level=logging.WARNING)
             raise

@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.azureml.pipeline import build_finetune_pipeline, component_input_types
 from shared.azureml.workspace import (
+    CREATED_AT_FORMAT,
     DeploymentInfo,
     EndpointInfo,
     FinetuneRequest,
@@ -279,9 +280,6 @@ class AzureMLWorkspace:
 
         with contextlib.suppress(ResourceNotFoundError):
             self.workspace.online_endpoints.begin_delete(name=name)
-
-
-CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 
 
 def parse_created_at(value: Any) -> datetime | None:

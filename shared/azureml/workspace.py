@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+"""How the SDK puts an endpoint's creation time into `properties["createdAt"]`."""
+
 
 @dataclass(frozen=True)
 class FinetuneRequest:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.azureml.workspace import (
+    CREATED_AT_FORMAT,
     DeploymentInfo,
     EndpointInfo,
     FinetuneRequest,
@@ -34,7 +35,6 @@ from shared.naming import display_name
 from shared.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 # What the registry says of Phi-3-mini-4k-instruct's inference SKUs, so check_sku behaves as on Azure.
 LOCAL_MODEL_TAGS = {
     "inference_compute_allow_list": "['Standard_NC6s_v3', 'Standard_NC12s_v3', 'Standard_NC24s_v3', 'Standard_ND40rs_v2', "
