@@ -112,7 +112,32 @@ def make_short_conversation(rng: random.Random, index: int) -> dict:
     }
 
 
-SHAPES = {"ultrachat": make_conversation, "short": make_short_conversation}
+_ASCII_WORDS = [w for w in _WORDS if w.isascii()] + [
+    "however", "which", "because", "example", "there", "would", "their", "could", "should", "system",
+    "about", "into", "other", "these", "first", "people", "number", "water", "history", "important",
+]
+
+
+def _ascii_text(rng: random.Random, low: int, high: int) -> str:
+    words = rng.choices(_ASCII_WORDS, k=rng.randint(low, high))
+    sentences, start = [], 0
+    while start < len(words):
+        end = start + rng.randint(6, 18)
+        sentences.append(" ".join(words[start:end]).capitalize() + rng.choice([".", "?", "!", ".\n\n", ","]))
+        start = end
+    return " ".join(sentences)
+
+
+def make_ascii_conversation(rng: random.Random, index: int) -> dict:
+    """Like real ultrachat_200k: English (ASCII), 1-4 turns, 5-300 words a message, ~3 KB a line."""
+    messages = []
+    for _ in range(rng.randint(1, 4)):
+        messages.append({"role": "user", "content": _ascii_text(rng, 5, 60)})
+        messages.append({"role": "assistant", "content": _ascii_text(rng, 20, 230)})
+    return {"prompt": messages[0]["content"], "prompt_id": f"{rng.getrandbits(256):064x}", "messages": messages}
+
+
+SHAPES = {"ultrachat": make_conversation, "ascii": make_ascii_conversation, "short": make_short_conversation}
 
 
 def generate(path: Path, size_mb: int, shape: str, seed: int = 7) -> None:

@@ -21,9 +21,9 @@ from shared.chatdata.options import ValidationOptions
 from shared.chatdata.prepare import SplitFiles
 from shared.chatdata.report import Report
 from shared.chatdata.split import SplitFractions
+from shared.chatdata.streams import buffered, file_chunks
 from shared.chatdata.validator import RowSink, validate_stream
 from shared.settings import SettingsError, validation_options
-from shared.streams import buffered, file_chunks
 
 PROGRESS_MIN_BYTES = 4 << 20
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2

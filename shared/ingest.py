@@ -20,12 +20,12 @@ import orjson
 from shared.chatdata.prepare import SplitFiles
 from shared.chatdata.report import Report, render_markdown
 from shared.chatdata.split import SPLITS
+from shared.chatdata.streams import buffered
 from shared.chatdata.validator import validate_stream
 from shared.logs import log_step
 from shared.naming import correlation_id, dataset_name, is_upload, prepared_prefix
 from shared.settings import Settings
 from shared.storage import PreparedStore
-from shared.streams import buffered
 from shared.submission import PreparedUpload
 
 JSONL = "application/x-ndjson"

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,6 +89,71 @@ def test_fast_and_careful_paths_agree(row: dict, strict: bool) -> None:
         io.BytesIO(encode({**row, "zz_extra": 1}, True)), only_train(strict=strict), source="p.jsonl"
     )
     assert _view(fast, set()) == _view(careful, {Code.UNKNOWN_KEY})
+
+
+def _json_text(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+# Raw JSON values, well-formed or not: what a hostile or broken upload can hold in any field.
+hostile_values = st.one_of(
+    st.text(max_size=8).map(_json_text),
+    st.sampled_from(["user", "assistant", "system", "", "  ", "tool"]).map(_json_text),
+    st.builds(
+        lambda a, bad, b: b'"' + a.encode() + bad + b.encode() + b'"',
+        st.text(max_size=4),
+        st.sampled_from([b"\xe9", b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82"]),
+        st.text(max_size=4),
+    ),
+    st.sampled_from([b'"\\ud800"', b'"\\udc00x"', b'"\\ud83d\\ude00"', b'"a\\u0000b"', b'"\\x41"', b'"tab\tin"']),
+    st.integers(1, 6000).map(lambda n: b"9" * n),
+    st.sampled_from([b"1e400", b"-1e-400", b"0", b"-0", b"1.5", b"NaN", b"true", b"null", b"{}", b"[]"]),
+    st.integers(1, 1100).map(lambda d: b"[" * d + b"]" * d),
+    st.integers(1, 1100).map(lambda d: b'{"a":' * d + b"1" + b"}" * d),
+    st.sampled_from([b'{"role":"user"}', b'[{"role":"user","content":"x"}]']),
+)
+
+
+@st.composite
+def hostile_lines(draw) -> bytes:
+    """A conversation whose fields (and some keys) may each be replaced by a hostile raw value."""
+
+    def value(normal: bytes) -> bytes:
+        return draw(hostile_values) if draw(st.integers(0, 3)) == 0 else normal
+
+    messages = []
+    for index in range(draw(st.integers(0, 4))):
+        role = b'"user"' if index % 2 == 0 else b'"assistant"'
+        parts = [b'"role":' + value(role), b'"content":' + value(b'"some text"')]
+        if draw(st.integers(0, 6)) == 0:
+            parts.append(b'"role":' + value(role))  # a duplicate key: the last one counts
+        messages.append(b"{" + b",".join(parts) + b"}")
+    fields = [b'"messages":' + (value(b"[" + b",".join(messages) + b"]"))]
+    if draw(st.booleans()):
+        fields.append(b'"prompt":' + value(b'"some text"'))
+    if draw(st.booleans()):
+        fields.append(b'"prompt_id":' + value(b'"id-1"'))
+    if draw(st.integers(0, 5)) == 0:
+        fields.append(draw(st.sampled_from([b'"k\xe9y"', b'"\\ud800"', b'"ok"'])) + b":" + value(b"1"))
+    draw(st.randoms()).shuffle(fields)
+    return b"{" + b",".join(fields) + b"}" + draw(st.sampled_from([b"\n", b"\r\n", b" \n", b""]))
+
+
+@settings(max_examples=700, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_lines(), st.booleans())
+def test_fast_and_careful_paths_agree_on_hostile_bytes(line: bytes, strict: bool) -> None:
+    """The verdict must not depend on which path reads a line, nor on which field holds a fault.
+
+    An extra key forces the careful path; orjson is the reference for what JSON is.
+    """
+    forced = b'{"zz_extra":1,' + line[1:]
+    fast = validate_stream(io.BytesIO(line), only_train(strict=strict), source="h.jsonl")
+    careful = validate_stream(io.BytesIO(forced), only_train(strict=strict), source="h.jsonl")
+    assert _view(fast, {Code.UNKNOWN_KEY}) == _view(careful, {Code.UNKNOWN_KEY})
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        assert not fast.valid
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -252,7 +252,7 @@ def test_duplicate_check_limit_is_reported() -> None:
 def test_compressed_upload_gets_one_clear_error() -> None:
     report = validate_stream(io.BytesIO(gzip.compress(valid_file(50))), source="data.jsonl")
     assert not report.valid
-    assert findings(report, "error") == {(1, "compressed-file", "$")}
+    assert findings(report, "error") == {(0, "compressed-file", "$")}
     assert "gzip" in report.errors.examples[0].message
 
 

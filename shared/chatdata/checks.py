@@ -11,9 +11,12 @@ from typing import Any
 import orjson
 
 from .issues import Code
-from .schema import MESSAGE_KEYS, ROLES, TOP_LEVEL_KEYS, Message
+from .lines import CR_SEPARATED
+from .schema import MESSAGE_KEYS, MESSAGE_TYPES, ROLES, TOP_LEVEL_KEYS, Message
 
 _PREVIEW = 40
+KEY_PREVIEW = 60
+"""Keys are user data too: a finding names at most this many characters of one."""
 
 
 @dataclass(slots=True)
@@ -23,12 +26,41 @@ class LineVerdict:
     errors: list[tuple[Code, str, str]] = field(default_factory=list)
     warnings: list[tuple[Code, str, str]] = field(default_factory=list)
     messages: list[Message] | None = None
-    prompt_id: Any = None
+    prompt_id: str | None = None
+    """Only a string prompt_id is kept (anything else is a warning and left out)."""
+    prompt_chars: int = 0
+    """Characters of a string `prompt`, left out of the token estimate like the fast path does."""
 
 
-def _preview(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, marking a cut with an ellipsis: findings stay readable and bounded."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def preview(value: Any) -> str:
+    """A short, safe description of any decoded JSON value (no recursion into containers)."""
+    if isinstance(value, list):
+        return f"an array of {len(value)} item(s)"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} key(s)"
+    if isinstance(value, str):
+        return repr(clip(value, _PREVIEW))
+    return clip(repr(value), _PREVIEW)
+
+
+def json_type(value: Any) -> str:
+    """JSON's name for a decoded value's type, as users know it."""
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def key_path(parent: str, key: str) -> str:
+    """A JSON path to a key, clipped: a hostile key can be megabytes long."""
+    key = clip(key, KEY_PREVIEW)
+    return f"{parent}.{key}" if parent else key
 
 
 def decode_line(data: bytes) -> tuple[Any, tuple[Code, str] | None]:
@@ -41,13 +73,14 @@ def decode_line(data: bytes) -> tuple[Any, tuple[Code, str] | None]:
         except UnicodeDecodeError as bad:
             return None, (
                 Code.INVALID_UTF8,
-                f"bytes are not valid UTF-8 at byte {bad.start} of the line ({bad.reason})",
+                f"bytes are not valid UTF-8 at byte {bad.start} of the line ({bad.reason}); "
+                "if the file was saved as Windows-1252 or Latin-1, re-save it as UTF-8",
             )
         message = str(exc)
         if "depth limit" in message or "recursion" in message:
             return None, (Code.JSON_TOO_DEEP, f"JSON nests deeper than 1024 levels: {message}")
-        if data.lstrip().startswith(b"[") and len(data.strip()) == 1:
-            message += "; the file looks like a pretty-printed JSON array, but JSON Lines needs one object per line"
+        if CR_SEPARATED.search(data):
+            message += "; the line holds several conversations separated by bare CR (\\r) line endings: use LF"
         return None, (Code.INVALID_JSON, f"not valid JSON: {message}")
 
 
@@ -57,17 +90,26 @@ def check_conversation(obj: Any, *, strict: bool) -> LineVerdict:
     err = verdict.errors.append
     warn = verdict.warnings.append
     if not isinstance(obj, dict):
-        err((Code.NOT_AN_OBJECT, "$", f"each line must be a JSON object, got {type(obj).__name__}"))
+        hint = (
+            "; the line holds a JSON array, but JSON Lines needs one object per line" if isinstance(obj, list) else ""
+        )
+        err((Code.NOT_AN_OBJECT, "$", f"each line must be a JSON object, got {json_type(obj)}{hint}"))
         return verdict
-    for key in obj.keys() - TOP_LEVEL_KEYS:
-        warn((Code.UNKNOWN_KEY, key, f"unknown key {key!r} is ignored and not written to the prepared data"))
-    verdict.prompt_id = obj.get("prompt_id")
+    for key in sorted(obj.keys() - TOP_LEVEL_KEYS):
+        warn(
+            (
+                Code.UNKNOWN_KEY,
+                key_path("", key),
+                f"unknown key {clip(key, KEY_PREVIEW)!r} is ignored and not written to the prepared data",
+            )
+        )
+    _check_prompt_fields(obj, verdict)
     if "messages" not in obj:
         err((Code.MESSAGES_MISSING, "messages", "the conversation has no 'messages' list"))
         return verdict
     raw_messages = obj["messages"]
     if not isinstance(raw_messages, list):
-        err((Code.MESSAGES_NOT_LIST, "messages", f"'messages' must be a list, got {type(raw_messages).__name__}"))
+        err((Code.MESSAGES_NOT_LIST, "messages", f"'messages' must be a list, got {json_type(raw_messages)}"))
         return verdict
     if len(raw_messages) < 2:
         err(
@@ -84,33 +126,56 @@ def check_conversation(obj: Any, *, strict: bool) -> LineVerdict:
         role = _check_message(message, path, verdict)
         roles.append(role)
         if role is not None and isinstance(message.get("content"), str):
-            messages.append(Message(role=role, content=message["content"]))
+            messages.append(MESSAGE_TYPES[role](content=message["content"]))
     _check_roles(roles, strict, verdict)
     if not verdict.errors:
         verdict.messages = messages
     return verdict
 
 
+def _check_prompt_fields(obj: dict[str, Any], verdict: LineVerdict) -> None:
+    """`prompt` is never written; `prompt_id` is, so it must be a string (or null) in every row.
+
+    A column that is a string in one row and an object in the next breaks the typed loaders
+    (pandas, Arrow) that fine-tuning reads the prepared data with.
+    """
+    prompt, prompt_id = obj.get("prompt"), obj.get("prompt_id")
+    if isinstance(prompt, str):
+        verdict.prompt_chars = len(prompt)
+    if prompt_id is None or isinstance(prompt_id, str):
+        verdict.prompt_id = prompt_id
+        return
+    verdict.warnings.append(
+        (
+            Code.PROMPT_ID_INVALID,
+            "prompt_id",
+            f"prompt_id must be a string, got {json_type(prompt_id)} {preview(prompt_id)}; it is left out of the prepared data",
+        )
+    )
+
+
 def _check_message(message: Any, path: str, verdict: LineVerdict) -> str | None:
     """Check one message; return its role if the role is valid."""
     err = verdict.errors.append
     if not isinstance(message, dict):
-        err((Code.MESSAGE_NOT_OBJECT, path, f"each message must be an object, got {type(message).__name__}"))
+        err((Code.MESSAGE_NOT_OBJECT, path, f"each message must be an object, got {json_type(message)}"))
         return None
-    for key in message.keys() - MESSAGE_KEYS:
-        verdict.warnings.append((Code.UNKNOWN_KEY, f"{path}.{key}", f"unknown message key {key!r} is ignored"))
+    for key in sorted(message.keys() - MESSAGE_KEYS):
+        verdict.warnings.append(
+            (Code.UNKNOWN_KEY, key_path(path, key), f"unknown message key {clip(key, KEY_PREVIEW)!r} is ignored")
+        )
     role = message.get("role")
     if "role" not in message:
         err((Code.ROLE_MISSING, f"{path}.role", "the message has no 'role'"))
         role = None
     elif role not in ROLES:
-        err((Code.ROLE_INVALID, f"{path}.role", f"role must be one of system/user/assistant, got {_preview(role)}"))
+        err((Code.ROLE_INVALID, f"{path}.role", f"role must be one of system/user/assistant, got {preview(role)}"))
         role = None
     content = message.get("content")
     if "content" not in message:
         err((Code.CONTENT_MISSING, f"{path}.content", "the message has no 'content'"))
     elif not isinstance(content, str):
-        err((Code.CONTENT_NOT_STRING, f"{path}.content", f"content must be a string, got {type(content).__name__}"))
+        err((Code.CONTENT_NOT_STRING, f"{path}.content", f"content must be a string, got {json_type(content)}"))
     elif role in ("user", "assistant") and (not content or content.isspace()):
         err((Code.CONTENT_EMPTY, f"{path}.content", f"{role} content is empty or only whitespace"))
     return role

@@ -5,15 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .issues import FILE_LEVEL, FindingLog
+from .issues import FILE_LEVEL, FindingLog, LineRanges
 from .split import SPLITS
 from .stats import TOKEN_ESTIMATE_DOC, Stats
 
 REPORT_VERSION = 1
-
-
-def _line_ranges(lines: list[tuple[int, int]]) -> list[str]:
-    return [str(a) if a == b else f"{a}-{b}" for a, b in lines]
 
 
 @dataclass(slots=True)
@@ -26,8 +22,7 @@ class Report:
     split_counts: list[int]
     strict: bool
     drop_invalid: bool
-    dropped_line_ranges: list[tuple[int, int]] = field(default_factory=list)
-    dropped_lines: int = 0
+    dropped: LineRanges = field(default_factory=LineRanges)
     sha256: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -51,8 +46,9 @@ class Report:
             "error_totals": {c.value: n for c, n in sorted(self.errors.totals.items())},
             "warnings": findings(self.warnings),
             "warning_totals": {c.value: n for c, n in sorted(self.warnings.totals.items())},
-            "dropped_lines": self.dropped_lines,
-            "dropped_line_ranges": _line_ranges(self.dropped_line_ranges),
+            "dropped_lines": self.dropped.count,
+            "dropped_line_ranges": self.dropped.as_text(),
+            "dropped_line_ranges_omitted": self.dropped.omitted,
             "stats": self.stats.summary(),
             "token_estimate": TOKEN_ESTIMATE_DOC,
             **self.extra,
@@ -78,7 +74,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         f"- Errors: {sum(d['error_totals'].values())}, warnings: {sum(d['warning_totals'].values())}",
     ]
     if d.get("dropped_lines"):
-        out.append(f"- Dropped lines ({d['dropped_lines']}): {', '.join(d['dropped_line_ranges'])}")
+        out.append(f"- Dropped lines ({d['dropped_lines']}): {dropped_text(d)}")
     for title, examples, totals in (
         ("Errors", d["errors"], d["error_totals"]),
         ("Warnings", d["warnings"], d["warning_totals"]),
@@ -93,18 +89,28 @@ def render_markdown(d: dict[str, Any]) -> str:
     out += _section("Fine-tuning submission", d.get("submission"))
     out += _section("Training job", d.get("job"))
     out += _section("Model and endpoint", d.get("deployment"))
-    mpc, tok = stats["messages_per_conversation"], stats["estimated_tokens"]
-    out += [
-        "",
-        "## Statistics",
-        "",
-        f"- Messages per conversation: min {mpc['min']}, median {mpc['median']}, max {mpc['max']}",
-        f"- Estimated tokens: min {tok['min']}, median {tok['median']}, p95 {tok['p95']}, max {tok['max']}",
-        f"- Roles: {', '.join(f'{k} {v}' for k, v in stats['roles'].items())}",
-        f"- Token estimate: {TOKEN_ESTIMATE_DOC}.",
-        "",
-    ]
+    out += ["", "## Statistics", "", *(f"- {line}" for line in stats_lines(stats)), ""]
     return "\n".join(out)
+
+
+def dropped_text(d: dict[str, Any]) -> str:
+    """'2, 4-9, 12 and 4,211 more ranges': bounded however many lines were dropped."""
+    text = ", ".join(d.get("dropped_line_ranges") or [])
+    omitted = d.get("dropped_line_ranges_omitted") or 0
+    return f"{text} and {omitted:,} more range(s)" if omitted else text
+
+
+def stats_lines(stats: dict[str, Any]) -> list[str]:
+    """The statistics a person reads; a file with no accepted conversation says just that."""
+    if not stats.get("conversations"):
+        return ["No accepted conversations, so no statistics."]
+    mpc, tok = stats["messages_per_conversation"], stats["estimated_tokens"]
+    return [
+        f"Messages per conversation: min {mpc['min']}, median {mpc['median']}, max {mpc['max']}",
+        f"Estimated tokens: min {tok['min']}, median {tok['median']}, p95 {tok['p95']}, max {tok['max']}",
+        f"Roles: {', '.join(f'{k} {v}' for k, v in stats['roles'].items())}",
+        f"Token estimate: {TOKEN_ESTIMATE_DOC}.",
+    ]
 
 
 def _label(key: str) -> str:

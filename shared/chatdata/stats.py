@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 TOKEN_ESTIMATE_DOC = (
-    "estimated tokens = ceil(bytes of the line without its prompt and prompt_id values / 4): "
+    "estimated tokens = ceil((bytes of the line - characters of its prompt and prompt_id strings) / 4): "
     "about 4 bytes per token for English text under BPE tokenizers, and the JSON framing "
     "(about 30 bytes a message) stands in for the chat template's tokens per turn"
 )
@@ -35,16 +35,36 @@ def percentile(histogram: dict[int, int], fraction: float) -> int | None:
     return max(histogram)
 
 
+DENSE_TOKENS = 1 << 12
+DENSE_MESSAGES = 1 << 8
+
+
 @dataclass(slots=True)
 class Stats:
     messages_hist: dict[int, int] = field(default_factory=dict)
     tokens_hist: dict[int, int] = field(default_factory=dict)
+    dense_messages: list[int] = field(default_factory=lambda: [0] * DENSE_MESSAGES)
+    dense_tokens: list[int] = field(default_factory=lambda: [0] * DENSE_TOKENS)
+    """Counts of the usual small values, by index: a list slot costs half of a dict update per line.
+
+    `messages_hist`/`tokens_hist` hold the rest until `flush` moves everything there.
+    """
     roles: dict[str, int] = field(default_factory=lambda: {"system": 0, "user": 0, "assistant": 0})
     bytes_read: int = 0
     lines: int = 0
     blank_lines: int = 0
 
+    def flush(self) -> None:
+        """Fold the dense counts into the histograms (idempotent)."""
+        for dense, hist in ((self.dense_messages, self.messages_hist), (self.dense_tokens, self.tokens_hist)):
+            for value, n in enumerate(dense):
+                if n:
+                    hist[value] = hist.get(value, 0) + n
+                    dense[value] = 0
+
     def summary(self) -> dict[str, object]:
+        self.flush()
+
         def spread(hist: dict[int, int], *points: tuple[str, float]) -> dict[str, int | None]:
             out: dict[str, int | None] = {"min": min(hist) if hist else None}
             out.update({name: percentile(hist, q) for name, q in points})

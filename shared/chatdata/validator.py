@@ -1,9 +1,10 @@
 """Stream-validate a JSONL upload in one pass with bounded memory, optionally writing the split.
 
 Each line first tries the fast path: msgspec decodes it straight into the typed schema in C,
-and one comprehension checks the role order and empty turns. A line the fast path cannot
+and a set lookup of its message types checks the role order. A line the fast path cannot
 accept cleanly is re-read by the careful path (`checks.py`), which names every problem.
-Both paths end in `_Run.accept`, so an accepted line is booked the same way either way.
+Both paths end in the same bookkeeping code in `_fast_loop`, so an accepted line is booked the
+same way either way.
 """
 
 from __future__ import annotations
@@ -11,21 +12,53 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterable
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
-import msgspec
+import xxhash
 
-from .checks import check_conversation, decode_line
-from .issues import FILE_LEVEL, Code, Finding, FindingLog
-from .lines import UTF8_BOM, LineReader, Oversized, sniff_compression
+from .checks import check_conversation, clip, decode_line
+from .issues import FILE_LEVEL, Code, Finding, FindingLog, LineRanges
+from .lines import (
+    CR_SEPARATED,
+    SNIFF_BYTES,
+    UTF8_BOM,
+    LineReader,
+    Oversized,
+    is_pretty_json_opening,
+    sniff_compression,
+    sniff_wide_encoding,
+)
 from .options import ValidationOptions
 from .report import Report
-from .schema import CLEAN_ROLE_SEQUENCE, Message, conversation_decoder, encoded_size, prepared_row
+from .schema import (
+    CLEAN_BY_LENGTH,
+    Assistant,
+    Message,
+    System,
+    User,
+    conversation_decoder,
+    is_clean_sequence,
+    prepared_row,
+)
 from .split import SPLITS, content_hash
-from .stats import Stats, estimate_tokens
+from .stats import DENSE_MESSAGES, DENSE_TOKENS, Stats
 
-_ROLE_LETTER = {"system": "s", "user": "u", "assistant": "a"}
-_FILE_LEVEL_ERRORS = frozenset({Code.EMPTY_FILE, Code.COMPRESSED_FILE, Code.TOO_FEW_CONVERSATIONS})
+FILE_LEVEL_ERRORS = frozenset(
+    {
+        Code.EMPTY_FILE,
+        Code.COMPRESSED_FILE,
+        Code.WRONG_ENCODING,
+        Code.CR_LINE_ENDINGS,
+        Code.NOT_JSONL,
+        Code.TOO_FEW_CONVERSATIONS,
+    }
+)
+"""Errors about the whole file: they reject it even with --drop-invalid."""
+_WHOLE_FILE_ERRORS = FILE_LEVEL_ERRORS - {Code.EMPTY_FILE, Code.TOO_FEW_CONVERSATIONS}
+"""Found in the first bytes: the rest of the file is not read as lines."""
+_ROLE_OF = {System: "system", User: "user", Assistant: "assistant"}
+Booking = tuple[int, int, list[Message], "str | None"]
+"""What an accepted line is booked with: content hash, size for the token estimate, messages, prompt_id."""
 
 
 class RowSink(Protocol):
@@ -56,8 +89,7 @@ class _Run:
         self.train_top: list[tuple[int, int, int]] = [(-1, -1, 0), (-1, -1, 0)]
         self.dedup_limit = options.duplicate_check_limit
         self.max_tokens = options.max_seq_tokens
-        self.rejected_lines = 0
-        self.dropped: list[tuple[int, int]] = []
+        self.rejected = LineRanges()
         # Role counts of the fast path follow from its message counts (s?(ua)+), so only the
         # careful path counts roles one by one; `_finish` adds the two.
         self.slow_messages_hist: dict[int, int] = {}
@@ -71,12 +103,8 @@ class _Run:
     def warning(self, line: int, code: Code, path: str, message: str) -> None:
         self.warnings.add(Finding(line, code, path, message))
 
-    def reject_line(self, number: int) -> None:
-        self.rejected_lines += 1
-        if self.dropped and self.dropped[-1][1] == number - 1:
-            self.dropped[-1] = (self.dropped[-1][0], number)
-        else:
-            self.dropped.append((number, number))
+    def file_error(self, code: Code, message: str) -> None:
+        self.error(FILE_LEVEL, code, "$", message)
 
     def _first_seen(self, seen: dict[int, int], key: int, number: int) -> int:
         """The line that had this key first (this one if new), remembering up to the configured limit."""
@@ -88,46 +116,9 @@ class _Run:
             return number
         return first
 
-    def accept(self, number: int, line: bytes, size: int, messages: list[Message], prompt_id: Any) -> None:
-        """Book a conversation with no errors: duplicates, length, stats, split, output row.
-
-        This runs for every accepted line, so it avoids needless calls (see bench/validate_speed.py).
-        """
-        digest = content_hash(line)
-        seen = self.seen_content
-        first = (
-            seen.setdefault(digest, number) if len(seen) < self.dedup_limit else self._first_seen(seen, digest, number)
-        )
-        if first != number:
-            self.warning(number, Code.DUPLICATE_CONVERSATION, "messages", f"same messages as line {first}")
-        if prompt_id is not None:
-            first = self._first_seen(
-                self.seen_prompt_ids, hash(prompt_id if isinstance(prompt_id, str) else repr(prompt_id)), number
-            )
-            if first != number:
-                self.warning(
-                    number, Code.DUPLICATE_PROMPT_ID, "prompt_id", f"prompt_id {prompt_id!r} also on line {first}"
-                )
-        tokens = estimate_tokens(size)
-        if tokens > self.max_tokens:
-            self.warning(
-                number,
-                Code.TOO_LONG,
-                "messages",
-                f"about {tokens} tokens, over the max sequence length {self.max_tokens}; it will be truncated",
-            )
-        stats = self.stats
-        stats.messages_hist[len(messages)] = stats.messages_hist.get(len(messages), 0) + 1
-        stats.tokens_hist[tokens] = stats.tokens_hist.get(tokens, 0) + 1
-        split = 0 if digest < self.train_end else 1 if digest < self.validation_end else 2
-        if split == 0 and digest > self.train_top[0][0]:
-            heapq.heapreplace(self.train_top, (digest, self.split_counts[0], number))
-        self.split_counts[split] += 1
-        if self.sink is not None:
-            self.sink.write(split, prepared_row(messages, prompt_id))
-
-    def careful(self, number: int, data: bytes) -> None:
-        """The slow path: a line the fast path could not accept cleanly."""
+    def careful(self, number: int, data: bytes | Oversized) -> Booking | None:
+        """The slow path: a line the fast path could not accept cleanly. Returns what the loop
+        books for an accepted line (as the fast path finds it), or None for a rejected or blank one."""
         if type(data) is Oversized:
             self.error(
                 number,
@@ -135,32 +126,33 @@ class _Run:
                 "$",
                 f"line is {data.length} bytes, over the {self.options.max_line_bytes}-byte limit",
             )
-            self.reject_line(number)
-            return
+            self.rejected.add(number)
+            return None
         if data.isspace():
             self.stats.blank_lines += 1
-            return
+            return None
         if data.endswith(b"\r\n"):
             self.crlf_lines += 1
             self.first_crlf = self.first_crlf or number
         obj, problem = decode_line(data)
         if problem is not None:
             self.error(number, problem[0], "$", problem[1])
-            self.reject_line(number)
-            return
+            self.rejected.add(number)
+            return None
         verdict = check_conversation(obj, strict=self.options.strict)
         for code, path, message in verdict.warnings:
             self.warning(number, code, path, message)
         if verdict.messages is None:
             for code, path, message in verdict.errors:
                 self.error(number, code, path, message)
-            self.reject_line(number)
-            return
+            self.rejected.add(number)
+            return None
         self.slow_messages_hist[len(verdict.messages)] = self.slow_messages_hist.get(len(verdict.messages), 0) + 1
         for message in verdict.messages:
-            self.slow_roles[message.role] += 1
-        size = len(data) - encoded_size(obj.get("prompt")) - encoded_size(verdict.prompt_id)
-        self.accept(number, data, size, verdict.messages, verdict.prompt_id)
+            self.slow_roles[_ROLE_OF[type(message)]] += 1
+        prompt_id = verdict.prompt_id
+        size = len(data) - verdict.prompt_chars - (len(prompt_id) if prompt_id is not None else 0)
+        return content_hash(data), size, verdict.messages, prompt_id
 
 
 def validate_stream(
@@ -170,70 +162,192 @@ def validate_stream(
     source: str,
     sink: RowSink | None = None,
 ) -> Report:
-    """Validate (and with a sink, normalise and split) a JSONL byte stream in one pass."""
+    """Validate (and with a sink, normalise and split) a JSONL byte stream in one pass.
+
+    The stream is always read to its end, even when its first bytes already reject it.
+    """
     options = options or ValidationOptions()
     run = _Run(options, sink)
     reader = LineReader(stream, options.max_line_bytes)
-    lines = iter(reader)
-    first = next(lines, None)
-    if first is not None and _first_line_ok(run, first[1]):
-        _fast_loop(run, itertools.chain([(1, _without_bom(first[1]))], lines))
-    lines.close()
+    proceed, first = _lead_in(run, reader)
+    if proceed:
+        if type(first) is Oversized:
+            run.careful(reader.lines, first)
+            _fast_loop(run, reader, reader.rest(), reader.lines + 1)
+        else:
+            _fast_loop(run, reader, itertools.chain((first,), reader.rest()), reader.lines)
+    reader.drain()
     run.stats.bytes_read = reader.bytes_read
+    run.stats.lines = reader.lines
     return _finish(run, source)
 
 
-def _fast_loop(run: _Run, lines: Iterable[tuple[int, bytes | Oversized]]) -> None:
-    """The hot loop. Every statement here runs once per line: keep it lean (bench/validate_speed.py)."""
-    accept, careful = run.accept, run.careful
+class _NotClean(Exception):
+    """The fast path hands a decoded line to the careful path (raised rarely, so it costs nothing)."""
+
+
+def _fast_loop(run: _Run, reader: LineReader, lines: Iterable[bytes], start: int) -> None:
+    """The hot loop. Every statement here runs once per line: keep it lean (bench/validate_speed.py).
+
+    `lines` (with their LF) are numbered from `start`; `reader.lines` is the last number after.
+    A line msgspec decodes into the schema with clean roles and no blank turn is accepted here;
+    any other goes to `run.careful`. Both are booked by the same code below: duplicates, length,
+    statistics, split and output row.
+    """
+    careful, warning, first_seen, stats = run.careful, run.warning, run._first_seen, run.stats
     decode = conversation_decoder.decode
-    clean = CLEAN_ROLE_SEQUENCE.fullmatch
-    letter = _ROLE_LETTER
-    # An Oversized stand-in is not bytes, so msgspec raises TypeError and the careful path takes it.
-    bad_line = (msgspec.ValidationError, msgspec.DecodeError, TypeError)
-    crlf_lines = number = 0
-    for number, data in lines:
+    max_line = reader.max_line_bytes
+    clean, long_clean, clean_max = CLEAN_BY_LENGTH, is_clean_sequence, len(CLEAN_BY_LENGTH)
+    xxh3 = xxhash.xxh3_64_intdigest
+    seen, seen_ids, limit = run.seen_content, run.seen_prompt_ids, run.dedup_limit
+    max_tokens = run.max_tokens
+    dense_messages, dense_tokens, messages_hist, tokens_hist = (
+        stats.dense_messages,
+        stats.dense_tokens,
+        stats.messages_hist,
+        stats.tokens_hist,
+    )
+    train_end, validation_end, top, counts = run.train_end, run.validation_end, run.train_top, run.split_counts
+    write = run.sink.write if run.sink is not None else None
+    # msgspec raises DecodeError/ValidationError (ValueError), UnicodeDecodeError (a ValueError) for
+    # bad UTF-8 in a string, and RecursionError for deep nesting: the careful path names each one.
+    not_fast = (ValueError, RecursionError, _NotClean)
+    number, crlf_lines = start - 1, 0
+    for number, data in enumerate(lines, start):
+        if len(data) > max_line and data[-1] != 10:
+            careful(number, reader.oversized(data))
+            continue
         try:
             conversation = decode(data)
-        except bad_line:
-            careful(number, data)
-            continue
-        messages = conversation.messages
-        # "x" marks an empty user/assistant turn (an empty system prompt is allowed: careful path).
-        if clean("".join([letter[m.role] if m.content and not m.content.isspace() else "x" for m in messages])) is None:
-            careful(number, data)
-            continue
-        if data.endswith(b"\r\n"):
-            crlf_lines += 1
-            run.first_crlf = run.first_crlf or number
-        prompt_id = conversation.prompt_id
-        size = len(data) - len(conversation.prompt) - (len(prompt_id) + 2 if prompt_id is not None else 0)
-        accept(number, data, size, messages, prompt_id)
+            messages = conversation.messages
+            kinds = list(map(type, messages))
+            count = len(kinds)
+            if kinds != clean[count] if count < clean_max else not long_clean(kinds):
+                raise _NotClean
+            for message in messages:  # empty turns were refused by the decoder; whitespace-only ones here
+                if message.content.isspace():
+                    raise _NotClean
+        except not_fast:
+            booking = careful(number, data)
+            if booking is None:
+                continue
+            digest, size, messages, prompt_id = booking
+        else:
+            # split.content_hash, inlined for the usual LF line (a clean line is never under 2 bytes)
+            if data[-1] == 10 and data[-2] != 13:
+                digest = xxh3(data)
+            else:
+                digest = content_hash(data)
+                if data[-1] == 10:
+                    crlf_lines += 1
+                    run.first_crlf = run.first_crlf or number
+            prompt_id = conversation.prompt_id
+            size = len(data) - len(conversation.prompt) - (len(prompt_id) if prompt_id is not None else 0)
+        first = seen.setdefault(digest, number) if len(seen) < limit else first_seen(seen, digest, number)
+        if first != number:
+            warning(number, Code.DUPLICATE_CONVERSATION, "messages", f"same messages as line {first}")
+        if prompt_id is not None:
+            key = hash(prompt_id)
+            first = seen_ids.setdefault(key, number) if len(seen_ids) < limit else first_seen(seen_ids, key, number)
+            if first != number:
+                warning(
+                    number,
+                    Code.DUPLICATE_PROMPT_ID,
+                    "prompt_id",
+                    f"prompt_id {clip(prompt_id, 80)!r} also on line {first}",
+                )
+        tokens = (size + 3) >> 2  # stats.estimate_tokens, inlined
+        if tokens > max_tokens:
+            warning(
+                number,
+                Code.TOO_LONG,
+                "messages",
+                f"about {tokens} tokens, over the max sequence length {max_tokens}; it will be truncated",
+            )
+        if tokens < DENSE_TOKENS:
+            dense_tokens[tokens] += 1
+        else:
+            tokens_hist[tokens] = tokens_hist.get(tokens, 0) + 1
+        count = len(messages)  # (again: the careful path's messages)
+        if count < DENSE_MESSAGES:
+            dense_messages[count] += 1
+        else:
+            messages_hist[count] = messages_hist.get(count, 0) + 1
+        split = 0 if digest < train_end else 1 if digest < validation_end else 2
+        if split == 0 and digest > top[0][0]:
+            heapq.heapreplace(top, (digest, counts[0], number))
+        counts[split] += 1
+        if write is not None:
+            write(split, prepared_row(messages, prompt_id))
     run.crlf_lines += crlf_lines
-    run.stats.lines = max(number, 1)
+    reader.lines = number
 
 
-def _without_bom(data: bytes | Oversized) -> bytes | Oversized:
-    return data[len(UTF8_BOM) :] if isinstance(data, bytes) and data.startswith(UTF8_BOM) else data
+def _lead_in(run: _Run, reader: LineReader) -> tuple[bool, bytes | Oversized | None]:
+    """Read up to the first non-blank line: (go on?, that line). Stops if the file is rejected whole.
+
+    Files that are not UTF-8 JSON Lines at all (compressed, UTF-16, CR-only line endings,
+    pretty-printed JSON) get one clear file-level error instead of an error on every line.
+    The first line is judged by the stream's first bytes, peeked before reading, so even a
+    first line over the length limit (a binary file, a CR-only file) is recognised.
+    """
+    head = reader.head()
+    if _rejected_whole(run, head):
+        return False, None
+    bom = head.startswith(UTF8_BOM)
+    if bom:
+        run.warning(1, Code.BOM, "$", "the file starts with a UTF-8 byte order mark; it is removed")
+        head = head[len(UTF8_BOM) :]
+    head = head.split(b"\n", 1)[0]
+    while (line := reader.next()) is not None:
+        if bom:
+            bom = False
+            line = line[len(UTF8_BOM) :] if type(line) is bytes else line
+        elif type(line) is bytes:
+            head = line[:SNIFF_BYTES]
+        if type(line) is bytes and not line.strip():
+            run.stats.blank_lines += 1
+            continue
+        if CR_SEPARATED.search(head):
+            run.file_error(
+                Code.CR_LINE_ENDINGS,
+                "lines end with a bare CR (\\r, classic Mac line endings), so the file reads as one line: "
+                "convert the line endings to LF (e.g. `tr '\\r' '\\n' < in.jsonl > out.jsonl`)",
+            )
+            return False, None
+        if is_pretty_json_opening(head):
+            kind = "array" if head.strip().startswith(b"[") else "object"
+            run.file_error(
+                Code.NOT_JSONL,
+                f"line {reader.lines} only opens a JSON {kind}: the file is pretty-printed JSON, but JSON Lines "
+                "needs one whole conversation object per line (e.g. `jq -c '.[]' data.json > data.jsonl`)",
+            )
+            return False, None
+        return True, line
+    return False, None
 
 
-def _first_line_ok(run: _Run, data: bytes | Oversized) -> bool:
-    """Reject compressed files outright (nothing after their first bytes is JSONL); note a BOM."""
-    run.stats.lines = 1
-    head = data[:8] if isinstance(data, bytes) else b""
+def _rejected_whole(run: _Run, head: bytes) -> bool:
+    """Compressed or UTF-16/32 files: nothing after their first bytes is JSONL."""
     kind = sniff_compression(head)
     if kind is not None:
-        run.reject_line(1)
-        run.error(
-            1, Code.COMPRESSED_FILE, "$", f"the file is {kind}-compressed; decompress it and upload the plain .jsonl"
+        run.file_error(
+            Code.COMPRESSED_FILE, f"the file is {kind}-compressed; decompress it and upload the plain .jsonl"
         )
-        return False
-    if head.startswith(UTF8_BOM):
-        run.warning(1, Code.BOM, "$", "the file starts with a UTF-8 byte order mark; it is removed")
-    return True
+        return True
+    encoding = sniff_wide_encoding(head)
+    if encoding is not None:
+        run.file_error(
+            Code.WRONG_ENCODING,
+            f"the file is {encoding} text, but JSON Lines must be UTF-8: re-save it as UTF-8 "
+            "(e.g. `iconv -f UTF-16 -t UTF-8 in.jsonl > out.jsonl`)",
+        )
+        return True
+    return False
 
 
 def _count_roles(run: _Run) -> None:
+    run.stats.flush()
     roles = run.stats.roles
     roles.update(run.slow_roles)
     for count, conversations in run.stats.messages_hist.items():
@@ -283,9 +397,12 @@ def _finish(run: _Run, source: str) -> Report:
         )
     _count_roles(run)
     _fill_empty_splits(run)
-    if sum(run.split_counts) + run.rejected_lines == 0:
-        run.error(FILE_LEVEL, Code.EMPTY_FILE, "$", "the file has no conversations (it is empty or only blank lines)")
-    elif run.split_counts[0] < options.min_train_rows and not run.errors.totals[Code.COMPRESSED_FILE]:
+    rejected_whole = any(run.errors.totals[c] for c in _WHOLE_FILE_ERRORS)
+    if rejected_whole:
+        pass  # one clear error about the file; counting its conversations would only add noise
+    elif sum(run.split_counts) + run.rejected.count == 0:
+        run.file_error(Code.EMPTY_FILE, "the file has no conversations (it is empty or only blank lines)")
+    elif run.split_counts[0] < options.min_train_rows:
         f = options.fractions
         run.error(
             FILE_LEVEL,
@@ -297,7 +414,7 @@ def _finish(run: _Run, source: str) -> Report:
             f"{options.min_train_rows} training rows, so upload more conversations",
         )
     # With --drop-invalid only file-level errors reject: bad lines are dropped and listed.
-    blocking = _FILE_LEVEL_ERRORS if options.drop_invalid else run.errors.totals.keys()
+    blocking = FILE_LEVEL_ERRORS if options.drop_invalid else run.errors.totals.keys()
     valid = not any(run.errors.totals[c] for c in blocking)
     return Report(
         source=source,
@@ -308,6 +425,5 @@ def _finish(run: _Run, source: str) -> Report:
         split_counts=run.split_counts,
         strict=options.strict,
         drop_invalid=options.drop_invalid,
-        dropped_line_ranges=run.dropped if options.drop_invalid else [],
-        dropped_lines=run.rejected_lines if options.drop_invalid else 0,
+        dropped=run.rejected if options.drop_invalid else LineRanges(),
     )
