@@ -6,20 +6,23 @@ Exit codes: 0 accepted, 1 rejected, 2 usage error or unreadable file.
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, BinaryIO, NoReturn, Optional
 
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from shared.chatdata.issues import FILE_LEVEL
 from shared.chatdata.options import ValidationOptions
-from shared.chatdata.prepare import SplitFiles
-from shared.chatdata.report import Report
+from shared.chatdata.prepare import OutputConflict, SplitFiles, check_outputs, write_atomically
+from shared.chatdata.report import Report, dropped_text, stats_lines
 from shared.chatdata.split import SplitFractions
 from shared.chatdata.streams import buffered, file_chunks
 from shared.chatdata.validator import RowSink, validate_stream
@@ -52,8 +55,7 @@ def _options(
         if split is not None:
             changes["fractions"] = SplitFractions.parse(split)
     except (SettingsError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_USAGE) from exc
+        _usage_error(str(exc))
     if max_seq_tokens is not None:
         changes["max_seq_tokens"] = max_seq_tokens
     if min_train_rows is not None:
@@ -61,35 +63,51 @@ def _options(
     return dataclasses.replace(base, **changes)
 
 
-def _run(path: Path, options: ValidationOptions, sink: RowSink | None, show_progress: bool) -> Report:
+def _open_input(path: Path) -> BinaryIO:
+    """The input file, opened for reading; only a regular file (a FIFO or a device could block or never end)."""
     try:
-        f = path.open("rb")
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, device or socket)"
+            _usage_error(f"{path} is {kind}: give the path of a .jsonl file")
+        return path.open("rb")
     except OSError as exc:
-        err.print(f"[red]error:[/red] cannot read {path}: {exc.strerror or exc}")
-        raise typer.Exit(EXIT_USAGE) from exc
-    with f:
-        if not show_progress or size < PROGRESS_MIN_BYTES:
-            return validate_stream(buffered(file_chunks(f)), options, source=str(path), sink=sink)
-        columns = (
-            TextColumn("validating"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task("validate", total=size)
-            stream = buffered(file_chunks(f), tap=lambda chunk: progress.advance(task, len(chunk)))
-            return validate_stream(stream, options, source=str(path), sink=sink)
+        _usage_error(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _usage_error(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _run(path: Path, options: ValidationOptions, sink: RowSink | None, show_progress: bool) -> Report:
+    with _open_input(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            if not show_progress or size < PROGRESS_MIN_BYTES:
+                return validate_stream(f, options, source=str(path), sink=sink)
+            columns = (
+                TextColumn("validating"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns, console=err, transient=True) as progress:
+                task = progress.add_task("validate", total=size)
+                stream = buffered(file_chunks(f), tap=lambda chunk: progress.advance(task, len(chunk)))
+                return validate_stream(stream, options, source=str(path), sink=sink)
+        except OSError as exc:  # e.g. the disk failed or the file vanished while being read
+            _usage_error(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def _print_report(report: Report) -> None:
+    """A summary a person reads: bounded whatever the input (capped examples, compacted line ranges)."""
     d = report.as_dict()
     verdict = "[bold green]ACCEPTED[/]" if report.valid else "[bold red]REJECTED[/]"
     s = d["stats"]
     out.print(
-        f"{verdict} {report.source}: {report.conversations} conversations "
+        f"{verdict} {escape(report.source)}: {report.conversations} conversations "
         f"(train {report.split_counts[0]}, validation {report.split_counts[1]}, test {report.split_counts[2]}), "
         f"{report.errors.total} errors, {report.warnings.total} warnings, {s['lines']} lines, {s['bytes_read']} bytes"
     )
@@ -102,18 +120,15 @@ def _print_report(report: Report) -> None:
         for column in ("line", "code", "JSON path", "message"):
             table.add_column(column, overflow="fold")
         for f in log.sorted_examples():
-            table.add_row("file" if f.line == FILE_LEVEL else str(f.line), f.code.value, f.path, f.message)
+            table.add_row(
+                "file" if f.line == FILE_LEVEL else str(f.line), f.code.value, escape(f.path), escape(f.message)
+            )
         out.print(table)
         totals = ", ".join(f"{code.value} {n}" for code, n in sorted(log.totals.items()))
         out.print(f"[{style}]{title} by code:[/] {totals}")
-    mpc, tok = s["messages_per_conversation"], s["estimated_tokens"]
-    out.print(
-        f"messages/conversation min {mpc['min']} median {mpc['median']} max {mpc['max']}; "
-        f"estimated tokens min {tok['min']} median {tok['median']} p95 {tok['p95']} max {tok['max']}; "
-        f"roles {', '.join(f'{k} {v}' for k, v in s['roles'].items())}"
-    )
-    if report.dropped_lines:
-        out.print(f"dropped {report.dropped_lines} line(s): {', '.join(d['dropped_line_ranges'])}")
+    out.print("; ".join(line.rstrip(".") for line in stats_lines(s)[:3]))
+    if report.dropped:
+        out.print(f"dropped {report.dropped.count} line(s): {dropped_text(d)}")
 
 
 @app.command()
@@ -147,14 +162,23 @@ def prepare(
     max_seq_tokens: TokensOpt = None,
     min_train_rows: MinTrainOpt = None,
 ) -> None:
-    """Validate, normalise and split a JSONL file; write the split files only if it is accepted."""
+    """Validate, normalise and split a JSONL file; write the split files only if it is accepted.
+
+    Never writes over its input: an output that would land on it is refused before anything is read.
+    """
     options = _options(strict, split, max_seq_tokens, min_train_rows, drop_invalid)
-    with SplitFiles(out_dir) as sink:
-        report = _run(path, options, sink, show_progress=True)
-        written = sink.commit() if report.valid else {}
-    report.extra["prepared"] = {name: str(p) for name, p in written.items()}
-    (out_dir / "report.json").write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
-    (out_dir / "report.md").write_text(report.to_markdown(), encoding="utf-8")
+    try:
+        check_outputs(out_dir, path)
+        with SplitFiles(out_dir) as sink:
+            report = _run(path, options, sink, show_progress=True)
+            written = sink.commit() if report.valid else {}
+        report.extra["prepared"] = {name: str(p) for name, p in written.items()}
+        write_atomically(out_dir / "report.json", orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
+        write_atomically(out_dir / "report.md", report.to_markdown().encode())
+    except OutputConflict as exc:
+        _usage_error(str(exc))
+    except OSError as exc:
+        _usage_error(f"cannot write to {out_dir}: {exc.strerror or exc}")
     _print_report(report)
     out.print(
         f"wrote {', '.join(str(p) for p in written.values()) or 'no split files'}; report in {out_dir / 'report.md'}"
@@ -163,7 +187,17 @@ def prepare(
 
 
 def main() -> None:
-    app()
+    """Run the command line; an unexpected failure is one line (the traceback only with CHATFT_DEBUG=1).
+
+    Usage errors (exit 2) and Ctrl-C are handled by typer's standalone mode.
+    """
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("CHATFT_DEBUG"):
+            raise
+        err.print(f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')} (set CHATFT_DEBUG=1 for details)")
+        sys.exit(EXIT_USAGE)
 
 
 @app.command()

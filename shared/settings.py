@@ -54,6 +54,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _bounded_int(maximum: int) -> Callable[[str], int]:
+    """A positive integer up to `maximum`: these settings size memory and reports."""
+
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if value > maximum:
+            raise ValueError(f"must be at most {maximum}, got {value}")
+        return value
+
+    return parse
+
+
 def _positive_number(text: str) -> float:
     try:
         value = float(text)
@@ -141,9 +153,9 @@ _SPECS: dict[str, _Spec] = {
     "max_seq_tokens": _Spec("MAX_SEQ_TOKENS", _positive_int, "4096"),
     "min_train_rows": _Spec("MIN_TRAIN_ROWS", _positive_int, "10"),
     "split_fractions": _Spec("SPLIT_FRACTIONS", SplitFractions.parse, "0.9,0.05,0.05"),
-    "max_line_bytes": _Spec("MAX_LINE_BYTES", _positive_int, str(8 << 20)),
-    "examples_per_code": _Spec("REPORT_EXAMPLES_PER_CODE", _positive_int, "20"),
-    "duplicate_check_limit": _Spec("DUPLICATE_CHECK_LIMIT", _positive_int, "100000"),
+    "max_line_bytes": _Spec("MAX_LINE_BYTES", _bounded_int(64 << 20), str(1 << 20)),
+    "examples_per_code": _Spec("REPORT_EXAMPLES_PER_CODE", _bounded_int(200), "20"),
+    "duplicate_check_limit": _Spec("DUPLICATE_CHECK_LIMIT", _bounded_int(10_000_000), "100000"),
     "ml_backend": _Spec("ML_BACKEND", _choice(*ML_BACKENDS), "azure"),
     "aml_subscription_id": _Spec("AML_SUBSCRIPTION_ID", _name(r"[0-9a-fA-F-]{36}", "subscription id"), ""),
     "aml_resource_group": _Spec("AML_RESOURCE_GROUP", _name(r"[-\w.()]{1,90}", "resource group name"), ""),

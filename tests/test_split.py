@@ -15,12 +15,13 @@ from shared.chatdata.validator import validate_stream
 from tests.chats import valid_file
 
 
-def test_content_hash_is_xxh3_64_of_the_line_without_its_ending() -> None:
-    # XXH3-64 of the empty input is fixed by the xxHash specification: the split cannot drift
-    # between machines or library versions without this failing.
+def test_content_hash_is_xxh3_64_of_the_line_with_its_ending_made_lf() -> None:
+    # XXH3-64 is fixed by the xxHash specification (this is its value for the empty input): the
+    # split cannot drift between machines or library versions without this failing.
     assert xxhash.xxh3_64_intdigest(b"") == 0x2D06800538D394C2
-    assert content_hash(b"\n") == content_hash(b"\r\n") == content_hash(b"") == 0x2D06800538D394C2
+    assert content_hash(b"\n") == content_hash(b"\r\n") == content_hash(b"") == xxhash.xxh3_64_intdigest(b"\n")
     assert content_hash(b'{"a":1}\n') == content_hash(b'{"a":1}\r\n') == content_hash(b'{"a":1}')
+    assert content_hash(b'{"a":1}') == xxhash.xxh3_64_intdigest(b'{"a":1}\n')
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ Only lines the fast path in `schema.py` could not accept come here, so clarity w
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +20,31 @@ KEY_PREVIEW = 60
 """Keys are user data too: a finding names at most this many characters of one."""
 
 
+PER_LINE = 50
+"""Findings kept per line and severity; past that they are only counted, so a line with a
+million broken messages costs no more memory than one with fifty."""
+
+
+class LineFindings(list):  # type: ignore[type-arg]
+    """(code, path, message) tuples: the first PER_LINE kept, the rest counted per code in `more`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more: Counter[Code] = Counter()
+
+    def append(self, finding: tuple[Code, str, str]) -> None:  # type: ignore[override]
+        if len(self) < PER_LINE:
+            super().append(finding)
+        else:
+            self.more[finding[0]] += 1
+
+
 @dataclass(slots=True)
 class LineVerdict:
     """What the careful path found in one line. `messages` is set only when it has no errors."""
 
-    errors: list[tuple[Code, str, str]] = field(default_factory=list)
-    warnings: list[tuple[Code, str, str]] = field(default_factory=list)
+    errors: LineFindings = field(default_factory=LineFindings)
+    warnings: LineFindings = field(default_factory=LineFindings)
     messages: list[Message] | None = None
     prompt_id: str | None = None
     """Only a string prompt_id is kept (anything else is a warning and left out)."""
@@ -63,8 +83,23 @@ def key_path(parent: str, key: str) -> str:
     return f"{parent}.{key}" if parent else key
 
 
+MAX_CONTAINERS = 20_000
+MAX_VALUES = 100_000
+"""Objects/arrays, and values (counted by commas), one line may hold before the careful path
+decodes it: far more than any conversation has messages or words between commas, and they
+bound the memory of decoding a hostile line to a few megabytes."""
+
+
 def decode_line(data: bytes) -> tuple[Any, tuple[Code, str] | None]:
     """Strict JSON decode; on failure return (code, human message) instead of raising."""
+    # Brackets and commas inside strings count too: these are upper bounds, and C-speed scans.
+    containers, commas = data.count(b"{") + data.count(b"["), data.count(b",")
+    if containers > MAX_CONTAINERS or commas > MAX_VALUES:
+        return None, (
+            Code.LINE_TOO_COMPLEX,
+            f"the line has {containers} opening brackets and {commas} commas (limits {MAX_CONTAINERS} and "
+            f"{MAX_VALUES}): too many JSON values for one conversation",
+        )
     try:
         return orjson.loads(data), None
     except orjson.JSONDecodeError as exc:

@@ -35,6 +35,7 @@ class Code(str, Enum):
     INVALID_JSON = "invalid-json"
     JSON_TOO_DEEP = "json-too-deep"
     LINE_TOO_LONG = "line-too-long"
+    LINE_TOO_COMPLEX = "line-too-complex"
     NOT_AN_OBJECT = "not-an-object"
     MESSAGES_MISSING = "messages-missing"
     MESSAGES_NOT_LIST = "messages-not-list"
@@ -92,6 +93,10 @@ class FindingLog:
                     finding.line, finding.code, _cut(finding.path, PATH_MAX), _cut(finding.message, MESSAGE_MAX)
                 )
             self.examples.append(finding)
+
+    def count_more(self, more: Counter[Code]) -> None:
+        """Findings that were counted but not kept (see checks.LineFindings)."""
+        self.totals.update(more)
 
     def __bool__(self) -> bool:
         return bool(self.totals)

@@ -19,8 +19,11 @@ class ValidationOptions:
     min_train_rows: int = 10
     """Azure ML's chat-completion preprocessing needs at least 10 training rows."""
     fractions: SplitFractions = field(default_factory=SplitFractions)
-    max_line_bytes: int = 8 * MIB
-    """Longer lines are rejected unread, which keeps memory bounded on hostile input."""
+    max_line_bytes: int = MIB
+    """Longer lines are rejected unread, which keeps memory bounded on hostile input.
+
+    1 MiB is about 250,000 tokens, far past any fine-tuning sequence length; decoding the
+    worst line of that size costs under 40 MB."""
     examples_per_code: int = 20
     duplicate_check_limit: int = 100_000
     """Distinct conversations (and prompt_ids) remembered for the duplicate check."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,6 +12,40 @@ from typing import BinaryIO
 from .split import SPLITS
 
 BUFFER = 1 << 20
+OUTPUT_NAMES = (*(f"{name}.jsonl" for name in SPLITS), "report.json", "report.md")
+"""Every file `chatft prepare` writes into its output folder."""
+
+
+class OutputConflict(ValueError):
+    """An output would overwrite the input, or the output folder cannot be one."""
+
+
+def check_outputs(out_dir: Path, *inputs: Path) -> None:
+    """Refuse an output folder that is a file, or whose outputs would land on an input (same file,
+    through any name, symlink or hard link)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputConflict(f"--out {out_dir} is a file, not a folder: give a folder for the split files")
+    for name in OUTPUT_NAMES:
+        target = out_dir / name
+        for source in inputs:
+            with contextlib.suppress(OSError):
+                if target.exists() and os.path.samefile(target, source):
+                    raise OutputConflict(
+                        f"{target} is the input file {source}: writing the {name} output would destroy it; "
+                        "choose another --out folder"
+                    )
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a file so readers see the old or the new content, never half of it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class SplitFiles:

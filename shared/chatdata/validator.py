@@ -142,9 +142,11 @@ class _Run:
         verdict = check_conversation(obj, strict=self.options.strict)
         for code, path, message in verdict.warnings:
             self.warning(number, code, path, message)
+        self.warnings.count_more(verdict.warnings.more)
         if verdict.messages is None:
             for code, path, message in verdict.errors:
                 self.error(number, code, path, message)
+            self.errors.count_more(verdict.errors.more)
             self.rejected.add(number)
             return None
         self.slow_messages_hist[len(verdict.messages)] = self.slow_messages_hist.get(len(verdict.messages), 0) + 1
