@@ -18,12 +18,14 @@ from typing import Any, Protocol
 import orjson
 
 from shared.chatdata.prepare import SplitFiles
-from shared.chatdata.report import Report, render_markdown
+from shared.chatdata.report import Report
+from shared.chatdata.report_merge import merge_report
 from shared.chatdata.split import SPLITS
 from shared.chatdata.streams import buffered
 from shared.chatdata.validator import validate_stream
 from shared.logs import log_step
 from shared.naming import correlation_id, dataset_name, is_upload, prepared_prefix
+from shared.reports import write_report
 from shared.settings import Settings
 from shared.storage import PreparedStore
 from shared.submission import PreparedUpload
@@ -146,42 +148,12 @@ def _ingest(
     return IngestOutcome("accepted", source, sha, report_path, prepared, report)
 
 
-LATER_SECTIONS = ("job", "deployment")
-"""Report sections written by later steps; a repeated ingest must not erase them."""
-
-
-def _merged(new: dict[str, Any], existing: dict[str, Any]) -> dict[str, Any]:
-    """The new validation report, keeping what later steps wrote and the first submission's details.
-
-    A new job (a retry after a failure) starts a new story: the old job's sections are dropped.
-    """
-    previous, current = existing.get("submission"), new.get("submission") or {}
-    new_job = current.get("status") == "submitted" and (previous or {}).get("job") != current.get("job")
-    for key in LATER_SECTIONS:
-        if key in existing and not new_job:
-            new[key] = existing[key]
-    settled = previous and previous.get("status") not in ("submitting", "retrying")
-    if settled and current.get("status") in ("submitting", "not submitted again"):
-        new["submission"] = dict(previous)
-        if current.get("status") == "not submitted again":
-            new["submission"]["repeated_upload"] = current.get("reason")
-    return new
-
-
 def _write_report(store: PreparedStore, prefix: str, report: Report) -> str:
-    """report.json for tools and report.md for people, next to the prepared data."""
-    path = f"{prefix}/report.json"
-    written: dict[str, Any] = {}
-
-    def change(raw: bytes) -> bytes:
-        written["doc"] = _merged(report.as_dict(), orjson.loads(raw))
-        return orjson.dumps(written["doc"], option=orjson.OPT_INDENT_2)
-
-    if not store.update_bytes(path, change, "application/json"):
-        written["doc"] = report.as_dict()
-        store.put_bytes(path, orjson.dumps(written["doc"], option=orjson.OPT_INDENT_2), "application/json")
-    store.put_bytes(f"{prefix}/report.md", render_markdown(written["doc"]).encode(), "text/markdown; charset=utf-8")
-    return store.location(path)
+    """report.json for tools and report.md for people, next to the prepared data, merged with what
+    other workers and later steps already wrote there (see shared.chatdata.report_merge)."""
+    new = report.as_dict()
+    written = write_report(store, prefix, lambda existing: merge_report(new, existing) if existing else new)
+    return written or store.location(f"{prefix}/report.md")
 
 
 def _leave_failure_report(store: PreparedStore, blob_name: str, source: str, exc: Exception) -> None:

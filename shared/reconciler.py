@@ -295,9 +295,10 @@ def start_deployment(entry: LedgerEntry, settings: Settings, now: datetime, **de
 
 def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
     """One tick: resubmit stale claims, then every deployment in progress; a failing row never stops the others."""
-    from shared.stale_claims import resubmit_stale_claims
+    from shared.stale_claims import resubmit_stale_claims, sync_submission_reports
 
     resubmitted = resubmit_stale_claims(ctx, ctx.now())
+    synced = sync_submission_reports(ctx)
     results = []
     for entry in ctx.ledger.with_status(*DEPLOYMENT_ACTIVE):
         try:
@@ -306,5 +307,11 @@ def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
             logging.getLogger("chatft").exception("reconciling %s failed", entry.deploy.get("endpoint"))
             where = f"error: {type(exc).__name__}"
         results.append((entry.deploy.get("endpoint", ""), where))
-    log_step("reconcile.tick", deployments=len(results), results=results, resubmitted=resubmitted or None)
+    log_step(
+        "reconcile.tick",
+        deployments=len(results),
+        results=results,
+        resubmitted=resubmitted or None,
+        reports_synced=synced or None,
+    )
     return results

@@ -12,11 +12,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from shared.ledger import LedgerEntry, Status
 from shared.logs import log_step
 from shared.naming import dataset_prefix
-from shared.reports import update_report
-from shared.submission import PreparedUpload, submit_prepared
+from shared.reports import update_report, write_report
+from shared.submission import PreparedUpload, ledger_summary, submit_prepared
 
 
 def prepared_upload(entry: LedgerEntry, store: Any) -> PreparedUpload:
@@ -57,3 +59,25 @@ def resubmit_stale_claims(ctx: Any, now: datetime) -> list[tuple[str, str]]:
         log_step("submit.resubmitted", cid=entry.cid, status=summary.get("status"), job=summary.get("job"))
         results.append((entry.cid, str(summary.get("status"))))
     return results
+
+
+def sync_submission_reports(ctx: Any) -> list[str]:
+    """Level-triggered repair: the report of every upload whose job is training must say so.
+
+    The worker that submitted writes the report last, but it may die between the ledger and the
+    report; this makes the report converge to the ledger on the next tick. Returns the cids fixed.
+    """
+    fixed = []
+    for entry in ctx.ledger.with_status(Status.SUBMITTED):
+        prefix = dataset_prefix(entry.key.dataset, entry.key.sha256)
+        raw = ctx.store.read_bytes(f"{prefix}/report.json")
+        if raw is None:
+            continue
+        section = (orjson.loads(raw).get("submission") or {}) if raw.strip() else {}
+        if section.get("status") == "submitted" and section.get("job") == entry.job_name:
+            continue
+        summary = ledger_summary(entry)
+        write_report(ctx.store, prefix, lambda doc, summary=summary: doc and {**doc, "submission": summary})
+        log_step("report.synced", cid=entry.cid, job=entry.job_name, was=section.get("status"))
+        fixed.append(entry.cid)
+    return fixed

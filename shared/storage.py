@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import random
+import time
 from collections.abc import Callable, Mapping
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.logs import log_step
 from shared.settings import STORAGE_CONNECTION, SettingsError, storage_connection
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
+
+
+class Update(Enum):
+    WRITTEN = "written"
+    UNCHANGED = "unchanged"
+    CONTENDED = "contended"
+    """Other writers kept winning every attempt; the caller logs it, and whoever wrote last is kept."""
+
+
+ATTEMPTS = 30
+
+
+def _backoff(attempt: int) -> None:
+    """Full jitter, growing to at most 0.5 s: ten racing writers settle within a few rounds."""
+    time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))
 
 
 class PreparedStore(Protocol):
@@ -28,8 +48,12 @@ class PreparedStore(Protocol):
     def location(self, path: str) -> str:
         """How reports name a blob: <container>/<path>."""
 
-    def update_bytes(self, path: str, change: Callable[[bytes], bytes], content_type: str) -> bool:
-        """Read-modify-write guarded by the blob's ETag (retried on a race); False if the blob does not exist."""
+    def update_bytes(self, path: str, change: Callable[[bytes | None], bytes | None], content_type: str) -> Update:
+        """Read-modify-write guarded by the blob's ETag, retried on a race. `change` gets None for a
+        missing blob and returns None to leave it as it is. Never raises because of other writers."""
+
+    def put_if_newer(self, path: str, data: bytes, content_type: str, revision: int) -> bool:
+        """Write unless the blob already holds this revision or a newer one (kept in its metadata)."""
 
 
 def blob_service(env: Mapping[str, str] | None = None, connection: str = STORAGE_CONNECTION) -> BlobServiceClient:
@@ -110,27 +134,72 @@ class BlobPreparedStore:
             return None
         return bytes(head.split(b"\n", 1)[0][:limit])
 
-    def update_bytes(self, path: str, change: Callable[[bytes], bytes], content_type: str, attempts: int = 5) -> bool:
+    def update_bytes(
+        self, path: str, change: Callable[[bytes | None], bytes | None], content_type: str, attempts: int = ATTEMPTS
+    ) -> Update:
         from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
         from azure.storage.blob import ContentSettings
 
+        self._ensure()
         client = self._container.get_blob_client(path)
-        for _ in range(attempts):
+        settings = ContentSettings(content_type=content_type)
+        for attempt in range(attempts):
             try:
                 download = client.download_blob()
+                current, etag = download.readall(), download.properties.etag
             except ResourceNotFoundError:
-                return False
-            data = change(download.readall())
+                current, etag = None, None
+            data = change(current)
+            if data is None:
+                return Update.UNCHANGED
             try:
-                client.upload_blob(
-                    data,
-                    overwrite=True,
-                    etag=download.properties.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                    content_settings=ContentSettings(content_type=content_type),
-                )
+                if etag is None:  # create it, unless another writer just did
+                    client.upload_blob(data, overwrite=False, content_settings=settings)
+                else:
+                    client.upload_blob(
+                        data,
+                        overwrite=True,
+                        etag=etag,
+                        match_condition=MatchConditions.IfNotModified,
+                        content_settings=settings,
+                    )
+                return Update.WRITTEN
+            except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
+                _backoff(attempt)
+        return Update.CONTENDED
+
+    def put_if_newer(self, path: str, data: bytes, content_type: str, revision: int) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+        from azure.storage.blob import ContentSettings
+
+        self._ensure()
+        client = self._container.get_blob_client(path)
+        settings = ContentSettings(content_type=content_type)
+        for attempt in range(ATTEMPTS):
+            try:
+                properties = client.get_blob_properties()
+            except ResourceNotFoundError:
+                properties = None
+            if properties is not None and int(properties.metadata.get("revision", "0") or 0) >= revision:
+                return False
+            try:
+                if properties is None:
+                    client.upload_blob(
+                        data, overwrite=False, content_settings=settings, metadata={"revision": str(revision)}
+                    )
+                else:
+                    client.upload_blob(
+                        data,
+                        overwrite=True,
+                        etag=properties.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                        content_settings=settings,
+                        metadata={"revision": str(revision)},
+                    )
                 return True
-            except ResourceModifiedError:
-                continue
-        raise RuntimeError(f"{path} kept changing while being updated ({attempts} attempts)")
+            except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
+                _backoff(attempt)
+        log_step("report.markdown_contended", path=path, revision=revision, level=logging.WARNING)
+        return False

@@ -16,7 +16,7 @@ from typing import Any
 from shared.azureml.errors import is_transient
 from shared.azureml.workspace import FinetuneRequest, Workspace
 from shared.finetune.errors import PreflightError
-from shared.ledger import Ledger, Status, UploadKey
+from shared.ledger import Ledger, LedgerEntry, Status, UploadKey
 from shared.logs import log_step
 from shared.naming import job_name
 from shared.settings import Settings
@@ -74,10 +74,14 @@ def submit_prepared(
     if not claim.acquired:
         existing = claim.existing
         log_step("submit.skipped", cid=upload.cid, reason=claim.reason, job=existing.job_name if existing else None)
-        summary: dict[str, Any] = {"status": "not submitted again", "reason": claim.reason}
-        if existing is not None:
-            summary.update(ledger_status=existing.status.value, job=existing.job_name or None)
-        return summary
+        if existing is None:
+            return {
+                "status": "submitting",
+                "attempt": claim.attempt,
+                "from_ledger": True,
+                "repeated_upload": claim.reason,
+            }
+        return {**ledger_summary(existing), "repeated_upload": claim.reason}
     log_step("submit.claimed", cid=upload.cid, attempt=claim.attempt, reason=claim.reason)
     request = FinetuneRequest(
         job_name=job_name(upload.blob_name, upload.sha256, claim.attempt),
@@ -93,7 +97,7 @@ def submit_prepared(
             raise PreflightError("invalid settings: " + "; ".join(settings.submission_problems))
         job = workspace.submit_finetune(request)
     except PreflightError as exc:
-        return _failed(ledger, key, claim.claim_id, upload, now(), str(exc), exc.setting)
+        return _failed(ledger, key, claim.claim_id, upload, now(), str(exc), exc.setting, claim.attempt)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if is_transient(exc):
@@ -101,7 +105,7 @@ def submit_prepared(
             log_step("submit.retrying", cid=upload.cid, error=error, level=logging.WARNING)
             raise
         logging.getLogger("chatft").exception("submission failed permanently")
-        return _failed(ledger, key, claim.claim_id, upload, now(), error, None)
+        return _failed(ledger, key, claim.claim_id, upload, now(), error, None, claim.attempt)
     ledger.finish(key, claim.claim_id, Status.SUBMITTED, now(), job_name=job.name)
     log_step(
         "submit.submitted",
@@ -132,13 +136,40 @@ def submit_prepared(
     }
 
 
+_SUBMISSION_STATUS = {Status.CLAIMED: "submitting", Status.RETRYABLE: "retrying", Status.FAILED: "failed"}
+"""A ledger status as the report's submission section tells it; any later status means "submitted"."""
+
+
+def ledger_summary(entry: LedgerEntry) -> dict[str, Any]:
+    """The submission section as the ledger has it: what a report converges to (`from_ledger`
+    marks it as the short view, which never hides the submitting worker's detailed summary)."""
+    summary: dict[str, Any] = {
+        "status": _SUBMISSION_STATUS.get(entry.status, "submitted"),
+        "attempt": entry.attempt,
+        "from_ledger": True,
+    }
+    if entry.job_name and entry.status is not Status.CLAIMED:
+        summary["job"] = entry.job_name
+    if entry.status in (Status.FAILED, Status.RETRYABLE) and entry.error:
+        summary["error"] = entry.error
+    return summary
+
+
 def _failed(
-    ledger: Ledger, key: UploadKey, claim_id: str, upload: PreparedUpload, at: datetime, error: str, setting: str | None
+    ledger: Ledger,
+    key: UploadKey,
+    claim_id: str,
+    upload: PreparedUpload,
+    at: datetime,
+    error: str,
+    setting: str | None,
+    attempt: int,
 ) -> dict[str, Any]:
     ledger.finish(key, claim_id, Status.FAILED, at, error=error)
     log_step("submit.failed", cid=upload.cid, error=error, setting=setting, level=logging.ERROR)
     return {
         "status": "failed",
+        "attempt": attempt,
         "error": error,
         "setting": setting,
         "retry": "fix the cause, then upload the same file again: a new upload of the same bytes retries",

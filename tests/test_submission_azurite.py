@@ -252,3 +252,66 @@ def test_the_reconciler_retries_an_upload_left_retryable_after_an_outage(aml, bl
     _age_row("updated_at")
     tick()
     assert len(workspace.jobs.created) == 1 and ledger_row().status is Status.SUBMITTED
+
+
+def _report_md(blob_service, storage_env) -> tuple[str, int]:
+    blob = blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"chats/{SHA[:16]}/report.md")
+    return blob.download_blob().readall().decode(), int(blob.get_blob_properties().metadata["revision"])
+
+
+@pytest.mark.parametrize("deliveries", [10])
+def test_concurrent_deliveries_never_raise_and_the_report_converges_to_the_ledger(
+    aml, blob_service, storage_env, deliveries: int
+) -> None:
+    """Was: 1-4 of 10 concurrent deliveries raised RuntimeError ("kept changing while being
+    updated"), and a loser's "claimed" text could stay in report.md while the ledger said submitted."""
+    workspace, _ = aml
+    upload(blob_service, storage_env)
+    function = find_function(function_app.app, "ingest_upload")
+    handler = function.get_user_function()
+    clients = [blob_client_for_trigger(function, "chats.jsonl") for _ in range(deliveries)]
+    _, errors = run_concurrently([lambda c=c: handler(c) for c in clients])
+    assert errors == []
+    assert len(workspace.jobs.created) == 1
+    row = ledger_row()
+    assert row.status is Status.SUBMITTED
+    doc = report(blob_service, storage_env)
+    assert doc["submission"]["status"] == "submitted" and doc["submission"]["job"] == row.job_name
+    assert doc["submission"].get("parameters"), "the submitting worker's details are kept"
+    md, md_revision = _report_md(blob_service, storage_env)
+    assert md_revision == doc["revision"], "report.md renders the last report.json"
+    assert row.job_name in md and "claimed" not in md
+
+
+def test_the_reconciler_repairs_a_report_left_behind_by_a_dead_writer(aml, blob_service, storage_env) -> None:
+    from tests.deploy_flow import tick
+
+    upload(blob_service, storage_env)
+    trigger()
+    row = ledger_row()
+    # The submitting worker recorded the job in the ledger and died before its last report write.
+    stale = {**report(blob_service, storage_env), "submission": {"status": "submitting"}}
+    blob = blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"chats/{SHA[:16]}/report.json")
+    blob.upload_blob(json.dumps(stale), overwrite=True)
+    tick()
+    doc = report(blob_service, storage_env)
+    assert doc["submission"]["status"] == "submitted" and doc["submission"]["job"] == row.job_name
+    md, md_revision = _report_md(blob_service, storage_env)
+    assert md_revision == doc["revision"] and row.job_name in md
+
+
+def test_report_writes_never_raise_under_contention(aml, blob_service, storage_env) -> None:
+    """Twenty writers changing one report at once: all return, and every change is kept."""
+    from shared.reports import update_report
+
+    upload(blob_service, storage_env)
+    trigger()
+    store = shared.runtime.prepared_store()
+    prefix = f"chats/{SHA[:16]}"
+    _, errors = run_concurrently(
+        [lambda i=i: update_report(store, prefix, f"note_{i}", {"status": f"n{i}"}) for i in range(20)]
+    )
+    assert errors == []
+    doc = report(blob_service, storage_env)
+    assert {f"note_{i}" for i in range(20)} <= doc.keys()
+    assert _report_md(blob_service, storage_env)[1] == doc["revision"]
