@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -45,7 +46,9 @@ def test_the_worker_asks_the_host_for_model_binding_data_not_bytes() -> None:
     assert hints["client"] is BlobRef
     assert meta._ConverterMeta.check_supported_type(hints["client"])
     input_types = {"client": _ParamTypeInfo("blobTrigger", hints["client"])}
-    raw, info = get_raw_bindings(function, input_types)
+    # The worker writes deferred-binding properties into the binding it indexes: work on a copy,
+    # so the app object other tests read stays as indexed (this test ran first broke them).
+    raw, info = get_raw_bindings(copy.deepcopy(function), input_types)
     [binding] = [json.loads(b) for b in raw]
     assert binding["properties"] == {"SupportsDeferredBinding": True}
     assert info == {"client": {BlobRef: "True"}}
