@@ -131,3 +131,56 @@ def test_a_failure_mid_stream_leaves_a_report_and_is_raised_for_retry(blob_servi
     assert name.startswith("gone/_failed/")
     note = json.loads(body)
     assert note["source"].endswith("/gone.jsonl") and "ResourceNotFound" in note["failed"]
+
+
+HOSTILE_UPLOADS = {
+    "non-utf8": (
+        b'{"messages":[{"role":"user","content":"caf\xe9"},{"role":"assistant","content":"oui"}]}\n',
+        "invalid-utf8",
+    ),
+    "deep-prompt": (
+        b'{"prompt":' + b"[" * 1000 + b"]" * 1000 + b',"messages":[{"role":"user","content":"a"}]}\n',
+        "too-few-messages",
+    ),
+    "too-deep": (b'{"prompt":' + b"[" * 5000 + b"]" * 5000 + b"}\n", "json-too-deep"),
+    "utf16": (valid_file(20).decode().encode("utf-16"), "wrong-encoding"),
+    "cr-only": (valid_file(20).replace(b"\n", b"\r"), "cr-line-endings"),
+    "pretty": (json.dumps([{"messages": []}] * 3, indent=2).encode(), "not-jsonl"),
+    "empty": (b"", "empty-file"),
+    "binary": (bytes(range(256)) * 64, "invalid-utf8"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_UPLOADS))
+def test_a_hostile_upload_is_rejected_with_a_report_and_never_raises(blob_service, storage_env, kind: str) -> None:
+    """Was: a UnicodeDecodeError/RecursionError on every delivery, no report, and the blob poisoned."""
+    data, code = HOSTILE_UPLOADS[kind]
+    name = f"hostile-{kind}.jsonl"
+    upload(blob_service, storage_env, name, data)
+    trigger(name)  # returns: the host has nothing to retry
+    sha = hashlib.sha256(data).hexdigest()
+    blobs = prepared(blob_service, storage_env)
+    report = json.loads(blobs[f"hostile-{kind}/{sha[:16]}/report.json"])
+    assert report["valid"] is False and report["sha256"] == sha
+    assert code in report["error_totals"]
+    assert report["stats"]["bytes_read"] == len(data), "the whole blob was read and hashed"
+    assert "REJECTED" in blobs[f"hostile-{kind}/{sha[:16]}/report.md"].decode()
+    assert not any("_failed/" in name for name in blobs)
+
+
+def test_the_report_of_a_huge_broken_upload_stays_small(blob_service, storage_env) -> None:
+    """Was: a 6.9 MB report.json and 3.9 MB report.md for 1 M alternating good and bad lines."""
+    data = b"".join(line({"messages": [{"role": "user", "content": f"q{i}"}]}) + b"{nope\n" for i in range(20_000))
+    upload(blob_service, storage_env, "broken.jsonl", data)
+    trigger("broken.jsonl")
+    sha = hashlib.sha256(data).hexdigest()
+    blobs = prepared(blob_service, storage_env)
+    report = json.loads(blobs[f"broken/{sha[:16]}/report.json"])
+    assert report["error_totals"] == {
+        "invalid-json": 20_000,
+        "too-few-messages": 20_000,
+        "no-assistant": 20_000,
+        "too-few-conversations": 1,
+    }
+    assert len(blobs[f"broken/{sha[:16]}/report.json"]) < 64_000
+    assert len(blobs[f"broken/{sha[:16]}/report.md"]) < 32_000
