@@ -33,7 +33,8 @@ run: setup
 
 bench: $(PY_STAMP)
 	$(PIP) install -r requirements-bench.txt
-	$(BIN)/python -m bench.validate_speed
+	$(BIN)/python -m bench.validate_speed --shape ascii --skip-pandas
+	$(BIN)/python -m bench.validate_speed --shape ultrachat
 
 dev: setup
 	$(BIN)/chatft dev
