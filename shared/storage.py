@@ -137,13 +137,10 @@ class BlobPreparedStore:
     def update_bytes(
         self, path: str, change: Callable[[bytes | None], bytes | None], content_type: str, attempts: int = ATTEMPTS
     ) -> Update:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-        from azure.storage.blob import ContentSettings
+        from azure.core.exceptions import ResourceNotFoundError
 
         self._ensure()
         client = self._container.get_blob_client(path)
-        settings = ContentSettings(content_type=content_type)
         for attempt in range(attempts):
             try:
                 download = client.download_blob()
@@ -153,30 +150,16 @@ class BlobPreparedStore:
             data = change(current)
             if data is None:
                 return Update.UNCHANGED
-            try:
-                if etag is None:  # create it, unless another writer just did
-                    client.upload_blob(data, overwrite=False, content_settings=settings)
-                else:
-                    client.upload_blob(
-                        data,
-                        overwrite=True,
-                        etag=etag,
-                        match_condition=MatchConditions.IfNotModified,
-                        content_settings=settings,
-                    )
+            if _write_unless_changed(client, data, content_type, etag):
                 return Update.WRITTEN
-            except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
-                _backoff(attempt)
+            _backoff(attempt)
         return Update.CONTENDED
 
     def put_if_newer(self, path: str, data: bytes, content_type: str, revision: int) -> bool:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-        from azure.storage.blob import ContentSettings
+        from azure.core.exceptions import ResourceNotFoundError
 
         self._ensure()
         client = self._container.get_blob_client(path)
-        settings = ContentSettings(content_type=content_type)
         for attempt in range(ATTEMPTS):
             try:
                 properties = client.get_blob_properties()
@@ -184,22 +167,32 @@ class BlobPreparedStore:
                 properties = None
             if properties is not None and int(properties.metadata.get("revision", "0") or 0) >= revision:
                 return False
-            try:
-                if properties is None:
-                    client.upload_blob(
-                        data, overwrite=False, content_settings=settings, metadata={"revision": str(revision)}
-                    )
-                else:
-                    client.upload_blob(
-                        data,
-                        overwrite=True,
-                        etag=properties.etag,
-                        match_condition=MatchConditions.IfNotModified,
-                        content_settings=settings,
-                        metadata={"revision": str(revision)},
-                    )
+            etag = properties.etag if properties is not None else None
+            if _write_unless_changed(client, data, content_type, etag, {"revision": str(revision)}):
                 return True
-            except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
-                _backoff(attempt)
+            _backoff(attempt)
         log_step("report.markdown_contended", path=path, revision=revision, level=logging.WARNING)
         return False
+
+
+def _write_unless_changed(
+    client: Any, data: bytes, content_type: str, etag: str | None, metadata: dict[str, str] | None = None
+) -> bool:
+    """Write a blob only if it is still as it was read (etag), or still absent (None); False if
+    another writer got there first."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+    from azure.storage.blob import ContentSettings
+
+    conditions: dict[str, Any] = (
+        {"overwrite": False}
+        if etag is None
+        else {"overwrite": True, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+    )
+    try:
+        client.upload_blob(
+            data, content_settings=ContentSettings(content_type=content_type), metadata=metadata, **conditions
+        )
+    except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
+        return False
+    return True
