@@ -127,6 +127,7 @@ def hostile_lines(draw) -> bytes:
         parts = [b'"role":' + value(role), b'"content":' + value(b'"some text"')]
         if draw(st.integers(0, 6)) == 0:
             parts.append(b'"role":' + value(role))  # a duplicate key: the last one counts
+        draw(st.randoms()).shuffle(parts)  # keys in any order (the role tag need not come first)
         messages.append(b"{" + b",".join(parts) + b"}")
     fields = [b'"messages":' + (value(b"[" + b",".join(messages) + b"]"))]
     if draw(st.booleans()):
