@@ -210,40 +210,60 @@ def demo(
     ),
     port: Annotated[int, typer.Option("--port", help="Event Grid webhook port (0: any free port).")] = 0,
 ) -> None:
-    """The whole loop offline: upload -> validate -> train -> event -> model -> live endpoint -> janitor."""
-    from shared.local.demo import DemoError, run_demo
+    """The whole loop offline: upload -> validate -> train -> event -> model -> live endpoint -> janitor.
+
+    Each run has its own Azurite and its own state folder (.chatft/runs/<id>): runs never share state."""
+    from shared.local.procs import check_interrupt, deferred_interrupts
 
     try:
-        raise typer.Exit(run_demo(sample, console=out, keep=keep, port=port))
-    except DemoError as exc:
+        with deferred_interrupts():
+            from shared.local.demo import run_demo
+
+            check_interrupt()
+            code = run_demo(sample, console=out, keep=keep, port=port)
+    except KeyboardInterrupt:
+        err.print("\ninterrupted: the host, scoring servers, training jobs and Azurite are stopped")
+        raise typer.Exit(130) from None
+    except (RuntimeError, OSError) as exc:  # DemoError included: one line, never a traceback
         err.print(f"[red]demo failed:[/red] {exc}")
-        raise typer.Exit(EXIT_REJECTED) from exc
+        raise typer.Exit(EXIT_REJECTED) from None
+    raise typer.Exit(code)
 
 
 @app.command()
 def dev(
     port: Annotated[int, typer.Option("--port", help="Port of the Event Grid webhook, as `func start` uses.")] = 7071,
 ) -> None:
-    """Host function_app like `func start` (blob trigger, Event Grid webhook, timers) with Azurite."""
+    """Host function_app like `func start` (blob trigger, Event Grid webhook, timers) with Azurite.
+
+    Prints the storage connection string, the upload container and the webhook addresses."""
     import time
 
-    from shared.local.session import DevSession
+    from shared.local.procs import check_interrupt, deferred_interrupts
 
-    state = Path(".chatft")
-    out.print(
-        f"chatft dev: hosting function_app; Event Grid webhook on http://127.0.0.1:{port}/runtime/webhooks/EventGrid; Ctrl-C stops everything"
-    )
-    with DevSession(
-        port=port, azurite_location=state / "azurite", say=out.print, log_file=state / "host.log"
-    ) as session:
-        out.print(
-            f"functions: {', '.join(sorted(session.host.functions))}; Azurite: {'started' if session.azurite.started_here else 'reused'}"
-        )
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            out.print("stopping…")
+    problem = None
+    try:
+        with deferred_interrupts():
+            from shared.local.session import DevSession
+
+            check_interrupt()
+            state = Path(".chatft")
+            with DevSession(
+                port=port, azurite_location=state / "azurite", say=out.print, log_file=state / "host.log"
+            ) as session:
+                for line in session.describe():
+                    out.print(line, soft_wrap=True, markup=False, highlight=False)
+                while not problem:
+                    check_interrupt()
+                    time.sleep(0.2)
+                    problem = session.problem()
+    except KeyboardInterrupt:
+        out.print("stopped: the host, scoring servers, training jobs and the Azurite started here are stopped")
+        return
+    except (RuntimeError, OSError) as exc:
+        problem = str(exc)
+    err.print(f"[red]dev failed:[/red] {problem}")
+    raise typer.Exit(EXIT_REJECTED)
 
 
 @app.command("score")
@@ -254,31 +274,28 @@ def score_prompt(
         Optional[str], typer.Option("--endpoint", help="Endpoint name (default: the newest live one).")
     ] = None,
 ) -> None:
-    """Ask a live local endpoint (from `chatft dev` or `chatft demo --keep`) one question."""
-    from shared.deploy.smoke import SmokeError, score
-    from shared.local.state import read_json
+    """Ask a live local endpoint (from `chatft dev` or `chatft demo --keep`) one question.
 
-    candidates = [state] if state else [Path(".chatft/demo"), Path(".chatft")]
-    for root in candidates:
-        for folder in (
-            sorted((root / "endpoints").glob("*"), key=lambda p: p.stat().st_mtime, reverse=True)
-            if (root / "endpoints").exists()
-            else []
-        ):
-            config, server = read_json(folder / "endpoint.json"), read_json(folder / "server.json")
-            if config and server and (endpoint is None or config["name"] == endpoint) and config.get("traffic"):
-                try:
-                    result = score(
-                        f"http://127.0.0.1:{server['port']}/score",
-                        config["key"],
-                        max(config["traffic"], key=config["traffic"].get),
-                        [{"role": "user", "content": prompt}],
-                        30,
-                    )
-                except SmokeError as exc:
-                    err.print(f"[red]error:[/red] {exc}")
-                    raise typer.Exit(EXIT_REJECTED) from exc
-                out.print(f"[dim]{config['name']} ({result.latency_ms} ms)[/]\n{result.answer}")
-                return
-    err.print("[red]error:[/red] no live local endpoint found: run `make run ARGS=--keep` or `chatft dev` first")
-    raise typer.Exit(EXIT_USAGE)
+    Without --state it looks in every local state folder (.chatft, .chatft/runs/*) for an endpoint
+    whose scoring server is alive and answers /health, newest first."""
+    from shared.deploy.smoke import SmokeError, score
+    from shared.local.scoring import live_endpoints
+
+    roots = [state] if state else [Path(".chatft"), Path(".chatft/demo"), *sorted(Path(".chatft/runs").glob("*"))]
+    found = next(iter(live_endpoints(roots, name=endpoint)), None)
+    if found is None:
+        what = f"named {endpoint!r} " if endpoint else ""
+        where = state or ".chatft"
+        err.print(
+            f"[red]error:[/red] no live local endpoint {what}in {where}: run `make run ARGS=--keep` or `chatft dev` first"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    url, config = found
+    try:
+        traffic = config.get("traffic") or {}
+        deployment = max(traffic, key=traffic.get) if traffic else next(iter(config.get("deployments") or {}), "")
+        result = score(url, config["key"], deployment, [{"role": "user", "content": prompt}], 30)
+    except (SmokeError, OSError, KeyError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {config.get('name')}: {exc}")
+        raise typer.Exit(EXIT_REJECTED) from None
+    out.print(f"[dim]{config['name']} ({result.latency_ms} ms)[/]\n{result.answer}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -164,3 +165,62 @@ def test_shutdown_leaves_no_child_process(local: LocalWorkspace) -> None:
     assert _CHILDREN == {}
     assert {e.name: e.provisioning_state for e in local.list_endpoints()} == {"ep-a": "Failed", "ep-b": "Failed"}
     assert set(local.restart_stopped_endpoints()) == {"ep-a", "ep-b"}
+
+
+def raw(port: int, head: str, body: bytes = b"") -> tuple[int, dict]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head.encode() + b"\r\n" + body)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(1 << 16):
+            data += chunk
+    status, _, rest = data.partition(b"\r\n")
+    return int(status.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+def test_the_scoring_server_answers_json_to_any_content_length(local: LocalWorkspace) -> None:
+    uri, key = live_endpoint(local)
+    port = int(uri.split(":")[2].split("/")[0])
+    head = f"POST /score HTTP/1.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n"
+    for length, status in (("abc", 400), ("-5", 400), ("9" * 30, 413), (str(2 << 20), 413)):
+        got, body = raw(port, f"{head}Content-Length: {length}\r\n", b"{}")
+        assert got == status and body["error"]
+    config = json.loads((local.root / "endpoints" / "ep-test" / "endpoint.json").read_text())
+    config["deployments"]["demo"]["model_path"] = str(local.root / "no-such-model")
+    config["deployments"]["blue"] = config["deployments"].pop("demo")
+    (local.root / "endpoints" / "ep-test" / "endpoint.json").write_text(json.dumps(config))
+    body = json.dumps({"input_data": {"input_string": MESSAGES}}).encode()
+    got, reply = raw(port, f"{head}azureml-model-deployment: blue\r\nContent-Length: {len(body)}\r\n", body)
+    assert got == 500 and "internal error" in reply["error"]  # the catch-all: a JSON 500, not a dropped connection
+
+
+def score_cli(*args: str):
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    return CliRunner().invoke(app, ["score", *args])
+
+
+def test_score_finds_the_live_endpoint_across_state_folders_and_skips_dead_ones(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / ".chatft" / "runs" / "20260101-000000-1"
+    workspace = LocalWorkspace(Settings.from_env({"ML_BACKEND": "local", "LOCAL_STATE_DIR": str(run)}))
+    RetrievalModel.train([conversation(i) for i in range(20)]).save(run / "models" / "m" / "1" / "model", {})
+    try:
+        live_endpoint(workspace, "ep-live")
+        dead = tmp_path / ".chatft" / "endpoints" / "ep-dead"  # newer, but its server is gone
+        dead.mkdir(parents=True)
+        (dead / "endpoint.json").write_text(json.dumps({"name": "ep-dead", "key": "k", "traffic": {"demo": 100}}))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        (dead / "server.json").write_text(json.dumps({"pid": os.getpid(), "port": port}))  # a live pid, no server
+        result = score_cli("Question 3.0: how do I tune model 3?")
+        assert result.exit_code == 0, result.output
+        assert "ep-live" in result.output and "Answer 3.0: lower the learning rate for 3." in result.output
+        assert score_cli("hello", "--endpoint", "ep-dead").exit_code == 2
+    finally:
+        workspace.shutdown()
+    result = score_cli("hello")
+    assert result.exit_code == 2 and "no live local endpoint" in result.output and "Traceback" not in result.output

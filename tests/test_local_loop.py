@@ -157,3 +157,25 @@ def test_nothing_survives_the_session(azurite, tmp_path, monkeypatch) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_a_rejected_upload_says_so_in_the_host_line(session) -> None:
+    _, lines = session
+    settings = shared.runtime.settings()
+    from shared.storage import blob_service, ensure_container
+
+    uploads = blob_service().get_container_client(settings.upload_container)
+    ensure_container(uploads)
+    uploads.upload_blob("loop/bad.jsonl", b'{"messages": 5}\nnot json\n')
+    line = wait("the host line", lambda: next((x for x in lines if "loop/bad.jsonl →" in x), None), timeout=30)
+    assert f"→ ingest_upload ingest.rejected (report {settings.prepared_container}/" in line
+    assert "/report." in line.split("(report ")[1] and " ok " not in line
+
+
+def test_dev_says_where_to_upload(session, azurite) -> None:
+    dev, _ = session
+    text = "\n".join(dev.describe())
+    assert f"storage   Azurite (reused): {azurite.connection_string}" in text
+    assert f"container {shared.runtime.settings().upload_container}" in text
+    assert f'az storage blob upload --connection-string "{azurite.connection_string}"' in text
+    assert f"POST http://127.0.0.1:{dev.port}/runtime/webhooks/EventGrid?functionName=job_events" in text

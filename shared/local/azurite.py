@@ -6,11 +6,14 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared.local import procs
 
 # Azurite's published development account (a well-known public value, not a secret).
 DEV_ACCOUNT = "devstoreaccount1"
@@ -68,25 +71,28 @@ class Azurite:
     def started_here(self) -> bool:
         return self.process is not None
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def problem(self) -> str | None:
+        """Why this Azurite cannot serve any more (it exited), or None."""
+        if self.process is not None and self.process.poll() is not None:
+            return f"Azurite exited with code {self.process.returncode}"
+        return None
+
+    def stop(self, grace: float = 0.5) -> None:
+        """SIGTERM, then SIGKILL after `grace`: in memory there is nothing to save, on disk it saves at once."""
+        if self.process is not None:
+            procs.stop([self.process], grace=grace)
 
 
-def start_or_reuse(timeout: float = 30.0, location: Path | None = None) -> Azurite:
+def start_or_reuse(timeout: float = 30.0, location: Path | None = None, reuse: bool = True) -> Azurite:
     """Reuse AZURITE_CONNECTION_STRING or an Azurite on the default ports; else start one on free ports.
 
+    With `reuse=False`, always start a private one (a run that must share no state with any other).
     With `location`, the started Azurite keeps its data in that folder; otherwise in memory.
     """
     given = os.environ.get("AZURITE_CONNECTION_STRING")
-    if given:
+    if reuse and given:
         return Azurite(given)
-    if _is_azurite(DEFAULT_PORTS[0]) and all(_listening(p) for p in DEFAULT_PORTS[1:]):
+    if reuse and _is_azurite(DEFAULT_PORTS[0]) and all(_listening(p) for p in DEFAULT_PORTS[1:]):
         return Azurite(connection_string("127.0.0.1", *DEFAULT_PORTS))
     ports = (_free_port(), _free_port(), _free_port())
     persistence = ["--location", str(location)] if location else ["--inMemoryPersistence"]
@@ -96,6 +102,7 @@ def start_or_reuse(timeout: float = 30.0, location: Path | None = None) -> Azuri
         *persistence,
         "--skipApiVersionCheck",
         "--disableProductStyleUrl",
+        "--disableTelemetry",  # else it probes the network, and that keeps it from exiting on SIGTERM
         "--blobHost",
         "127.0.0.1",
         "--queueHost",
@@ -109,16 +116,22 @@ def start_or_reuse(timeout: float = 30.0, location: Path | None = None) -> Azuri
         "--tablePort",
         str(ports[2]),
     ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    azurite = Azurite(connection_string("127.0.0.1", *ports), process)
-    deadline = time.monotonic() + timeout
-    while not all(_listening(p) for p in ports):
-        if process.poll() is not None:
-            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            azurite.stop()
-            raise RuntimeError(f"Azurite exited with {process.returncode}: {error.strip()}")
-        if time.monotonic() > deadline:
-            azurite.stop()
-            raise RuntimeError(f"Azurite did not listen on {ports} within {timeout:.0f}s")
-        time.sleep(0.1)
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe nobody reads (a full pipe would block Azurite)
+        process = procs.start(args, stdout=subprocess.DEVNULL, stderr=errors, stdin=subprocess.DEVNULL)
+        azurite = Azurite(connection_string("127.0.0.1", *ports), process)
+        try:  # whatever happens while it starts (Ctrl-C included), what we started is stopped
+            deadline = time.monotonic() + timeout
+            while not all(_listening(p) for p in ports):
+                procs.check_interrupt()
+                if process.poll() is not None:
+                    errors.seek(0)
+                    raise RuntimeError(
+                        f"Azurite exited with {process.returncode}: {errors.read().decode(errors='replace').strip()}"
+                    )
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Azurite did not listen on {ports} within {timeout:.0f}s")
+                time.sleep(0.05)
+        except BaseException:
+            azurite.stop(grace=0)
+            raise
     return azurite

@@ -11,11 +11,11 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from shared.azureml.workspace import (
     SubmittedJob,
 )
 from shared.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS
+from shared.local import procs
 from shared.local.state import read_json, write_json
 from shared.naming import display_name
 from shared.settings import Settings
@@ -43,6 +44,7 @@ LOCAL_MODEL_TAGS = {
     "task": "chat-completion",
 }
 
+TERMINAL_JOB_STATES = ("Completed", "Failed", "Canceled")
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 """Processes this Python process started (polled, so finished ones are reaped, never zombies)."""
 
@@ -77,42 +79,43 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        child = subprocess.Popen(
+        child = procs.start(
             [sys.executable, "-m", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=PROJECT_ROOT,
             env=env,
-            start_new_session=True,
         )
     _CHILDREN[child.pid] = child
     return child
 
 
-def _stop(pid: int | None, timeout: float = 5.0) -> None:
-    """Terminate (then kill) a process, and reap it if it is ours, so not even a zombie remains."""
-    if not pid:
-        return
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    child = _CHILDREN.pop(pid, None)
-    if child is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=timeout)
+def _stop(pids: Iterable[int | None], grace: float = 0.5) -> None:
+    """Stop these processes all at once (SIGTERM, SIGKILL after `grace`); ours are reaped, not even a zombie remains."""
+    targets: list[subprocess.Popen[bytes] | int] = []
+    for pid in {p for p in pids if p}:
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            targets.append(child)
+        elif _alive(pid):
+            targets.append(pid)
+    procs.stop(targets, grace=grace)
 
 
 class LocalWorkspace:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = Path(settings.local_state_dir).resolve()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        """Start a child unless shutdown() began: an invocation finishing late must not leave a process behind."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the local backend is shut down")
+            return _spawn(args, log)
 
     # --- jobs ---
 
@@ -153,17 +156,36 @@ class LocalWorkspace:
                 "created_at": time.time(),
             },
         )
-        child = _spawn(["shared.local.train_job", str(folder)], folder / "log.txt")
+        try:
+            child = self._start(["shared.local.train_job", str(folder)], folder / "log.txt")
+        except Exception as exc:  # never a job stuck at NotStarted
+            job = read_json(folder / "job.json")
+            write_json(folder / "job.json", {**job, "status": "Failed", "error": f"{type(exc).__name__}: {exc}"})
+            raise
         write_json(folder / "process.json", {"pid": child.pid})
         return result
 
     def job_info(self, name: str) -> JobInfo | None:
-        job = read_json(self._job(name) / "job.json")
+        job = self.job_record(name)
         return JobInfo(name, job["status"], self._job(name).as_uri()) if job else None
 
     def job_record(self, name: str) -> dict[str, Any] | None:
-        """The whole job record (status, metrics); local only, for `make run` to show."""
-        return read_json(self._job(name) / "job.json")
+        """The whole job record (status, metrics); local only, for `make run` to show.
+
+        A job whose process is gone without a final status (killed) is recorded as Failed here."""
+        folder = self._job(name)
+        job = read_json(folder / "job.json")
+        if not job or job.get("status") in TERMINAL_JOB_STATES:
+            return job
+        pid = (read_json(folder / "process.json") or {}).get("pid")
+        if pid and not _alive(pid):
+            job = read_json(folder / "job.json")  # it may have finished just before exiting
+            if job and job.get("status") not in TERMINAL_JOB_STATES:
+                job.update(
+                    status="Failed", error="the job process ended without finishing (killed?)", ended_at=time.time()
+                )
+                write_json(folder / "job.json", job)
+        return job
 
     def foundation_model_tags(self, name: str) -> dict[str, str]:
         return dict(LOCAL_MODEL_TAGS)
@@ -244,7 +266,7 @@ class LocalWorkspace:
             )
         if not _alive(self._server(name).get("pid")):
             (folder / "server.json").unlink(missing_ok=True)
-            _spawn(["shared.local.scoring", str(folder)], folder / "log.txt")
+            self._start(["shared.local.scoring", str(folder)], folder / "log.txt")
         return LocalPoller(lambda: (self.get_endpoint(name) or EndpointInfo(name, "Deleted")).provisioning_state)
 
     def _update(self, name: str, change: Any) -> None:
@@ -280,7 +302,7 @@ class LocalWorkspace:
 
     def begin_delete_endpoint(self, name: str) -> LocalPoller:
         """Stop the server and forget the endpoint; deleting twice is fine."""
-        _stop(self._server(name).get("pid"))
+        _stop([self._server(name).get("pid")])
         shutil.rmtree(self._endpoint(name), ignore_errors=True)
         return LocalPoller(lambda: "Succeeded")
 
@@ -290,7 +312,10 @@ class LocalWorkspace:
     # --- lifecycle ---
 
     def restart_stopped_endpoints(self) -> list[str]:
-        """After a restart of the runner: bring back the servers of endpoints that still exist."""
+        """After a restart of the runner: bring back the servers of endpoints that still exist (and accept
+        new processes again, if this workspace was shut down)."""
+        with self._lock:
+            self._closed = False
         restarted = []
         for info in self.list_endpoints():
             if info.provisioning_state != "Succeeded":
@@ -298,14 +323,18 @@ class LocalWorkspace:
                 restarted.append(info.name)
         return restarted
 
-    def shutdown(self) -> None:
-        """Stop every process the backend started: scoring servers and training jobs."""
-        for folder in (self.root / "endpoints").glob("*") if (self.root / "endpoints").exists() else []:
-            _stop(self._server(folder.name).get("pid"))
-        for record in (self.root / "jobs").glob("*/process.json") if (self.root / "jobs").exists() else []:
-            _stop((read_json(record) or {}).get("pid"))
-        for pid in list(_CHILDREN):
-            _stop(pid)
+    def shutdown(self, grace: float = 0.5) -> None:
+        """Stop every process the backend started (scoring servers, training jobs) at once, start no more,
+        and record the jobs that were stopped as Failed."""
+        with self._lock:
+            self._closed = True
+        endpoints = sorted((self.root / "endpoints").glob("*")) if (self.root / "endpoints").exists() else []
+        jobs = sorted((self.root / "jobs").glob("*/process.json")) if (self.root / "jobs").exists() else []
+        pids = [self._server(folder.name).get("pid") for folder in endpoints]
+        pids += [(read_json(record) or {}).get("pid") for record in jobs]
+        _stop([*pids, *_CHILDREN], grace=grace)
+        for record in jobs:
+            self.job_record(record.parent.name)
 
 
 class LocalUsageMetrics:

@@ -2,15 +2,23 @@
 
 drop JSONL -> validated -> fine-tune job -> job-finished event -> model registered ->
 endpoint live and answering -> idle endpoint removed. Everything is stopped at the end.
+
+Every run is isolated: its own Azurite (free ports, in memory) and its own state folder
+(`.chatft/runs/<id>`), so two runs at once, or a run next to `chatft dev`, share nothing.
+Each stage wait stops at the first sign of failure with a one-line reason (DemoError).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +27,10 @@ from rich.console import Console
 import shared.runtime
 from shared.deploy.smoke import prompt_messages, score
 from shared.ledger import LedgerEntry, Status, UploadKey
+from shared.local.host import POISON_AFTER
+from shared.local.procs import check_interrupt
 from shared.local.session import DevSession
+from shared.local.state import read_json, write_json
 from shared.naming import dataset_name, dataset_prefix
 
 DEMO_SETTINGS = {
@@ -30,27 +41,81 @@ DEMO_SETTINGS = {
     "SUBMIT_CLAIM_TIMEOUT_SECONDS": "60",
 }
 STAGE_TIMEOUT = 90.0
+RUNS = Path(".chatft/runs")
+KEEP_RUNS = 5
+"""Finished runs' folders kept (the newest); a live run's folder is never removed."""
+FAILED = {Status.FAILED, Status.CANCELED, Status.DEPLOY_FAILED}
 
 
 class DemoError(RuntimeError):
-    pass
+    """The run cannot go on: one line saying why."""
 
 
-def wait_for(what: str, check: Callable[[], Any], console: Console, timeout: float = STAGE_TIMEOUT) -> Any:
+def new_run_dir(runs: Path = RUNS) -> Path:
+    """A fresh folder for this run's state; prunes old finished runs (never one whose process is alive)."""
+    runs.mkdir(parents=True, exist_ok=True)
+    name = f"{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
+    folder, n = runs / name, 1
+    while True:
+        try:
+            folder.mkdir()
+            break
+        except FileExistsError:
+            n += 1
+            folder = runs / f"{name}-{n}"
+    write_json(folder / "run.json", {"pid": os.getpid(), "started": time.time()})
+    finished = [p for p in sorted(runs.iterdir(), reverse=True) if p != folder and not _live_run(p)]
+    for old in finished[KEEP_RUNS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _live_run(folder: Path) -> bool:
+    try:
+        pid = int((read_json(folder / "run.json") or {}).get("pid") or 0)
+    except (ValueError, TypeError):
+        return False
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    console: Console,
+    *,
+    failed: Callable[[], str | None] = lambda: None,
+    timeout: float = STAGE_TIMEOUT,
+) -> Any:
+    """Poll `check` until it returns something; `failed` returning a reason ends the wait at once."""
     deadline = time.monotonic() + timeout
     with console.status(f"[cyan]{what}…[/]"):
         while time.monotonic() < deadline:
+            check_interrupt()
+            reason = failed()
+            if reason:
+                raise DemoError(f"{what}: {reason}")
             value = check()
             if value:
                 return value
             time.sleep(0.2)
-    raise DemoError(f"timed out after {timeout:.0f}s waiting: {what}")
+    raise DemoError(f"timed out after {timeout:.0f}s {what}")
 
 
 def run_demo(
-    sample: Path, *, console: Console, keep: bool = False, state_dir: Path = Path(".chatft/demo"), port: int = 0
+    sample: Path, *, console: Console, keep: bool = False, state_dir: Path | None = None, port: int = 0
 ) -> int:
-    shutil.rmtree(state_dir, ignore_errors=True)
+    if not sample.is_file():
+        raise DemoError(f"no such sample file: {sample}")
+    state_dir = state_dir or new_run_dir()
+    log_file = state_dir / "host.log"
     overrides = {**DEMO_SETTINGS, "LOCAL_STATE_DIR": str(state_dir)}
     if keep:
         overrides["JANITOR_DRY_RUN"] = "true"
@@ -64,93 +129,146 @@ def run_demo(
             console.print(f"[dim]    host │ {line}[/]")
 
     with DevSession(
-        overrides=overrides, port=port, poll_seconds=0.5, say=host_line, log_file=state_dir / "host.log"
+        overrides=overrides, port=port, poll_seconds=0.5, say=host_line, log_file=log_file, reuse_azurite=False
     ) as session:
-        settings = shared.runtime.settings()
-        data = sample.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        blob_name = f"demo/{sample.name}"
-        key = UploadKey(dataset_name(blob_name), sha)
-        prefix = dataset_prefix(key.dataset, sha)
-        store = shared.runtime.prepared_store()
-        from shared.storage import blob_service, ensure_container
-
-        uploads = blob_service().get_container_client(settings.upload_container)
-        ensure_container(uploads)
-        uploads.upload_blob(blob_name, data, overwrite=True)
-        console.print(
-            f"[bold]chatft[/] local loop: uploaded [cyan]{blob_name}[/] ({len(data):,} bytes) to Azurite container {settings.upload_container}"
-        )
-
-        report = wait_for("validating the upload", lambda: _report(store, prefix), console)
-        splits = report["splits"]
-        done(
-            "validated",
-            f"{report['conversations']} conversations (train {splits['train']}, validation {splits['validation']}, test {splits['test']}), {sum(report['error_totals'].values())} errors, {sum(report['warning_totals'].values())} warnings",
-        )
-
-        ledger, workspace = shared.runtime.ledger(), session.workspace
-        entry: LedgerEntry = wait_for(
-            "submitting the fine-tuning job",
-            lambda: _entry(ledger, key, Status.CLAIMED, Status.RETRYABLE, exclude=True),
-            console,
-        )
-        done("job submitted", f"{entry.job_name} (experiment {settings.experiment_name})")
-        job = wait_for("training", lambda: _finished_job(workspace, entry.job_name), console)
-        if job["status"] != "Completed":
-            raise DemoError(f"the job {job['status']}: {job.get('error')}")
-        m = job["metrics"]
-        done(
-            "trained",
-            f"{m['train_conversations']} conversations in {m['train_seconds']}s; test token F1 {m['token_f1']:.2f} vs {m['baseline_token_f1']:.2f} for the most-common-reply baseline",
-        )
-        entry = wait_for(
-            "waiting for the job-finished event",
-            lambda: _entry(ledger, key, Status.REGISTERED, Status.DEPLOYING, Status.LIVE),
-            console,
-        )
-        done("event received", "RunCompleted for the parent pipeline run, from the local workspace")
-        done("model registered", f"{entry.deploy['model_name']}:{entry.deploy['model_version']}")
-        entry = wait_for(
-            "deploying the endpoint", lambda: _entry(ledger, key, Status.LIVE, Status.DEPLOY_FAILED), console
-        )
-        if entry.status is not Status.LIVE:
-            raise DemoError(f"deployment failed: {entry.error}")
-        smoke = entry.deploy["smoke"]
-        done(
-            "endpoint live",
-            f"{entry.deploy['endpoint']} at {entry.deploy['scoring_uri']} (smoke test {smoke['latency_ms']} ms)",
-        )
-
-        conversation = json.loads(store.read_first_line(f"{prefix}/test.jsonl"))
-        messages = prompt_messages(conversation)
-        endpoint = entry.deploy["endpoint"]
-        answer = score(
-            entry.deploy["scoring_uri"], workspace.endpoint_key(endpoint), entry.deploy["deployment"], messages, 30
-        ).answer
-        console.print(f"    [bold]user[/]      {messages[-1]['content']}")
-        console.print(f"    [bold]model[/]     {answer}")
-        console.print(f"    [dim]reference {conversation['messages'][len(messages)]['content']}[/]")
-        if keep:
-            console.print(
-                f'\nThe endpoint stays up (janitor in dry run). Score your own prompts in another terminal:\n  [cyan].venv/bin/chatft score "What is the capital of Peru?" --state {state_dir}[/]\nPress Ctrl-C to stop everything.'
-            )
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                console.print()
-        else:
-            entry = wait_for(
-                f"waiting for the janitor (idle window {float(settings.janitor_idle_minutes) * 60:.0f}s)",
-                lambda: _entry(ledger, key, Status.RETIRED),
-                console,
-            )
-            done("idle endpoint removed", entry.deploy["retired"]["reason"])
+        try:
+            _stages(session, sample, console, keep, state_dir, done)
+        except (DemoError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # one line here, the traceback in the log
+            logging.getLogger("chatft.demo").exception("the demo failed")
+            raise DemoError(f"{type(exc).__name__}: {exc} (traceback in {log_file})") from exc
     console.print(
         f"[bold]Done[/] in {time.monotonic() - started:.0f}s. Host, scoring servers and Azurite are stopped; state and logs in {state_dir}."
     )
     return 0
+
+
+def _stages(
+    session: DevSession, sample: Path, console: Console, keep: bool, state_dir: Path, done: Callable[[str, str], None]
+) -> None:
+    settings = shared.runtime.settings()
+    data = sample.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    blob_name = f"demo/{sample.name}"
+    key = UploadKey(dataset_name(blob_name), sha)
+    prefix = dataset_prefix(key.dataset, sha)
+    store = shared.runtime.prepared_store()
+    ledger, workspace = shared.runtime.ledger(), session.workspace
+    from shared.storage import blob_service, ensure_container
+
+    uploads = blob_service().get_container_client(settings.upload_container)
+    ensure_container(uploads)
+    uploads.upload_blob(blob_name, data, overwrite=True)
+    console.print(
+        f"[bold]chatft[/] local loop: uploaded [cyan]{blob_name}[/] ({len(data):,} bytes) to Azurite container {settings.upload_container}"
+    )
+    ingest = f"ingest_upload {settings.upload_container}/{blob_name}"
+
+    def broken() -> str | None:
+        """What every stage watches: the session itself, and the upload's ledger row."""
+        problem = session.problem()
+        if problem:
+            return problem
+        entry = ledger.get(key)
+        if entry is not None and entry.status in FAILED:
+            return f"the upload is {entry.status.value}: {entry.error or entry.deploy.get('error') or 'no detail'}"
+        return None
+
+    def ingest_failed() -> str | None:
+        host = session.host
+        if host is not None and ingest in host.poisoned:
+            return f"ingest_upload failed {POISON_AFTER} times, the host gave up: {host.failures.get(ingest)}"
+        return broken()
+
+    report = wait_for("validating the upload", lambda: _report(store, prefix), console, failed=ingest_failed)
+    if not report.get("valid", True):
+        codes = ", ".join(f"{code} {n}" for code, n in sorted(report.get("error_totals", {}).items()))
+        raise DemoError(
+            f"the upload was rejected ({codes or 'see the report'}); report in {store.location(f'{prefix}/report.md')}"
+        )
+    splits = report["splits"]
+    done(
+        "validated",
+        f"{report['conversations']} conversations (train {splits['train']}, validation {splits['validation']}, test {splits['test']}), {sum(report['error_totals'].values())} errors, {sum(report['warning_totals'].values())} warnings",
+    )
+
+    entry: LedgerEntry = wait_for(
+        "submitting the fine-tuning job",
+        lambda: _entry(ledger, key, Status.CLAIMED, Status.RETRYABLE, exclude=True),
+        console,
+        failed=ingest_failed,
+    )
+    if entry.status in FAILED:
+        raise DemoError(f"the submission {entry.status.value}: {entry.error}")
+    done("job submitted", f"{entry.job_name} (experiment {settings.experiment_name})")
+    console.print(
+        "[dim]    offline, the fine-tuning job is a retrieval stand-in: it answers with the most similar training reply"
+        " (no foundation model is fine-tuned)[/]"
+    )
+    job = wait_for("training", lambda: _finished_job(workspace, entry.job_name), console, failed=broken)
+    if job["status"] != "Completed":
+        raise DemoError(f"the job {job['status']}: {job.get('error')} (log in {state_dir}/jobs/{entry.job_name})")
+    m = job["metrics"]
+    done(
+        "trained (stand-in)",
+        f"retrieval over {m['train_conversations']} conversations in {m['train_seconds']}s; test token F1 {m['token_f1']:.2f} vs {m['baseline_token_f1']:.2f} for the most-common-reply baseline",
+    )
+
+    def undelivered() -> str | None:
+        record = workspace.job_record(entry.job_name) or {}
+        lost = [e for e in record.get("events_undelivered", []) if e["event"]["eventType"].endswith("RunCompleted")]
+        return f"the job's RunCompleted event was not delivered: {lost[-1]['error']}" if lost else broken()
+
+    entry = wait_for(
+        "waiting for the job-finished event",
+        lambda: _entry(ledger, key, Status.REGISTERED, Status.DEPLOYING, Status.LIVE),
+        console,
+        failed=undelivered,
+    )
+    done("event received", "RunCompleted for the parent pipeline run, from the local workspace")
+    done("model registered", f"{entry.deploy['model_name']}:{entry.deploy['model_version']}")
+    entry = wait_for("deploying the endpoint", lambda: _entry(ledger, key, Status.LIVE), console, failed=broken)
+    smoke = entry.deploy["smoke"]
+    done(
+        "endpoint live",
+        f"{entry.deploy['endpoint']} at {entry.deploy['scoring_uri']} (smoke test {smoke['latency_ms']} ms)",
+    )
+
+    conversation = json.loads(store.read_first_line(f"{prefix}/test.jsonl"))
+    messages = prompt_messages(conversation)
+    endpoint = entry.deploy["endpoint"]
+    answer = score(
+        entry.deploy["scoring_uri"], workspace.endpoint_key(endpoint), entry.deploy["deployment"], messages, 30
+    ).answer
+    console.print(f"    [bold]user[/]      {messages[-1]['content']}")
+    console.print(f"    [bold]model[/]     {answer}")
+    console.print(f"    [dim]reference {conversation['messages'][len(messages)]['content']}[/]")
+    if keep:
+        console.print(
+            f'\nThe endpoint stays up (janitor in dry run). Score your own prompts in another terminal:\n  [cyan].venv/bin/chatft score "What is the capital of Peru?" --state {state_dir}[/]\nPress Ctrl-C to stop everything.'
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            while not session.problem():
+                check_interrupt()
+                time.sleep(0.2)
+            raise DemoError(f"stopped: {session.problem()}")
+        console.print()
+        return
+
+    def retired_or_broken() -> str | None:
+        current = ledger.get(key)
+        if current is not None and current.status not in (Status.LIVE, Status.RETIRED):
+            return f"the endpoint's row went to {current.status.value}"
+        return broken()
+
+    entry = wait_for(
+        f"waiting for the janitor (idle window {float(settings.janitor_idle_minutes) * 60:.0f}s)",
+        lambda: _entry(ledger, key, Status.RETIRED),
+        console,
+        failed=retired_or_broken,
+    )
+    done("idle endpoint removed", entry.deploy["retired"]["reason"])
 
 
 def _report(store: Any, prefix: str) -> dict[str, Any] | None:
@@ -167,4 +285,4 @@ def _entry(ledger: Any, key: UploadKey, *statuses: Status, exclude: bool = False
 
 def _finished_job(workspace: Any, name: str) -> dict[str, Any] | None:
     job = workspace.job_record(name)
-    return job if job and job.get("status") in ("Completed", "Failed") else None
+    return job if job and job.get("status") in ("Completed", "Failed", "Canceled") else None

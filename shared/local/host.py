@@ -11,26 +11,29 @@ connections and schedules, resolving %SETTING% expressions. Then it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from shared.local.http import JsonHandler
+from shared.local.http import HttpError, JsonHandler, JsonServer
 from shared.logs import log_step
 
 _SETTING = re.compile(r"%([^%]+)%")
 RECEIPTS = "azure-webjobs-hosts"
 POISON_AFTER = 5
+MAX_EVENT_BODY = 1 << 20  # Event Grid delivers at most 1 MiB per request
+_STEP_LINE = re.compile(r"chatft (\S+) (\{.*\})\Z", re.DOTALL)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -86,10 +89,34 @@ def event_grid_event(body: Mapping[str, Any]) -> Any:
 def describe_event(event: Mapping[str, Any]) -> str:
     """'RunStatusChanged(Running) PipelineRun': short enough for one line per event."""
     kind = str(event.get("eventType") or event.get("type") or "?").rsplit(".", 1)[-1]
-    data = event.get("data") or {}
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
     status = f"({data['runStatus']})" if data.get("runStatus") else ""
     run_type = str(data.get("runType", "")).rsplit(".", 1)[-1]
     return f"{kind}{status} {run_type}".strip()
+
+
+def parse_events(body: bytes) -> list[dict[str, Any]]:
+    """An Event Grid POST body: one JSON object or an array of them; HttpError(400) says what is wrong."""
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise HttpError(400, f"body is not UTF-8 JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise HttpError(400, "body is JSON nested too deeply") from exc
+    events = payload if isinstance(payload, list) else [payload]
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise HttpError(400, f"event {index} is not a JSON object (got {type(event).__name__})")
+    return events
+
+
+def validation_code(events: list[dict[str, Any]]) -> str:
+    """The handshake's data.validationCode; HttpError(400) if the first event has none."""
+    data = events[0].get("data") if events else None
+    code = data.get("validationCode") if isinstance(data, dict) else None
+    if not isinstance(code, str) or not code:
+        raise HttpError(400, "a SubscriptionValidation event needs data.validationCode (a string)")
+    return code
 
 
 def timer_request(past_due: bool) -> Any:
@@ -110,6 +137,41 @@ def indexed_functions(app: Any) -> list[Any]:
     return _INDEXED[id(app)]
 
 
+class StepCapture(logging.Handler):
+    """Collects the `chatft <step> {json}` lines logged at WARNING or above by the thread that is
+    running an invocation (invocations run concurrently: other threads' lines are not ours)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        steps = getattr(self._local, "steps", None)
+        if steps is not None and (found := _STEP_LINE.match(record.getMessage())):
+            with contextlib.suppress(ValueError):
+                steps.append((found.group(1), json.loads(found.group(2))))
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        self._local.steps = steps = []
+        try:
+            yield steps
+        finally:
+            self._local.steps = None
+
+
+def outcome(steps: list[tuple[str, dict[str, Any]]]) -> str:
+    """'ok', or the last warning step with its report/error: 'ingest.rejected (report c/p/report.json)'."""
+    if not steps:
+        return "ok"
+    step, fields = steps[-1]
+    for key in ("report", "error", "reason"):
+        if fields.get(key):
+            step = f"{step} ({key} {fields[key]})"
+            break
+    return step + (f" (+{len(steps) - 1} more warnings)" if len(steps) > 1 else "")
+
+
 class LocalHost:
     """Runs the indexed functions of `app` until `stop()`."""
 
@@ -117,40 +179,70 @@ class LocalHost:
         self.app = app
         self.port = port
         self.poll_seconds = poll_seconds
-        self.say = say
+        self._say = say
         self.functions = {f.get_function_name(): f for f in indexed_functions(app)}
+        self.failures: dict[str, str] = {}
+        """'<function> <what>' -> the last error of that invocation (cleared when it succeeds)."""
+        self.poisoned: set[str] = set()
+        """'<function> <container>/<blob>' that failed POISON_AFTER times: the host gave up on them."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._http: ThreadingHTTPServer | None = None
+        self._crashed: list[str] = []
+        self._http: JsonServer | None = None
+        self._steps = StepCapture()
 
     # --- lifecycle ---
 
     def start(self) -> LocalHost:
+        logging.getLogger("chatft").addHandler(self._steps)
+        if any(f.get_trigger().type == "eventGridTrigger" for f in self.functions.values()):
+            self._http = JsonServer(("127.0.0.1", self.port), self._webhook_handler())
+            self.port = self._http.server_address[1]
+            self._thread(self._http.serve_forever, 0.1)
         for name, function in self.functions.items():
             kind = function.get_trigger().type
             if kind == "blobTrigger":
                 self._thread(self._watch_blobs, name)
             elif kind == "timerTrigger":
                 self._thread(self._run_timer, name)
-        if any(f.get_trigger().type == "eventGridTrigger" for f in self.functions.values()):
-            self._http = ThreadingHTTPServer(("127.0.0.1", self.port), self._webhook_handler())
-            self.port = self._http.server_address[1]
-            self._thread(self._http.serve_forever)
         return self
 
-    def stop(self) -> None:
+    def say(self, line: str) -> None:
+        """Quiet once stopping: an invocation still finishing must not print after the session is over."""
+        if not self._stop.is_set():
+            self._say(line)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop accepting work at once; wait up to `timeout` for running invocations. The threads are
+        daemons, so one stuck in a long call never keeps the process alive."""
         self._stop.set()
         if self._http is not None:
-            self._http.shutdown()
+            self._http.shutdown()  # returns within the 0.1 s poll interval
             self._http.server_close()
+        self.join(time.monotonic() + timeout)
+        logging.getLogger("chatft").removeHandler(self._steps)
+
+    def join(self, deadline: float) -> bool:
+        """Wait for the threads until `deadline` (monotonic); True if they all ended."""
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    def problem(self) -> str | None:
+        """A trigger loop that died (the host would be broken), or None."""
+        if self._crashed:
+            return f"the host's {', '.join(self._crashed)} stopped (see the log)"
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        return f"the host's {', '.join(dead)} thread ended" if dead and not self._stop.is_set() else None
 
     def _thread(self, target: Callable[..., None], *args: Any) -> None:
         def run() -> None:
             try:
                 target(*args)
             except Exception as exc:  # a dead trigger loop must not fail silently
+                if self._stop.is_set():
+                    return
+                self._crashed.append(f"{target.__name__}{args}")
                 logging.getLogger("chatft.host").exception("%s stopped", target.__name__)
                 self.say(f"host   {target.__name__}{args} stopped: {type(exc).__name__}: {exc}")
 
@@ -160,13 +252,17 @@ class LocalHost:
 
     def _invoke(self, kind: str, what: str, name: str, call: Callable[[], Any]) -> bool:
         started = time.perf_counter()
-        try:
-            call()
-        except Exception as exc:  # the host logs, and retries where the trigger retries
-            logging.getLogger("chatft.host").exception("%s failed", name)
-            self.say(f"{kind:<6} {what} → {name} failed: {type(exc).__name__}: {exc}")
-            return False
-        self.say(f"{kind:<6} {what} → {name} ok ({time.perf_counter() - started:.1f}s)")
+        with self._steps.capture() as steps:
+            try:
+                call()
+            except Exception as exc:  # the host logs, and retries where the trigger retries
+                self.failures[f"{name} {what}"] = f"{type(exc).__name__}: {exc}"
+                if not self._stop.is_set():
+                    logging.getLogger("chatft.host").exception("%s failed", name)
+                self.say(f"{kind:<6} {what} → {name} failed: {type(exc).__name__}: {exc}")
+                return False
+        self.failures.pop(f"{name} {what}", None)
+        self.say(f"{kind:<6} {what} → {name} {outcome(steps)} ({time.perf_counter() - started:.1f}s)")
         return True
 
     # --- blob trigger: poll the container, receipts per name and ETag ---
@@ -185,9 +281,11 @@ class LocalHost:
             try:
                 for blob in service.get_container_client(container).list_blobs():
                     if self._stop.is_set():
-                        break
+                        return
                     self._maybe_trigger(function, name, container, blob, receipts)
             except Exception:  # storage hiccup: the next poll tries again
+                if self._stop.is_set():
+                    return
                 logging.getLogger("chatft.host").exception("polling %s failed", container)
             self._stop.wait(self.poll_seconds)
 
@@ -211,6 +309,7 @@ class LocalHost:
         )
         failures = 0 if ok else failures + 1
         if failures >= POISON_AFTER:
+            self.poisoned.add(f"{name} {container}/{blob.name}")
             self.say(f"blob   {container}/{blob.name} poisoned after {POISON_AFTER} failures")
         receipt.upload_blob(
             b"", overwrite=True, metadata={"etag": etag, "done": str(ok).lower(), "failures": str(failures)}
@@ -222,34 +321,37 @@ class LocalHost:
         host = self
 
         class Handler(JsonHandler):
+            def do_GET(self) -> None:
+                raise HttpError(404, f"not found: {urlparse(self.path).path} (POST /runtime/webhooks/EventGrid)")
+
             def do_POST(self) -> None:
                 url = urlparse(self.path)
                 name = (parse_qs(url.query).get("functionName") or [""])[0]
                 function = host.functions.get(name)
-                if (
-                    url.path != "/runtime/webhooks/EventGrid"
-                    or function is None
-                    or function.get_trigger().type != "eventGridTrigger"
-                ):
-                    return self._reply(404, {"error": f"no Event Grid function named {name!r}"})
-                try:
-                    payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                except ValueError:
-                    return self._reply(400, {"error": "body is not JSON"})
-                events = payload if isinstance(payload, list) else [payload]
+                if url.path != "/runtime/webhooks/EventGrid":
+                    raise HttpError(404, f"not found: {url.path} (POST /runtime/webhooks/EventGrid?functionName=...)")
+                if function is None or function.get_trigger().type != "eventGridTrigger":
+                    raise HttpError(404, f"no Event Grid function named {name!r}")
+                events = parse_events(self.read_body(MAX_EVENT_BODY))
                 kind = (self.headers.get("aeg-event-type") or "").lower()
                 if kind == "subscriptionvalidation":
-                    code = events[0].get("data", {}).get("validationCode") if events else None
-                    return self._reply(200, {"validationResponse": code})
+                    return self._reply(200, {"validationResponse": validation_code(events)})
                 if kind != "notification":
-                    return self._reply(400, {"error": "missing aeg-event-type: Notification"})
-                for event in events:
-                    what = describe_event(event)
+                    raise HttpError(400, "missing aeg-event-type: Notification or SubscriptionValidation")
+                decoded = []
+                for index, event in enumerate(events):
+                    try:
+                        decoded.append(event_grid_event(event))
+                    except Exception as exc:
+                        raise HttpError(400, f"event {index} is not an Event Grid or CloudEvents event: {exc}") from exc
+                if host._stop.is_set():
+                    raise HttpError(503, "the host is stopping; Event Grid would retry")
+                for event, value in zip(events, decoded, strict=True):
                     if not host._invoke(
-                        "event", what, name, lambda e=event: function.get_user_function()(event_grid_event(e))
+                        "event", describe_event(event), name, lambda v=value: function.get_user_function()(v)
                     ):
-                        return self._reply(500, {"error": "the function failed; Event Grid would retry"})
-                return self._reply(200)
+                        raise HttpError(500, f"the function {name} failed; Event Grid would retry")
+                return self._reply(200, {"invoked": len(events)})
 
         return Handler
 
@@ -262,7 +364,7 @@ class LocalHost:
         trigger = function.get_trigger()
         schedule = resolve(trigger.schedule)
         times = croniter(schedule, datetime.now(timezone.utc), second_at_beginning=True)
-        if getattr(trigger, "run_on_startup", False):
+        if getattr(trigger, "run_on_startup", False) and not self._stop.is_set():
             self._invoke("timer", schedule, name, lambda: function.get_user_function()(timer_request(False)))
         while not self._stop.is_set():
             due = times.get_next(datetime)

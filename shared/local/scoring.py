@@ -9,47 +9,44 @@ in and `{"output": "<text>"}` out, JSON errors with the right status codes. It c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import urllib.request
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from shared.local.http import JsonHandler
+from shared.local.http import HttpError, JsonHandler, JsonServer
+from shared.local.procs import watch_parent
 from shared.local.retrieval import RetrievalModel
 from shared.local.state import read_json, write_json
 
 MAX_BODY = 1 << 20
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def conversation(body: bytes) -> list[dict[str, str]]:
-    """The messages to answer, from either accepted input_string shape; BadRequest(400) otherwise."""
+    """The messages to answer, from either accepted input_string shape; HttpError(400) otherwise."""
     try:
         payload = json.loads(body)
-    except ValueError as exc:
-        raise BadRequest(400, f"body is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise HttpError(400, f"body is not JSON: {exc}") from exc
     data = payload.get("input_data") if isinstance(payload, dict) else None
     messages = data.get("input_string") if isinstance(data, dict) else None
     if not isinstance(messages, list) or not messages:
-        raise BadRequest(400, "expected {'input_data': {'input_string': [messages] or [[messages]]}}")
+        raise HttpError(400, "expected {'input_data': {'input_string': [messages] or [[messages]]}}")
     if isinstance(messages[0], list):
         messages = messages[0]
     if not all(
         isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in messages
     ):
-        raise BadRequest(400, "each message needs a string role and content")
+        raise HttpError(400, "each message needs a string role and content")
     if not isinstance(data.get("parameters", {}), dict):
-        raise BadRequest(400, "parameters must be an object")
+        raise HttpError(400, "parameters must be an object")
     return messages
 
 
@@ -76,15 +73,13 @@ class Endpoint:
         deployments = config.get("deployments", {})
         if header:
             if header not in deployments:
-                raise BadRequest(404, f"deployment {header!r} not found on endpoint {config.get('name')}")
+                raise HttpError(404, f"deployment {header!r} not found on endpoint {config.get('name')}")
             return header
         live = sorted(
             ((w, d) for d, w in (config.get("traffic") or {}).items() if w > 0 and d in deployments), reverse=True
         )
         if not live:
-            raise BadRequest(
-                424, "no valid deployments to route to: set traffic or the azureml-model-deployment header"
-            )
+            raise HttpError(424, "no valid deployments to route to: set traffic or the azureml-model-deployment header")
         return live[0][1]
 
     def answer(self, deployment: str, config: dict[str, Any], messages: list[dict[str, str]]) -> str:
@@ -98,8 +93,8 @@ class Endpoint:
 def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
         def do_GET(self) -> None:
-            if self.path == "/health":
-                return self._reply(200, {"status": "ok"})
+            if self.path == "/health":  # the pid lets `chatft score` tell this server from a reused port
+                return self._reply(200, {"status": "ok", "pid": os.getpid()})
             return self._reply(404, {"error": "not found"})
 
         def do_POST(self) -> None:
@@ -109,26 +104,48 @@ def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             config = endpoint.config()
             if self.headers.get("Authorization") != f"Bearer {config.get('key')}":
                 return self._reply(401, {"error": "missing or wrong key (Authorization: Bearer <key>)"})
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                if length > MAX_BODY:
-                    raise BadRequest(413, f"body over {MAX_BODY} bytes")
-                messages = conversation(self.rfile.read(length))
-                deployment = endpoint.route(config, self.headers.get("azureml-model-deployment"))
-                return self._reply(200, {"output": endpoint.answer(deployment, config, messages)})
-            except BadRequest as exc:
-                return self._reply(exc.status, {"error": str(exc)})
+            messages = conversation(self.read_body(MAX_BODY))  # HttpError: a JSON 4xx, from the base
+            deployment = endpoint.route(config, self.headers.get("azureml-model-deployment"))
+            return self._reply(200, {"output": endpoint.answer(deployment, config, messages)})
 
     return Handler
 
 
+def live_endpoints(roots: list[Path], name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(scoring URL, endpoint.json) of every endpoint under these state folders whose server is really
+    up (its pid is alive and GET /health answers with that pid), the newest server first."""
+    servers = []
+    for root in roots:
+        for folder in (root / "endpoints").glob("*") if (root / "endpoints").is_dir() else []:
+            with contextlib.suppress(OSError, ValueError):
+                config, server = read_json(folder / "endpoint.json"), read_json(folder / "server.json")
+                if config and server and (name is None or config.get("name") == name):
+                    servers.append(((folder / "server.json").stat().st_mtime, server, config))
+    live = []
+    for _, server, config in sorted(servers, key=lambda s: s[0], reverse=True):
+        if _answers(server):
+            live.append((f"http://127.0.0.1:{server['port']}/score", config))
+    return live
+
+
+def _answers(server: dict[str, Any]) -> bool:
+    try:
+        os.kill(int(server["pid"]), 0)
+        with urllib.request.urlopen(f"http://127.0.0.1:{int(server['port'])}/health", timeout=2) as response:
+            return json.loads(response.read()).get("pid") == server["pid"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def serve(folder: Path) -> None:
     endpoint = Endpoint(folder)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(endpoint))
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    server = JsonServer(("127.0.0.1", 0), make_handler(endpoint))
+    stop = lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    watch_parent(stop)  # the runner was killed: do not outlive it
     write_json(folder / "server.json", {"port": server.server_address[1], "pid": os.getpid()})
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=0.1)
     finally:
         server.server_close()
 

@@ -1,20 +1,24 @@
 """One local development session: settings, Azurite, the host runner and the local backend,
-started together and stopped together (nothing is left running afterwards)."""
+started together and stopped together, fast (nothing is left running afterwards)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import shared.runtime
+from shared.local import procs
 from shared.local.azurite import Azurite, start_or_reuse
 from shared.local.host import LocalHost, Say, load_local_settings
 
-WEBHOOK = "http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName=job_events"
+WEBHOOK = "http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName={function}"
+FINISH_SECONDS = 1.0
+"""How long invocations still running at close may take to finish (Azurite stays up meanwhile)."""
 
 
 def free_port() -> int:
@@ -33,8 +37,12 @@ class DevSession:
         poll_seconds: float = 1.0,
         say: Say = print,
         log_file: Path | None = None,
+        reuse_azurite: bool = True,
     ) -> None:
+        """`reuse_azurite=False`: always a private Azurite (in memory unless `azurite_location`), so
+        nothing is shared with any other run."""
         self.overrides = dict(overrides or {})
+        self.reuse_azurite = reuse_azurite
         self.port = port or free_port()
         self.azurite_location = azurite_location
         self.poll_seconds = poll_seconds
@@ -42,6 +50,7 @@ class DevSession:
         self.log_file = log_file
         self.azurite: Azurite | None = None
         self.host: LocalHost | None = None
+        self._workspace: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._log_handler: logging.Handler | None = None
 
@@ -60,12 +69,13 @@ class DevSession:
         values = load_local_settings(overrides=self.overrides)
         if self.azurite_location is not None:
             self.azurite_location.mkdir(parents=True, exist_ok=True)
-        self.azurite = start_or_reuse(location=self.azurite_location)
+        self.azurite = start_or_reuse(location=self.azurite_location, reuse=self.reuse_azurite)
+        procs.check_interrupt()
         for name in ("AzureWebJobsStorage", "CHATFT_STORAGE"):
             if values.get(name, "").startswith("UseDevelopmentStorage") or name not in values:
                 values[name] = self.azurite.connection_string
         if "LOCAL_EVENT_WEBHOOK" not in self.overrides:  # the events must reach this session's webhook
-            values["LOCAL_EVENT_WEBHOOK"] = WEBHOOK.format(port=self.port)
+            values["LOCAL_EVENT_WEBHOOK"] = WEBHOOK.format(port=self.port, function="job_events")
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
@@ -78,38 +88,79 @@ class DevSession:
         shared.runtime.reset()
         import function_app
 
-        workspace = shared.runtime.workspace()
+        procs.check_interrupt()
+        self._workspace = workspace = shared.runtime.workspace()
         if workspace is not None and hasattr(workspace, "restart_stopped_endpoints"):
             for name in workspace.restart_stopped_endpoints():
                 self.say(f"local  restarted endpoint {name}")
         self.host = LocalHost(function_app.app, port=self.port, poll_seconds=self.poll_seconds, say=self.say).start()
+        procs.check_interrupt()
 
     @property
     def workspace(self) -> Any:
         return shared.runtime.workspace()
 
+    def webhooks(self) -> list[str]:
+        """The Event Grid webhook address of each Event Grid function."""
+        functions = self.host.functions.items() if self.host else []
+        return [
+            WEBHOOK.format(port=self.host.port, function=name)
+            for name, f in sorted(functions)
+            if f.get_trigger().type == "eventGridTrigger"
+        ]
+
+    def describe(self) -> list[str]:
+        """What a user needs to feed this session: storage, the upload container, an upload example,
+        the webhooks. The connection string is printed only if it is Azurite's (a public dev key)."""
+        assert self.host is not None and self.azurite is not None
+        storage, container = os.environ.get("CHATFT_STORAGE", ""), shared.runtime.settings().upload_container
+        where = f"started here, data in {self.azurite_location or 'memory'}" if self.azurite.started_here else "reused"
+        lines = [f"chatft dev: hosting {', '.join(sorted(self.host.functions))}; Ctrl-C stops everything"]
+        if storage == self.azurite.connection_string:
+            lines.append(f"storage   Azurite ({where}): {storage}")
+        else:
+            lines.append("storage   CHATFT_STORAGE from local.settings.json (not Azurite; not printed)")
+            storage = "<CHATFT_STORAGE>"
+        lines += [
+            f"uploads   container {container}: upload a JSONL file there to start the loop, e.g.",
+            f'          az storage blob upload --connection-string "{storage}" -c {container} -f chats.jsonl -n chats.jsonl',
+            *(f"webhook   POST {url}" for url in self.webhooks()),
+            f"state     {os.environ.get('LOCAL_STATE_DIR', '.chatft')} (jobs, models, endpoints)"
+            + (f"; log {self.log_file}" if self.log_file else ""),
+        ]
+        return lines
+
+    def problem(self) -> str | None:
+        """Why this session cannot make progress any more (Azurite died, a host loop died), or None."""
+        return (self.azurite.problem() if self.azurite else None) or (self.host.problem() if self.host else None)
+
     def close(self) -> None:
-        """Stop the host, every local process, and the Azurite this session started; restore the environment."""
-        if self.host is not None:
-            self.host.stop()
-            self.host = None
-        try:
-            workspace = shared.runtime.workspace()
-        except Exception:
-            workspace = None
-        if workspace is not None and hasattr(workspace, "shutdown"):
-            workspace.shutdown()
-        if self.azurite is not None:
-            self.azurite.stop()
-            self.azurite = None
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env.clear()
-        if self._log_handler is not None:
-            logging.getLogger().removeHandler(self._log_handler)
-            self._log_handler.close()
-            self._log_handler = None
-        shared.runtime.reset()
+        """Stop the host, every local process, and the Azurite this session started; restore the environment.
+
+        Fast (well under 2 s) and uninterruptible: new work stops at once, every child process is
+        stopped in parallel, running invocations get FINISH_SECONDS (the host threads are daemons),
+        then Azurite goes."""
+        with procs.signals_deferred():
+            deadline = time.monotonic() + FINISH_SECONDS
+            host, self.host = self.host, None
+            if host is not None:
+                host.stop(timeout=0)
+            workspace, self._workspace = self._workspace, None  # this session's, never one built from other settings
+            if workspace is not None and hasattr(workspace, "shutdown"):
+                workspace.shutdown()
+            if host is not None:
+                host.join(deadline)
+            if self.azurite is not None:
+                self.azurite.stop()
+                self.azurite = None
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            self._saved_env.clear()
+            if self._log_handler is not None:
+                logging.getLogger().removeHandler(self._log_handler)
+                self._log_handler.close()
+                self._log_handler = None
+            shared.runtime.reset()

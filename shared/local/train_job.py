@@ -1,14 +1,21 @@
 """A local fine-tuning job, run in its own process: `python -m shared.local.train_job <job folder>`.
 
 It does what the Azure ML pipeline does, small: reads the prepared splits through the
-datastore, trains the retrieval model, evaluates it on the test split against a trivial
-baseline, saves it as an MLflow model folder, and publishes run events for the parent
-pipeline run and a child step, in Azure ML's own Event Grid schema.
+datastore, trains the retrieval model (a stand-in: no foundation model is fine-tuned offline),
+evaluates it on the test split against a trivial baseline, saves it as an MLflow model folder,
+and publishes run events for the parent pipeline run and a child step, in Azure ML's own Event
+Grid schema.
+
+Whatever happens, job.json ends Completed or Failed (with the error): a bad job.json, a missing
+split, SIGTERM, the runner dying. Events that cannot be delivered are recorded in job.json
+(`events_undelivered`) and never fail the job: on Azure ML, the job's outcome does not depend
+on Event Grid either.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 import traceback
@@ -16,10 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from shared.local.events import RUN_COMPLETED, RUN_STATUS_CHANGED, post_events, run_event
+from shared.local.procs import watch_parent
 from shared.local.retrieval import RetrievalModel
 from shared.local.state import read_json, write_json
 
 STEP = "chat_completion_finetune"
+TERMINAL = ("Completed", "Failed")
+
+
+class Stopped(Exception):
+    """SIGTERM (the runner is stopping, or it is gone): end as Failed, at once."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough: we are already finishing
+    raise Stopped("stopped before it finished: the runner shut down")
 
 
 def _read_split(uri: str, containers: dict[str, str]) -> list[dict[str, Any]]:
@@ -32,65 +50,138 @@ def _read_split(uri: str, containers: dict[str, str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.splitlines() if line.strip()]
 
 
-def run(folder: Path) -> int:
-    job = read_json(folder / "job.json")
-    common = {"workspace_id": job["workspace_id"], "experiment": job["experiment"]}
-    parent = {**common, "run_id": job["name"], "run_type": "azureml.PipelineRun", "tags": job["tags"]}
-    child = {
-        **common,
-        "run_id": f"{job['name']}_{STEP}",
-        "run_type": "azureml.StepRun",
-        "tags": {"azureml.pipelinerunid": job["name"]},
-    }
-    webhook = job["webhook"]
+class Job:
+    """job.json, kept up to date: the job's status and what happened to its events."""
 
-    def status(value: str, **extra: Any) -> None:
-        job.update(status=value, **extra)
-        write_json(folder / "job.json", job)
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "job.json"
+        self.record: dict[str, Any] = {"name": folder.name}
+        self.stopped = False
 
-    status("Running", started_at=time.time())
-    post_events(
-        webhook,
-        [
-            run_event(RUN_STATUS_CHANGED, status="Running", **parent),
-            run_event(RUN_STATUS_CHANGED, status="Running", **child),
-        ],
-    )
-    try:
-        started = time.perf_counter()
-        train = _read_split(job["data_uris"]["train"], job["datastores"])
-        test = _read_split(job["data_uris"]["test"], job["datastores"]) if "test" in job["data_uris"] else []
-        model = RetrievalModel.train(train)
-        metrics = model.evaluate(test)
-        metrics["train_seconds"] = round(time.perf_counter() - started, 3)
-        metrics["train_conversations"] = len(train)
-        model.save(
-            folder / "outputs" / "trained_model",
-            {"job": job["name"], "base_model": job["base_model"], "metrics": metrics},
-        )
-    except Exception as exc:  # the job fails; Azure ML would say Failed too
-        (folder / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        status("Failed", error=f"{type(exc).__name__}: {exc}", ended_at=time.time())
-        post_events(
-            webhook,
-            [
-                run_event(RUN_STATUS_CHANGED, status="Failed", **child),
-                run_event(RUN_STATUS_CHANGED, status="Failed", **parent),
-            ],
-        )
+    def load(self) -> None:
+        try:
+            record = read_json(self.path)
+        except ValueError as exc:
+            raise ValueError(f"job.json is not JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise ValueError(f"job.json is {'missing' if record is None else 'not an object'}")
+        self.record = record
+        missing = [
+            k for k in ("name", "workspace_id", "experiment", "tags", "data_uris", "datastores") if k not in record
+        ]
+        if missing:
+            raise ValueError(f"job.json lacks {', '.join(missing)}")
+
+    def status(self, value: str, **extra: Any) -> None:
+        self.record.update(status=value, **extra)
+        write_json(self.path, self.record)
+
+    def runs(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The parent pipeline run and its child step, as the events describe them."""
+        job = self.record
+        common = {"workspace_id": job["workspace_id"], "experiment": job["experiment"]}
+        parent = {**common, "run_id": job["name"], "run_type": "azureml.PipelineRun", "tags": job["tags"]}
+        child = {
+            **common,
+            "run_id": f"{job['name']}_{STEP}",
+            "run_type": "azureml.StepRun",
+            "tags": {"azureml.pipelinerunid": job["name"]},
+        }
+        return parent, child
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """POST to the webhook; if that fails (or we are stopping), record the events and why, and go on."""
+        webhook = self.record.get("webhook")
+        try:
+            if not webhook:
+                raise ConnectionError("the job has no event webhook")
+            if self.stopped:
+                raise ConnectionError("not sent: the job was stopped")
+            post_events(webhook, events)
+        except Exception as exc:  # Stopped included: the events are kept either way
+            error = f"{type(exc).__name__}: {exc}"
+            undelivered = self.record.setdefault("events_undelivered", [])
+            undelivered.extend({"event": event, "error": error} for event in events)
+            write_json(self.path, self.record)
+            if isinstance(exc, Stopped):
+                self.stopped = True
+
+    def fail(self, exc: BaseException) -> int:
+        self.stopped = self.stopped or isinstance(exc, Stopped)
+        (self.folder / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        self.status("Failed", error=f"{type(exc).__name__}: {exc}", ended_at=time.time())
+        if "workspace_id" in self.record:
+            try:
+                parent, child = self.runs()
+            except Exception:  # a record too broken to describe its runs: nothing to publish
+                return 1
+            self.deliver(
+                [
+                    run_event(RUN_STATUS_CHANGED, status="Failed", **child),
+                    run_event(RUN_STATUS_CHANGED, status="Failed", **parent),
+                ]
+            )
         return 1
-    status("Completed", metrics=metrics, ended_at=time.time())
-    post_events(
-        webhook,
+
+
+def train(job: Job) -> dict[str, Any]:
+    record = job.record
+    started = time.perf_counter()
+    train_rows = _read_split(record["data_uris"]["train"], record["datastores"])
+    test = _read_split(record["data_uris"]["test"], record["datastores"]) if "test" in record["data_uris"] else []
+    model = RetrievalModel.train(train_rows)
+    metrics = model.evaluate(test)
+    metrics["train_seconds"] = round(time.perf_counter() - started, 3)
+    metrics["train_conversations"] = len(train_rows)
+    model.save(
+        job.folder / "outputs" / "trained_model",
+        {"job": record["name"], "base_model": record.get("base_model"), "metrics": metrics},
+    )
+    return metrics
+
+
+def run(folder: Path) -> int:
+    job = Job(folder)
+    try:
+        job.load()
+        parent, child = job.runs()
+        job.status("Running", started_at=time.time())
+        job.deliver(
+            [
+                run_event(RUN_STATUS_CHANGED, status="Running", **parent),
+                run_event(RUN_STATUS_CHANGED, status="Running", **child),
+            ]
+        )
+        if job.stopped:
+            raise Stopped("stopped before it finished: the runner shut down")
+        metrics = train(job)
+    except Exception as exc:  # the job fails; Azure ML would say Failed too
+        return job.fail(exc)
+    try:
+        job.status("Completed", metrics=metrics, ended_at=time.time())
+    except Stopped:  # the model is saved: finish the record anyway
+        job.stopped = True
+        job.status("Completed", metrics=metrics, ended_at=time.time())
+    job.deliver(
         [
             run_event(RUN_STATUS_CHANGED, status="Completed", **child),
             run_event(RUN_COMPLETED, **child),
             run_event(RUN_STATUS_CHANGED, status="Completed", **parent),
             run_event(RUN_COMPLETED, **parent),
-        ],
+        ]
     )
     return 0
 
 
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m shared.local.train_job <job folder>", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _stop)
+    watch_parent()  # the runner is gone: SIGTERM ourselves, and end as Failed
+    return run(Path(argv[0]))
+
+
 if __name__ == "__main__":
-    sys.exit(run(Path(sys.argv[1])))
+    sys.exit(main(sys.argv[1:]))
