@@ -19,6 +19,7 @@ both contenders' start-up (imports) is outside the timing.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import subprocess
@@ -213,7 +214,8 @@ def main() -> None:
         generate(path, args.size_mb, args.shape)
         print(f"generated {path} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     size_mb = path.stat().st_size / 1e6
-    names = [n for n in CONTENDERS if not (args.skip_pandas and n.startswith("pandas"))]
+    skip_pandas = args.skip_pandas or importlib.util.find_spec("pandas") is None  # `make bench` installs it
+    names = [n for n in CONTENDERS if not (skip_pandas and n.startswith("pandas"))]
     best: dict[str, dict] = {}
     for _ in range(args.repeat):
         for name in names:  # interleaved, so drift in machine load hits every contender alike
