@@ -213,6 +213,8 @@ def demo(
     """The whole loop offline: upload -> validate -> train -> event -> model -> live endpoint -> janitor.
 
     Each run has its own Azurite and its own state folder (.chatft/runs/<id>): runs never share state."""
+    from rich.markup import escape
+
     from shared.local.procs import check_interrupt, deferred_interrupts
 
     try:
@@ -224,8 +226,9 @@ def demo(
     except KeyboardInterrupt:
         err.print("\ninterrupted: the host, scoring servers, training jobs and Azurite are stopped")
         raise typer.Exit(130) from None
-    except (RuntimeError, OSError) as exc:  # DemoError included: one line, never a traceback
-        err.print(f"[red]demo failed:[/red] {exc}")
+    except Exception as exc:  # DemoError, a bad setting, an unreadable file: one line, never a traceback
+        detail = str(exc) if isinstance(exc, (RuntimeError, OSError)) else f"{type(exc).__name__}: {exc}"
+        err.print(f"[red]demo failed:[/red] {escape(detail)}")
         raise typer.Exit(EXIT_REJECTED) from None
     raise typer.Exit(code)
 
@@ -237,7 +240,10 @@ def dev(
     """Host function_app like `func start` (blob trigger, Event Grid webhook, timers) with Azurite.
 
     Prints the storage connection string, the upload container and the webhook addresses."""
+    import errno
     import time
+
+    from rich.markup import escape
 
     from shared.local.procs import check_interrupt, deferred_interrupts
 
@@ -249,7 +255,10 @@ def dev(
             check_interrupt()
             state = Path(".chatft")
             with DevSession(
-                port=port, azurite_location=state / "azurite", say=out.print, log_file=state / "host.log"
+                port=port,
+                azurite_location=state / "azurite",
+                say=lambda line: out.print(line, markup=False, highlight=False),
+                log_file=state / "host.log",
             ) as session:
                 for line in session.describe():
                     out.print(line, soft_wrap=True, markup=False, highlight=False)
@@ -260,9 +269,12 @@ def dev(
     except KeyboardInterrupt:
         out.print("stopped: the host, scoring servers, training jobs and the Azurite started here are stopped")
         return
-    except (RuntimeError, OSError) as exc:
-        problem = str(exc)
-    err.print(f"[red]dev failed:[/red] {problem}")
+    except Exception as exc:  # a busy port, a bad setting: one line, never a traceback
+        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+            problem = f"port {port} is in use (another chatft dev or func start?): choose one with --port"
+        else:
+            problem = str(exc) if isinstance(exc, (RuntimeError, OSError)) else f"{type(exc).__name__}: {exc}"
+    err.print(f"[red]dev failed:[/red] {escape(str(problem))}")
     raise typer.Exit(EXIT_REJECTED)
 
 

@@ -277,5 +277,11 @@ def test_dev_prints_how_to_upload_and_stops_on_ctrl_c(tmp_path) -> None:
     assert "AccountName=devstoreaccount1;AccountKey=" in output and "BlobEndpoint=http://127.0.0.1:" in output
     assert "container chat-uploads" in output and "az storage blob upload --connection-string" in output
     assert "/runtime/webhooks/EventGrid?functionName=job_events" in webhook
+    port = webhook.split("127.0.0.1:")[1].split("/")[0]
+    busy = Cli(tmp_path, "dev", "--port", port)  # a second dev on the same port: one clear line, nothing left
+    assert busy.process.wait(timeout=30) == 1
+    stderr = busy.process.stderr.read()
+    assert f"port {port} is in use" in stderr and "Traceback" not in stderr
+    until("the second dev's Azurite gone", lambda: not busy.marked(), timeout=5)
     elapsed, stderr = run.stop(signal.SIGINT)
     assert elapsed < 2.0 and run.process.returncode == 0 and "Traceback" not in stderr

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 import shared.runtime
 from shared.deploy.smoke import prompt_messages, score
@@ -126,7 +127,7 @@ def run_demo(
 
     def host_line(line: str) -> None:
         if not (line.startswith("timer") and line.endswith(")") and " ok (" in line):  # ticks are noise
-            console.print(f"[dim]    host │ {line}[/]")
+            console.print(f"[dim]    host │ {escape(line)}[/]")
 
     with DevSession(
         overrides=overrides, port=port, poll_seconds=0.5, say=host_line, log_file=log_file, reuse_azurite=False
@@ -241,9 +242,9 @@ def _stages(
     answer = score(
         entry.deploy["scoring_uri"], workspace.endpoint_key(endpoint), entry.deploy["deployment"], messages, 30
     ).answer
-    console.print(f"    [bold]user[/]      {messages[-1]['content']}")
-    console.print(f"    [bold]model[/]     {answer}")
-    console.print(f"    [dim]reference {conversation['messages'][len(messages)]['content']}[/]")
+    console.print(f"    [bold]user[/]      {escape(messages[-1]['content'])}")  # data, not markup
+    console.print(f"    [bold]model[/]     {escape(answer)}")
+    console.print(f"    [dim]reference {escape(conversation['messages'][len(messages)]['content'])}[/]")
     if keep:
         console.print(
             f'\nThe endpoint stays up (janitor in dry run). Score your own prompts in another terminal:\n  [cyan].venv/bin/chatft score "What is the capital of Peru?" --state {state_dir}[/]\nPress Ctrl-C to stop everything.'

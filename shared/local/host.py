@@ -194,11 +194,11 @@ class LocalHost:
     # --- lifecycle ---
 
     def start(self) -> LocalHost:
-        logging.getLogger("chatft").addHandler(self._steps)
         if any(f.get_trigger().type == "eventGridTrigger" for f in self.functions.values()):
-            self._http = JsonServer(("127.0.0.1", self.port), self._webhook_handler())
+            self._http = JsonServer(("127.0.0.1", self.port), self._webhook_handler())  # a busy port fails here
             self.port = self._http.server_address[1]
             self._thread(self._http.serve_forever, 0.1)
+        logging.getLogger("chatft").addHandler(self._steps)
         for name, function in self.functions.items():
             kind = function.get_trigger().type
             if kind == "blobTrigger":

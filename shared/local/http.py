@@ -35,6 +35,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     timeout = 30  # a client that stops sending mid-body gets 408, not a handler thread forever
     _replied = False
     _body_read = True
+    """False once a body was refused unread: the reply then says Connection: close."""
 
     def log_message(self, *args: Any) -> None:
         """Silent: the servers print their own one line per request where it matters."""
@@ -108,11 +109,9 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def finish(self) -> None:
-        """After refusing a body unread, drain what the client still sends for a moment: closing with
-        unread data resets the connection, and the client might lose our reply."""
+        """Close gracefully: send FIN, then drain what the client still sends for a moment. Closing with
+        unread data (a refused or over-long body) resets the connection, and the client could lose our reply."""
         super().finish()
-        if self._body_read:
-            return
         try:
             self.connection.shutdown(socket.SHUT_WR)
             self.connection.settimeout(0.2)

@@ -67,6 +67,9 @@ class DevSession:
 
     def _start(self) -> None:
         values = load_local_settings(overrides=self.overrides)
+        with socket.socket() as probe:  # a busy webhook port fails now, before Azurite touches its data folder
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server binds
+            probe.bind(("127.0.0.1", self.port))
         if self.azurite_location is not None:
             self.azurite_location.mkdir(parents=True, exist_ok=True)
         self.azurite = start_or_reuse(location=self.azurite_location, reuse=self.reuse_azurite)
