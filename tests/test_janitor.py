@@ -94,7 +94,7 @@ fact_sets = st.lists(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(fact_sets, st.integers(0, 6), st.booleans())
 def test_the_janitor_never_deletes_what_it_must_not(endpoints: list[Facts], cap: int, dry_run: bool) -> None:
     decisions = plan(endpoints, NOW, WINDOW, max_deletes=cap, dry_run=dry_run)

@@ -62,7 +62,7 @@ def only_train(**kw: object) -> ValidationOptions:
     return ValidationOptions(fractions=SplitFractions(1.0, 0.0, 0.0), min_train_rows=1, **kw)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_conversations(), st.booleans(), st.booleans())
 def test_a_valid_conversation_never_yields_an_error(row: dict, ensure_ascii: bool, crlf: bool) -> None:
     data = encode(row, ensure_ascii)
@@ -80,7 +80,7 @@ def _view(report, ignore: set[Code]) -> tuple:
     return report.valid, report.conversations, errors, warnings
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(valid_conversations(), messy_conversations()), st.booleans())
 def test_fast_and_careful_paths_agree(row: dict, strict: bool) -> None:
     """An unknown key forces the careful path; apart from that warning the verdict must not change."""
@@ -140,7 +140,7 @@ def hostile_lines(draw) -> bytes:
     return b"{" + b",".join(fields) + b"}" + draw(st.sampled_from([b"\n", b"\r\n", b" \n", b""]))
 
 
-@settings(max_examples=700, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_lines(), st.booleans())
 def test_fast_and_careful_paths_agree_on_hostile_bytes(line: bytes, strict: bool) -> None:
     """The verdict must not depend on which path reads a line, nor on which field holds a fault.
@@ -157,7 +157,9 @@ def test_fast_and_careful_paths_agree_on_hostile_bytes(line: bytes, strict: bool
         assert not fast.valid
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(valid_conversations(), min_size=1, max_size=40),
     st.integers(0, 5),
