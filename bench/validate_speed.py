@@ -119,8 +119,26 @@ def make_short_conversation(rng: random.Random, index: int) -> dict:
 
 
 _ASCII_WORDS = [w for w in _WORDS if w.isascii()] + [
-    "however", "which", "because", "example", "there", "would", "their", "could", "should", "system",
-    "about", "into", "other", "these", "first", "people", "number", "water", "history", "important",
+    "however",
+    "which",
+    "because",
+    "example",
+    "there",
+    "would",
+    "their",
+    "could",
+    "should",
+    "system",
+    "about",
+    "into",
+    "other",
+    "these",
+    "first",
+    "people",
+    "number",
+    "water",
+    "history",
+    "important",
 ]
 
 
@@ -169,7 +187,7 @@ CONTENDERS = {
         "with open(PATH, 'rb') as f:\n    for line in f:\n        orjson.loads(line)\n",
     ),
     "chatft-validator": (
-        "from shared.chatdata.validator import validate_stream\n",
+        "from shared.domain.chatdata.validator import validate_stream\n",
         "with open(PATH, 'rb') as f:\n"
         "    report = validate_stream(f, source=PATH)\n"
         "assert report.valid, report.as_dict()['error_totals']\n",

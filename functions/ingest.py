@@ -8,7 +8,7 @@ load on the first invocation, keeping cold start lean.
 
 import azure.functions as func
 
-from shared.blobref import BlobRef
+from shared.azure.blobref import BlobRef
 from shared.settings import STORAGE_CONNECTION, upload_trigger_source
 
 bp = func.Blueprint()

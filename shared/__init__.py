@@ -1,1 +1,1 @@
-"""chatft: everything behind the Azure Functions handlers (domain, adapters, CLI)."""
+"""chatft, in layers whose imports only point down: domain <- azure, local <- flows <- runtime, cli."""

@@ -19,13 +19,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from shared.chatdata.issues import FILE_LEVEL
-from shared.chatdata.options import ValidationOptions
-from shared.chatdata.prepare import OutputConflict, SplitFiles, check_outputs, write_atomically
-from shared.chatdata.report import Report, dropped_text, stats_lines
-from shared.chatdata.split import SplitFractions
-from shared.chatdata.streams import buffered, file_chunks
-from shared.chatdata.validator import RowSink, validate_stream
+from shared.domain.chatdata.issues import FILE_LEVEL
+from shared.domain.chatdata.options import ValidationOptions
+from shared.domain.chatdata.prepare import OutputConflict, SplitFiles, check_outputs, write_atomically
+from shared.domain.chatdata.report import Report, dropped_text, stats_lines
+from shared.domain.chatdata.split import SplitFractions
+from shared.domain.chatdata.streams import buffered, file_chunks
+from shared.domain.chatdata.validator import RowSink, validate_stream
 from shared.settings import SettingsError, validation_options
 
 PROGRESS_MIN_BYTES = 4 << 20
@@ -290,7 +290,7 @@ def score_prompt(
 
     Without --state it looks in every local state folder (.chatft, .chatft/runs/*) for an endpoint
     whose scoring server is alive and answers /health, newest first."""
-    from shared.deploy.smoke import SmokeError, score
+    from shared.azure.scoring import SmokeError, score
     from shared.local.scoring import live_endpoints
 
     roots = [state] if state else [Path(".chatft"), Path(".chatft/demo"), *sorted(Path(".chatft/runs").glob("*"))]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 
-from shared.ingest import IngestOutcome, Submit, ingest_blob
+from shared.azure.storage import BlobPreparedStore, blob_service
+from shared.flows.ingest import IngestOutcome, Submit, ingest_blob
 from shared.settings import Settings
-from shared.storage import BlobPreparedStore, blob_service
 
 
 @functools.cache
@@ -21,7 +21,7 @@ def prepared_store() -> BlobPreparedStore:
 
 @functools.cache
 def ledger():
-    from shared.table_ledger import TableLedger, table_client
+    from shared.azure.table_ledger import TableLedger, table_client
 
     return TableLedger(table_client(settings().ledger_table))
 
@@ -31,7 +31,7 @@ def workspace():
     """The configured backend's Workspace (imported lazily), or None when ML_BACKEND=none."""
     backend = settings().ml_backend
     if backend == "azure":
-        from shared.azureml.client import AzureMLWorkspace
+        from shared.azure.azureml.client import AzureMLWorkspace
 
         return AzureMLWorkspace(settings())
     if backend == "local":
@@ -47,7 +47,7 @@ def usage_metrics(ws):
         from shared.local.backend import LocalUsageMetrics
 
         return LocalUsageMetrics(ws)
-    from shared.azure_metrics import AzureMonitorUsage
+    from shared.azure.metrics import AzureMonitorUsage
 
     return AzureMonitorUsage(region=ws.location)
 
@@ -57,15 +57,15 @@ def submitter() -> Submit | None:
     ws = workspace()
     if ws is None:
         return None
-    from shared.submission import submit_prepared
+    from shared.flows.submission import submit_prepared
 
     return functools.partial(submit_prepared, settings=settings(), ledger=ledger(), workspace=ws)
 
 
 @functools.cache
 def deploy_context():
-    from shared.deploy.smoke import score
-    from shared.reconciler import DeployContext
+    from shared.azure.scoring import score
+    from shared.flows.reconciler import DeployContext
 
     ws = workspace()
     if ws is None:
@@ -74,9 +74,9 @@ def deploy_context():
 
 
 def job_event_handler(event: object) -> str:
-    """Event Grid: a run event from the workspace (see shared.job_events)."""
-    from shared.job_events import handle_run_event
-    from shared.run_events import from_function_event
+    """Event Grid: a run event from the workspace (see shared.flows.job_events)."""
+    from shared.domain.run_events import from_function_event
+    from shared.flows.job_events import handle_run_event
 
     ctx = deploy_context()
     if ctx is None:
@@ -85,8 +85,8 @@ def job_event_handler(event: object) -> str:
 
 
 def reconcile_handler() -> list[tuple[str, str]]:
-    """Timer: move every deployment in progress one or more steps forward (see shared.reconciler)."""
-    from shared.reconciler import reconcile
+    """Timer: move every deployment in progress one or more steps forward (see shared.flows.reconciler)."""
+    from shared.flows.reconciler import reconcile
 
     ctx = deploy_context()
     return [] if ctx is None else reconcile(ctx)
@@ -94,7 +94,7 @@ def reconcile_handler() -> list[tuple[str, str]]:
 
 @functools.cache
 def janitor_context():
-    from shared.janitor.run import JanitorContext
+    from shared.flows.janitor import JanitorContext
 
     ws = workspace()
     if ws is None:
@@ -104,7 +104,7 @@ def janitor_context():
 
 def janitor_handler() -> list:
     """Timer: delete idle endpoints we created (see shared.janitor)."""
-    from shared.janitor.run import run_janitor
+    from shared.flows.janitor import run_janitor
 
     ctx = janitor_context()
     return [] if ctx is None else run_janitor(ctx)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from shared.chatdata.fractions import SplitFractions
-from shared.chatdata.options import ValidationOptions
+from shared.domain.chatdata.fractions import SplitFractions
+from shared.domain.chatdata.options import ValidationOptions
 
 STORAGE_CONNECTION = "CHATFT_STORAGE"
 """Name of the connection setting the blob trigger and our storage clients use.

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 import shared.runtime
-from shared.azureml.client import AzureMLWorkspace
+from shared.azure.azureml.client import AzureMLWorkspace
 from shared.local.azurite import Azurite, start_or_reuse
 from tests.fake_aml import PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
 

@@ -11,7 +11,7 @@ from azure.functions.timer import TimerRequestConverter
 
 import function_app
 import shared.runtime
-from shared.ledger import LedgerEntry, UploadKey
+from shared.domain.ledger import LedgerEntry, UploadKey
 from tests.chats import valid_file
 from tests.events import COMPLETED, STATUS_CHANGED, cloud_event, decode, event_grid, run_data
 from tests.hosting import find_function, invoke_blob_trigger

@@ -16,11 +16,11 @@ from azure.ai.ml import load_component
 from azure.ai.ml.entities import AmlCompute, PipelineJob
 from azure.ai.ml.exceptions import UnexpectedKeywordError
 
-from shared.azureml.client import AzureMLWorkspace
-from shared.azureml.pipeline import build_finetune_pipeline
-from shared.azureml.workspace import FinetuneRequest
-from shared.finetune.compute import ComputePlan
-from shared.finetune.errors import PreflightError
+from shared.azure.azureml.client import AzureMLWorkspace
+from shared.azure.azureml.pipeline import build_finetune_pipeline
+from shared.domain.finetune.compute import ComputePlan
+from shared.domain.finetune.errors import PreflightError
+from shared.domain.workspace import FinetuneRequest
 from shared.settings import Settings
 from tests.fake_aml import FIXTURE, PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
 
@@ -193,7 +193,7 @@ def test_clients_and_the_sdk_are_loaded_lazily() -> None:
     """Building the adapter (as the function runtime does) imports no azure.ai.ml and makes no credential."""
     code = (
         "import sys\n"
-        "from shared.azureml.client import AzureMLWorkspace\n"
+        "from shared.azure.azureml.client import AzureMLWorkspace\n"
         "from shared.settings import Settings\n"
         "made = []\n"
         "s = Settings.from_env({'AML_SUBSCRIPTION_ID': '0' * 8 + '-0000-0000-0000-' + '0' * 12, 'AML_RESOURCE_GROUP': 'rg', 'AML_WORKSPACE': 'ws-x'})\n"

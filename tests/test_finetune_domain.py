@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
-from shared.finetune.compute import allowed_sizes, check_cluster_state, check_vm_size, gpus_for
-from shared.finetune.errors import PreflightError
-from shared.finetune.model_check import check_model
-from shared.finetune.params import merge_parameters, parse_python_literal
-from shared.naming import aml_name, display_name, job_name
+from shared.domain.finetune.compute import allowed_sizes, check_cluster_state, check_vm_size, gpus_for
+from shared.domain.finetune.errors import PreflightError
+from shared.domain.finetune.model_check import check_model
+from shared.domain.finetune.params import merge_parameters, parse_python_literal
+from shared.domain.naming import aml_name, display_name, job_name
 from tests.fake_aml import PHI3_TAGS
 
 INPUTS = {

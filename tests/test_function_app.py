@@ -15,7 +15,7 @@ from azurefunctions.extensions.base import meta
 from azurefunctions.extensions.base.utils import get_raw_bindings
 
 import function_app
-from shared.blobref import BlobRef
+from shared.azure.blobref import BlobRef
 from tests.hosting import find_function
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,8 +82,8 @@ def test_bad_trigger_source_fails_indexing_with_the_setting_name() -> None:
 def test_importing_the_app_loads_no_heavy_modules() -> None:
     code = (
         "import sys, function_app\n"
-        "heavy = ['azure.ai.ml', 'azure.storage.blob', 'azure.identity', 'azure.data.tables', 'shared.chatdata.validator',\n"
-        "         'shared.ingest', 'msgspec', 'xxhash', 'rich', 'typer']\n"
+        "heavy = ['azure.ai.ml', 'azure.storage.blob', 'azure.identity', 'azure.data.tables', 'shared.domain.chatdata.validator',\n"
+        "         'shared.flows.ingest', 'msgspec', 'xxhash', 'rich', 'typer']\n"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     assert _fresh_python(code) == ""

@@ -11,8 +11,8 @@ import tracemalloc
 
 import pytest
 
-from shared.chatdata.options import ValidationOptions
-from shared.chatdata.validator import validate_stream
+from shared.domain.chatdata.options import ValidationOptions
+from shared.domain.chatdata.validator import validate_stream
 from tests.chats import conversation, jsonl, valid_file
 
 
@@ -200,8 +200,8 @@ def test_deep_nesting_never_crashes_and_the_verdict_follows_the_json_rules(field
 @pytest.mark.parametrize("value", [{"a": 1}, [1, 2], 17, True, 1.5])
 def test_a_prompt_id_that_is_not_a_string_is_left_out_of_the_prepared_rows(tmp_path, value) -> None:
     """Was: an object prompt_id copied into the prepared rows (a column of mixed types breaks loaders)."""
-    from shared.chatdata.prepare import SplitFiles
-    from shared.chatdata.split import SplitFractions
+    from shared.domain.chatdata.prepare import SplitFiles
+    from shared.domain.chatdata.split import SplitFractions
 
     data = jsonl([conversation(i, prompt_id=value if i == 3 else f"id-{i}") for i in range(12)])
     options = ValidationOptions(fractions=SplitFractions(1.0, 0.0, 0.0))

@@ -12,8 +12,8 @@ from azure.core.exceptions import ResourceNotFoundError
 
 import function_app
 import shared.runtime
-from shared.chatdata.prepare import SplitFiles
-from shared.chatdata.validator import validate_stream
+from shared.domain.chatdata.prepare import SplitFiles
+from shared.domain.chatdata.validator import validate_stream
 from tests.chats import line, valid_file
 from tests.hosting import blob_client_for_trigger, find_function, invoke_blob_trigger
 

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 import function_app
 import shared.runtime
-from shared.azure_metrics import AzureMonitorUsage
-from shared.janitor.policy import Facts, Verdict, judge, plan
-from shared.janitor.run import JanitorContext
-from shared.ledger import Status
+from shared.azure.metrics import AzureMonitorUsage
+from shared.domain.janitor import Facts, Verdict, judge, plan
+from shared.domain.ledger import Status
+from shared.flows.janitor import JanitorContext
 from tests.deploy_flow import completed, report, row, run_until, send, submit
 from tests.events import WORKSPACE
 from tests.fake_monitor import FakeMetricsClient

@@ -15,9 +15,9 @@ import pytest
 
 import function_app
 import shared.runtime
-from shared.deploy.names import ENDPOINT_NAME, endpoint_name
-from shared.job_events import RetryLater
-from shared.ledger import Status
+from shared.domain.deploy.names import ENDPOINT_NAME, endpoint_name
+from shared.domain.ledger import Status
+from shared.flows.job_events import RetryLater
 from tests.deploy_flow import KEY, completed, report, row, run_until, send, status, submit, tick
 from tests.events import WORKSPACE, event_grid, run_data
 from tests.hosting import find_function, indexed_functions

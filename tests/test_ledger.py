@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.ledger import LedgerEntry, Status, UploadKey, decide_claim
-from shared.table_ledger import TableLedger, table_client
+from shared.azure.table_ledger import TableLedger, table_client
+from shared.domain.ledger import LedgerEntry, Status, UploadKey, decide_claim
 from tests.concurrency import run_concurrently
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)

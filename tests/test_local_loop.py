@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import shared.runtime
-from shared.ledger import Status, UploadKey
+from shared.domain.ledger import Status, UploadKey
 from shared.local.backend import _CHILDREN
 from shared.local.events import RUN_COMPLETED, post_events, run_event
 from shared.local.session import DevSession
@@ -68,7 +68,7 @@ def ledger_status() -> Status | None:
 def test_the_whole_loop_offline(session) -> None:
     dev, lines = session
     settings = shared.runtime.settings()
-    from shared.storage import blob_service, ensure_container
+    from shared.azure.storage import blob_service, ensure_container
 
     uploads = blob_service().get_container_client(settings.upload_container)
     ensure_container(uploads)
@@ -162,7 +162,7 @@ def test_nothing_survives_the_session(azurite, tmp_path, monkeypatch) -> None:
 def test_a_rejected_upload_says_so_in_the_host_line(session) -> None:
     _, lines = session
     settings = shared.runtime.settings()
-    from shared.storage import blob_service, ensure_container
+    from shared.azure.storage import blob_service, ensure_container
 
     uploads = blob_service().get_container_client(settings.upload_container)
     ensure_container(uploads)

@@ -19,7 +19,7 @@ from rich.console import Console
 
 import shared.local.azurite as azurite_module
 import shared.local.session as session_module
-from shared.azureml.workspace import FinetuneRequest
+from shared.domain.workspace import FinetuneRequest
 from shared.local import procs
 from shared.local.backend import _CHILDREN, LocalWorkspace
 from shared.local.demo import KEEP_RUNS, DemoError, new_run_dir, run_demo, wait_for

@@ -11,11 +11,11 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.chatdata.issues import Code
-from shared.chatdata.options import ValidationOptions
-from shared.chatdata.prepare import SplitFiles
-from shared.chatdata.split import SPLITS, SplitFractions
-from shared.chatdata.validator import validate_stream
+from shared.domain.chatdata.issues import Code
+from shared.domain.chatdata.options import ValidationOptions
+from shared.domain.chatdata.prepare import SplitFiles
+from shared.domain.chatdata.split import SPLITS, SplitFractions
+from shared.domain.chatdata.validator import validate_stream
 
 text = st.text(min_size=1, max_size=60).filter(lambda s: not s.isspace())
 any_text = st.text(max_size=20)

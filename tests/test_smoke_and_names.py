@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from shared.deploy.names import ENDPOINT_NAME, endpoint_name, model_version, registered_model_name
-from shared.deploy.smoke import SmokeError, extract_answer, prompt_messages, request_body, score
-from shared.run_events import Outcome, RunEvent, classify
+from shared.azure.scoring import SmokeError, extract_answer, prompt_messages, request_body, score
+from shared.domain.deploy.names import ENDPOINT_NAME, endpoint_name, model_version, registered_model_name
+from shared.domain.run_events import Outcome, RunEvent, classify
 from tests.events import WORKSPACE, cloud_event, decode, event_grid, run_data
 from tests.scoring_server import ScoringServer
 
@@ -71,7 +71,7 @@ TAGS = {"chatft_managed": "true", "chatft_upload": "ab" * 32, "chatft_dataset": 
 
 
 def event(body: dict) -> RunEvent:
-    from shared.run_events import from_function_event
+    from shared.domain.run_events import from_function_event
 
     return from_function_event(decode(body))
 

@@ -7,11 +7,11 @@ import io
 import pytest
 import xxhash
 
-from shared.chatdata.issues import Code
-from shared.chatdata.options import ValidationOptions
-from shared.chatdata.prepare import SplitFiles
-from shared.chatdata.split import SplitFractions, assign, content_hash
-from shared.chatdata.validator import validate_stream
+from shared.domain.chatdata.issues import Code
+from shared.domain.chatdata.options import ValidationOptions
+from shared.domain.chatdata.prepare import SplitFiles
+from shared.domain.chatdata.split import SplitFractions, assign, content_hash
+from shared.domain.chatdata.validator import validate_stream
 from tests.chats import valid_file
 
 

@@ -8,8 +8,8 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.chatdata.streams import buffered, file_chunks
-from shared.chatdata.validator import validate_stream
+from shared.domain.chatdata.streams import buffered, file_chunks
+from shared.domain.chatdata.validator import validate_stream
 from tests.chats import valid_file
 
 

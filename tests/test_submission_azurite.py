@@ -15,9 +15,9 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 import function_app
 import shared.runtime
-from shared.azureml.client import AzureMLWorkspace
-from shared.ledger import Status, UploadKey
-from shared.naming import job_name
+from shared.azure.azureml.client import AzureMLWorkspace
+from shared.domain.ledger import Status, UploadKey
+from shared.domain.naming import job_name
 from tests.chats import valid_file
 from tests.concurrency import run_concurrently
 from tests.fake_aml import PHI3_TAGS, model
@@ -302,7 +302,7 @@ def test_the_reconciler_repairs_a_report_left_behind_by_a_dead_writer(aml, blob_
 
 def test_report_writes_never_raise_under_contention(aml, blob_service, storage_env) -> None:
     """Twenty writers changing one report at once: all return, and every change is kept."""
-    from shared.reports import update_report
+    from shared.flows.reports import update_report
 
     upload(blob_service, storage_env)
     trigger()

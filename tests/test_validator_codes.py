@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from shared.chatdata.issues import FILE_LEVEL, Code
-from shared.chatdata.options import ValidationOptions
-from shared.chatdata.validator import validate_stream
+from shared.domain.chatdata.issues import FILE_LEVEL, Code
+from shared.domain.chatdata.options import ValidationOptions
+from shared.domain.chatdata.validator import validate_stream
 from tests.chats import conversation, jsonl, line, valid_file
 
 GOOD = 40

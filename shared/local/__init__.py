@@ -1,1 +1,1 @@
-"""Local development support (emulators, runners). Never imported by the deployed function app."""
+"""The offline world: the embedded local backend (jobs, registry, scoring servers), Azurite and the host runner; never deployed."""

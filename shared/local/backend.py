@@ -20,7 +20,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from shared.azureml.workspace import (
+from shared.domain.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS
+from shared.domain.naming import display_name
+from shared.domain.workspace import (
     CREATED_AT_FORMAT,
     DeploymentInfo,
     EndpointInfo,
@@ -29,10 +31,8 @@ from shared.azureml.workspace import (
     RegisteredModel,
     SubmittedJob,
 )
-from shared.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS
 from shared.local import procs
 from shared.local.state import read_json, write_json
-from shared.naming import display_name
 from shared.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -26,13 +26,13 @@ from rich.console import Console
 from rich.markup import escape
 
 import shared.runtime
-from shared.deploy.smoke import prompt_messages, score
-from shared.ledger import LedgerEntry, Status, UploadKey
+from shared.azure.scoring import prompt_messages, score
+from shared.domain.ledger import LedgerEntry, Status, UploadKey
+from shared.domain.naming import dataset_name, dataset_prefix
 from shared.local.host import POISON_AFTER
 from shared.local.procs import check_interrupt
 from shared.local.session import DevSession
 from shared.local.state import read_json, write_json
-from shared.naming import dataset_name, dataset_prefix
 
 DEMO_SETTINGS = {
     "ML_BACKEND": "local",
@@ -156,7 +156,7 @@ def _stages(
     prefix = dataset_prefix(key.dataset, sha)
     store = shared.runtime.prepared_store()
     ledger, workspace = shared.runtime.ledger(), session.workspace
-    from shared.storage import blob_service, ensure_container
+    from shared.azure.storage import blob_service, ensure_container
 
     uploads = blob_service().get_container_client(settings.upload_container)
     ensure_container(uploads)

@@ -69,7 +69,7 @@ def blob_binding(function: Any, blob_name: str) -> Any:
     """What the worker hands a blob-triggered function with an SDK-type parameter."""
     from azurefunctions.extensions.base import Datum
 
-    from shared.blobref import BlobRef, BlobRefConverter
+    from shared.azure.blobref import BlobRef, BlobRefConverter
 
     trigger = function.get_trigger()
     container = resolve(trigger.path).split("/", 1)[0]
@@ -268,7 +268,7 @@ class LocalHost:
     # --- blob trigger: poll the container, receipts per name and ETag ---
 
     def _watch_blobs(self, name: str) -> None:
-        from shared.storage import blob_service, ensure_container
+        from shared.azure.storage import blob_service, ensure_container
 
         function = self.functions[name]
         trigger = function.get_trigger()

@@ -42,7 +42,7 @@ def _stop(signum: int, frame: object) -> None:
 
 def _read_split(uri: str, containers: dict[str, str]) -> list[dict[str, Any]]:
     """azureml://datastores/<name>/paths/<path> -> the prepared blob, read from Blob Storage."""
-    from shared.storage import blob_service
+    from shared.azure.storage import blob_service
 
     rest = uri.removeprefix("azureml://datastores/")
     datastore, _, path = rest.partition("/paths/")

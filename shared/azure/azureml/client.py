@@ -13,8 +13,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
 
-from shared.azureml.pipeline import build_finetune_pipeline, component_input_types
-from shared.azureml.workspace import (
+from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
+from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
+from shared.domain.finetune.errors import PreflightError
+from shared.domain.finetune.model_check import MODEL_SETTING, check_model
+from shared.domain.finetune.params import merge_parameters, parse_python_literal
+from shared.domain.naming import display_name
+from shared.domain.workspace import (
     CREATED_AT_FORMAT,
     DeploymentInfo,
     EndpointInfo,
@@ -23,12 +28,7 @@ from shared.azureml.workspace import (
     RegisteredModel,
     SubmittedJob,
 )
-from shared.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
-from shared.finetune.errors import PreflightError
-from shared.finetune.model_check import MODEL_SETTING, check_model
-from shared.finetune.params import merge_parameters, parse_python_literal
 from shared.logs import log_step
-from shared.naming import display_name
 from shared.settings import Settings
 
 COMPONENT = "chat_completion_pipeline"

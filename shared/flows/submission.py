@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared.azureml.errors import is_transient
-from shared.azureml.workspace import FinetuneRequest, Workspace
-from shared.finetune.errors import PreflightError
-from shared.ledger import Ledger, LedgerEntry, Status, UploadKey
+from shared.azure.azureml.errors import is_transient
+from shared.domain.finetune.errors import PreflightError
+from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
+from shared.domain.naming import job_name
+from shared.domain.workspace import FinetuneRequest, Workspace
 from shared.logs import log_step
-from shared.naming import job_name
 from shared.settings import Settings
 
 TAG_MAX = 256

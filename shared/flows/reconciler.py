@@ -21,17 +21,17 @@ from typing import Any
 
 import orjson
 
-from shared.azureml.errors import is_transient
-from shared.azureml.workspace import Workspace
-from shared.deploy.smoke import SmokeError, SmokeResult, prompt_messages
-from shared.deploy.states import Progress, progress
-from shared.finetune.compute import allowed_sizes
-from shared.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status
+from shared.azure.azureml.errors import is_transient
+from shared.azure.scoring import SmokeError, SmokeResult, prompt_messages
+from shared.azure.storage import PreparedStore
+from shared.domain.deploy.states import Progress, progress
+from shared.domain.finetune.compute import allowed_sizes
+from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status
+from shared.domain.naming import dataset_prefix
+from shared.domain.workspace import Workspace
+from shared.flows.reports import update_report
 from shared.logs import log_step
-from shared.naming import dataset_prefix
-from shared.reports import update_report
 from shared.settings import Settings
-from shared.storage import PreparedStore
 
 Scorer = Callable[[str, str, str, list[dict[str, str]], float], SmokeResult]
 
@@ -295,7 +295,7 @@ def start_deployment(entry: LedgerEntry, settings: Settings, now: datetime, **de
 
 def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
     """One tick: resubmit stale claims, then every deployment in progress; a failing row never stops the others."""
-    from shared.stale_claims import resubmit_stale_claims, sync_submission_reports
+    from shared.flows.stale_claims import resubmit_stale_claims, sync_submission_reports
 
     resubmitted = resubmit_stale_claims(ctx, ctx.now())
     synced = sync_submission_reports(ctx)

@@ -38,7 +38,7 @@ class BlobRef(SdkType):
     def client(self) -> BlobClient:
         """An azure.storage.blob BlobClient, built from the binding's connection setting on first use."""
         if self._client is None:
-            from shared.storage import blob_service
+            from shared.azure.storage import blob_service
 
             service = blob_service(connection=self.connection)
             self._client = service.get_blob_client(self.container_name, self.blob_name)

@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from shared.chatdata.report import render_markdown
-from shared.chatdata.report_merge import clipped, set_section
+from shared.azure.storage import PreparedStore, Update
+from shared.domain.chatdata.report import render_markdown
+from shared.domain.chatdata.report_merge import clipped, set_section
 from shared.logs import log_step
-from shared.storage import PreparedStore, Update
 
 JSON = "application/json"
 MARKDOWN = "text/markdown; charset=utf-8"

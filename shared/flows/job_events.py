@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from shared.deploy.names import endpoint_name, model_version, registered_model_name
-from shared.ledger import LedgerEntry, Status, UploadKey
+from shared.domain.deploy.names import endpoint_name, model_version, registered_model_name
+from shared.domain.ledger import LedgerEntry, Status, UploadKey
+from shared.domain.naming import dataset_prefix
+from shared.domain.run_events import Outcome, RunEvent, classify
+from shared.flows.reconciler import DeployContext, advance, deployment_summary, start_deployment
+from shared.flows.reports import update_report
 from shared.logs import log_step
-from shared.naming import dataset_prefix
-from shared.reconciler import DeployContext, advance, deployment_summary, start_deployment
-from shared.reports import update_report
-from shared.run_events import Outcome, RunEvent, classify
 
 
 class RetryLater(Exception):

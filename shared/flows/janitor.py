@@ -12,16 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from shared.azure_metrics import UsageMetrics
-from shared.azureml.workspace import EndpointInfo, Workspace
-from shared.janitor.policy import Decision, Facts, needs_metrics, plan
-from shared.ledger import Ledger, LedgerEntry, Status, UploadKey
+from shared.azure.metrics import UsageMetrics
+from shared.azure.storage import PreparedStore
+from shared.domain.janitor import Decision, Facts, needs_metrics, plan
+from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
+from shared.domain.naming import dataset_prefix
+from shared.domain.workspace import EndpointInfo, Workspace
+from shared.flows.reconciler import deployment_summary
+from shared.flows.reports import update_report
 from shared.logs import log_step
-from shared.naming import dataset_prefix
-from shared.reconciler import deployment_summary
-from shared.reports import update_report
 from shared.settings import Settings
-from shared.storage import PreparedStore
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from shared.naming import aml_name
+from shared.domain.naming import aml_name
 
 ENDPOINT_MAX = 32
 _ENDPOINT_UNSAFE = re.compile(r"[^a-z0-9-]+")

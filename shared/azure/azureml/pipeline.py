@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.finetune.compute import ComputePlan
+from shared.domain.finetune.compute import ComputePlan
 
 COMPUTE_INPUTS = ("compute_model_import", "compute_preprocess", "compute_finetune", "compute_model_evaluation")
 INSTANCE_TYPE_INPUTS = {

@@ -17,18 +17,18 @@ from typing import Any, Protocol
 
 import orjson
 
-from shared.chatdata.prepare import SplitFiles
-from shared.chatdata.report import Report
-from shared.chatdata.report_merge import merge_report
-from shared.chatdata.split import SPLITS
-from shared.chatdata.streams import buffered
-from shared.chatdata.validator import validate_stream
+from shared.azure.storage import PreparedStore
+from shared.domain.chatdata.prepare import SplitFiles
+from shared.domain.chatdata.report import Report
+from shared.domain.chatdata.report_merge import merge_report
+from shared.domain.chatdata.split import SPLITS
+from shared.domain.chatdata.streams import buffered
+from shared.domain.chatdata.validator import validate_stream
+from shared.domain.naming import correlation_id, dataset_name, is_upload, prepared_prefix
+from shared.flows.reports import write_report
+from shared.flows.submission import PreparedUpload
 from shared.logs import log_step
-from shared.naming import correlation_id, dataset_name, is_upload, prepared_prefix
-from shared.reports import write_report
 from shared.settings import Settings
-from shared.storage import PreparedStore
-from shared.submission import PreparedUpload
 
 JSONL = "application/x-ndjson"
 
@@ -61,7 +61,7 @@ class IngestOutcome:
 
 
 Submit = Callable[[PreparedUpload], dict[str, Any]]
-"""Submits a prepared upload for fine-tuning; returns a summary for the report (see shared.submission)."""
+"""Submits a prepared upload for fine-tuning; returns a summary for the report (see shared.flows.submission)."""
 
 
 def ingest_blob(
@@ -150,7 +150,7 @@ def _ingest(
 
 def _write_report(store: PreparedStore, prefix: str, report: Report) -> str:
     """report.json for tools and report.md for people, next to the prepared data, merged with what
-    other workers and later steps already wrote there (see shared.chatdata.report_merge)."""
+    other workers and later steps already wrote there (see shared.domain.chatdata.report_merge)."""
     new = report.as_dict()
     written = write_report(store, prefix, lambda existing: merge_report(new, existing) if existing else new)
     return written or store.location(f"{prefix}/report.md")

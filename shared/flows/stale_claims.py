@@ -14,11 +14,11 @@ from typing import Any
 
 import orjson
 
-from shared.ledger import LedgerEntry, Status
+from shared.domain.ledger import LedgerEntry, Status
+from shared.domain.naming import dataset_prefix
+from shared.flows.reports import update_report, write_report
+from shared.flows.submission import PreparedUpload, ledger_summary, submit_prepared
 from shared.logs import log_step
-from shared.naming import dataset_prefix
-from shared.reports import update_report, write_report
-from shared.submission import PreparedUpload, ledger_summary, submit_prepared
 
 
 def prepared_upload(entry: LedgerEntry, store: Any) -> PreparedUpload:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.ledger import Claim, LedgerEntry, Status, UploadKey, decide_claim
+from shared.domain.ledger import Claim, LedgerEntry, Status, UploadKey, decide_claim
 from shared.settings import STORAGE_CONNECTION, SettingsError, storage_connection
 
 if TYPE_CHECKING:

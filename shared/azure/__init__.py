@@ -1,0 +1,1 @@
+"""Adapters to Azure services: Blob and Table storage, Azure ML, Azure Monitor; each SDK imported lazily."""

@@ -1,1 +1,0 @@
-"""Pure domain of deployment: names, provisioning states, the smoke test's request and answer."""

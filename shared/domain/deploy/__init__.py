@@ -1,0 +1,1 @@
+"""Pure domain of deployment: endpoint and model names, provisioning states."""
