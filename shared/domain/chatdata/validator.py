@@ -210,6 +210,7 @@ def _fast_loop(run: _Run, reader: LineReader, lines: Iterable[bytes], start: int
         stats.tokens_hist,
     )
     train_end, validation_end, top, counts = run.train_end, run.validation_end, run.train_top, run.split_counts
+    top_floor = top[0][0]  # the lowest hash among the kept train rows closest to validation
     write = run.sink.write if run.sink is not None else None
     # msgspec raises DecodeError/ValidationError (ValueError), UnicodeDecodeError (a ValueError) for
     # bad UTF-8 in a string, and RecursionError for deep nesting: the careful path names each one.
@@ -222,7 +223,7 @@ def _fast_loop(run: _Run, reader: LineReader, lines: Iterable[bytes], start: int
         try:
             conversation = decode(data)
             messages = conversation.messages
-            kinds = list(map(type, messages))
+            kinds = [*map(type, messages)]
             count = len(kinds)
             if kinds != clean[count] if count < clean_max else not long_clean(kinds):
                 raise _NotClean
@@ -275,9 +276,13 @@ def _fast_loop(run: _Run, reader: LineReader, lines: Iterable[bytes], start: int
             dense_messages[count] += 1
         else:
             messages_hist[count] = messages_hist.get(count, 0) + 1
-        split = 0 if digest < train_end else 1 if digest < validation_end else 2
-        if split == 0 and digest > top[0][0]:
-            heapq.heapreplace(top, (digest, counts[0], number))
+        if digest < train_end:
+            split = 0
+            if digest > top_floor:
+                heapq.heapreplace(top, (digest, counts[0], number))
+                top_floor = top[0][0]
+        else:
+            split = 1 if digest < validation_end else 2
         counts[split] += 1
         if write is not None:
             write(split, prepared_row(messages, prompt_id))
