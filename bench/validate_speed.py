@@ -89,12 +89,18 @@ _WORDS = [
 ]
 
 
-def _text(rng: random.Random, low: int, high: int) -> str:
-    words = rng.choices(_WORDS, k=rng.randint(low, high))
+def _text(
+    rng: random.Random,
+    low: int,
+    high: int,
+    vocabulary: list[str] = _WORDS,
+    ends: tuple[str, ...] = (".", "?", "!", ".\n\n"),
+) -> str:
+    words = rng.choices(vocabulary, k=rng.randint(low, high))
     sentences, start = [], 0
     while start < len(words):
         end = start + rng.randint(6, 18)
-        sentences.append(" ".join(words[start:end]).capitalize() + rng.choice([".", "?", "!", ".\n\n"]))
+        sentences.append(" ".join(words[start:end]).capitalize() + rng.choice(ends))
         start = end
     return " ".join(sentences)
 
@@ -143,13 +149,7 @@ _ASCII_WORDS = [w for w in _WORDS if w.isascii()] + [
 
 
 def _ascii_text(rng: random.Random, low: int, high: int) -> str:
-    words = rng.choices(_ASCII_WORDS, k=rng.randint(low, high))
-    sentences, start = [], 0
-    while start < len(words):
-        end = start + rng.randint(6, 18)
-        sentences.append(" ".join(words[start:end]).capitalize() + rng.choice([".", "?", "!", ".\n\n", ","]))
-        start = end
-    return " ".join(sentences)
+    return _text(rng, low, high, _ASCII_WORDS, (".", "?", "!", ".\n\n", ","))
 
 
 def make_ascii_conversation(rng: random.Random, index: int) -> dict:
