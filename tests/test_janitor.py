@@ -72,17 +72,42 @@ def test_decisions(case: Facts, verdict: Verdict) -> None:
     assert judge(case, NOW, WINDOW).verdict is verdict
 
 
+@pytest.mark.parametrize(
+    "keep",
+    [
+        {"Chatft_Keep": "true"},
+        {"CHATFT_KEEP": "true"},
+        {"chatft_keep": "yes"},
+        {"chatft_keep": "1"},
+        {"ChatFT_keep": "TRUE"},
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("managed", ["chatft_managed", "Chatft_Managed", "CHATFT_MANAGED"])
+def test_a_keep_tag_protects_whatever_its_case_or_spelling_of_true(keep: dict, managed: str) -> None:
+    """Was: only chatft_keep=true protected. Azure Resource Manager: "The tag name can have a
+    maximum of 512 characters and is case insensitive" (Az.Resources Set-AzTag/New-AzTag help;
+    learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations)."""
+    idle = facts(tags={managed: "true", **keep})
+    assert judge(idle, NOW, WINDOW).verdict is Verdict.PROTECTED
+    assert judge(facts(tags={managed: "true"}), NOW, WINDOW).verdict is Verdict.IDLE
+
+
+@pytest.mark.parametrize("value", ["false", "no", "0", ""])
+def test_a_keep_tag_that_says_no_does_not_protect(value: str) -> None:
+    assert judge(facts(tags={**OURS, "Chatft_Keep": value}), NOW, WINDOW).verdict is Verdict.IDLE
+
+
 fact_sets = st.lists(
     st.builds(
         Facts,
         name=st.uuids().map(str),
-        tags=st.fixed_dictionaries(
-            {},
-            optional={
-                "chatft_managed": st.sampled_from(["true", "false", "TRUE"]),
-                "chatft_keep": st.sampled_from(["true", "false"]),
-            },
-        ),
+        tags=st.tuples(
+            st.sampled_from(["chatft_managed", "Chatft_Managed", "CHATFT_MANAGED"]),
+            st.sampled_from(["true", "false", "TRUE", None]),
+            st.sampled_from(["chatft_keep", "Chatft_Keep", "CHATFT_KEEP"]),
+            st.sampled_from(["true", "false", "yes", "1", "Y", "no", None]),
+        ).map(lambda t: {k: v for k, v in ((t[0], t[1]), (t[2], t[3])) if v is not None}),
         provisioning_state=st.sampled_from([None, "Succeeded", "Deleting", "Updating"]),
         created_at=st.one_of(st.none(), st.integers(0, 600).map(lambda m: NOW - timedelta(minutes=m))),
         ledger_status=st.sampled_from([None, "live", "deploying", "registered", "retired"]),
@@ -103,8 +128,9 @@ def test_the_janitor_never_deletes_what_it_must_not(endpoints: list[Facts], cap:
     assert len(deleted) <= cap and (not dry_run or not deleted)
     for d in deleted:
         f = by_name[d.name]
-        assert f.tags.get("chatft_managed", "").lower() == "true"
-        assert f.tags.get("chatft_keep", "").lower() != "true"
+        tags = {k.lower(): v.lower() for k, v in f.tags.items()}  # Azure tag names are case-insensitive
+        assert tags.get("chatft_managed") == "true"
+        assert tags.get("chatft_keep") not in ("true", "yes", "1", "y", "on")
         assert f.requests == 0  # known, and zero
         assert f.ledger_status in (None, "live") and (f.provisioning_state or "").lower() != "deleting"
         moments = [m for m in (f.created_at, f.live_at) if m is not None]

@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from shared.domain.tags import is_true, is_truthy, tag
+
+MANAGED_TAG = "chatft_managed"
+KEEP_TAG = "chatft_keep"
+"""Add this tag (true/yes/1, any case) to an endpoint to keep it whatever its traffic."""
+
 
 class Verdict(str, Enum):
     UNMANAGED = "unmanaged"
@@ -49,10 +55,6 @@ class Decision:
     age: timedelta | None = None
 
 
-def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() == "true"
-
-
 def age_of(facts: Facts, now: datetime) -> timedelta | None:
     """Time since the later of the endpoint's creation and its going live (None if neither is known)."""
     moments = [m for m in (facts.created_at, facts.live_at) if m is not None]
@@ -70,10 +72,10 @@ def judge(facts: Facts, now: datetime, window: timedelta, *, metrics_known: bool
     def decision(verdict: Verdict, reason: str) -> Decision:
         return Decision(name, verdict, reason, requests=facts.requests, age=age)
 
-    if not _is_true(facts.tags.get("chatft_managed")):
+    if not is_true(tag(facts.tags, MANAGED_TAG)):
         return decision(Verdict.UNMANAGED, "not created by chatft (no chatft_managed=true tag)")
-    if _is_true(facts.tags.get("chatft_keep")):
-        return decision(Verdict.PROTECTED, "tagged chatft_keep=true")
+    if is_truthy(tag(facts.tags, KEEP_TAG)):
+        return decision(Verdict.PROTECTED, f"tagged {KEEP_TAG}={tag(facts.tags, KEEP_TAG)}")
     if (facts.provisioning_state or "").lower() == "deleting":
         return decision(Verdict.DELETING, "already being deleted")
     if facts.ledger_status is not None and facts.ledger_status != "live":

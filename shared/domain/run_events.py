@@ -33,8 +33,9 @@ class RunEvent:
 
     @property
     def tags(self) -> dict[str, str]:
+        """Run tags with lower-cased names: Azure treats tag names case-insensitively."""
         tags = self.data.get("runTags") or {}
-        return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+        return {str(k).lower(): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
 
     @property
     def run_status(self) -> str:

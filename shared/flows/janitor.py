@@ -14,9 +14,10 @@ from datetime import datetime, timedelta, timezone
 
 from shared.azure.metrics import UsageMetrics
 from shared.azure.storage import PreparedStore
-from shared.domain.janitor import Decision, Facts, needs_metrics, plan
+from shared.domain.janitor import MANAGED_TAG, Decision, Facts, needs_metrics, plan
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
 from shared.domain.naming import dataset_prefix
+from shared.domain.tags import is_true, tag
 from shared.domain.workspace import EndpointInfo, Workspace
 from shared.flows.reconciler import deployment_summary
 from shared.flows.reports import update_report
@@ -35,7 +36,7 @@ class JanitorContext:
 
 
 def _ledger_entry(ctx: JanitorContext, endpoint: EndpointInfo) -> LedgerEntry | None:
-    dataset, sha = endpoint.tags.get("chatft_dataset"), endpoint.tags.get("chatft_upload")
+    dataset, sha = tag(endpoint.tags, "chatft_dataset"), tag(endpoint.tags, "chatft_upload")
     if not dataset or not sha:
         return None
     entry = ctx.ledger.get(UploadKey(dataset, sha))
@@ -51,7 +52,7 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
     settings, now = ctx.settings, ctx.now()
     window = timedelta(minutes=settings.janitor_idle_minutes)
     endpoints = ctx.workspace.list_endpoints()
-    entries = {e.name: _ledger_entry(ctx, e) for e in endpoints if e.tags.get("chatft_managed", "").lower() == "true"}
+    entries = {e.name: _ledger_entry(ctx, e) for e in endpoints if is_true(tag(e.tags, MANAGED_TAG))}
     facts = {
         e.name: Facts(
             name=e.name,
