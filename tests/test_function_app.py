@@ -87,3 +87,23 @@ def test_importing_the_app_loads_no_heavy_modules() -> None:
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     assert _fresh_python(code) == ""
+
+
+def test_the_deployed_azure_functions_decodes_cloudevents() -> None:
+    """azure-functions 1.24.0's EventGridEventInConverter has no CloudEvents branch (its
+    azure/functions/eventgrid.py never looks at `specversion`; 1.25.0 added it), so every event of
+    a CloudEvents subscription would be read as an empty Event Grid event. The requirement's floor
+    must exclude it, and the installed version must decode one."""
+    from importlib.metadata import version
+
+    from azure.functions.eventgrid import EventGridEventInConverter
+    from azure.functions.meta import Datum
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    [line] = [x for x in (ROOT / "requirements.txt").read_text().splitlines() if x.startswith("azure-functions")]
+    assert Version("1.24.0") not in Requirement(line).specifier
+    assert Version(version("azure-functions")) >= Version("1.25.0")
+    body = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "data": {"runId": "x"}}
+    event = EventGridEventInConverter.decode(Datum(json.dumps(body), "json"), trigger_metadata={})
+    assert type(event).__name__ == "CloudEvent" and event.get_json() == {"runId": "x"}
