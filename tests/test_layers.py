@@ -16,7 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT / "shared"
-ENTRY = {"shared.runtime", "shared.cli", "shared.console", "shared.local.host", "shared.local.session", "shared.local.demo"}
+ENTRY = {
+    "shared.runtime",
+    "shared.cli",
+    "shared.console",
+    "shared.local.host",
+    "shared.local.session",
+    "shared.local.demo",
+}
 
 
 def rank(module: str) -> int:
