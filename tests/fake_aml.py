@@ -59,6 +59,49 @@ def not_found(what: str) -> ResourceNotFoundError:
     return ResourceNotFoundError(message=f"{what} not found")
 
 
+class _NotFoundResponse:
+    """What the registry's data plane answers for a missing asset container: 404."""
+
+    status_code, reason, headers, content_type = 404, "Not Found", {}, "application/json"
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+    def text(self, encoding: str | None = None) -> str:
+        return '{"error": {"code": "UserError", "message": "Not found"}}'
+
+
+class _RegistryDataPlane:
+    """Stands in for the registry service client the SDK sends its container GET through."""
+
+    class _config:  # the attribute the SDK reads
+        subscription_id = "00000000-0000-0000-0000-000000000000"
+
+    def send_request(self, request: Any) -> _NotFoundResponse:
+        return _NotFoundResponse(request)
+
+
+def missing_by_label(name: str, asset_plural: str) -> Exception:
+    """The exception `<assets>.get(name, label="latest")` raises in a registry for a missing asset,
+    produced by the SDK's own code: `_resolve_label_to_asset` -> `_get_latest_version_from_container`
+    (azure/ai/ml/_utils/_asset_utils.py) turns the container GET's 404 into a ValidationException
+    with error_type RESOURCE_NOT_FOUND, not a ResourceNotFoundError."""
+    from azure.ai.ml._utils._asset_utils import _get_latest_version_from_container
+
+    try:
+        _get_latest_version_from_container(
+            name,
+            None,
+            "rg",
+            registry_name="azureml",
+            registry_service_client=_RegistryDataPlane(),
+            asset_plural=asset_plural,
+        )
+    except Exception as exc:
+        return exc
+    raise AssertionError("the SDK found an asset that does not exist")
+
+
 class FakeModels:
     def __init__(self, models: list[Model]) -> None:
         self._models = {m.name: m for m in models}
@@ -67,17 +110,20 @@ class FakeModels:
     def get(self, name: str, version: str | None = None, label: str | None = None) -> Model:
         self.calls.append((name, label))
         if name not in self._models:
-            raise not_found(f"model {name}")
+            raise missing_by_label(name, "models") if label else not_found(f"model {name}")
         return self._models[name]
 
 
 class FakeComponents:
-    def __init__(self, path: Path = FIXTURE) -> None:
+    def __init__(self, path: Path = FIXTURE, missing: bool = False) -> None:
         self._component = load_component(source=str(path))
+        self.missing = missing
         self.calls: list[tuple[str, str | None]] = []
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
         self.calls.append((name, label))
+        if self.missing:
+            raise missing_by_label(name, "components") if label else not_found(f"component {name}")
         return self._component
 
 

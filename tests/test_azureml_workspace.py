@@ -175,11 +175,28 @@ def test_disallowed_cluster_size_fails_preflight() -> None:
     assert ws.jobs.created == []
 
 
-def test_unknown_model_fails_preflight() -> None:
-    aml, ws, _ = adapter(settings(FINETUNE_MODEL="No-Such-Model"))
-    with pytest.raises(PreflightError, match="not found") as caught:
+def test_unknown_model_fails_preflight_naming_the_setting() -> None:
+    """Was: the fake raised ResourceNotFoundError, which the SDK never raises for a label lookup:
+    `models.get(name, label="latest")` in a registry raises azure.ai.ml's ValidationException
+    (RESOURCE_NOT_FOUND), produced here by the SDK's own `_get_latest_version_from_container`
+    (azure/ai/ml/_utils/_asset_utils.py), which the adapter let through as a generic failure."""
+    from azure.ai.ml.exceptions import ValidationException
+
+    aml, ws, registry = adapter(settings(FINETUNE_MODEL="No-Such-Model"))
+    with pytest.raises(ValidationException):
+        registry.models.get("No-Such-Model", label="latest")
+    with pytest.raises(PreflightError, match="no active version") as caught:
         aml.submit_finetune(request())
     assert caught.value.setting == "FINETUNE_MODEL" and ws.jobs.created == []
+    assert isinstance(caught.value.__cause__, ValidationException)
+
+
+def test_a_registry_without_the_pipeline_component_fails_preflight_naming_the_setting() -> None:
+    aml, ws, registry = adapter()
+    registry.components.missing = True
+    with pytest.raises(PreflightError, match="chat_completion_pipeline") as caught:
+        aml.submit_finetune(request())
+    assert caught.value.setting == "AML_REGISTRY" and ws.jobs.created == []
 
 
 def test_an_existing_job_with_the_same_name_is_not_submitted_again() -> None:

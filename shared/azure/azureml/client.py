@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
 
+from shared.azure.azureml.errors import is_missing
 from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
@@ -80,14 +81,28 @@ class AzureMLWorkspace:
         return self._registry_client
 
     def _foundation_model(self) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
         name = self._settings.finetune_model
         try:
             return self.registry.models.get(name, label="latest")
-        except ResourceNotFoundError as exc:
+        except Exception as exc:
+            if not is_missing(exc):
+                raise
             raise PreflightError(
-                f"model {name} was not found in registry {self._settings.aml_registry}", MODEL_SETTING
+                f"model {name} has no active version in registry {self._settings.aml_registry} "
+                f"({exc}); set {MODEL_SETTING} to a model the registry lists for chat-completion fine-tuning",
+                MODEL_SETTING,
+            ) from exc
+
+    def _pipeline_component(self) -> Any:
+        try:
+            return self.registry.components.get(name=COMPONENT, label="latest")
+        except Exception as exc:
+            if not is_missing(exc):
+                raise
+            raise PreflightError(
+                f"component {COMPONENT} was not found in registry {self._settings.aml_registry} ({exc}); "
+                "AML_REGISTRY must name the registry that publishes it (azureml)",
+                "AML_REGISTRY",
             ) from exc
 
     def _compute_plan(self, model_tags: dict[str, str]) -> ComputePlan:
@@ -125,7 +140,7 @@ class AzureMLWorkspace:
         tags = dict(model.tags or {})
         warnings = check_model(model.name, tags, getattr(model, "stage", None), self._today())
         compute = self._compute_plan(tags)
-        component = self.registry.components.get(name=COMPONENT, label="latest")
+        component = self._pipeline_component()
         try:
             model_defaults = parse_python_literal(tags.get("model_specific_defaults"), "model_specific_defaults", dict)
         except ValueError as exc:
