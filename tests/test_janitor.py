@@ -232,9 +232,10 @@ def test_idle_live_endpoint_is_retired_and_nothing_else_is_touched(janitor, blob
         run_timer()
     assert deleted(workspace) == [live]
     entry = row()
-    assert entry.status is Status.RETIRED and "no requests in the last 2h00m" in entry.deploy["retired"]["reason"]
+    assert entry.status is Status.RETIRING, "asked, not yet seen gone"
+    assert "no requests in the last 2h00m" in entry.deploy["retired"]["reason"]
     assert entry.deploy["retired"]["idle_minutes_measured"] == 120
-    assert report(blob_service, storage_env)["deployment"]["status"] == "retired"
+    assert report(blob_service, storage_env)["deployment"]["status"] == "retiring"
     lines = [
         json.loads(r.getMessage().split(" ", 2)[2])
         for r in caplog.records
@@ -250,8 +251,74 @@ def test_idle_live_endpoint_is_retired_and_nothing_else_is_touched(janitor, blob
         "no-metrics": ("metrics-unknown", "keep"),
     }
     assert next(line for line in lines if line["endpoint"] == "busy-one")["requests"] == 12
-    run_timer()  # right after: a no-op
+    run_timer()  # the next run no longer finds it: confirmed gone, and nothing else is touched
     assert deleted(workspace) == [live]
+    assert row().status is Status.RETIRED and row().deploy["retired"]["confirmed_gone_at"]
+    assert report(blob_service, storage_env)["deployment"]["status"] == "retired"
+    run_timer()
+    assert deleted(workspace) == [live]
+
+
+def _live_upload(janitor, blob_service, storage_env) -> str:
+    workspace, _, _ = janitor
+    with ScoringServer(key="k", deployment="demo") as server:
+        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k"
+        job, tags = submit(blob_service, storage_env, workspace)
+        send(completed(job, tags))
+        run_until(lambda: row().status is Status.LIVE)
+    return row().deploy["endpoint"]
+
+
+def test_a_failed_delete_is_reported_and_asked_again_and_never_stops_the_run(
+    janitor, blob_service, storage_env
+) -> None:
+    """Was: `retired` as soon as begin_delete returned, so a delete that failed left a GPU endpoint
+    billing, kept forever as "owned by the reconciler"; and one 409 aborted the whole run."""
+    from azure.core.exceptions import HttpResponseError
+
+    workspace, _, later = janitor
+    live = _live_upload(janitor, blob_service, storage_env)
+    add(workspace, "idle-orphan", OURS, later - timedelta(hours=9))
+    conflict = HttpResponseError(message="Conflict: an operation is in progress on the endpoint")
+    conflict.status_code = 409
+    real_delete = workspace.online_endpoints.begin_delete
+
+    def delete(name=None, **kwargs):
+        if name == live:
+            raise conflict
+        return real_delete(name=name, **kwargs)
+
+    workspace.online_endpoints.begin_delete = delete
+    run_timer()
+    assert deleted(workspace) == ["idle-orphan"], "the other endpoint was still deleted"
+    entry = row()
+    assert entry.status is Status.RETIRING and "Conflict" in entry.deploy["retired"]["last_error"]
+    assert "last request failed" in report(blob_service, storage_env)["deployment"]["retiring"]
+    run_timer()  # still failing: asked again, still retiring, never "retired" while it exists
+    assert row().status is Status.RETIRING and row().deploy["retired"]["delete_requests"] == 2
+    workspace.online_endpoints.begin_delete = real_delete
+    run_timer()
+    assert live in deleted(workspace) and row().status is Status.RETIRING and not row().deploy["retired"]["last_error"]
+    run_timer()
+    assert row().status is Status.RETIRED
+
+
+def test_a_delete_azure_ml_dropped_is_asked_again(janitor, blob_service, storage_env) -> None:
+    """The delete was accepted, but later the endpoint is back in a normal state (the operation
+    failed on the service side): the next run asks again, whatever the endpoint's traffic."""
+    workspace, metrics, later = janitor
+    live = _live_upload(janitor, blob_service, storage_env)
+    run_timer()
+    assert row().status is Status.RETIRING
+    add(
+        workspace,
+        live,
+        {**OURS, "chatft_dataset": "chats", "chatft_upload": row().key.sha256},
+        later - timedelta(hours=6),
+    )
+    metrics.requests[f"{WORKSPACE}/onlineEndpoints/{live}".lower()] = 50  # busy or not, it was to go
+    run_timer()
+    assert deleted(workspace).count(live) == 2
 
 
 def test_dry_run_deletes_nothing(janitor, monkeypatch) -> None:

@@ -27,6 +27,8 @@ class Verdict(str, Enum):
     UNKNOWN = "metrics-unknown"
     BUSY = "busy"
     IDLE = "idle"
+    RETIRING = "retiring"
+    """We asked for its deletion before and it is still there: asked again, whatever its traffic."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def judge(facts: Facts, now: datetime, window: timedelta, *, metrics_known: bool
         return decision(Verdict.PROTECTED, f"tagged {KEEP_TAG}={tag(facts.tags, KEEP_TAG)}")
     if (facts.provisioning_state or "").lower() == "deleting":
         return decision(Verdict.DELETING, "already being deleted")
+    if facts.ledger_status == "retiring":
+        return decision(Verdict.RETIRING, "its deletion was requested before but it still exists: deleting again")
     if facts.ledger_status is not None and facts.ledger_status != "live":
         return decision(Verdict.NOT_LIVE, f"ledger status {facts.ledger_status}: the deployment reconciler owns it")
     if age is None:
@@ -94,19 +98,27 @@ def judge(facts: Facts, now: datetime, window: timedelta, *, metrics_known: bool
 def plan(
     facts: Iterable[Facts], now: datetime, window: timedelta, *, max_deletes: int, dry_run: bool
 ) -> list[Decision]:
-    """Judge every endpoint; delete the idle ones, oldest first, at most `max_deletes` a run."""
+    """Judge every endpoint; delete the idle ones, oldest first, at most `max_deletes` a run.
+
+    Deletions that were asked for before and did not happen come first: they are already owed.
+    """
     decisions = [judge(f, now, window) for f in facts]
     idle = sorted(
-        (d for d in decisions if d.verdict is Verdict.IDLE), key=lambda d: d.age or timedelta(0), reverse=True
+        (d for d in decisions if d.verdict in _DELETABLE),
+        key=lambda d: (d.verdict is Verdict.RETIRING, d.age or timedelta(0)),
+        reverse=True,
     )
     chosen = {d.name for d in idle[:max_deletes]}
     planned = []
     for d in decisions:
-        if d.verdict is Verdict.IDLE:
+        if d.verdict in _DELETABLE:
             action = ("would-delete" if dry_run else "delete") if d.name in chosen else "capped"
             d = Decision(d.name, d.verdict, d.reason, action, d.requests, d.age)
         planned.append(d)
     return planned
+
+
+_DELETABLE = frozenset({Verdict.IDLE, Verdict.RETIRING})
 
 
 def _minutes(delta: timedelta) -> str:

@@ -31,8 +31,10 @@ class Status(str, Enum):
     """The endpoint answered the smoke test."""
     DEPLOY_FAILED = "deploy_failed"
     """Deployment failed or ran out of time; what we created was deleted."""
+    RETIRING = "retiring"
+    """The janitor asked Azure ML to delete the idle endpoint; not yet seen gone (retried until it is)."""
     RETIRED = "retired"
-    """The janitor removed the idle endpoint."""
+    """The janitor removed the idle endpoint, and a later run confirmed it is gone."""
 
 
 RETRY_ON_REUPLOAD = frozenset({Status.FAILED, Status.CANCELED, Status.DEPLOY_FAILED})

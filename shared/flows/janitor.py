@@ -1,7 +1,9 @@
 """One janitor run: list our endpoints, gather facts, judge them, delete the idle ones (capped).
 
-Every decision is one structured log line. A deleted endpoint's ledger row says `retired`, with
-the reason and the measured idle time, and its upload's report says so too.
+Every decision is one structured log line. Deleting is asked, never awaited: the ledger row says
+`retiring` (with the reason and the measured idle time), and only a later run that no longer finds
+the endpoint makes it `retired`, and says so in the report. A delete that fails, or that Azure ML
+drops, is asked again on every run until the endpoint is gone; one failure never stops the run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
     settings, now = ctx.settings, ctx.now()
     window = timedelta(minutes=settings.janitor_idle_minutes)
     endpoints = ctx.workspace.list_endpoints()
+    _confirm_retired(ctx, {e.name for e in endpoints}, now)
     entries = {e.name: _ledger_entry(ctx, e) for e in endpoints if is_true(tag(e.tags, MANAGED_TAG))}
     facts = {
         e.name: Facts(
@@ -77,7 +80,13 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
     )
     for decision in decisions:
         if decision.action == "delete":
-            _retire(ctx, decision, entries.get(decision.name), now)
+            try:
+                _retire(ctx, decision, entries.get(decision.name), now)
+            except Exception as exc:  # one endpoint's failure must not leave the others billing
+                logging.getLogger("chatft").exception("janitor step for %s failed", decision.name)
+                log_step(
+                    "janitor.error", endpoint=decision.name, error=f"{type(exc).__name__}: {exc}", level=logging.ERROR
+                )
         log_step(
             "janitor.decision",
             endpoint=decision.name,
@@ -98,19 +107,51 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
 
 
 def _retire(ctx: JanitorContext, decision: Decision, entry: LedgerEntry | None, now: datetime) -> None:
-    """Start the delete (never awaited) and record why; an endpoint already gone counts as deleted."""
-    ctx.workspace.begin_delete_endpoint(decision.name)
+    """Ask for the delete (never awaited) and record it as `retiring`; a failed request is recorded
+    and reported too, and asked again on the next run."""
+    error = None
+    try:
+        ctx.workspace.begin_delete_endpoint(decision.name)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log_step("janitor.delete_failed", endpoint=decision.name, error=error, level=logging.ERROR)
     if entry is None:
         return
-    entry.status = Status.RETIRED
+    previous = entry.deploy.get("retired") or {}
+    entry.status = Status.RETIRING
     entry.updated_at = now
     entry.deploy["retired"] = {
-        "at": now.isoformat(),
-        "reason": decision.reason,
-        "idle_minutes_measured": ctx.settings.janitor_idle_minutes,
-        "age_minutes": int(decision.age.total_seconds() // 60) if decision.age else None,
+        "at": previous.get("at", now.isoformat()),
+        "reason": previous.get("reason", decision.reason),
+        "idle_minutes_measured": previous.get("idle_minutes_measured", ctx.settings.janitor_idle_minutes),
+        "age_minutes": previous.get("age_minutes", int(decision.age.total_seconds() // 60) if decision.age else None),
+        "delete_requests": previous.get("delete_requests", 0) + 1,
+        "last_error": error,
     }
     if ctx.ledger.save(entry):
-        summary = deployment_summary(entry)
-        summary["retired"] = f"{now.isoformat()}: {decision.reason}"
-        update_report(ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", summary)
+        _report(ctx, entry, now, "retiring")
+
+
+def _confirm_retired(ctx: JanitorContext, listed: set[str], now: datetime) -> None:
+    """Rows whose delete was asked for and whose endpoint is no longer listed: confirmed gone."""
+    for entry in ctx.ledger.with_status(Status.RETIRING):
+        if entry.deploy.get("endpoint") in listed:
+            continue  # still there: judged (and asked again) below
+        entry.status = Status.RETIRED
+        entry.updated_at = now
+        entry.deploy.setdefault("retired", {})["confirmed_gone_at"] = now.isoformat()
+        if ctx.ledger.save(entry):
+            log_step("janitor.retired", cid=entry.cid, endpoint=entry.deploy.get("endpoint"))
+            _report(ctx, entry, now, "retired")
+
+
+def _report(ctx: JanitorContext, entry: LedgerEntry, now: datetime, stage: str) -> None:
+    retired = entry.deploy.get("retired") or {}
+    summary = deployment_summary(entry)
+    summary["retired"] = f"{retired.get('at', now.isoformat())}: {retired.get('reason')}"
+    if stage == "retiring":
+        summary["retiring"] = (
+            f"delete requested ({retired.get('delete_requests')}x); the next janitor run confirms it is gone"
+            + (f"; last request failed: {retired['last_error']}" if retired.get("last_error") else "")
+        )
+    update_report(ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", summary)

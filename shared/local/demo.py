@@ -259,7 +259,7 @@ def _stages(
 
     def retired_or_broken() -> str | None:
         current = ledger.get(key)
-        if current is not None and current.status not in (Status.LIVE, Status.RETIRED):
+        if current is not None and current.status not in (Status.LIVE, Status.RETIRING, Status.RETIRED):
             return f"the endpoint's row went to {current.status.value}"
         return broken()
 
