@@ -22,7 +22,7 @@ from shared.flows.janitor import JanitorContext
 from tests.deploy_flow import completed, report, row, run_until, send, submit
 from tests.events import WORKSPACE
 from tests.fake_monitor import FakeMetricsClient
-from tests.hosting import find_function, indexed_functions
+from tests.hosting import find_function, indexed_functions, invoke_blob_trigger
 from tests.scoring_server import ScoringServer
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
@@ -358,3 +358,29 @@ def test_timer_metadata_comes_from_a_setting() -> None:
     )
     assert binding["type"] == "timerTrigger" and binding["schedule"] == "%JANITOR_SCHEDULE%"
     assert binding["runOnStartup"] is False and binding["useMonitor"] is True
+
+
+def test_a_reupload_of_a_retired_upload_redeploys_its_model_without_retraining(
+    janitor, blob_service, storage_env
+) -> None:
+    """Was: after the janitor retired an endpoint, uploading the same file again did nothing."""
+    from tests.deploy_flow import DATA
+
+    workspace, _, _ = janitor
+    live = _live_upload(janitor, blob_service, storage_env)
+    model = row().deploy["model_id"]
+    run_timer()
+    run_timer()
+    assert row().status is Status.RETIRED and live not in workspace.online_endpoints.endpoints
+    with ScoringServer(key="k", deployment="demo") as server:
+        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k"
+        blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], "chats.jsonl").upload_blob(DATA, overwrite=True)
+        invoke_blob_trigger(function_app.app, "ingest_upload", "chats.jsonl")  # same bytes, a new ETag
+        entry = row()
+        assert entry.status is Status.REGISTERED and entry.deploy["redeployed_after"]["reason"]
+        assert "redeploying model" in report(blob_service, storage_env)["submission"]["repeated_upload"]
+        run_until(lambda: row().status is Status.LIVE)
+    assert len(workspace.jobs.created) == 1, "no second training job"
+    assert row().deploy["model_id"] == model and row().deploy["endpoint"] == live
+    invoke_blob_trigger(function_app.app, "ingest_upload", "chats.jsonl")  # the same delivery again: nothing
+    assert row().status is Status.LIVE

@@ -73,6 +73,8 @@ def submit_prepared(
     )
     if not claim.acquired:
         existing = claim.existing
+        if existing is not None and existing.status is Status.RETIRED and upload.etag not in ("", existing.upload_etag):
+            return _redeploy(existing, upload, settings=settings, ledger=ledger, now=now())
         log_step("submit.skipped", cid=upload.cid, reason=claim.reason, job=existing.job_name if existing else None)
         if existing is None:
             return {
@@ -133,6 +135,34 @@ def submit_prepared(
         "parameters": job.parameters,
         "dropped_parameters": [{"key": k, "source": s, "reason": r} for k, s, r in job.dropped_parameters],
         "warnings": job.warnings,
+    }
+
+
+def _redeploy(
+    entry: LedgerEntry, upload: PreparedUpload, *, settings: Settings, ledger: Ledger, now: datetime
+) -> dict[str, Any]:
+    """A new upload of bytes whose endpoint the janitor retired: deploy the registered model again,
+    without retraining. The reconciler takes it from `registered`, like a job that just finished."""
+    from shared.flows.reconciler import start_deployment
+
+    previous = entry.deploy
+    model = {k: previous[k] for k in ("model_id", "model_name", "model_version", "base_model", "endpoint")}
+    retired = previous.get("retired")
+    start_deployment(entry, settings, now, **model)
+    entry.deploy["redeployed_after"] = retired
+    entry.upload_etag = upload.etag
+    if not ledger.save(entry):
+        return {**ledger_summary(entry), "repeated_upload": "another delivery is redeploying it"}
+    log_step(
+        "submit.redeploying",
+        cid=entry.cid,
+        model=f"{model['model_name']}:{model['model_version']}",
+        endpoint=model["endpoint"],
+    )
+    return {
+        **ledger_summary(entry),
+        "repeated_upload": f"its endpoint was retired; redeploying model {model['model_name']}:{model['model_version']} "
+        "without retraining",
     }
 
 
