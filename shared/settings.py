@@ -376,6 +376,39 @@ def storage_connection(
     return None
 
 
+IDENTITY_SETTINGS = (
+    "AZURE_CLIENT_ID",
+    f"{STORAGE_CONNECTION}__credential",
+    f"{STORAGE_CONNECTION}__clientId",
+    f"{STORAGE_CONNECTION}__managedIdentityResourceId",
+    f"{STORAGE_CONNECTION}__blobServiceUri",
+    f"{STORAGE_CONNECTION}__queueServiceUri",
+    f"{STORAGE_CONNECTION}__tableServiceUri",
+)
+"""Settings of a deployment in Azure only (identity-based connections): not in the local sample."""
+
+
+@dataclass(frozen=True)
+class IdentityChoice:
+    managed: bool
+    """True: ManagedIdentityCredential only (what `__credential=managedidentity` asks for)."""
+    client_id: str | None = None
+    resource_id: str | None = None
+
+
+def identity_for(connection: str | None, env: Mapping[str, str] | None = None) -> IdentityChoice:
+    """Which identity a connection's settings ask for (pure: the settings decide, nothing is called)."""
+    env = os.environ if env is None else env
+    if not connection:
+        return IdentityChoice(managed=False, client_id=env.get("AZURE_CLIENT_ID") or None)
+    kind = (env.get(f"{connection}__credential") or "").strip().lower()
+    client_id = env.get(f"{connection}__clientId") or None
+    resource_id = env.get(f"{connection}__managedIdentityResourceId") or None
+    if kind == "managedidentity":
+        return IdentityChoice(managed=True, client_id=client_id, resource_id=None if client_id else resource_id)
+    return IdentityChoice(managed=False, client_id=client_id or env.get("AZURE_CLIENT_ID") or None)
+
+
 def upload_trigger_source(env: Mapping[str, str] | None = None) -> str:
     """Read at function-index time, so a bad value fails indexing with the setting's name."""
     env = os.environ if env is None else env

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings, SettingsError, setting_names, storage_connection
+from shared.settings import IDENTITY_SETTINGS, Settings, SettingsError, setting_names, storage_connection
 
 SAMPLE = Path(__file__).resolve().parent.parent / "local.settings.sample.json"
 
@@ -75,3 +75,9 @@ def test_bad_submission_settings_do_not_stop_ingest_but_are_all_named() -> None:
 def test_storage_and_validation_problems_still_fail_at_once() -> None:
     with pytest.raises(SettingsError, match="ML_BACKEND"):
         Settings.from_env({"ML_BACKEND": "gpu-cloud"})
+
+
+def test_the_azure_only_identity_settings_are_documented() -> None:
+    readme = (SAMPLE.parent / "README.md").read_text()
+    for name in IDENTITY_SETTINGS:
+        assert f"`{name}`" in readme, f"{name} is missing from the README settings table"

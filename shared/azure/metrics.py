@@ -26,9 +26,9 @@ class UsageMetrics(Protocol):
 
 
 def _default_credential() -> Any:
-    from azure.identity import DefaultAzureCredential
+    from shared.azure.identity import credential
 
-    return DefaultAzureCredential()
+    return credential()
 
 
 def _resource_of(metric_id: str) -> str:

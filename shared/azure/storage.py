@@ -69,9 +69,9 @@ def blob_service(env: Mapping[str, str] | None = None, connection: str = STORAGE
     kind, value = found
     if kind == "connection_string":
         return BlobServiceClient.from_connection_string(value)
-    from azure.identity import DefaultAzureCredential
+    from shared.azure.identity import credential
 
-    return BlobServiceClient(account_url=value, credential=DefaultAzureCredential())
+    return BlobServiceClient(account_url=value, credential=credential(connection, env))
 
 
 def ensure_container(container: Any) -> None:

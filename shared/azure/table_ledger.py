@@ -30,9 +30,9 @@ def table_client(table: str, env: Mapping[str, str] | None = None) -> TableClien
     if kind == "connection_string":
         service = TableServiceClient.from_connection_string(value)
     else:
-        from azure.identity import DefaultAzureCredential
+        from shared.azure.identity import credential
 
-        service = TableServiceClient(endpoint=value, credential=DefaultAzureCredential())
+        service = TableServiceClient(endpoint=value, credential=credential(STORAGE_CONNECTION, env))
     return service.create_table_if_not_exists(table)
 
 

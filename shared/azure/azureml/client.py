@@ -36,9 +36,9 @@ COMPONENT = "chat_completion_pipeline"
 
 
 def _default_credential() -> Any:
-    from azure.identity import DefaultAzureCredential
+    from shared.azure.identity import credential
 
-    return DefaultAzureCredential()
+    return credential()
 
 
 class AzureMLWorkspace:
