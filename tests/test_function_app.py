@@ -107,3 +107,14 @@ def test_the_deployed_azure_functions_decodes_cloudevents() -> None:
     body = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "data": {"runId": "x"}}
     event = EventGridEventInConverter.decode(Datum(json.dumps(body), "json"), trigger_metadata={})
     assert type(event).__name__ == "CloudEvent" and event.get_json() == {"runId": "x"}
+
+
+def test_host_json_is_valid_on_every_supported_plan() -> None:
+    """functionTimeout: Consumption allows at most 10 minutes (default 5); Flex Consumption,
+    Premium and Dedicated default to 30 and are unbounded (MicrosoftDocs azure-docs,
+    includes/functions-timeout-duration.md). Was 00:30:00, which the Consumption plan refuses."""
+    host = json.loads((ROOT / "host.json").read_text())
+    hours, minutes, seconds = (int(x) for x in host["functionTimeout"].split(":"))
+    timeout = hours * 3600 + minutes * 60 + seconds
+    assert 0 < timeout <= 10 * 60
+    assert host["version"] == "2.0" and host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
