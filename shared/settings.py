@@ -23,6 +23,9 @@ settings instead: `CHATFT_STORAGE__blobServiceUri` and `CHATFT_STORAGE__queueSer
 """
 
 TRIGGER_SOURCES = ("LogsAndContainerScan", "EventGrid")
+DEFAULT_TRIGGER_SOURCE = "EventGrid"
+"""Deployed default: Flex Consumption supports only the Event Grid blob trigger source. Local
+settings choose polling (LogsAndContainerScan), which needs no subscription."""
 ML_BACKENDS = ("azure", "local", "none")
 """Where fine-tuning runs: Azure ML, the embedded local backend, or nowhere (validate and prepare only)."""
 LOCAL_WORKSPACE_ID = (
@@ -147,7 +150,7 @@ def _json_object(text: str) -> dict[str, Any]:
 _SPECS: dict[str, _Spec] = {
     "upload_container": _Spec("UPLOAD_CONTAINER", _container, "chat-uploads"),
     "prepared_container": _Spec("PREPARED_CONTAINER", _container, "chat-prepared"),
-    "upload_trigger_source": _Spec("UPLOAD_TRIGGER_SOURCE", _trigger_source, "LogsAndContainerScan"),
+    "upload_trigger_source": _Spec("UPLOAD_TRIGGER_SOURCE", _trigger_source, DEFAULT_TRIGGER_SOURCE),
     "strict": _Spec("VALIDATION_STRICT", _bool, "false"),
     "drop_invalid": _Spec("VALIDATION_DROP_INVALID", _bool, "false"),
     "max_seq_tokens": _Spec("MAX_SEQ_TOKENS", _positive_int, "4096"),
@@ -413,6 +416,6 @@ def upload_trigger_source(env: Mapping[str, str] | None = None) -> str:
     """Read at function-index time, so a bad value fails indexing with the setting's name."""
     env = os.environ if env is None else env
     try:
-        return _trigger_source(env.get("UPLOAD_TRIGGER_SOURCE", "LogsAndContainerScan"))
+        return _trigger_source(env.get("UPLOAD_TRIGGER_SOURCE", DEFAULT_TRIGGER_SOURCE))
     except ValueError as exc:
         raise SettingsError(f"invalid settings: UPLOAD_TRIGGER_SOURCE: {exc}") from exc

@@ -30,7 +30,7 @@ def test_ingest_function_metadata() -> None:
         "name": "client",
         "path": "%UPLOAD_CONTAINER%/{name}",
         "connection": "CHATFT_STORAGE",
-        "source": "LogsAndContainerScan",
+        "source": os.environ.get("UPLOAD_TRIGGER_SOURCE", "EventGrid"),
     }
 
 

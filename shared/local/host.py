@@ -2,8 +2,11 @@
 
 It reads the indexed function metadata (`app.get_functions()`): trigger types, paths,
 connections and schedules, resolving %SETTING% expressions. Then it
-- polls the blob trigger's container in Azurite and invokes the function once per new blob or
-  ETag, keeping receipts in `azure-webjobs-hosts` like the host (5 failures and a blob is poisoned);
+- polls the blob trigger's container in Azurite once per new blob or ETag, keeping receipts in
+  `azure-webjobs-hosts` like the host (5 failures and a blob is poisoned). With the polling source
+  (LogsAndContainerScan) it invokes the function; with the EventGrid source it plays Event Grid and
+  POSTs a BlobCreated event to its own `/runtime/webhooks/blobs?functionName=Host.Functions.<name>`,
+  which it serves like the host's blobs extension (validation handshake included);
 - serves POST /runtime/webhooks/EventGrid?functionName=<name>, with the subscription validation
   handshake, handing events to the function as func.EventGridEvent / func.CloudEvent;
 - fires timer functions on their NCRONTAB schedules (six fields, seconds first, via croniter).
@@ -18,6 +21,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -110,6 +114,28 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
     return events
 
 
+BLOBS_WEBHOOK = "/runtime/webhooks/blobs"
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+
+
+def _blobs_by_event(function: Any) -> bool:
+    trigger = function.get_trigger()
+    return trigger.type == "blobTrigger" and str(getattr(trigger, "source", "")).lower() == "eventgrid"
+
+
+def created_blob(event: dict[str, Any], container: str) -> str | None:
+    """The blob name of a BlobCreated event (Event Grid or CloudEvents schema) in `container`, else None.
+
+    Its subject is `/blobServices/default/containers/<container>/blobs/<name>`.
+    """
+    kind = event.get("eventType") or event.get("type")
+    subject = event.get("subject")
+    if kind != BLOB_CREATED or not isinstance(subject, str):
+        return None
+    prefix = f"/blobServices/default/containers/{container}/blobs/"
+    return subject[len(prefix) :] if subject.startswith(prefix) and len(subject) > len(prefix) else None
+
+
 def validation_code(events: list[dict[str, Any]]) -> str:
     """The handshake's data.validationCode; HttpError(400) if the first event has none."""
     data = events[0].get("data") if events else None
@@ -194,7 +220,7 @@ class LocalHost:
     # --- lifecycle ---
 
     def start(self) -> LocalHost:
-        if any(f.get_trigger().type == "eventGridTrigger" for f in self.functions.values()):
+        if any(f.get_trigger().type == "eventGridTrigger" or _blobs_by_event(f) for f in self.functions.values()):
             self._http = JsonServer(("127.0.0.1", self.port), self._webhook_handler())  # a busy port fails here
             self.port = self._http.server_address[1]
             self._thread(self._http.serve_forever, 0.1)
@@ -301,12 +327,15 @@ class LocalHost:
         if meta.get("etag") == etag and (meta.get("done") == "true" or int(meta.get("failures", "0")) >= POISON_AFTER):
             return
         failures = int(meta.get("failures", "0")) if meta.get("etag") == etag else 0
-        ok = self._invoke(
-            "blob",
-            f"{container}/{blob.name}",
-            name,
-            lambda: function.get_user_function()(blob_binding(function, blob.name)),
-        )
+        if _blobs_by_event(function):  # play Event Grid: deliver BlobCreated to our own blobs webhook
+            ok = self._publish_blob_created(name, container, blob.name)
+        else:
+            ok = self._invoke(
+                "blob",
+                f"{container}/{blob.name}",
+                name,
+                lambda: function.get_user_function()(blob_binding(function, blob.name)),
+            )
         failures = 0 if ok else failures + 1
         if failures >= POISON_AFTER:
             self.poisoned.add(f"{name} {container}/{blob.name}")
@@ -327,6 +356,8 @@ class LocalHost:
             def do_POST(self) -> None:
                 url = urlparse(self.path)
                 name = (parse_qs(url.query).get("functionName") or [""])[0]
+                if url.path == BLOBS_WEBHOOK:
+                    return self._reply(*host._blob_events(name.removeprefix("Host.Functions."), self))
                 function = host.functions.get(name)
                 if url.path != "/runtime/webhooks/EventGrid":
                     raise HttpError(404, f"not found: {url.path} (POST /runtime/webhooks/EventGrid?functionName=...)")
@@ -354,6 +385,63 @@ class LocalHost:
                 return self._reply(200, {"invoked": len(events)})
 
         return Handler
+
+    # --- the Event Grid source of the blob trigger: POST /runtime/webhooks/blobs ---
+
+    def _publish_blob_created(self, name: str, container: str, blob: str) -> bool:
+        """What Event Grid does for a storage account's BlobCreated subscription, offline: POST the
+        event to the blobs webhook, so the function runs through the same path as in Azure."""
+        import urllib.error
+        import urllib.request
+
+        event = {
+            "topic": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/chatft-local"
+            "/providers/Microsoft.Storage/storageAccounts/devstoreaccount1",
+            "subject": f"/blobServices/default/containers/{container}/blobs/{blob}",
+            "eventType": BLOB_CREATED,
+            "id": str(uuid.uuid4()),
+            "eventTime": datetime.now(timezone.utc).isoformat(),
+            "data": {"api": "PutBlob", "url": f"http://127.0.0.1/devstoreaccount1/{container}/{blob}"},
+            "dataVersion": "",
+            "metadataVersion": "1",
+        }
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{BLOBS_WEBHOOK}?functionName=Host.Functions.{name}",
+            data=json.dumps([event]).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "aeg-event-type": "Notification"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):  # the function failed (500) or the host is stopping
+            return False
+
+    def _blob_events(self, name: str, request: JsonHandler) -> tuple[int, Any]:
+        """What the host's blobs extension does with BlobCreated events: invoke the function for
+        each new blob in its container (other events and containers are acknowledged, not acted on)."""
+        function = self.functions.get(name)
+        if function is None or not _blobs_by_event(function):
+            raise HttpError(404, f"no blob trigger with the EventGrid source named {name!r}")
+        events = parse_events(request.read_body(MAX_EVENT_BODY))
+        kind = (request.headers.get("aeg-event-type") or "").lower()
+        if kind == "subscriptionvalidation":
+            return 200, {"validationResponse": validation_code(events)}
+        if kind != "notification":
+            raise HttpError(400, "missing aeg-event-type: Notification or SubscriptionValidation")
+        container = resolve(function.get_trigger().path).split("/", 1)[0]
+        blobs = [blob for event in events if (blob := created_blob(event, container)) is not None]
+        if self._stop.is_set():
+            raise HttpError(503, "the host is stopping; Event Grid would retry")
+        for blob in blobs:
+            if not self._invoke(
+                "blob",
+                f"{container}/{blob}",
+                name,
+                lambda b=blob: function.get_user_function()(blob_binding(function, b)),
+            ):
+                raise HttpError(500, f"the function {name} failed; Event Grid would retry")
+        return 200, {"invoked": len(blobs)}
 
     # --- timers ---
 
