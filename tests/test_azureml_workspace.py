@@ -221,3 +221,26 @@ def test_clients_and_the_sdk_are_loaded_lazily() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
     )
     assert out.stdout.strip() == "False []"
+
+
+@pytest.mark.parametrize(
+    "override",
+    ['{"num_train_epochs": 0}', '{"per_device_train_batch_size": 0}', '{"num_nodes_finetune": -1}'],
+)
+def test_an_override_outside_the_components_bounds_fails_preflight(override: str) -> None:
+    """The published chat_completion_pipeline declares `min: 1` on these inputs (Azure/azureml-assets,
+    assets/training/finetune_acft_hf_nlp/components/pipeline_components/chat_completion/spec.yaml),
+    but neither our coercion nor the SDK's `_validate()` enforced it: 0 epochs reached the GPUs."""
+    aml, ws, _ = adapter(settings(FINETUNE_OVERRIDES=override))
+    with pytest.raises(PreflightError, match="must be at least 1") as caught:
+        aml.submit_finetune(request())
+    assert caught.value.setting == "FINETUNE_OVERRIDES" and ws.jobs.created == []
+
+
+def test_the_bounds_come_from_the_component_fetched_at_run_time() -> None:
+    component = load_component(source=str(FIXTURE))
+    assert component.inputs["num_train_epochs"].min == 1  # what the registry's component says
+    component.inputs["num_train_epochs"].min = 3
+    from shared.azure.azureml.pipeline import component_input_types
+
+    assert component_input_types(component)["num_train_epochs"].min == 3

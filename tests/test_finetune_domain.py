@@ -148,3 +148,20 @@ def test_archived_model_fails_and_deprecation_only_warns() -> None:
     )
     assert warnings == ["fine-tuning of m is deprecated since 2026-01-01, retiring on 2027-01-01"]
     assert check_model("m", {"FinetuneRetirementDate": "2027-01-01"}, None, TODAY) == []
+
+
+def test_coercion_enforces_the_declared_bounds() -> None:
+    from shared.domain.finetune.params import InputSpec, coerce
+
+    assert coerce("2", "integer", None, 1) == 2
+    with pytest.raises(ValueError, match="at least 1"):
+        coerce(0, "integer", None, 1)
+    with pytest.raises(ValueError, match=r"at most 0\.5"):
+        coerce(0.9, "number", None, None, 0.5)
+    merged = merge_parameters({"num_train_epochs": InputSpec("integer", None, 1.0)}, {"num_train_epochs": 0}, {})
+    assert merged.values == {"num_train_epochs": 3}  # chatft's default stays; the tag's 0 is dropped
+    assert (
+        "num_train_epochs",
+        "model_specific_defaults tag",
+        "invalid value: must be at least 1, got 0",
+    ) in merged.dropped

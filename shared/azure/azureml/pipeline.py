@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.finetune.compute import ComputePlan
+from shared.domain.finetune.params import InputSpec
 
 COMPUTE_INPUTS = ("compute_model_import", "compute_preprocess", "compute_finetune", "compute_model_evaluation")
 INSTANCE_TYPE_INPUTS = {
@@ -18,10 +19,19 @@ INSTANCE_TYPE_INPUTS = {
 OUTPUT = "mlflow_model_folder"
 
 
-def component_input_types(component: Any) -> dict[str, tuple[str, list[str] | None]]:
-    """{input name: (type, enum or None)} of a loaded or registry component."""
+def component_input_types(component: Any) -> dict[str, InputSpec]:
+    """{input name: InputSpec(type, enum, min, max)} of a loaded or registry component."""
+
+    def bound(value: Any) -> float | None:
+        return float(value) if value is not None else None
+
     return {
-        name: (str(spec.type), list(spec.enum) if getattr(spec, "enum", None) else None)
+        name: InputSpec(
+            str(spec.type),
+            list(spec.enum) if getattr(spec, "enum", None) else None,
+            bound(getattr(spec, "min", None)),
+            bound(getattr(spec, "max", None)),
+        )
         for name, spec in component.inputs.items()
     }
 

@@ -11,7 +11,7 @@ import ast
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 TRAINING_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 3,
@@ -82,17 +82,33 @@ def _flag(value: Any) -> str:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def coerce(value: Any, input_type: str, enum: list[str] | None) -> Any:
-    """Coerce a value to a component input type (integer, number, boolean, string)."""
+class InputSpec(NamedTuple):
+    """What a component declares of one input: its type, and the enum or bounds it allows."""
+
+    type: str
+    enum: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+def coerce(
+    value: Any, input_type: str, enum: list[str] | None, minimum: float | None = None, maximum: float | None = None
+) -> Any:
+    """Coerce a value to a component input type (integer, number, boolean, string), within the
+    component's declared bounds: neither the SDK's `_validate()` nor the service checks `min`/`max`
+    before the job reaches the GPUs."""
     kind = input_type.lower()
-    if kind == "integer":
-        if isinstance(value, bool) or float(value) != int(float(value)):
-            raise ValueError(f"expected an integer, got {value!r}")
-        return int(float(value))
-    if kind == "number":
+    if kind in ("integer", "number"):
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
-        return float(value)
+        number = float(value)
+        if kind == "integer" and number != int(number):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if minimum is not None and number < minimum:
+            raise ValueError(f"must be at least {minimum:g}, got {value!r}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be at most {maximum:g}, got {value!r}")
+        return int(number) if kind == "integer" else number
     if kind == "boolean":
         return _flag(value) == "true"
     if enum and set(enum) <= {"true", "false"}:
@@ -104,13 +120,13 @@ def coerce(value: Any, input_type: str, enum: list[str] | None) -> Any:
 
 
 def merge_parameters(
-    component_inputs: Mapping[str, tuple[str, list[str] | None]],
+    component_inputs: Mapping[str, tuple[Any, ...]],
     model_defaults: Mapping[str, Any],
     overrides: Mapping[str, Any],
 ) -> MergedParameters:
     """Layer defaults < model tag < overrides; keep and coerce only the component's own inputs.
 
-    `component_inputs` maps input name -> (type, enum or None), read from the component.
+    `component_inputs` maps input name -> InputSpec (type, enum, min, max), read from the component.
     """
     layers = (
         ("chatft defaults", {**TRAINING_DEFAULTS, **OPTIMISATION_DEFAULTS}),
@@ -126,9 +142,9 @@ def merge_parameters(
             elif key not in component_inputs:
                 dropped.append((key, source, "not an input of the component"))
             else:
-                input_type, enum = component_inputs[key]
+                spec = InputSpec(*component_inputs[key])
                 try:
-                    merged[key] = coerce(value, input_type, enum)
+                    merged[key] = coerce(value, spec.type, spec.enum, spec.min, spec.max)
                 except (TypeError, ValueError) as exc:
                     if source == "FINETUNE_OVERRIDES":
                         raise ValueError(f"FINETUNE_OVERRIDES: {key}: {exc}") from exc
