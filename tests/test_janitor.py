@@ -214,12 +214,7 @@ def deleted(workspace) -> list[str]:
 
 def test_idle_live_endpoint_is_retired_and_nothing_else_is_touched(janitor, blob_service, storage_env, caplog) -> None:
     workspace, metrics, later = janitor
-    with ScoringServer(key="k", deployment="demo") as server:
-        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k"
-        job, tags = submit(blob_service, storage_env, workspace)
-        send(completed(job, tags))
-        run_until(lambda: row().status is Status.LIVE)
-    live = row().deploy["endpoint"]
+    live = _live_upload(janitor, blob_service, storage_env)
     long_ago = later - timedelta(hours=6)
     add(workspace, "someone-elses", {"team": "x"}, long_ago)
     add(workspace, "kept-on-purpose", {**OURS, "chatft_keep": "true"}, long_ago)
