@@ -186,6 +186,7 @@ _SPECS: dict[str, _Spec] = {
     "deploy_deadline_minutes": _Spec("DEPLOY_DEADLINE_MINUTES", _positive_int, "120"),
     "smoke_timeout_seconds": _Spec("SMOKE_TIMEOUT_SECONDS", _positive_int, "120"),
     "reconcile_schedule": _Spec("DEPLOY_RECONCILE_SCHEDULE", _ncrontab, "0 */2 * * * *"),
+    "job_poll_quiet_minutes": _Spec("JOB_POLL_QUIET_MINUTES", _positive_number, "15"),
     "janitor_schedule": _Spec("JANITOR_SCHEDULE", _ncrontab, "0 */15 * * * *"),
     "janitor_idle_minutes": _Spec("JANITOR_IDLE_MINUTES", _positive_number, "120"),
     "local_state_dir": _Spec("LOCAL_STATE_DIR", _path, ".chatft"),
@@ -304,6 +305,7 @@ class Settings:
     deploy_deadline_minutes: int
     smoke_timeout_seconds: int
     reconcile_schedule: str
+    job_poll_quiet_minutes: float
     janitor_schedule: str
     janitor_idle_minutes: float
     janitor_dry_run: bool

@@ -19,6 +19,7 @@ from azure.ai.ml.entities import (
     ManagedOnlineEndpoint,
     Model,
     VmSize,
+    Workspace,
 )
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
@@ -322,8 +323,14 @@ class FakeRegistryClient:
         self.components = FakeComponents(component_path)
 
 
+class FakeWorkspaces:
+    def get(self, name: str | None = None) -> Workspace:
+        return Workspace(name=name or "ws-chatft", location="eastus")
+
+
 class FakeWorkspaceClient:
     def __init__(self, clusters: list[AmlCompute] | None = None, sizes: list[VmSize] | None = None) -> None:
+        self.workspaces = FakeWorkspaces()
         self.compute = FakeCompute(clusters or [], SIZES if sizes is None else sizes)
         self.jobs = FakeJobs()
         self.models = FakeWorkspaceModels()

@@ -180,6 +180,8 @@ def test_an_instance_type_outside_the_inference_allow_list_fails_clearly(
     shared.runtime.settings.cache_clear()
     shared.runtime.deploy_context.cache_clear()
     send(completed(job, tags))
+    assert row().status is Status.REGISTERED  # the handler only registers; the reconciler deploys
+    tick()
     assert row().status is Status.DEPLOY_FAILED
     assert "DEPLOY_INSTANCE_TYPE Standard_D4s_v3 is not in" in row().error
     assert workspace.online_endpoints.calls == []  # nothing billable was ever created

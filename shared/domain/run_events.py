@@ -68,6 +68,11 @@ _TERMINAL = {
 }
 
 
+def outcome_of_status(status: str) -> Outcome | None:
+    """A job's status as `jobs.get` reports it (Completed, Failed, Canceled, ...), or None while it runs."""
+    return _TERMINAL.get(status.strip().lower())
+
+
 @dataclass(frozen=True)
 class Decision:
     outcome: Outcome
@@ -86,7 +91,7 @@ def classify(event: RunEvent, workspace_id: str) -> Decision:
         return Decision(Outcome.IGNORE, "not a chatft job (no chatft_managed tag)")
     if event.type == RUN_COMPLETED:
         return Decision(Outcome.COMPLETED, "RunCompleted")
-    outcome = _TERMINAL.get(event.run_status)
+    outcome = outcome_of_status(event.run_status)
     if outcome is None:
         return Decision(Outcome.IGNORE, f"status {event.run_status or 'missing'} is not final")
     return Decision(outcome, f"RunStatusChanged to {event.run_status}")

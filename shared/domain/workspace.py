@@ -40,6 +40,8 @@ class JobInfo:
     name: str
     status: str
     studio_url: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    """The job's tags, names lower-cased (Azure treats tag names case-insensitively)."""
 
 
 @dataclass(frozen=True)

@@ -294,11 +294,14 @@ def start_deployment(entry: LedgerEntry, settings: Settings, now: datetime, **de
 
 
 def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
-    """One tick: resubmit stale claims, then every deployment in progress; a failing row never stops the others."""
+    """One tick: resubmit stale claims, settle quiet jobs whose events never came, then move every
+    deployment in progress; a failing row never stops the others."""
+    from shared.flows.job_poll import poll_quiet_jobs
     from shared.flows.stale_claims import resubmit_stale_claims, sync_submission_reports
 
     resubmitted = resubmit_stale_claims(ctx, ctx.now())
     synced = sync_submission_reports(ctx)
+    polled = poll_quiet_jobs(ctx)
     results = []
     for entry in ctx.ledger.with_status(*DEPLOYMENT_ACTIVE):
         try:
@@ -313,5 +316,6 @@ def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
         results=results,
         resubmitted=resubmitted or None,
         reports_synced=synced or None,
+        jobs_polled=polled or None,
     )
     return results

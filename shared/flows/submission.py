@@ -63,6 +63,12 @@ def submit_prepared(
 ) -> dict[str, Any]:
     """Submit once; return a summary for the report. Raises only errors a retry could fix."""
     key = UploadKey(upload.dataset, upload.sha256)
+    previous = ledger.get(key)
+    if previous is not None and upload.etag not in ("", previous.upload_etag):  # a new upload of known bytes
+        if previous.status is Status.RETIRED:
+            return _redeploy(previous, upload, settings=settings, ledger=ledger, now=now())
+        if previous.status is Status.FAILED and previous.deploy.get("registration_failed"):
+            return _register_again(previous, upload, ledger=ledger, now=now())
     claim = ledger.claim(
         key,
         upload_etag=upload.etag,
@@ -73,8 +79,6 @@ def submit_prepared(
     )
     if not claim.acquired:
         existing = claim.existing
-        if existing is not None and existing.status is Status.RETIRED and upload.etag not in ("", existing.upload_etag):
-            return _redeploy(existing, upload, settings=settings, ledger=ledger, now=now())
         log_step("submit.skipped", cid=upload.cid, reason=claim.reason, job=existing.job_name if existing else None)
         if existing is None:
             return {
@@ -163,6 +167,26 @@ def _redeploy(
         **ledger_summary(entry),
         "repeated_upload": f"its endpoint was retired; redeploying model {model['model_name']}:{model['model_version']} "
         "without retraining",
+    }
+
+
+def _register_again(entry: LedgerEntry, upload: PreparedUpload, *, ledger: Ledger, now: datetime) -> dict[str, Any]:
+    """A new upload of bytes whose job completed but whose model could not be registered (a missing
+    role, say): back to `submitted`, flagged so the reconciler's next tick looks the job up and
+    registers its model, without retraining."""
+    from shared.flows.job_poll import REGISTER_AGAIN
+
+    failure = entry.deploy.get("registration_failed")
+    entry.status, entry.error, entry.updated_at = Status.SUBMITTED, "", now
+    entry.deploy = {REGISTER_AGAIN: True, "previous_failure": failure}
+    entry.upload_etag = upload.etag
+    if not ledger.save(entry):
+        return {**ledger_summary(entry), "repeated_upload": "another delivery is registering it again"}
+    log_step("submit.register_again", cid=entry.cid, job=entry.job_name, previous_failure=failure)
+    return {
+        **ledger_summary(entry),
+        "repeated_upload": f"job {entry.job_name} completed but its model was not registered ({failure}); "
+        "registering it again without retraining",
     }
 
 

@@ -167,7 +167,10 @@ class LocalWorkspace:
 
     def job_info(self, name: str) -> JobInfo | None:
         job = self.job_record(name)
-        return JobInfo(name, job["status"], self._job(name).as_uri()) if job else None
+        if not job:
+            return None
+        tags = {str(k).lower(): str(v) for k, v in (job.get("tags") or {}).items()}
+        return JobInfo(name, job["status"], self._job(name).as_uri(), tags)
 
     def job_record(self, name: str) -> dict[str, Any] | None:
         """The whole job record (status, metrics); local only, for `make run` to show.

@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from shared.azure.azureml.errors import is_missing
+from shared.azure.azureml.lro import start_deployment_put, start_endpoint_delete, start_endpoint_put
 from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
@@ -193,7 +194,12 @@ class AzureMLWorkspace:
             job = self.workspace.jobs.get(name)
         except ResourceNotFoundError:
             return None
-        return JobInfo(name=job.name, status=str(job.status or ""), studio_url=getattr(job, "studio_url", None))
+        return JobInfo(
+            name=job.name,
+            status=str(job.status or ""),
+            studio_url=getattr(job, "studio_url", None),
+            tags={str(k).lower(): str(v) for k, v in (job.tags or {}).items()},
+        )
 
     def foundation_model_tags(self, name: str) -> dict[str, str]:
         return dict(self.registry.models.get(name, label="latest").tags or {})
@@ -251,12 +257,12 @@ class AzureMLWorkspace:
         from azure.ai.ml.entities import ManagedOnlineEndpoint
 
         endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", description=description, tags=tags)
-        self.workspace.online_endpoints.begin_create_or_update(endpoint)
+        start_endpoint_put(self.workspace, endpoint, self.location())
 
     def set_endpoint_traffic(self, name: str, traffic: dict[str, int]) -> None:
         endpoint = self.workspace.online_endpoints.get(name)
         endpoint.traffic = dict(traffic)
-        self.workspace.online_endpoints.begin_create_or_update(endpoint)
+        start_endpoint_put(self.workspace, endpoint, self.location())
 
     def get_deployment(self, endpoint: str, name: str) -> DeploymentInfo | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -279,7 +285,7 @@ class AzureMLWorkspace:
             liveness_probe=ProbeSettings(initial_delay=600),
             request_settings=OnlineRequestSettings(request_timeout_ms=90000),
         )
-        self.workspace.online_deployments.begin_create_or_update(deployment)
+        start_deployment_put(self.workspace, deployment, self.location())
 
     def endpoint_key(self, name: str) -> str:
         keys = self.workspace.online_endpoints.get_keys(name)
@@ -294,7 +300,7 @@ class AzureMLWorkspace:
         from azure.core.exceptions import ResourceNotFoundError
 
         with contextlib.suppress(ResourceNotFoundError):
-            self.workspace.online_endpoints.begin_delete(name=name)
+            start_endpoint_delete(self.workspace, name)
 
 
 def parse_created_at(value: Any) -> datetime | None:

@@ -1,0 +1,73 @@
+"""Self-healing for lost run events: the reconciler asks Azure ML about jobs that have been quiet.
+
+An event can be lost for good: the subscription is missing or mis-filtered, Event Grid gave up
+after its retries, or the run's tags were not in `runTags`. Each tick, every upload still
+`submitted` whose ledger row has not changed for JOB_POLL_QUIET_MINUTES (or whose registration
+is to be retried) is looked up with `jobs.get`; a job in a final state is settled exactly as its
+event would have settled it (`settle_job`), so the two paths can race without harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from shared.domain.ledger import LedgerEntry, Status
+from shared.domain.run_events import outcome_of_status
+from shared.flows.job_events import RetryLater, settle_job
+from shared.flows.reconciler import DeployContext
+from shared.logs import log_step
+
+REGISTER_AGAIN = "register_again"
+"""`entry.deploy` flag: a re-upload asked to register a completed job's model again (no quiet wait)."""
+
+
+def _is_quiet(entry: LedgerEntry, now: datetime, quiet: timedelta) -> bool:
+    if entry.deploy.get(REGISTER_AGAIN):
+        return True
+    last = entry.updated_at or entry.claimed_at
+    return last is None or now - last >= quiet
+
+
+def poll_quiet_jobs(ctx: DeployContext) -> list[tuple[str, str]]:
+    """Settle quiet submitted jobs that have ended; one job's error never stops the others."""
+    now = ctx.now()
+    quiet = timedelta(minutes=ctx.settings.job_poll_quiet_minutes)
+    results = []
+    for entry in ctx.ledger.with_status(Status.SUBMITTED):
+        if not entry.job_name or not _is_quiet(entry, now, quiet):
+            continue
+        results.append((entry.job_name, _poll(entry, ctx)))
+    return results
+
+
+def _poll(entry: LedgerEntry, ctx: DeployContext) -> str:
+    try:
+        info = ctx.workspace.job_info(entry.job_name)
+    except Exception as exc:
+        log_step(
+            "job_poll.error",
+            cid=entry.cid,
+            job=entry.job_name,
+            error=f"{type(exc).__name__}: {exc}",
+            level=logging.WARNING,
+        )
+        return f"error: {type(exc).__name__}"
+    if info is None:
+        log_step(
+            "job_poll.job_missing",
+            cid=entry.cid,
+            job=entry.job_name,
+            reason="the ledger says submitted but the workspace has no such job",
+            level=logging.ERROR,
+        )
+        return "job not found"
+    outcome = outcome_of_status(info.status)
+    if outcome is None:
+        log_step("job_poll.running", cid=entry.cid, job=entry.job_name, status=info.status)
+        return f"still {info.status or 'unknown'}"
+    log_step("job_poll.ended", cid=entry.cid, job=entry.job_name, status=info.status, reason="no event arrived")
+    try:
+        return settle_job(entry, outcome, ctx, base_model_id=info.tags.get("chatft_base_model", ""), via="poll")
+    except RetryLater as exc:
+        return f"retry next tick: {exc}"
