@@ -7,6 +7,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from shared.domain.deploy.chat_turns import servable_problem
 from shared.local.http import JsonHandler
 
 
@@ -36,6 +37,15 @@ class ScoringServer:
                     assert isinstance(messages, list) and messages
                 except (ValueError, KeyError, TypeError, AssertionError):
                     return self._reply(400, {"error": "malformed body"})
+                problem = servable_problem(messages)
+                if problem:  # the model's server answered 400; the endpoint wraps it in a 424 (see REJECTIONS)
+                    headers = {
+                        "ms-azureml-model-error-statuscode": "400",
+                        "ms-azureml-model-error-reason": "model_error",
+                    }
+                    return self._reply(
+                        424, {"message": f"An unexpected error occurred in scoring script: {problem}"}, headers
+                    )
                 return self._reply(200, {"output": server.answer})
 
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

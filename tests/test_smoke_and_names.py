@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from shared.azure.scoring import SmokeError, extract_answer, prompt_messages, request_body, score
+from shared.azure.scoring import SmokeError, extract_answer, request_body, score
+from shared.domain.deploy.chat_turns import smoke_prompt
 from shared.domain.deploy.names import ENDPOINT_NAME, endpoint_name, model_version, registered_model_name
 from shared.domain.run_events import Outcome, RunEvent, classify
 from tests.events import WORKSPACE, cloud_event, decode, event_grid, run_data
@@ -37,7 +38,7 @@ def test_unreadable_answers_are_smoke_errors(payload: object) -> None:
 
 def test_the_prompt_stops_before_the_last_assistant_turn() -> None:
     conversation = {"messages": [*MESSAGES, {"role": "assistant", "content": "Lower the rate."}]}
-    assert prompt_messages(conversation) == MESSAGES
+    assert smoke_prompt(conversation) == MESSAGES
     body = request_body(MESSAGES)
     assert body == {
         "input_data": {
@@ -52,10 +53,12 @@ def test_score_sends_key_and_deployment_header() -> None:
     with ScoringServer(key="secret", deployment="blue", answer="  Use a smaller batch.  ") as server:
         result = score(server.url, "secret", "blue", MESSAGES, timeout=5)
         assert result.answer == "Use a smaller batch." and result.latency_ms >= 0
-        with pytest.raises(SmokeError, match="HTTP 401"):
+        with pytest.raises(SmokeError, match="HTTP 401") as unauthorised:
             score(server.url, "wrong", "blue", MESSAGES, timeout=5)
-        with pytest.raises(SmokeError, match="HTTP 404"):
+        assert unauthorised.value.permanent
+        with pytest.raises(SmokeError, match="HTTP 404") as no_traffic:
             score(server.url, "secret", "green", MESSAGES, timeout=5)
+        assert not no_traffic.value.permanent  # "no valid deployment with positive weight" (yet)
         assert [r["headers"]["azureml-model-deployment"] for r in server.requests] == ["blue", "blue", "green"]
         assert json.loads(server.requests[0]["body"])["input_data"]["input_string"] == MESSAGES
 

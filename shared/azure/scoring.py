@@ -13,22 +13,34 @@ PARAMETERS = {"temperature": 0.6, "top_p": 0.9, "do_sample": True, "max_new_toke
 ANSWER_PREVIEW = 200
 
 
+REJECTIONS = frozenset({400, 401, 403, 405, 413, 415, 422})
+"""Answers that mean the endpoint refuses this request for good. Not 404 (no deployment with
+traffic *yet*), 408 (timeout), 429 (busy) or 5xx: those can pass, so they are retried until the
+deadline. Source: "Common error codes for managed online endpoints", MicrosoftDocs azureml-docs,
+articles/machine-learning/how-to-troubleshoot-online-endpoints.md."""
+MODEL_STATUS_HEADER = "ms-azureml-model-error-statuscode"
+"""With a 424, the status the model's own server answered (same page)."""
+
+
 class SmokeError(Exception):
-    """The endpoint did not answer properly (yet): retried until the deployment deadline."""
+    """The endpoint did not answer properly: retried until the deadline, unless `permanent`."""
+
+    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.status, self.permanent = status, permanent
+
+
+def is_rejection(status: int, model_status: str | None) -> bool:
+    """A 4xx that retrying cannot fix: the endpoint's own, or a 424 carrying the model server's 4xx."""
+    if status == 424:
+        return bool(model_status and model_status.strip().isdigit() and int(model_status) in REJECTIONS)
+    return status in REJECTIONS
 
 
 @dataclass(frozen=True)
 class SmokeResult:
     latency_ms: int
     answer: str
-
-
-def prompt_messages(conversation: dict[str, Any]) -> list[dict[str, str]]:
-    """The conversation up to (not including) its last assistant turn: what the model should answer."""
-    messages = [{"role": m["role"], "content": m["content"]} for m in conversation["messages"]]
-    while messages and messages[-1]["role"] == "assistant":
-        messages.pop()
-    return messages
 
 
 def request_body(messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -70,7 +82,17 @@ def score(scoring_uri: str, key: str, deployment: str, messages: list[dict[str, 
             body = response.read()
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:300].decode(errors="replace")
-        raise SmokeError(f"HTTP {exc.code} from the endpoint: {detail}") from exc
+        model_status = exc.headers.get(MODEL_STATUS_HEADER) if exc.headers else None
+        model = (
+            f" (model answered {model_status}: {exc.headers.get('ms-azureml-model-error-reason')})"
+            if model_status
+            else ""
+        )
+        raise SmokeError(
+            f"HTTP {exc.code} from the endpoint{model}: {detail}",
+            status=exc.code,
+            permanent=is_rejection(exc.code, model_status),
+        ) from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise SmokeError(f"could not reach the endpoint: {exc}") from exc
     latency_ms = round((time.perf_counter() - started) * 1000)

@@ -22,8 +22,9 @@ from typing import Any
 import orjson
 
 from shared.azure.azureml.errors import is_transient
-from shared.azure.scoring import SmokeError, SmokeResult, prompt_messages
+from shared.azure.scoring import SmokeError, SmokeResult
 from shared.azure.storage import PreparedStore
+from shared.domain.deploy.chat_turns import smoke_prompt
 from shared.domain.deploy.states import Progress, progress
 from shared.domain.finetune.compute import allowed_sizes
 from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status
@@ -146,7 +147,10 @@ def _smoke_test(ctx: DeployContext, entry: LedgerEntry) -> str | None:
         result = ctx.scorer(
             endpoint.scoring_uri, key, d["deployment"], messages, float(ctx.settings.smoke_timeout_seconds)
         )
-    except SmokeError as exc:  # a fresh deployment can take a while to answer: retry until the deadline
+    except SmokeError as exc:
+        if exc.permanent:  # the server refuses this request: waiting for the deadline cannot help
+            raise PermanentDeployError(f"the endpoint rejected the smoke test: {exc}") from exc
+        # a fresh deployment can take a while to answer: retry until the deadline
         d["last_error"] = str(exc)
         log_step("deploy.smoke_retry", cid=entry.cid, endpoint=endpoint.name, error=str(exc), level=logging.WARNING)
         return None
@@ -156,13 +160,20 @@ def _smoke_test(ctx: DeployContext, entry: LedgerEntry) -> str | None:
 
 
 def _test_conversation(ctx: DeployContext, entry: LedgerEntry) -> list[dict[str, str]]:
-    """The first conversation of the prepared test split (validation or train if test is empty)."""
+    """The first conversation of the prepared test split (validation or train if test is empty),
+    cut to what a chat-completion server accepts (see shared.domain.deploy.chat_turns)."""
     prefix = dataset_prefix(entry.key.dataset, entry.key.sha256)
     for split in ("test", "validation", "train"):
         line = ctx.store.read_first_line(f"{prefix}/{split}.jsonl")
-        if line:
-            return prompt_messages(orjson.loads(line))
-    raise PermanentDeployError(f"no prepared conversation found under {prefix} for the smoke test")
+        if not line:
+            continue
+        try:
+            messages = smoke_prompt(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            messages = None
+        if messages:
+            return messages
+    raise PermanentDeployError(f"no prepared conversation with a user turn found under {prefix} for the smoke test")
 
 
 def _cleanup(ctx: DeployContext, entry: LedgerEntry) -> str | None:

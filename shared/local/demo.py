@@ -26,7 +26,8 @@ from rich.console import Console
 from rich.markup import escape
 
 import shared.runtime
-from shared.azure.scoring import prompt_messages, score
+from shared.azure.scoring import score
+from shared.domain.deploy.chat_turns import smoke_prompt
 from shared.domain.ledger import LedgerEntry, Status, UploadKey
 from shared.domain.naming import dataset_name, dataset_prefix
 from shared.local.host import POISON_AFTER
@@ -237,14 +238,16 @@ def _stages(
     )
 
     conversation = json.loads(store.read_first_line(f"{prefix}/test.jsonl"))
-    messages = prompt_messages(conversation)
+    messages = smoke_prompt(conversation) or [{"role": "user", "content": "Hello!"}]
     endpoint = entry.deploy["endpoint"]
     answer = score(
         entry.deploy["scoring_uri"], workspace.endpoint_key(endpoint), entry.deploy["deployment"], messages, 30
     ).answer
     console.print(f"    [bold]user[/]      {escape(messages[-1]['content'])}")  # data, not markup
     console.print(f"    [bold]model[/]     {escape(answer)}")
-    console.print(f"    [dim]reference {escape(conversation['messages'][len(messages)]['content'])}[/]")
+    following = conversation["messages"][len(messages) : len(messages) + 1]
+    if following and following[0].get("role") == "assistant":
+        console.print(f"    [dim]reference {escape(str(following[0].get('content')))}[/]")
     if keep:
         console.print(
             f'\nThe endpoint stays up (janitor in dry run). Score your own prompts in another terminal:\n  [cyan].venv/bin/chatft score "What is the capital of Peru?" --state {state_dir}[/]\nPress Ctrl-C to stop everything.'

@@ -95,13 +95,15 @@ class JsonHandler(BaseHTTPRequestHandler):
             raise HttpError(400, f"body ended after {len(body)} of {length} bytes")
         return body
 
-    def _reply(self, status: int, payload: Any = None) -> None:
+    def _reply(self, status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode() if payload is not None else b""
         if self.request_version == "HTTP/0.9":  # a garbled request line: still answer with a status line
             self.request_version = "HTTP/1.0"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.close_connection or not self._body_read:
             self.close_connection = True
             self.send_header("Connection", "close")

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from shared.domain.deploy.chat_turns import servable_problem
 from shared.local.http import HttpError, JsonHandler, JsonServer
 from shared.local.procs import watch_parent
 from shared.local.retrieval import RetrievalModel
@@ -47,6 +48,9 @@ def conversation(body: bytes) -> list[dict[str, str]]:
         raise HttpError(400, "each message needs a string role and content")
     if not isinstance(data.get("parameters", {}), dict):
         raise HttpError(400, "parameters must be an object")
+    problem = servable_problem(messages)  # what the chat-completion server of a catalog model refuses
+    if problem:
+        raise HttpError(400, problem)
     return messages
 
 
