@@ -93,7 +93,8 @@ def test_serverless_submission_builds_the_notebook_pipeline() -> None:
     assert inputs["num_train_epochs"] == 1  # the model's tag beats chatft's default of 3
     assert "learning_rate_min" not in inputs
     as_yaml = job._to_dict()
-    assert as_yaml["outputs"] == {"trained_model": {"type": "mlflow_model"}}
+    # the published component declares the output rw_mount; the pipeline's output inherits it
+    assert as_yaml["outputs"] == {"trained_model": {"type": "mlflow_model", "mode": "rw_mount"}}
     assert as_yaml["jobs"][step.name]["outputs"] == {"mlflow_model_folder": "${{parent.outputs.trained_model}}"}
     assert "pytorch_model_folder" not in as_yaml["jobs"][step.name]["outputs"]
     assert job._validate().passed, job._validate().error_messages
@@ -244,3 +245,12 @@ def test_the_bounds_come_from_the_component_fetched_at_run_time() -> None:
     from shared.azure.azureml.pipeline import component_input_types
 
     assert component_input_types(component)["num_train_epochs"].min == 3
+
+
+def test_an_override_outside_the_components_enum_fails_preflight() -> None:
+    """0.0.82 dropped `adamw_hf` from `optim`'s enum (it was 0.0.57's default): the enum of the
+    component fetched at run time decides, not what chatft once knew."""
+    aml, ws, _ = adapter(settings(FINETUNE_OVERRIDES='{"optim": "adamw_hf"}'))
+    with pytest.raises(PreflightError, match="adamw_torch, adafactor") as caught:
+        aml.submit_finetune(request())
+    assert caught.value.setting == "FINETUNE_OVERRIDES" and ws.jobs.created == []
