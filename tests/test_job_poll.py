@@ -185,3 +185,17 @@ def test_a_transient_registration_error_is_redelivered(flow, monkeypatch, error)
     monkeypatch.setattr(adapter, "register_model", real_register)
     send(completed(job, tags))  # Event Grid's redelivery
     assert row().status is Status.REGISTERED
+
+
+def test_the_report_follows_the_deployment_step_by_step(flow, blob_service, storage_env) -> None:
+    _, _, job, tags = flow
+    send(completed(job, tags))
+    seen = []
+    for _ in range(20):
+        tick()
+        section = report(blob_service, storage_env)["deployment"]
+        seen.append((section["status"], section["step"]))
+        if section["status"] == "live":
+            break
+    assert seen[-1] == ("live", "live")
+    assert any(status == "deploying" for status, _ in seen)  # not only the final word

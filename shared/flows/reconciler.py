@@ -262,10 +262,10 @@ def _transition(entry: LedgerEntry, following: str, ctx: DeployContext, now: dat
         previous=previous,
         status=entry.status.value,
     )
-    if entry.status in (Status.LIVE, Status.DEPLOY_FAILED):
-        update_report(
-            ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", deployment_summary(entry)
-        )
+    # every transition, so the report shows where a deployment is (and a redeployment no longer says "retired")
+    update_report(
+        ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", deployment_summary(entry)
+    )
     return True
 
 
