@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 from shared.domain.chatdata.fractions import SplitFractions
@@ -76,6 +77,14 @@ def _positive_number(text: str) -> float:
         raise ValueError(f"must be a positive number, got {text!r}") from None
     if not value > 0:
         raise ValueError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _hours(text: str) -> float:
+    """A positive number of hours, at most ten years (so it is always a valid timedelta)."""
+    value = _positive_number(text)
+    if value > 87_600:
+        raise ValueError(f"must be at most 87600 (ten years), got {text!r}")
     return value
 
 
@@ -165,9 +174,9 @@ _SPECS: dict[str, _Spec] = {
     "aml_workspace": _Spec("AML_WORKSPACE", _name(r"[A-Za-z0-9][\w-]{2,32}", "workspace name"), ""),
     "aml_registry": _Spec("AML_REGISTRY", _name(r"[A-Za-z0-9][\w-]{1,32}", "registry name"), "azureml"),
     "aml_datastore": _Spec("AML_DATASTORE", _name(r"[a-z0-9_]{1,255}", "datastore name"), "chatft_prepared"),
-    "finetune_model": _Spec(
-        "FINETUNE_MODEL", _name(r"[A-Za-z0-9][\w.-]{0,254}", "model name"), "Phi-3-mini-4k-instruct"
-    ),
+    # Phi-4: the only model in Azure/azureml-assets whose spec lists chat-completion fine-tuning with no
+    # fine-tuning retirement date (README "Choosing the foundation model").
+    "finetune_model": _Spec("FINETUNE_MODEL", _name(r"[A-Za-z0-9][\w.-]{0,254}", "model name"), "Phi-4"),
     "finetune_compute": _Spec("FINETUNE_COMPUTE", _name(r"[A-Za-z][\w-]{1,31}", "compute name"), "serverless"),
     "finetune_instance_type": _Spec("FINETUNE_INSTANCE_TYPE", _name(r"\w+", "VM size"), "Standard_NC24ads_A100_v4"),
     "finetune_overrides": _Spec("FINETUNE_OVERRIDES", _json_object, "{}"),
@@ -182,7 +191,8 @@ _SPECS: dict[str, _Spec] = {
     "deployment_name": _Spec(
         "DEPLOYMENT_NAME", _name(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]", "deployment name"), "demo"
     ),
-    "deploy_instance_type": _Spec("DEPLOY_INSTANCE_TYPE", _name(r"\w+", "VM size"), "Standard_NC24ads_A100_v4"),
+    # "" (unset or empty): the cheapest of the model's recommended sizes (shared/domain/deploy/sku.py).
+    "deploy_instance_type": _Spec("DEPLOY_INSTANCE_TYPE", _name(r"\w+", "VM size"), ""),
     "deploy_deadline_minutes": _Spec("DEPLOY_DEADLINE_MINUTES", _positive_int, "120"),
     "smoke_timeout_seconds": _Spec("SMOKE_TIMEOUT_SECONDS", _positive_int, "120"),
     "reconcile_schedule": _Spec("DEPLOY_RECONCILE_SCHEDULE", _ncrontab, "0 */2 * * * *"),
@@ -205,6 +215,7 @@ _SPECS: dict[str, _Spec] = {
     ),
     "janitor_dry_run": _Spec("JANITOR_DRY_RUN", _bool, "false"),
     "janitor_max_deletes": _Spec("JANITOR_MAX_DELETES", _positive_int, "5"),
+    "janitor_max_age_hours": _Spec("JANITOR_MAX_AGE_HOURS", _hours, ""),
 }
 
 
@@ -302,6 +313,7 @@ class Settings:
     registered_model_suffix: str
     deployment_name: str
     deploy_instance_type: str
+    """The deployment's VM size; "" (unset or empty): the cheapest the model recommends (domain/deploy/sku.py)."""
     deploy_deadline_minutes: int
     smoke_timeout_seconds: int
     reconcile_schedule: str
@@ -310,6 +322,8 @@ class Settings:
     janitor_idle_minutes: float
     janitor_dry_run: bool
     janitor_max_deletes: int
+    janitor_max_age_hours: float | str
+    """Hard cap on a managed endpoint's age, whatever its traffic; "" (unset or empty): no cap."""
     local_state_dir: str
     local_workspace_id: str
     local_event_webhook: str
@@ -352,6 +366,11 @@ class Settings:
             f"/subscriptions/{self.aml_subscription_id}/resourceGroups/{self.aml_resource_group}"
             f"/providers/Microsoft.MachineLearningServices/workspaces/{self.aml_workspace}"
         )
+
+    @property
+    def janitor_max_age(self) -> timedelta | None:
+        """JANITOR_MAX_AGE_HOURS as a timedelta, None when no cap is set."""
+        return timedelta(hours=self.janitor_max_age_hours) if self.janitor_max_age_hours != "" else None
 
     def validation_options(self) -> ValidationOptions:
         return ValidationOptions(**{option: getattr(self, name) for name, option in _VALIDATION_FIELDS.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -9,9 +10,11 @@ from datetime import date
 import pytest
 
 import shared.runtime
+from shared.azure.azureml import lro
 from shared.azure.azureml.client import AzureMLWorkspace
 from shared.local.azurite import Azurite, start_or_reuse
-from tests.fake_aml import PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
+from tests.aml_rest import AmlRestService, workspace_client
+from tests.fake_aml import FakeJobs, FakeRegistryClient, model
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +43,10 @@ def storage_env(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
 
 @pytest.fixture
 def aml(storage_env, blob_service, monkeypatch):
-    """Settings for the Azure backend, a fresh ledger table, and the fake MLClients wired in."""
+    """Settings for the Azure backend, a fresh ledger table, and the MLClients wired in: the workspace is the
+    real azure-ai-ml MLClient over the in-memory REST service (tests/aml_rest.py), yielded first so tests can
+    inspect and steer it; the registry is tests/fake_aml.FakeRegistryClient; pipeline submission is
+    tests/fake_aml.FakeJobs (service.jobs)."""
     env = {
         "ML_BACKEND": "azure",
         "AML_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
@@ -53,18 +59,25 @@ def aml(storage_env, blob_service, monkeypatch):
         monkeypatch.setenv(key, value)
     shared.runtime.reset()
     blob_service.create_container(storage_env["UPLOAD_CONTAINER"])
-    live_tags = {k: v for k, v in PHI3_TAGS.items() if not k.startswith("Finetune")}  # fine-tuning not retired
-    registry, workspace = FakeRegistryClient([model(tags=live_tags)]), FakeWorkspaceClient()
+    registry = FakeRegistryClient([model()])  # the default FINETUNE_MODEL
+    service = AmlRestService()
+    fallbacks: list[str] = []  # lro.py must reach the SDK's generated operations, never fall back to a poller
+    monkeypatch.setattr(lro, "_fallback", lambda what, exc: fallbacks.append(f"{what}: {exc}"))
+    threads_before = set(threading.enumerate())
     adapter = AzureMLWorkspace(
         shared.runtime.settings(),
-        workspace_client=workspace,
+        workspace_client=workspace_client(service, FakeJobs()),
         registry_client=registry,
         today=lambda: date(2026, 11, 22),
     )
     monkeypatch.setattr(shared.runtime, "workspace", lambda: adapter)
-    yield workspace, registry
+    yield service, registry
     monkeypatch.undo()
     shared.runtime.reset()
+    assert not service.unserved, f"requests the Azure ML test service could not serve: {service.unserved}"
+    assert not fallbacks, f"lro.py fell back to the public begin_* (a poller thread): {fallbacks}"
+    pollers = [t.name for t in threading.enumerate() if t not in threads_before and t.name.startswith("LROPoller")]
+    assert not pollers, f"azure-core poller threads left running: {pollers}"
 
 
 @pytest.fixture

@@ -1,11 +1,17 @@
-"""Fakes of the MLClient operations chatft calls, at the network boundary only.
+"""Hand-written fakes of the MLClient operations chatft calls where the real SDK is not run.
 
-Every call returns the SDK's own entity types (Model, AmlCompute, VmSize, the component loaded
-from our YAML fixture, the PipelineJob that was submitted), and every call is recorded.
+The workspace's endpoints, deployments, model registration, compute and job reads run the REAL MLClient over
+an in-memory REST service (tests/aml_rest.py, wired in by the `aml` fixture; contract in
+tests/test_aml_rest_contract.py). What stays hand-written: the registry (`MLClient(registry_name=...)` calls
+the registry discovery service in its constructor), pipeline submission (it resolves components against the
+registry), and the workspace client of the submission and doctor tests. Every call returns the SDK's own entity
+types, and every error is the exception the SDK raises in that situation, produced by the SDK's own code where
+it can be (missing_by_label) and cited where it is constructed.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,15 +19,12 @@ from typing import Any
 from azure.ai.ml import load_component
 from azure.ai.ml.entities import (
     AmlCompute,
-    EndpointAuthKeys,
     JobService,
-    ManagedOnlineDeployment,
-    ManagedOnlineEndpoint,
     Model,
     VmSize,
     Workspace,
 )
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "chat_completion_pipeline.yaml"
 
@@ -35,6 +38,41 @@ PHI3_TAGS = {
     "task": "chat-completion",
 }
 
+# The default FINETUNE_MODEL's tags as the registry returns them (Python-literal strings, like PHI3_TAGS),
+# copied from the `tags:` of Azure/azureml-assets assets/models/system/Phi-4/spec.yaml, version 8 (commit
+# 535f8e852ca6787851a7d563de7613d95dc2a8f0, before the July 2026 move of these fields into `system_metadata`;
+# licenseDescription and languages left out). No FinetuneDeprecationDate/FinetuneRetirementDate: not retiring.
+DEFAULT_MODEL_NAME = "Phi-4"
+DEFAULT_MODEL_VERSION = "8"
+DEFAULT_MODEL_TAGS = {
+    "author": "Microsoft",
+    "SharedComputeCapacityEnabled": "",
+    "disable-batch": "true",
+    "Preview": "",
+    "Featured": "",
+    "keywords": "Reasoning,Understanding,Low latency",
+    "freePlayground": "true",
+    "playgroundRateLimitTier": "low",
+    "inference_supported_envs": "['vllm']",
+    "license": "MIT",
+    "task": "chat-completion",
+    "displayName": "Phi-4",
+    "summary": "Phi-4 14B, a highly capable model for low latency scenarios.",
+    "textContextWindow": "16384",
+    "maxOutputTokens": "16384",
+    "inputModalities": "text",
+    "outputModalities": "text",
+    "evaluation": "evaluation.md",
+    "trainingDataDate": "June 2024",
+    "notes": "notes.md",
+    "hiddenlayerscanned": "",
+    "maas-inference": "true",
+    "inference_compute_allow_list": "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', 'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4', 'Standard_ND96isr_H100_v5', 'Standard_NC40ads_H100_v5', 'Standard_NC80adis_H100_v5']",
+    "finetune_compute_allow_list": "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', 'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4', 'Standard_NC40ads_H100_v5', 'Standard_NC80adis_H100_v5', 'Standard_ND96isr_H100_v5']",
+    "model_specific_defaults": "{'apply_deepspeed': 'true', 'deepspeed_stage': 3, 'apply_lora': 'true', 'apply_ort': 'false', 'precision': 16, 'ignore_mismatched_sizes': 'false', 'num_train_epochs': 1, 'per_device_train_batch_size': 1, 'per_device_eval_batch_size': 1, 'gradient_accumulation_steps': 1, 'learning_rate': 5e-06, 'lr_scheduler_type': 'cosine', 'logging_strategy': 'steps', 'logging_steps': 10, 'save_total_limit': 1}",
+    "benchmark": "quality",
+}
+
 SIZES = [
     VmSize(name="Standard_D12_v2", gpus=0),
     VmSize(name="Standard_NC6", gpus=1),
@@ -45,58 +83,70 @@ SIZES = [
 
 
 def model(
-    name: str = "Phi-3-mini-4k-instruct", version: str = "15", tags: dict | None = None, stage: str | None = None
+    name: str = DEFAULT_MODEL_NAME,
+    version: str = DEFAULT_MODEL_VERSION,
+    tags: dict | None = None,
+    stage: str | None = None,
 ) -> Model:
+    """A registry model; by default the default FINETUNE_MODEL as the registry lists it."""
     return Model(
         name=name,
         version=version,
-        tags=dict(PHI3_TAGS if tags is None else tags),
+        tags=dict(DEFAULT_MODEL_TAGS if tags is None else tags),
         stage=stage,
         id=f"azureml://registries/azureml/models/{name}/versions/{version}",
     )
 
 
 def not_found(what: str) -> ResourceNotFoundError:
+    """What a workspace GET of a missing resource raises: the generated operations map 404 to
+    ResourceNotFoundError through their `error_map` (azure/ai/ml/_restclient/arm_ml_service/operations/
+    _operations.py, e.g. `ComputeOperations.get`, `JobsOperations.get`, `ModelVersionsOperations.get`:
+    `error_map = {401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError, ...}`).
+    tests/test_aml_rest_contract.py runs the real SDK over tests/aml_rest.py and pins the same."""
     return ResourceNotFoundError(message=f"{what} not found")
 
 
-class _NotFoundResponse:
-    """What the registry's data plane answers for a missing asset container: 404."""
-
-    status_code, reason, headers, content_type = 404, "Not Found", {}, "application/json"
-
-    def __init__(self, request: Any) -> None:
-        self.request = request
-
-    def text(self, encoding: str | None = None) -> str:
-        return '{"error": {"code": "UserError", "message": "Not found"}}'
-
-
 class _RegistryDataPlane:
-    """Stands in for the registry service client the SDK sends its container GET through."""
+    """Stands in for the registry service client the SDK lists versions through (`send_request`), answering
+    with a real azure.core.rest response (tests/aml_rest.RestResponse)."""
 
     class _config:  # the attribute the SDK reads
         subscription_id = "00000000-0000-0000-0000-000000000000"
 
-    def send_request(self, request: Any) -> _NotFoundResponse:
-        return _NotFoundResponse(request)
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def send_request(self, request: Any, **kwargs: Any) -> Any:
+        from tests.aml_rest import RestResponse
+
+        if self.status == 200:
+            body = {"value": []}
+        else:
+            body = {"error": {"code": "UserError", "message": "The specified resource was not found."}}
+        return RestResponse(request, self.status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
 
-def missing_by_label(name: str, asset_plural: str) -> Exception:
-    """The exception `<assets>.get(name, label="latest")` raises in a registry for a missing asset,
-    produced by the SDK's own code: `_resolve_label_to_asset` -> `_get_latest_version_from_container`
-    (azure/ai/ml/_utils/_asset_utils.py) turns the container GET's 404 into a ValidationException
-    with error_type RESOURCE_NOT_FOUND, not a ResourceNotFoundError."""
-    from azure.ai.ml._utils._asset_utils import _get_latest_version_from_container
+def missing_by_label(name: str, asset_plural: str, status: int = 200) -> Exception:
+    """The exception `<assets>.get(name, label="latest")` raises in a registry for a missing asset, produced by
+    the SDK's own code on the path it takes: `_resolve_label_to_asset` -> `_managed_label_resolver["latest"]`
+    = `ModelOperations._get_latest_version` / `ComponentOperations._get_latest_version` -> `_get_latest`
+    (azure/ai/ml/_utils/_asset_utils.py) -> `list_registry_assets` (azure/ai/ml/_utils/_registry_utils.py).
+    An empty version list (status 200) gives a ValidationException with error_type RESOURCE_NOT_FOUND, not a
+    ResourceNotFoundError; a 404 gives a bare HttpResponseError from `response.raise_for_status()`."""
+    from azure.ai.ml._restclient.arm_ml_service.models import ComponentVersion, ModelVersion
+    from azure.ai.ml._utils._asset_utils import _get_latest
 
     try:
-        _get_latest_version_from_container(
+        _get_latest(
             name,
             None,
             "rg",
-            registry_name="azureml",
-            registry_service_client=_RegistryDataPlane(),
+            None,
+            "azureml",
+            registry_service_client=_RegistryDataPlane(status),
             asset_plural=asset_plural,
+            arm_cls=ModelVersion if asset_plural == "models" else ComponentVersion,
         )
     except Exception as exc:
         return exc
@@ -104,6 +154,9 @@ def missing_by_label(name: str, asset_plural: str) -> Exception:
 
 
 class FakeModels:
+    """The registry's models. By label: missing_by_label. By version: `_get_with_registry` ->
+    `get_registry_versioned_asset` (azure/ai/ml/_utils/_registry_utils.py) raises ResourceNotFoundError on 404."""
+
     def __init__(self, models: list[Model]) -> None:
         self._models = {m.name: m for m in models}
         self.calls: list[tuple[str, str | None]] = []
@@ -116,6 +169,9 @@ class FakeModels:
 
 
 class FakeComponents:
+    """The registry's components; missing ones raise what FakeModels raises (ComponentOperations.get ->
+    `_get` -> `_resolve_label_to_asset` / `_get_component_version`, azure/ai/ml/operations/_component_operations.py)."""
+
     def __init__(self, path: Path = FIXTURE, missing: bool = False) -> None:
         self._component = load_component(source=str(path))
         self.missing = missing
@@ -129,6 +185,9 @@ class FakeComponents:
 
 
 class FakeCompute:
+    """A missing cluster raises ResourceNotFoundError: ComputeOperations.get (azure/ai/ml/operations/
+    _compute_operations.py) calls the generated `ComputeOperations.get`, whose error_map maps 404 to it."""
+
     def __init__(self, clusters: list[AmlCompute], sizes: list[VmSize]) -> None:
         self._clusters = {c.name: c for c in clusters}
         self._sizes = sizes
@@ -142,154 +201,11 @@ class FakeCompute:
         return list(self._sizes)
 
 
-WORKSPACE_ARM = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-chatft/providers/Microsoft.MachineLearningServices/workspaces/ws-chatft"
-
-
-class FakePoller:
-    """What begin_* returns: an LRO handle that reports progress. chatft never waits on it."""
-
-    def __init__(self, describe: Any) -> None:
-        self._describe = describe
-
-    def status(self) -> str:
-        return self._describe()
-
-    def done(self) -> bool:
-        return self.status() in ("Succeeded", "Failed", "Canceled")
-
-    def result(self, timeout: float | None = None) -> Any:
-        raise AssertionError("chatft must not wait on long-running operations")
-
-
-class _Progressing:
-    """Resources whose provisioning_state moves Creating/Updating -> Succeeded (or Failed) after N reads."""
-
-    def __init__(self, reads_to_finish: int) -> None:
-        self.reads_to_finish = reads_to_finish
-        self.fail_next: list[str] = []
-        self._reads: dict[str, int] = {}
-        self._outcome: dict[str, str] = {}
-
-    def _started(self, key: str) -> None:
-        self._reads[key] = 0
-        self._outcome[key] = "Failed" if self.fail_next and self.fail_next.pop(0) == key else "Succeeded"
-
-    def _state(self, key: str, pending: str) -> str:
-        self._reads[key] = self._reads.get(key, 0) + 1
-        return self._outcome.get(key, "Succeeded") if self._reads[key] > self.reads_to_finish else pending
-
-
-class FakeOnlineEndpoints(_Progressing):
-    def __init__(
-        self, scoring_uri: str = "http://127.0.0.1:9/score", key: str = "test-key", reads_to_finish: int = 1
-    ) -> None:
-        super().__init__(reads_to_finish)
-        self.scoring_uri, self.key = scoring_uri, key
-        self.endpoints: dict[str, ManagedOnlineEndpoint] = {}
-        self.calls: list[tuple[str, str]] = []
-        self._pending: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def begin_create_or_update(self, endpoint: ManagedOnlineEndpoint, *, local: bool = False) -> FakePoller:
-        with self._lock:
-            name = endpoint.name
-            if name in self.endpoints:
-                self.calls.append(("update", name))
-                self._pending[name] = "Updating"
-                self.endpoints[name].traffic = dict(endpoint.traffic or {})
-            else:
-                self.calls.append(("create", name))
-                self._pending[name] = "Creating"
-                self.endpoints[name] = ManagedOnlineEndpoint(
-                    name=name,
-                    auth_mode=endpoint.auth_mode,
-                    description=endpoint.description,
-                    tags=dict(endpoint.tags or {}),
-                    traffic={},
-                    properties={"createdAt": "2026-11-22T07:00:00.000000+0000"},
-                    scoring_uri=self.scoring_uri,
-                    provisioning_state="Creating",
-                )
-            self._started(name)
-            return FakePoller(lambda: self.endpoints[name].provisioning_state if name in self.endpoints else "Deleted")
-
-    def get(self, name: str, *, local: bool = False) -> ManagedOnlineEndpoint:
-        with self._lock:
-            if name not in self.endpoints:
-                raise not_found(f"endpoint {name}")
-            endpoint = self.endpoints[name]
-            endpoint._provisioning_state = self._state(name, self._pending.get(name, "Creating"))
-            return endpoint
-
-    def list(self) -> list[ManagedOnlineEndpoint]:
-        return list(self.endpoints.values())
-
-    def get_keys(self, name: str) -> EndpointAuthKeys:
-        self.get(name)
-        return EndpointAuthKeys(primary_key=self.key, secondary_key=self.key + "-2")
-
-    def begin_delete(self, name: str | None = None, *, local: bool = False) -> FakePoller:
-        with self._lock:
-            if name not in self.endpoints:
-                raise not_found(f"endpoint {name}")
-            self.calls.append(("delete", name))
-            del self.endpoints[name]
-            return FakePoller(lambda: "Succeeded")
-
-
-class FakeOnlineDeployments(_Progressing):
-    def __init__(self, reads_to_finish: int = 1) -> None:
-        super().__init__(reads_to_finish)
-        self.deployments: dict[tuple[str, str], ManagedOnlineDeployment] = {}
-        self.calls: list[tuple[str, str, str]] = []
-
-    def begin_create_or_update(self, deployment: ManagedOnlineDeployment, **kwargs: Any) -> FakePoller:
-        key = (deployment.endpoint_name, deployment.name)
-        self.calls.append(("create", *key))
-        self.deployments[key] = deployment
-        self._started(f"{key[0]}/{key[1]}")
-        return FakePoller(lambda: deployment.provisioning_state or "Creating")
-
-    def get(self, name: str, endpoint_name: str, *, local: bool = False) -> ManagedOnlineDeployment:
-        if (endpoint_name, name) not in self.deployments:
-            raise not_found(f"deployment {endpoint_name}/{name}")
-        deployment = self.deployments[(endpoint_name, name)]
-        deployment._provisioning_state = self._state(f"{endpoint_name}/{name}", "Creating")
-        return deployment
-
-
-class FakeWorkspaceModels:
-    """The workspace's model registry: get by name and version, create_or_update records every call."""
-
-    def __init__(self) -> None:
-        self.models: dict[tuple[str, str], Model] = {}
-        self.created: list[Model] = []
-        self._lock = threading.Lock()
-
-    def get(self, name: str, version: str | None = None, label: str | None = None) -> Model:
-        if (name, version) not in self.models:
-            raise not_found(f"model {name}:{version}")
-        return self.models[(name, version)]
-
-    def create_or_update(self, model: Model) -> Model:
-        with self._lock:
-            if (model.name, model.version) in self.models:
-                raise ResourceExistsError(message=f"model {model.name}:{model.version} exists")
-            stored = Model(
-                name=model.name,
-                version=model.version,
-                path=model.path,
-                type=model.type,
-                tags=dict(model.tags or {}),
-                description=model.description,
-                id=f"{WORKSPACE_ARM}/models/{model.name}/versions/{model.version}",
-            )
-            self.created.append(stored)
-            self.models[(model.name, model.version)] = stored
-            return stored
-
-
 class FakeJobs:
+    """Pipeline submission (create_or_update records the job) and jobs.get of what was submitted; a missing job
+    raises ResourceNotFoundError (JobOperations.get -> `_get_job` -> generated `JobsOperations.get`, 404 in its
+    error_map). `fail_with` takes the exceptions a test wants create_or_update to raise."""
+
     def __init__(self) -> None:
         self.created: list[dict[str, Any]] = []
         self.fail_with: list[BaseException] = []
@@ -329,10 +245,10 @@ class FakeWorkspaces:
 
 
 class FakeWorkspaceClient:
+    """The workspace side for submission and doctor tests. Endpoints, deployments and model registration are
+    not faked here: those tests run the real MLClient over tests/aml_rest.py (the `aml` fixture)."""
+
     def __init__(self, clusters: list[AmlCompute] | None = None, sizes: list[VmSize] | None = None) -> None:
         self.workspaces = FakeWorkspaces()
         self.compute = FakeCompute(clusters or [], SIZES if sizes is None else sizes)
         self.jobs = FakeJobs()
-        self.models = FakeWorkspaceModels()
-        self.online_endpoints = FakeOnlineEndpoints()
-        self.online_deployments = FakeOnlineDeployments()

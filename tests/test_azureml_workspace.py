@@ -22,8 +22,17 @@ from shared.domain.finetune.compute import ComputePlan
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.workspace import FinetuneRequest
 from shared.settings import Settings
-from tests.fake_aml import FIXTURE, PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
+from tests.fake_aml import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_MODEL_VERSION,
+    FIXTURE,
+    PHI3_TAGS,
+    FakeRegistryClient,
+    FakeWorkspaceClient,
+    model,
+)
 
+# Phi-3-style tags (a model_specific_defaults entry the component lacks), fine-tuning not retired
 LIVE_TAGS = {k: v for k, v in PHI3_TAGS.items() if not k.startswith("Finetune")}
 DATA = {
     "train": "azureml://datastores/chatft_prepared/paths/chats/abc/train.jsonl",
@@ -74,14 +83,14 @@ def test_serverless_submission_builds_the_notebook_pipeline() -> None:
     [call] = ws.jobs.created
     job: PipelineJob = call["job"]
     assert isinstance(job, PipelineJob)
-    phi3 = "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
-    assert call["experiment_name"] == "chatft-tests" and call["tags"] == {**TAGS, "chatft_base_model": phi3}
+    base = f"azureml://registries/azureml/models/{DEFAULT_MODEL_NAME}/versions/{DEFAULT_MODEL_VERSION}"
+    assert call["experiment_name"] == "chatft-tests" and call["tags"] == {**TAGS, "chatft_base_model": base}
     assert job.name == "chatft-chats-abababababab-a1"
     assert job.settings.force_rerun is True and job.settings.continue_on_step_failure is False
     assert list(job.outputs) == ["trained_model"]
     [step] = job.jobs.values()
     inputs = {name: value._data for name, value in step.inputs.items()}
-    assert inputs["mlflow_model_path"].path == "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/15"
+    assert inputs["mlflow_model_path"].path == base
     assert inputs["mlflow_model_path"].type == "mlflow_model"
     for split, uri in DATA.items():
         assert inputs[f"{split}_file_path"].type == "uri_file" and inputs[f"{split}_file_path"].path == uri
@@ -98,13 +107,13 @@ def test_serverless_submission_builds_the_notebook_pipeline() -> None:
     assert as_yaml["jobs"][step.name]["outputs"] == {"mlflow_model_folder": "${{parent.outputs.trained_model}}"}
     assert "pytorch_model_folder" not in as_yaml["jobs"][step.name]["outputs"]
     assert job._validate().passed, job._validate().error_messages
-    assert result.display_name == "Phi-3-mini-4k-instruct-ultrachat-bs1-cosine-ds2-lora-save_limit1-seqlen-1"
+    assert result.display_name == f"{DEFAULT_MODEL_NAME}-ultrachat-bs1-cosine-ds2-lora-save_limit1-seqlen-1"
     assert (
         "learning_rate_min",
         "model_specific_defaults tag",
         "not an input of the component",
     ) in result.dropped_parameters
-    assert registry.models.calls == [("Phi-3-mini-4k-instruct", "latest")]
+    assert registry.models.calls == [(DEFAULT_MODEL_NAME, "latest")]
     assert registry.components.calls == [("chat_completion_pipeline", "latest")]
 
 

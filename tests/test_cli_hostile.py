@@ -57,6 +57,18 @@ def test_prepare_into_a_file_is_a_usage_error_not_a_traceback(tmp_path: Path) ->
     assert target.read_text() == "mine"
 
 
+def test_error_messages_are_never_wrapped_mid_path(tmp_path: Path) -> None:
+    """Was: Rich broke a long path over lines at the terminal width, so CI (longer tmp paths) failed and users
+    could not copy the path or grep the log."""
+    deep = tmp_path.joinpath(*(["a-rather-long-folder-name"] * 6))
+    deep.mkdir(parents=True)
+    target = deep / "taken"
+    target.write_text("mine")
+    result = prepare(SAMPLE, target)
+    assert result.exit_code == 2
+    assert f"{target} is a file, not a folder" in result.output
+
+
 def test_prepare_writes_outputs_next_to_an_input_it_does_not_touch(tmp_path: Path) -> None:
     src = tmp_path / "chats.jsonl"
     src.write_bytes(SAMPLE.read_bytes())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import typing
@@ -107,6 +108,22 @@ def test_the_deployed_azure_functions_decodes_cloudevents() -> None:
     body = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "data": {"runId": "x"}}
     event = EventGridEventInConverter.decode(Datum(json.dumps(body), "json"), trigger_metadata={})
     assert type(event).__name__ == "CloudEvent" and event.get_json() == {"runId": "x"}
+
+
+def test_the_requirement_admits_azure_functions_on_the_deployed_python() -> None:
+    """azure-functions 1.26.0 declares Requires-Python <3.13; 2.0.0 "is specifically built for Python 3.13
+    and later" with the same API (Azure/azure-functions-python-library release 2.0.0). The remote build on
+    the Python infra/main.bicep deploys must find a version, so the requirement must admit 2.x."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    bicep = (ROOT / "infra" / "main.bicep").read_text()
+    [python] = re.findall(r"runtimeVersion: '(3\.\d+)'", bicep)
+    [line] = [x for x in (ROOT / "requirements.txt").read_text().splitlines() if x.startswith("azure-functions")]
+    spec = Requirement(line).specifier
+    if Version(python) >= Version("3.13"):
+        assert Version("2.0.0") in spec, f"Python {python} needs azure-functions 2.x: {line}"
+    assert Version("1.26.0") in spec, "Python 3.10-3.12 (local runs, CI) needs the 1.x line"
 
 
 def test_host_json_is_valid_on_every_supported_plan() -> None:

@@ -146,7 +146,8 @@ def test_metrics_are_batched_and_read_back_per_endpoint() -> None:
     assert fake.endpoint == "https://westeurope.metrics.monitor.azure.com"
     call = fake.calls[0]
     assert call["namespace"] == "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
-    assert call["metrics"] == ["RequestsPerMinute"] and call["aggregations"] == ["Total"] and call["timespan"] == WINDOW
+    assert call["metrics"] == ["RequestsPerMinute"] and call["timespan"] == WINDOW
+    assert call["aggregations"] == ["Average"]  # the documented one: see tests/test_janitor_metrics.py
     assert counts[ids[7]] == 4 and counts[ids[150]] == 2 and counts[ids[0]] == 0
     assert ids[9] not in counts  # unreadable: the janitor keeps it
 
@@ -379,3 +380,71 @@ def test_a_reupload_of_a_retired_upload_redeploys_its_model_without_retraining(
     assert row().deploy["model_id"] == model and row().deploy["endpoint"] == live
     invoke_blob_trigger(function_app.app, "ingest_upload", "chats.jsonl")  # the same delivery again: nothing
     assert row().status is Status.LIVE
+
+
+# --- issue 10, item 13: refused metrics are loud; the hard cap (see tests/test_janitor_metrics.py) ---
+
+SUBSCRIPTION = WORKSPACE.split("/resourceGroups/")[0]
+
+
+def _decision_lines(caplog) -> dict[str, dict]:
+    prefix = "chatft janitor.decision "
+    found = [json.loads(r.getMessage()[len(prefix) :]) for r in caplog.records if r.getMessage().startswith(prefix)]
+    return {line["endpoint"]: line for line in found}
+
+
+def test_refused_metrics_are_an_error_a_reason_and_a_report_line_never_a_silent_keep(
+    janitor, blob_service, storage_env, caplog
+) -> None:
+    """Was: the 403 (no Monitoring Reader on the subscription: the batch API is authorised there
+    only) was a WARNING, the decision said only "could not be read", and the report said nothing,
+    so a GPU endpoint billed forever, silently."""
+    workspace, metrics, _ = janitor
+    live = _live_upload(janitor, blob_service, storage_env)
+    metrics.refuse = 403  # the real MetricsClient raises HttpResponseError(403)
+    before = report(blob_service, storage_env)
+    with caplog.at_level(logging.INFO, logger="chatft"):
+        run_timer()
+    assert deleted(workspace) == []
+    refused = [r for r in caplog.records if "janitor.metrics_unauthorized" in r.getMessage()]
+    assert [r.levelno for r in refused] == [logging.ERROR]
+    assert '"role":"Monitoring Reader"' in refused[0].getMessage()
+    assert f'"scope":"{SUBSCRIPTION}"' in refused[0].getMessage()
+    decision = _decision_lines(caplog)[live]
+    assert (decision["verdict"], decision["action"]) == ("metrics-unknown", "keep")
+    assert "Monitoring Reader" in decision["reason"] and SUBSCRIPTION in decision["reason"]
+    section = report(blob_service, storage_env)["deployment"]
+    line = section["janitor"]
+    assert "usage could not be read" in line and "Monitoring Reader" in line and SUBSCRIPTION in line
+    assert "nothing will delete it" in line  # no JANITOR_MAX_AGE_HOURS set
+    assert section["status"] == "live" and section["endpoint"] == live  # the rest of the section is kept
+    revision = report(blob_service, storage_env)["revision"]
+    assert revision == before["revision"] + 1
+    run_timer()  # the same cause: the report is not written again
+    assert report(blob_service, storage_env)["revision"] == revision
+    metrics.refuse = None  # the role was assigned
+    metrics.requests[f"{WORKSPACE}/onlineEndpoints/{live}".lower()] = 3
+    run_timer()
+    assert "janitor" not in report(blob_service, storage_env)["deployment"]
+    assert deleted(workspace) == []
+
+
+def test_the_age_cap_deletes_old_endpoints_whose_metrics_are_unknown(janitor, monkeypatch, caplog) -> None:
+    workspace, metrics, later = janitor
+    ctx = shared.runtime.janitor_context()
+    monkeypatch.setattr(ctx, "settings", dataclasses.replace(ctx.settings, janitor_max_age_hours=24.0))
+    metrics.refuse = 403
+    old = later - timedelta(hours=30)
+    add(workspace, "old-orphan", OURS, old)
+    add(workspace, "old-kept", {"Chatft_Managed": "TRUE", "CHATFT_KEEP": "Yes"}, old)
+    add(workspace, "old-not-ours", {"team": "x"}, old)
+    add(workspace, "under-the-cap", OURS, later - timedelta(hours=10))
+    with caplog.at_level(logging.INFO, logger="chatft"):
+        run_timer()
+    assert deleted(workspace) == ["old-orphan"]
+    lines = _decision_lines(caplog)
+    assert (lines["old-orphan"]["verdict"], lines["old-orphan"]["action"]) == ("over-age", "delete")
+    assert "JANITOR_MAX_AGE_HOURS" in lines["old-orphan"]["reason"]
+    assert lines["old-kept"]["verdict"] == "protected" and lines["old-not-ours"]["verdict"] == "unmanaged"
+    assert lines["under-the-cap"]["verdict"] == "metrics-unknown" and lines["under-the-cap"]["action"] == "keep"
+    assert "Monitoring Reader" in lines["under-the-cap"]["reason"]

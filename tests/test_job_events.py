@@ -1,8 +1,9 @@
 """Job finished -> model registered -> endpoint live, through the indexed functions, on Azurite.
 
 Events are real func.EventGridEvent / func.CloudEvent objects decoded by azure.functions from
-payloads in the documented shapes; the fake workspace operations return real azure.ai.ml entities
-and pollers; the ledger and the reports are on Azurite; the smoke test talks HTTP to a local server.
+payloads in the documented shapes; the workspace is the real azure-ai-ml MLClient over the in-memory
+REST service (tests/aml_rest.py); the ledger and the reports are on Azurite; the smoke test talks HTTP
+to a local server.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import shared.runtime
 from shared.domain.deploy.names import ENDPOINT_NAME, endpoint_name
 from shared.domain.ledger import Status
 from shared.flows.job_events import RetryLater
+from tests.aml_rest import studio_url
 from tests.deploy_flow import KEY, completed, report, row, run_until, send, status, submit, tick
 from tests.events import WORKSPACE, event_grid, run_data
+from tests.fake_aml import DEFAULT_MODEL_NAME, DEFAULT_MODEL_VERSION
 from tests.hosting import find_function, indexed_functions
 from tests.scoring_server import ScoringServer
 
@@ -63,9 +66,9 @@ def test_completed_five_times_and_out_of_order_deploys_once(flow, blob_service, 
     assert len(workspace.models.created) == 1
     model = workspace.models.created[0]
     assert model.path == f"azureml://jobs/{job}/outputs/trained_model" and model.type == "mlflow_model"
-    assert model.name == "Phi-3-mini-4k-instruct-ultrachat-200k"
+    assert model.name == f"{DEFAULT_MODEL_NAME}-ultrachat-200k"
     assert model.tags["chatft_job"] == job and model.tags["chatft_upload"] == KEY.sha256
-    assert model.tags["chatft_base_model"].endswith("/models/Phi-3-mini-4k-instruct/versions/15")
+    assert model.tags["chatft_base_model"].endswith(f"/models/{DEFAULT_MODEL_NAME}/versions/{DEFAULT_MODEL_VERSION}")
     endpoint = entry.deploy["endpoint"]
     assert ENDPOINT_NAME.match(endpoint) and 3 <= len(endpoint) <= 32
     assert [c for c in workspace.online_endpoints.calls if c[0] == "create"] == [("create", endpoint)]
@@ -101,7 +104,7 @@ def test_failed_job_is_reported_with_its_studio_link(flow, blob_service, storage
     tick()
     assert row().status is Status.FAILED
     job_report = report(blob_service, storage_env)["job"]
-    assert job_report["status"] == "failed" and job_report["studio_url"] == f"https://ml.azure.com/runs/{job}"
+    assert job_report["status"] == "failed" and job_report["studio_url"] == studio_url(job)
     assert workspace.models.created == [] and workspace.online_endpoints.calls == []
 
 

@@ -21,6 +21,7 @@ import shared.runtime
 from shared.domain.ledger import Status
 from shared.flows.job_events import RetryLater
 from tests.deploy_flow import DATA, completed, report, row, run_until, send, submit, tick
+from tests.fake_aml import DEFAULT_MODEL_NAME, DEFAULT_MODEL_VERSION
 from tests.hosting import invoke_blob_trigger
 from tests.scoring_server import ScoringServer
 
@@ -60,7 +61,8 @@ def test_no_events_at_all_still_ends_live(flow, monkeypatch, blob_service, stora
     assert row().status in (Status.REGISTERED, Status.DEPLOYING)
     run_until(is_live)
     [model] = workspace.models.created
-    assert model.tags["chatft_job"] == job and model.tags["chatft_base_model"].endswith("/versions/15")
+    base_model = f"/models/{DEFAULT_MODEL_NAME}/versions/{DEFAULT_MODEL_VERSION}"
+    assert model.tags["chatft_job"] == job and model.tags["chatft_base_model"].endswith(base_model)
     doc = report(blob_service, storage_env)
     assert doc["job"]["status"] == "completed" and doc["deployment"]["status"] == "live"
 

@@ -130,7 +130,8 @@ def test_transient_failure_is_raised_for_the_host_to_retry(aml, blob_service, st
 
 def test_failed_preflight_writes_a_report_and_submits_nothing(aml, blob_service, storage_env) -> None:
     workspace, registry = aml
-    registry.models._models["Phi-3-mini-4k-instruct"] = model(tags=PHI3_TAGS)  # fine-tuning retired 2025-08-30
+    name = shared.runtime.settings().finetune_model  # the configured model, with Phi-3's tags: retired 2025-08-30
+    registry.models._models[name] = model(name, tags=PHI3_TAGS)
     upload(blob_service, storage_env)
     trigger()
     assert workspace.jobs.created == []

@@ -1,7 +1,10 @@
 """Which managed online endpoints are idle, decided without any I/O.
 
 Fail safe throughout: an endpoint is deleted only if it is ours, not protected, live in the
-ledger, older than the idle window, and its metrics *prove* zero requests in that window.
+ledger, older than the idle window, and its metrics *prove* zero requests in that window. The one
+exception is the optional hard cap (JANITOR_MAX_AGE_HOURS): an endpoint of ours, not protected,
+created longer ago than the cap goes whatever its metrics, so unreadable metrics cannot keep a
+GPU endpoint billing forever.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class Verdict(str, Enum):
     IDLE = "idle"
     RETIRING = "retiring"
     """We asked for its deletion before and it is still there: asked again, whatever its traffic."""
+    OVER_AGE = "over-age"
+    """Created longer ago than JANITOR_MAX_AGE_HOURS: deleted whatever its traffic."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Facts:
     live_at: datetime | None = None
     requests: int | None = None
     """Requests in the idle window; None when the metrics could not be read."""
+    metrics_error: str | None = None
+    """Why the metrics could not be read (the role and scope to assign, say), when known."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +70,27 @@ def age_of(facts: Facts, now: datetime) -> timedelta | None:
     return now - max(moments) if moments else None
 
 
-def needs_metrics(facts: Facts, now: datetime, window: timedelta) -> bool:
+def created_age(facts: Facts, now: datetime) -> timedelta | None:
+    """Time since the endpoint was created (since it went live when createdAt is unknown): the
+    hard cap's age. None when neither is known, and the cap does not apply."""
+    moment = facts.created_at or facts.live_at
+    return now - moment if moment is not None else None
+
+
+def needs_metrics(facts: Facts, now: datetime, window: timedelta, max_age: timedelta | None = None) -> bool:
     """Only endpoints that pass every other check are worth a metrics query."""
-    return judge(facts, now, window, metrics_known=False).verdict is Verdict.UNKNOWN
+    return judge(facts, now, window, metrics_known=False, max_age=max_age).verdict is Verdict.UNKNOWN
 
 
-def judge(facts: Facts, now: datetime, window: timedelta, *, metrics_known: bool = True) -> Decision:
+def judge(
+    facts: Facts,
+    now: datetime,
+    window: timedelta,
+    *,
+    metrics_known: bool = True,
+    max_age: timedelta | None = None,
+) -> Decision:
+    """`max_age`: the hard cap (JANITOR_MAX_AGE_HOURS), None for none."""
     name, age = facts.name, age_of(facts, now)
 
     def decision(verdict: Verdict, reason: str) -> Decision:
@@ -84,25 +106,39 @@ def judge(facts: Facts, now: datetime, window: timedelta, *, metrics_known: bool
         return decision(Verdict.RETIRING, "its deletion was requested before but it still exists: deleting again")
     if facts.ledger_status is not None and facts.ledger_status != "live":
         return decision(Verdict.NOT_LIVE, f"ledger status {facts.ledger_status}: the deployment reconciler owns it")
+    lifetime = created_age(facts, now)
+    if max_age is not None and lifetime is not None and lifetime >= max_age:
+        return decision(
+            Verdict.OVER_AGE,
+            f"{_minutes(lifetime)} since it was created, over the JANITOR_MAX_AGE_HOURS cap of {_minutes(max_age)}: "
+            "deleted whatever its traffic",
+        )
     if age is None:
         return decision(Verdict.YOUNG, "age unknown (no createdAt and no live time): kept to be safe")
     if age < window:
         return decision(Verdict.YOUNG, f"only {_minutes(age)} old, younger than the {_minutes(window)} idle window")
     if not metrics_known or facts.requests is None:
-        return decision(Verdict.UNKNOWN, "request metrics could not be read: kept to be safe")
+        why = f" ({facts.metrics_error})" if facts.metrics_error else ""
+        return decision(Verdict.UNKNOWN, f"request metrics could not be read{why}: kept to be safe")
     if facts.requests > 0:
         return decision(Verdict.BUSY, f"{facts.requests} request(s) in the last {_minutes(window)}")
     return decision(Verdict.IDLE, f"no requests in the last {_minutes(window)} (age {_minutes(age)})")
 
 
 def plan(
-    facts: Iterable[Facts], now: datetime, window: timedelta, *, max_deletes: int, dry_run: bool
+    facts: Iterable[Facts],
+    now: datetime,
+    window: timedelta,
+    *,
+    max_deletes: int,
+    dry_run: bool,
+    max_age: timedelta | None = None,
 ) -> list[Decision]:
-    """Judge every endpoint; delete the idle ones, oldest first, at most `max_deletes` a run.
+    """Judge every endpoint; delete the idle and over-age ones, oldest first, at most `max_deletes` a run.
 
     Deletions that were asked for before and did not happen come first: they are already owed.
     """
-    decisions = [judge(f, now, window) for f in facts]
+    decisions = [judge(f, now, window, max_age=max_age) for f in facts]
     idle = sorted(
         (d for d in decisions if d.verdict in _DELETABLE),
         key=lambda d: (d.verdict is Verdict.RETIRING, d.age or timedelta(0)),
@@ -118,7 +154,7 @@ def plan(
     return planned
 
 
-_DELETABLE = frozenset({Verdict.IDLE, Verdict.RETIRING})
+_DELETABLE = frozenset({Verdict.IDLE, Verdict.RETIRING, Verdict.OVER_AGE})
 
 
 def _minutes(delta: timedelta) -> str:

@@ -4,6 +4,10 @@ Every decision is one structured log line. Deleting is asked, never awaited: the
 `retiring` (with the reason and the measured idle time), and only a later run that no longer finds
 the endpoint makes it `retired`, and says so in the report. A delete that fails, or that Azure ML
 drops, is asked again on every run until the endpoint is gone; one failure never stops the run.
+
+Metrics that cannot be read are never a silent keep: the decision says why (for a refused query,
+the role and the scope to assign it on, also logged at ERROR by the metrics adapter), and the
+upload's report says its endpoint's usage could not be read, until it can be again.
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from shared.azure.metrics import UsageMetrics
+from shared.azure.metrics import RequestCounts, UsageMetrics
 from shared.azure.storage import PreparedStore
-from shared.domain.janitor import MANAGED_TAG, Decision, Facts, needs_metrics, plan
+from shared.domain.janitor import MANAGED_TAG, Decision, Facts, Verdict, needs_metrics, plan
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
 from shared.domain.naming import dataset_prefix
 from shared.domain.tags import is_true, tag
 from shared.domain.workspace import EndpointInfo, Workspace
 from shared.flows.reconciler import deployment_summary
-from shared.flows.reports import update_report
+from shared.flows.reports import update_report, write_report
 from shared.logs import log_step
 from shared.settings import Settings
 
@@ -52,7 +56,7 @@ def _live_at(entry: LedgerEntry | None) -> datetime | None:
 
 def run_janitor(ctx: JanitorContext) -> list[Decision]:
     settings, now = ctx.settings, ctx.now()
-    window = timedelta(minutes=settings.janitor_idle_minutes)
+    window, max_age = timedelta(minutes=settings.janitor_idle_minutes), settings.janitor_max_age
     endpoints = ctx.workspace.list_endpoints()
     _confirm_retired(ctx, {e.name for e in endpoints}, now)
     entries = {e.name: _ledger_entry(ctx, e) for e in endpoints if is_true(tag(e.tags, MANAGED_TAG))}
@@ -70,13 +74,21 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
     ids = {
         name: f"{settings.workspace_resource_id}/onlineEndpoints/{name}"
         for name, f in facts.items()
-        if needs_metrics(f, now, window)
+        if needs_metrics(f, now, window, max_age)
     }
     counts = ctx.usage.requests_in_window(list(ids.values()), window) if ids else {}
+    unreadable = counts.unreadable if isinstance(counts, RequestCounts) else {}
     for name, rid in ids.items():
-        facts[name] = dataclasses.replace(facts[name], requests=counts.get(rid))
+        facts[name] = dataclasses.replace(
+            facts[name], requests=counts.get(rid), metrics_error=None if rid in counts else unreadable.get(rid)
+        )
     decisions = plan(
-        facts.values(), now, window, max_deletes=settings.janitor_max_deletes, dry_run=settings.janitor_dry_run
+        facts.values(),
+        now,
+        window,
+        max_deletes=settings.janitor_max_deletes,
+        dry_run=settings.janitor_dry_run,
+        max_age=max_age,
     )
     for decision in decisions:
         if decision.action == "delete":
@@ -84,6 +96,13 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
                 _retire(ctx, decision, entries.get(decision.name), now)
             except Exception as exc:  # one endpoint's failure must not leave the others billing
                 logging.getLogger("chatft").exception("janitor step for %s failed", decision.name)
+                log_step(
+                    "janitor.error", endpoint=decision.name, error=f"{type(exc).__name__}: {exc}", level=logging.ERROR
+                )
+        elif decision.verdict in (Verdict.UNKNOWN, Verdict.BUSY) and entries.get(decision.name):
+            try:
+                _report_usage(ctx, entries[decision.name], decision, facts[decision.name].metrics_error)
+            except Exception as exc:  # a report that cannot be written never stops the run
                 log_step(
                     "janitor.error", endpoint=decision.name, error=f"{type(exc).__name__}: {exc}", level=logging.ERROR
                 )
@@ -155,3 +174,44 @@ def _report(ctx: JanitorContext, entry: LedgerEntry, now: datetime, stage: str) 
             + (f"; last request failed: {retired['last_error']}" if retired.get("last_error") else "")
         )
     update_report(ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", summary)
+
+
+USAGE_KEY = "janitor"
+"""The deployment section's line about the janitor, present while the endpoint's usage cannot be read."""
+
+
+def usage_unknown_line(error: str | None, settings: Settings) -> str:
+    """Stable for as long as the cause is the same (no times, no trace ids), so the report is
+    written when it appears or changes, not on every run."""
+    cap = settings.janitor_max_age
+    then = (
+        f"it is deleted anyway once {settings.janitor_max_age_hours:g} hours old (JANITOR_MAX_AGE_HOURS)"
+        if cap is not None
+        else "nothing will delete it: it bills until that is fixed, someone deletes it, or JANITOR_MAX_AGE_HOURS is set"
+    )
+    return (
+        f"the endpoint's usage could not be read{f' ({error})' if error else ''}, so the idle-endpoint "
+        f"janitor cannot tell whether it is idle and keeps it; {then}"
+    )
+
+
+def _report_usage(ctx: JanitorContext, entry: LedgerEntry, decision: Decision, error: str | None) -> None:
+    """Metrics unknown: say so (and why) in the report. Readable again: take the line out."""
+    prefix = dataset_prefix(entry.key.dataset, entry.key.sha256)
+    if decision.verdict is Verdict.UNKNOWN:
+        update_report(
+            ctx.store,
+            prefix,
+            "deployment",
+            {**deployment_summary(entry), USAGE_KEY: usage_unknown_line(error, ctx.settings)},
+        )
+        return
+
+    def without_line(doc: dict | None) -> dict | None:
+        section = (doc or {}).get("deployment")
+        if not isinstance(section, dict) or USAGE_KEY not in section:
+            return None  # nothing to take out: nothing is written
+        section.pop(USAGE_KEY)
+        return doc
+
+    write_report(ctx.store, prefix, without_line)

@@ -25,6 +25,7 @@ from shared.azure.azureml.errors import is_transient
 from shared.azure.scoring import SmokeError, SmokeResult
 from shared.azure.storage import PreparedStore
 from shared.domain.deploy.chat_turns import smoke_prompt
+from shared.domain.deploy.sku import NoInferenceSize, deploy_instance_type
 from shared.domain.deploy.states import Progress, progress
 from shared.domain.finetune.compute import allowed_sizes
 from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status
@@ -55,13 +56,22 @@ class DeployContext:
 
 
 def _check_sku(ctx: DeployContext, entry: LedgerEntry) -> str | None:
+    """Settle the VM size once, before anything billable exists: DEPLOY_INSTANCE_TYPE if set (and the model
+    allows it), else the cheapest size the model itself recommends for inference; the report says which and why."""
     d = entry.deploy
-    allowed = allowed_sizes(ctx.workspace.foundation_model_tags(d["base_model"]), "inference_compute_allow_list")
-    if allowed is not None and d["instance_type"].lower() not in allowed:
+    tags = ctx.workspace.foundation_model_tags(d["base_model"])
+    try:
+        chosen = deploy_instance_type(d.get("instance_type") or "", tags, d["base_model"], today=ctx.now().date())
+    except NoInferenceSize as exc:
+        raise PermanentDeployError(str(exc)) from exc
+    allowed = allowed_sizes(tags, "inference_compute_allow_list")
+    if allowed is not None and chosen.size.lower() not in allowed:
         raise PermanentDeployError(
-            f"DEPLOY_INSTANCE_TYPE {d['instance_type']} is not in {d['base_model']}'s inference_compute_allow_list "
+            f"DEPLOY_INSTANCE_TYPE {chosen.size} is not in {d['base_model']}'s inference_compute_allow_list "
             f"({', '.join(allowed)})"
         )
+    d["instance_type"], d["instance_type_reason"] = chosen.size, chosen.reason
+    log_step("deploy.size", cid=entry.cid, endpoint=d["endpoint"], instance_type=chosen.size, why=chosen.reason)
     return "create_endpoint"
 
 
@@ -278,7 +288,8 @@ def deployment_summary(entry: LedgerEntry) -> dict[str, Any]:
         "model_id": d.get("model_id"),
         "endpoint": d.get("endpoint"),
         "deployment": d.get("deployment"),
-        "instance_type": d.get("instance_type"),
+        "instance_type": d.get("instance_type") or None,
+        "instance_type_why": d.get("instance_type_reason"),
         "scoring_uri": d.get("scoring_uri"),
         "step": d.get("step"),
         "error": d.get("error"),

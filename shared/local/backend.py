@@ -36,11 +36,11 @@ from shared.local.state import read_json, write_json
 from shared.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# What the registry says of Phi-3-mini-4k-instruct's inference SKUs, so check_sku behaves as on Azure.
+# What the registry says of the default model's (Phi-4, version 8) inference SKUs, so check_sku behaves as on Azure.
 LOCAL_MODEL_TAGS = {
-    "inference_compute_allow_list": "['Standard_NC6s_v3', 'Standard_NC12s_v3', 'Standard_NC24s_v3', 'Standard_ND40rs_v2', "
-    "'Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4', "
-    "'Standard_NC96ads_A100_v4']",
+    "inference_compute_allow_list": "['Standard_NC24ads_A100_v4', 'Standard_NC48ads_A100_v4', 'Standard_NC96ads_A100_v4', "
+    "'Standard_ND96asr_v4', 'Standard_ND96amsr_A100_v4', 'Standard_ND96isr_H100_v5', 'Standard_NC40ads_H100_v5', "
+    "'Standard_NC80adis_H100_v5']",
     "task": "chat-completion",
 }
 

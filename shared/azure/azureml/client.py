@@ -11,7 +11,7 @@ import contextlib
 import functools
 from collections.abc import Callable
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.azure.azureml.errors import is_missing
 from shared.azure.azureml.lro import start_deployment_put, start_endpoint_delete, start_endpoint_put
@@ -34,6 +34,14 @@ from shared.logs import log_step
 from shared.settings import Settings
 
 COMPONENT = "chat_completion_pipeline"
+
+
+class Preflight(NamedTuple):
+    model: Any
+    tags: dict[str, str]
+    warnings: list[str]
+    compute: ComputePlan
+    component: Any
 
 
 def _default_credential() -> Any:
@@ -86,7 +94,7 @@ class AzureMLWorkspace:
         try:
             return self.registry.models.get(name, label="latest")
         except Exception as exc:
-            if not is_missing(exc):
+            if not _missing(exc):
                 raise
             raise PreflightError(
                 f"model {name} has no active version in registry {self._settings.aml_registry} "
@@ -98,7 +106,7 @@ class AzureMLWorkspace:
         try:
             return self.registry.components.get(name=COMPONENT, label="latest")
         except Exception as exc:
-            if not is_missing(exc):
+            if not _missing(exc):
                 raise
             raise PreflightError(
                 f"component {COMPONENT} was not found in registry {self._settings.aml_registry} ({exc}); "
@@ -121,7 +129,7 @@ class AzureMLWorkspace:
                     "create it with an allowed GPU size, or use serverless",
                     "FINETUNE_COMPUTE",
                 ) from exc
-            check_cluster_state(cluster.name, cluster.provisioning_state)
+            check_cluster_state(cluster.name, _text(cluster.provisioning_state))
             size, setting, target = cluster.size, "FINETUNE_COMPUTE", cluster.name
         check_vm_size(size, model_tags, setting=setting)
         gpus = gpus_for(size, ((v.name, v.gpus) for v in self.workspace.compute.list_sizes()), setting=setting)
@@ -137,11 +145,7 @@ class AzureMLWorkspace:
 
     def submit_finetune(self, request: FinetuneRequest) -> SubmittedJob:
         s = self._settings
-        model = self._foundation_model()
-        tags = dict(model.tags or {})
-        warnings = check_model(model.name, tags, getattr(model, "stage", None), self._today())
-        compute = self._compute_plan(tags)
-        component = self._pipeline_component()
+        model, tags, warnings, compute, component = self.preflight()
         try:
             model_defaults = parse_python_literal(tags.get("model_specific_defaults"), "model_specific_defaults", dict)
         except ValueError as exc:
@@ -185,6 +189,42 @@ class AzureMLWorkspace:
         result.studio_url = getattr(created, "studio_url", None)
         return result
 
+    # --- what `chatft doctor` asks: the same preflight as a submission, quota, the datastore ---
+
+    def preflight(self) -> Preflight:
+        """What a submission checks before it submits; raises PreflightError naming the setting to change."""
+        model = self._foundation_model()
+        tags = dict(model.tags or {})
+        warnings = check_model(model.name, tags, getattr(model, "stage", None), self._today())
+        compute = self._compute_plan(tags)
+        return Preflight(model, tags, warnings, compute, self._pipeline_component())
+
+    def quota_for(self, vm_size: str) -> tuple[str, int, int] | None:
+        """(VM family, cores one node needs, cores free in the region's family quota), or None if
+        the service does not report the size or its family."""
+        sizes = {v.name.lower(): v for v in self.workspace.compute.list_sizes()}
+        size = sizes.get(vm_size.lower())
+        if size is None or not size.family:
+            return None
+        cores = int(_field(size, "v_cp_us", "vCPUs") or 0)
+        for usage in self.workspace.compute.list_usage():
+            family = _field(usage.name, "value") if usage.name is not None else None
+            if (family or "").lower() == size.family.lower():
+                used = _field(usage, "current_value", "currentValue") or 0
+                return size.family, cores, int((usage.limit or 0) - used)
+        return None
+
+    def datastore_target(self, name: str) -> tuple[str, str, str] | None:
+        """(storage account, container, credential type) of a blob datastore; None if it does not exist."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            store = self.workspace.datastores.get(name)
+        except ResourceNotFoundError:
+            return None
+        credential = type(getattr(store, "credentials", None)).__name__
+        return getattr(store, "account_name", ""), getattr(store, "container_name", ""), credential
+
     # --- after the job: model, endpoint, deployment (long-running operations are only started) ---
 
     def job_info(self, name: str) -> JobInfo | None:
@@ -196,7 +236,7 @@ class AzureMLWorkspace:
             return None
         return JobInfo(
             name=job.name,
-            status=str(job.status or ""),
+            status=_text(job.status),
             studio_url=getattr(job, "studio_url", None),
             tags={str(k).lower(): str(v) for k, v in (job.tags or {}).items()},
         )
@@ -271,7 +311,7 @@ class AzureMLWorkspace:
             deployment = self.workspace.online_deployments.get(name=name, endpoint_name=endpoint)
         except ResourceNotFoundError:
             return None
-        return DeploymentInfo(deployment.name, deployment.provisioning_state)
+        return DeploymentInfo(deployment.name, _text(deployment.provisioning_state))
 
     def begin_create_deployment(self, *, endpoint: str, name: str, model_id: str, instance_type: str) -> None:
         from azure.ai.ml.entities import ManagedOnlineDeployment, OnlineRequestSettings, ProbeSettings
@@ -303,6 +343,36 @@ class AzureMLWorkspace:
             start_endpoint_delete(self.workspace, name)
 
 
+def _text(value: Any) -> str:
+    """A status as the service spells it. The SDK hands states and statuses over as the generated str-Enums
+    (JobStatus, EndpointProvisioningState, ...; azure/ai/ml/_restclient/arm_ml_service/models/_enums.py), whose
+    str() is "JobStatus.COMPLETED", not "Completed"."""
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))
+
+
+def _field(obj: Any, *names: str) -> Any:
+    """An attribute of an SDK entity, under its documented name or the wire name. VmSize and Usage copy the
+    REST model's `as_dict()` into their __dict__ (azure/ai/ml/entities/_compute/_vm_size.py and _usage.py,
+    `_from_rest_object`), so the real SDK gives `vCPUs`, `currentValue` and `name` as a dict, not the
+    documented `v_cp_us`, `current_value` and UsageName."""
+    for name in names:
+        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _missing(exc: BaseException) -> bool:
+    """is_missing, plus a bare 404: a registry lookup by label lists versions through
+    `list_registry_assets` (azure/ai/ml/_utils/_registry_utils.py), which calls `raise_for_status()`, so a 404
+    there is an HttpResponseError, not a ResourceNotFoundError."""
+    from azure.core.exceptions import HttpResponseError
+
+    return is_missing(exc) or (isinstance(exc, HttpResponseError) and exc.status_code == 404)
+
+
 def parse_created_at(value: Any) -> datetime | None:
     """`endpoint.properties["createdAt"]` as the SDK puts it there; None if absent or unreadable."""
     if isinstance(value, datetime):
@@ -322,7 +392,7 @@ def parse_created_at(value: Any) -> datetime | None:
 def _endpoint_info(endpoint: Any) -> EndpointInfo:
     return EndpointInfo(
         name=endpoint.name,
-        provisioning_state=endpoint.provisioning_state,
+        provisioning_state=_text(endpoint.provisioning_state),
         traffic=dict(endpoint.traffic or {}),
         scoring_uri=endpoint.scoring_uri,
         tags=dict(endpoint.tags or {}),

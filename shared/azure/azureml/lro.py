@@ -33,12 +33,20 @@ def _fallback(what: str, exc: BaseException) -> None:
 
 
 def start_endpoint_put(client: Any, endpoint: Any, location: str) -> None:
-    """Create or update an online endpoint; do not wait."""
+    """Create or update an online endpoint; do not wait. Like the public begin_create_or_update, zero-traffic
+    entries are dropped first (operations/_online_endpoint_operations.py, `_strip_zeroes_from_traffic`): the
+    SDK's `get` adds a 0 for every deployment without traffic."""
     ops = client.online_endpoints
     try:
+        from azure.ai.ml.operations._online_endpoint_operations import _strip_zeroes_from_traffic
+
+        if endpoint.traffic:
+            endpoint.traffic = _strip_zeroes_from_traffic(endpoint.traffic)
+        if endpoint.mirror_traffic:
+            endpoint.mirror_traffic = _strip_zeroes_from_traffic(endpoint.mirror_traffic)
         rest_ops, scope, body = ops._online_operation, ops._operation_scope, endpoint._to_rest_online_endpoint(location)
         kwargs = dict(ops._init_kwargs)
-    except AttributeError as exc:
+    except (AttributeError, ImportError) as exc:
         _fallback("online_endpoints.begin_create_or_update", exc)
         ops.begin_create_or_update(endpoint)
         return

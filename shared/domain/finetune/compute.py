@@ -27,8 +27,8 @@ class ComputePlan:
         return self.target == SERVERLESS
 
 
-def allowed_sizes(tags: dict[str, str] | None, tag: str = "finetune_compute_allow_list") -> list[str] | None:
-    """A model's VM size allow-list tag (a Python-literal list), lower-cased; None if absent."""
+def size_list(tags: dict[str, str] | None, tag: str) -> list[str] | None:
+    """A model's VM size list tag (a Python-literal list) as written, casing kept; None if absent."""
     raw = (tags or {}).get(tag)
     if raw is None:
         return None
@@ -37,7 +37,13 @@ def allowed_sizes(tags: dict[str, str] | None, tag: str = "finetune_compute_allo
     except ValueError:
         # Registry YAML writes this as a bare list: [Standard_A, Standard_B]
         sizes = [s.strip() for s in str(raw).strip().strip("[]").split(",") if s.strip()]
-    return [str(s).strip().lower() for s in sizes]
+    return [str(s).strip() for s in sizes]
+
+
+def allowed_sizes(tags: dict[str, str] | None, tag: str = "finetune_compute_allow_list") -> list[str] | None:
+    """A model's VM size allow-list tag (a Python-literal list), lower-cased; None if absent."""
+    sizes = size_list(tags, tag)
+    return None if sizes is None else [s.lower() for s in sizes]
 
 
 def check_vm_size(vm_size: str, tags: dict[str, str] | None, *, setting: str) -> None:
