@@ -32,8 +32,9 @@ PROGRESS_MIN_BYTES = 4 << 20
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: Rich must never break a path, JSON path or message mid-line (users grep and copy them).
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Non-alternating user/assistant turns are errors.")]
 SplitOpt = Annotated[
@@ -311,3 +312,34 @@ def score_prompt(
         err.print(f"[red]error:[/red] {config.get('name')}: {exc}")
         raise typer.Exit(EXIT_REJECTED) from None
     out.print(f"[dim]{config['name']} ({result.latency_ms} ms)[/]\n{result.answer}")
+
+
+@app.command()
+def doctor(
+    env: Annotated[
+        Optional[str],
+        typer.Option("--env", help="The azd environment to read (.azure/<ENV>/.env); without a name, azd's default."),
+    ] = None,
+    use_azd: Annotated[bool, typer.Option("--azd", help="Read azd's default environment.")] = False,
+    settings_file: Annotated[
+        Optional[Path], typer.Option("--settings", help="A local.settings.json to read instead.")
+    ] = None,
+) -> None:
+    """Check that a deployment is wired right: one line per check, with the exact fix for each failure.
+
+    Read-only. Runs as you (DefaultAzureCredential). Exit 0 only if every check passes."""
+    from shared.doctor_command import DoctorSetupError, doctor_env, run
+
+    try:
+        checks = run(doctor_env(env, settings_file, use_azd or env is not None))
+    except DoctorSetupError as exc:
+        err.print(f"[red]doctor:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from None
+    for check in checks:
+        mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+        out.print(f"{mark} {check.name:<28} {escape(check.detail)}", soft_wrap=True)
+        if check.fix:
+            out.print(f"    [yellow]fix:[/] {escape(check.fix)}", soft_wrap=True)
+    failed = sum(not c.ok for c in checks)
+    out.print(f"\n{len(checks) - failed} of {len(checks)} checks passed" + ("" if not failed else f"; {failed} to fix"))
+    raise typer.Exit(0 if not failed else EXIT_REJECTED)

@@ -23,6 +23,7 @@ ENTRY = {
     "shared.local.host",
     "shared.local.session",
     "shared.local.demo",
+    "shared.doctor_command",
 }
 
 
