@@ -1,0 +1,470 @@
+// chatft on Azure: `azd up` provisions this file, deploys the function app, then runs the
+// postdeploy hook (scripts/postdeploy.sh or .ps1), which creates the Event Grid subscriptions that
+// need the deployed functions' system keys (app/event-subscriptions.bicep).
+//
+// Shape and habits follow Azure-Samples/functions-quickstart-python-azd-eventgrid-blob: one
+// resource group, a user-assigned identity for the app, Flex Consumption, Azure Verified Modules
+// for what that sample creates, identity-based connections only, no keys.
+//
+// tests/test_infra.py holds this file to the code: the app settings are exactly the ones
+// shared/settings.py reads, role definition ids are the built-in ids of the roles their comments
+// name, and the subscriptions target functions the app indexes.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; a short hash of it names every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource. Flex Consumption must be available there (az functionapp list-flexconsumption-locations), and so must the GPU sizes you fine-tune and deploy on.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the person (or principal) running azd. It gets blob access to the upload container (to upload) and the prepared container (to read reports). Empty: no such roles.')
+param principalId string = deployer().objectId
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+@description('Kind of principalId: User for a person, ServicePrincipal when a pipeline runs azd.')
+param principalType string = 'User'
+
+@description('Optional names; empty means a generated name.')
+param resourceGroupName string = ''
+param functionAppName string = ''
+param appIdentityName string = ''
+param appServicePlanName string = ''
+param storageAccountName string = ''
+param logAnalyticsName string = ''
+param applicationInsightsName string = ''
+
+// ---- chatft ----
+
+@allowed([
+  'azure'
+  'none'
+])
+@description('ML_BACKEND: azure fine-tunes and deploys on Azure ML; none only validates and prepares uploads. The local backend is for one machine and is not deployed.')
+param mlBackend string = 'azure'
+
+@description('Name of an existing Azure ML workspace in this subscription. Empty: a new workspace is created in the environment\'s resource group.')
+param existingWorkspaceName string = ''
+
+@description('Resource group of the existing workspace. Empty: the environment\'s resource group.')
+param existingWorkspaceResourceGroup string = ''
+
+@description('VM size of a GPU compute cluster to create for fine-tuning (it scales to zero nodes when idle). Empty (the default): serverless compute, and no cluster is created.')
+param gpuClusterVmSize string = ''
+
+@minLength(2)
+@maxLength(16)
+@description('Name of that cluster; it becomes FINETUNE_COMPUTE.')
+param gpuClusterName string = 'chatft-gpu'
+
+@minValue(1)
+@description('Most nodes the cluster may scale to.')
+param gpuClusterMaxNodes int = 1
+
+@description('FINETUNE_MODEL: the foundation model in the azureml registry.')
+param finetuneModel string = 'Phi-4'
+
+@description('FINETUNE_INSTANCE_TYPE: the serverless VM size for fine-tuning (ignored when a cluster is created: its size is used).')
+param finetuneInstanceType string = 'Standard_NC24ads_A100_v4'
+
+@description('DEPLOY_INSTANCE_TYPE: the GPU size of each online deployment. Empty: the cheapest size the model recommends.')
+param deployInstanceType string = ''
+
+@description('JANITOR_IDLE_MINUTES: an endpoint with no requests for this long is deleted.')
+param janitorIdleMinutes string = '120'
+
+@description('JANITOR_MAX_AGE_HOURS: delete an endpoint of ours this many hours old whatever its traffic. Empty: no cap.')
+param janitorMaxAgeHours string = ''
+
+@description('JANITOR_DRY_RUN: true logs what the janitor would delete and deletes nothing.')
+param janitorDryRun string = 'false'
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+
+var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}chatft-${resourceToken}'
+// The Flex deployment package lives in a container of the app's own storage account.
+var deploymentContainerName = 'app-package-${take(appName, 32)}-${take(resourceToken, 7)}'
+var storageName = !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
+
+// Names the code uses. Containers and the table are created here, so nothing is created at run time.
+var uploadContainerName = 'chat-uploads'
+var preparedContainerName = 'chat-prepared'
+var ledgerTableName = 'chatftledger'
+var deadLetterContainerName = 'eventgrid-deadletter'
+var datastoreName = 'chatft_prepared'
+
+var createWorkspace = empty(existingWorkspaceName)
+var workspaceName = createWorkspace
+  ? '${abbrs.machineLearningServicesWorkspaces}chatft-${resourceToken}'
+  : existingWorkspaceName
+var workspaceResourceGroupName = createWorkspace || empty(existingWorkspaceResourceGroup)
+  ? rg.name
+  : existingWorkspaceResourceGroup
+var createGpuCluster = !empty(gpuClusterVmSize)
+
+// The storage endpoints, built from the account name so they are known before the account exists.
+var storageSuffix = environment().suffixes.storage
+var blobEndpoint = 'https://${storageName}.blob.${storageSuffix}/'
+var queueEndpoint = 'https://${storageName}.queue.${storageSuffix}/'
+var tableEndpoint = 'https://${storageName}.table.${storageSuffix}/'
+
+// Which scope the janitor's metrics role is granted at (app/metrics-rbac*.bicep): THE one line to
+// change if the janitor leaves the batch metrics API.
+// 'subscription': shared/azure/metrics.py calls MetricsClient.query_resources, the batch
+// metrics:getBatch API, which is authorised at subscription level only ("Authorization to read
+// metrics data at the Azure subscription level", azure-monitor-querymetrics README,
+// https://learn.microsoft.com/python/api/overview/azure/monitor-querymetrics-readme).
+// 'workspace': per-resource metrics (MetricsQueryClient.query_resource) need the role only on the
+// workspace, whose online endpoints are the resources queried.
+var janitorMetricsScope = 'subscription'
+
+// Every setting shared/settings.py reads, and nothing else (tests/test_infra.py compares this
+// object with the code, the README table and local.settings.sample.json). The Functions host's own
+// settings (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*) are added in app/processor.bicep.
+var chatftAppSettings = {
+  // Identity-based storage connection: no connection string, no keys. The blob trigger needs the
+  // queue service too (poison blobs), the ledger the table service.
+  CHATFT_STORAGE__blobServiceUri: blobEndpoint
+  CHATFT_STORAGE__queueServiceUri: queueEndpoint
+  CHATFT_STORAGE__tableServiceUri: tableEndpoint
+  CHATFT_STORAGE__credential: 'managedidentity'
+  CHATFT_STORAGE__clientId: appIdentity.outputs.clientId
+  // DefaultAzureCredential (Azure ML, Azure Monitor) picks the user-assigned identity from this.
+  AZURE_CLIENT_ID: appIdentity.outputs.clientId
+  UPLOAD_CONTAINER: uploadContainerName
+  PREPARED_CONTAINER: preparedContainerName
+  // Flex Consumption supports only the Event Grid source for blob triggers.
+  UPLOAD_TRIGGER_SOURCE: 'EventGrid'
+  VALIDATION_STRICT: 'false'
+  VALIDATION_DROP_INVALID: 'false'
+  MAX_SEQ_TOKENS: '4096'
+  MIN_TRAIN_ROWS: '10'
+  SPLIT_FRACTIONS: '0.9,0.05,0.05'
+  MAX_LINE_BYTES: '1048576'
+  REPORT_EXAMPLES_PER_CODE: '20'
+  DUPLICATE_CHECK_LIMIT: '100000'
+  ML_BACKEND: mlBackend
+  AML_SUBSCRIPTION_ID: subscription().subscriptionId
+  AML_RESOURCE_GROUP: workspaceResourceGroupName
+  AML_WORKSPACE: workspaceName
+  // The public registry: readable by every identity, no role needed.
+  AML_REGISTRY: 'azureml'
+  AML_DATASTORE: datastoreName
+  FINETUNE_MODEL: finetuneModel
+  FINETUNE_COMPUTE: createGpuCluster ? gpuClusterName : 'serverless'
+  FINETUNE_INSTANCE_TYPE: createGpuCluster ? gpuClusterVmSize : finetuneInstanceType
+  FINETUNE_OVERRIDES: '{}'
+  EXPERIMENT_NAME: 'chatft-finetune'
+  LEDGER_TABLE: ledgerTableName
+  SUBMIT_CLAIM_TIMEOUT_SECONDS: '900'
+  REGISTERED_MODEL_SUFFIX: 'ultrachat-200k'
+  DEPLOYMENT_NAME: 'demo'
+  DEPLOY_INSTANCE_TYPE: deployInstanceType
+  DEPLOY_DEADLINE_MINUTES: '120'
+  SMOKE_TIMEOUT_SECONDS: '120'
+  DEPLOY_RECONCILE_SCHEDULE: '0 */2 * * * *'
+  JOB_POLL_QUIET_MINUTES: '15'
+  JANITOR_SCHEDULE: '0 */15 * * * *'
+  JANITOR_IDLE_MINUTES: janitorIdleMinutes
+  JANITOR_DRY_RUN: janitorDryRun
+  JANITOR_MAX_DELETES: '5'
+  JANITOR_MAX_AGE_HOURS: janitorMaxAgeHours
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+// The app's identity: storage, Azure ML, Azure Monitor and the host's own storage all see this one.
+module appIdentity 'br/public:avm/res/managed-identity/user-assigned-identity:0.4.1' = {
+  name: 'appIdentity'
+  scope: rg
+  params: {
+    name: !empty(appIdentityName) ? appIdentityName : '${abbrs.managedIdentityUserAssignedIdentities}chatft-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module appServicePlan 'br/public:avm/res/web/serverfarm:0.1.1' = {
+  name: 'appServicePlan'
+  scope: rg
+  params: {
+    name: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'
+    sku: {
+      name: 'FC1'
+      tier: 'FlexConsumption'
+    }
+    reserved: true
+    location: location
+    tags: tags
+  }
+}
+
+// One account holds the uploads, the prepared data (reports live beside it), the ledger, the
+// dead-lettered events and what the host needs (the Flex package, timer locks). Shared keys are
+// off: every client signs in with Entra ID.
+module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: storageName
+    location: location
+    tags: tags
+    skuName: 'Standard_LRS'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    dnsEndpointType: 'Standard'
+    minimumTlsVersion: 'TLS1_2'
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+    blobServices: {
+      containers: [
+        { name: deploymentContainerName }
+        { name: uploadContainerName }
+        { name: preparedContainerName }
+        { name: deadLetterContainerName }
+      ]
+    }
+    tableServices: {
+      tables: [
+        { name: ledgerTableName }
+      ]
+    }
+  }
+}
+
+module logAnalytics 'br/public:avm/res/operational-insights/workspace:0.11.1' = {
+  name: 'logAnalytics'
+  scope: rg
+  params: {
+    name: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    location: location
+    tags: tags
+    dataRetention: 30
+  }
+}
+
+// Application Insights accepts only Entra ID-authenticated telemetry (local auth off).
+module monitoring 'br/public:avm/res/insights/component:0.6.0' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    name: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+    workspaceResourceId: logAnalytics.outputs.resourceId
+    disableLocalAuth: true
+  }
+}
+
+module processor 'app/processor.bicep' = {
+  name: 'processor'
+  scope: rg
+  params: {
+    name: appName
+    location: location
+    tags: tags
+    serviceName: 'chatft'
+    applicationInsightsName: monitoring.outputs.name
+    appServicePlanId: appServicePlan.outputs.resourceId
+    runtimeName: 'python'
+    // The newest Python that Flex Consumption runs with remote build (3.14 is a preview without
+    // it) and that pyproject.toml's requires-python admits.
+    runtimeVersion: '3.13'
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    identityId: appIdentity.outputs.resourceId
+    identityClientId: appIdentity.outputs.clientId
+    appSettings: chatftAppSettings
+  }
+}
+
+// ---- Azure ML: a new workspace, or the one named by existingWorkspaceName ----
+
+// A new workspace's own dependencies. Its default storage keeps Azure ML's defaults (the system
+// datastores it manages itself); chatft's data never goes there.
+module workspaceStorage 'br/public:avm/res/storage/storage-account:0.8.3' = if (createWorkspace) {
+  name: 'workspaceStorage'
+  scope: rg
+  params: {
+    name: 'stml${resourceToken}'
+    location: location
+    tags: tags
+    skuName: 'Standard_LRS'
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+module workspaceKeyVault 'br/public:avm/res/key-vault/vault:0.14.0' = if (createWorkspace) {
+  name: 'workspaceKeyVault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    sku: 'standard'
+    enableRbacAuthorization: true
+    // So that `azd down --purge` can remove it.
+    enablePurgeProtection: false
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+module workspace 'br/public:avm/res/machine-learning-services/workspace:0.14.0' = if (createWorkspace) {
+  name: 'workspace'
+  scope: rg
+  params: {
+    name: workspaceName
+    location: location
+    tags: tags
+    sku: 'Basic'
+    associatedStorageAccountResourceId: workspaceStorage.outputs.resourceId
+    associatedKeyVaultResourceId: workspaceKeyVault.outputs.resourceId
+    associatedApplicationInsightsResourceId: monitoring.outputs.resourceId
+    managedIdentities: {
+      systemAssigned: true
+    }
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+// The datastore on the prepared container, the optional GPU cluster, and the app's role on the
+// workspace, in the workspace's resource group (new or existing).
+module aml 'app/aml.bicep' = {
+  name: 'chatft-aml-${resourceToken}'
+  scope: resourceGroup(workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    datastoreName: datastoreName
+    storageAccountName: storage.outputs.name
+    storageResourceGroupName: rg.name
+    preparedContainerName: preparedContainerName
+    appPrincipalId: appIdentity.outputs.principalId
+    createGpuCluster: createGpuCluster
+    gpuClusterName: gpuClusterName
+    gpuClusterVmSize: gpuClusterVmSize
+    gpuClusterMaxNodes: gpuClusterMaxNodes
+  }
+  dependsOn: [
+    workspace
+  ]
+}
+
+// ---- Event Grid: one system topic per source; subscriptions come from the postdeploy hook ----
+
+// Uploads: BlobCreated in the upload container, to the blob trigger's webhook. The identity
+// writes undeliverable events to the dead-letter container.
+module storageTopic 'br/public:avm/res/event-grid/system-topic:0.6.1' = {
+  name: 'storageTopic'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridSystemTopics}st-${resourceToken}'
+    location: location
+    tags: tags
+    source: storage.outputs.resourceId
+    topicType: 'Microsoft.Storage.StorageAccounts'
+    managedIdentities: {
+      systemAssigned: true
+    }
+  }
+}
+
+// Job events: the workspace's run events, to the job_events function. A system topic lives in its
+// source's region and there can be only one per source (README, "Deploy to Azure").
+module workspaceTopic 'br/public:avm/res/event-grid/system-topic:0.6.1' = {
+  name: 'chatft-workspace-topic-${resourceToken}'
+  scope: resourceGroup(workspaceResourceGroupName)
+  params: {
+    name: '${abbrs.eventGridSystemTopics}mlw-${resourceToken}'
+    location: aml.outputs.workspaceLocation
+    tags: tags
+    source: aml.outputs.workspaceId
+    topicType: 'Microsoft.MachineLearningServices.Workspaces'
+    managedIdentities: {
+      systemAssigned: true
+    }
+  }
+}
+
+// ---- Role assignments (each with the reason for its scope, in the module) ----
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.name
+    uploadContainerName: uploadContainerName
+    preparedContainerName: preparedContainerName
+    deadLetterContainerName: deadLetterContainerName
+    appPrincipalId: appIdentity.outputs.principalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+    storageTopicPrincipalId: storageTopic.outputs.?systemAssignedMIPrincipalId ?? ''
+    workspaceTopicPrincipalId: workspaceTopic.outputs.?systemAssignedMIPrincipalId ?? ''
+    workspacePrincipalId: aml.outputs.workspacePrincipalId
+    computePrincipalId: aml.outputs.computePrincipalId
+  }
+}
+
+module metricsRbac 'app/metrics-rbac.bicep' = if (janitorMetricsScope == 'subscription') {
+  name: 'chatft-metrics-rbac-${resourceToken}'
+  params: {
+    appPrincipalId: appIdentity.outputs.principalId
+  }
+}
+
+module metricsRbacWorkspace 'app/metrics-rbac-workspace.bicep' = if (janitorMetricsScope == 'workspace') {
+  name: 'chatft-metrics-rbac-${resourceToken}'
+  scope: resourceGroup(workspaceResourceGroupName)
+  params: {
+    workspaceName: workspaceName
+    appPrincipalId: appIdentity.outputs.principalId
+  }
+  dependsOn: [
+    aml
+  ]
+}
+
+// ---- Outputs: azd keeps them in .azure/<env>/.env for the postdeploy hook and for you ----
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = processor.outputs.name
+output SERVICE_CHATFT_BASE_URL string = processor.outputs.baseUrl
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_ACCOUNT_ID string = storage.outputs.resourceId
+output UPLOAD_CONTAINER string = uploadContainerName
+output PREPARED_CONTAINER string = preparedContainerName
+output DEAD_LETTER_CONTAINER string = deadLetterContainerName
+output STORAGE_SYSTEM_TOPIC_NAME string = storageTopic.outputs.name
+output WORKSPACE_SYSTEM_TOPIC_NAME string = workspaceTopic.outputs.name
+output AML_SUBSCRIPTION_ID string = subscription().subscriptionId
+output AML_RESOURCE_GROUP string = workspaceResourceGroupName
+output AML_WORKSPACE string = workspaceName
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
