@@ -11,7 +11,8 @@ from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.model_check import check_model
 from shared.domain.finetune.params import merge_parameters, parse_python_literal
 from shared.domain.naming import aml_name, display_name, job_name
-from tests.fake_aml import PHI3_TAGS
+from shared.settings import Settings
+from tests.fake_aml import DEFAULT_MODEL_NAME, DEFAULT_MODEL_TAGS, PHI3_TAGS
 
 INPUTS = {
     "num_train_epochs": ("integer", None),
@@ -165,3 +166,16 @@ def test_coercion_enforces_the_declared_bounds() -> None:
         "model_specific_defaults tag",
         "invalid value: must be at least 1, got 0",
     ) in merged.dropped
+
+
+def test_the_default_model_can_be_fine_tuned_on_the_default_size() -> None:
+    """Was: FINETUNE_MODEL defaulted to Phi-3-mini-4k-instruct, whose fine-tuning retired on 2025-08-30, so
+    every default submission failed preflight. The default's registry tags (Azure/azureml-assets
+    assets/models/system/Phi-4/spec.yaml, tests/fake_aml.DEFAULT_MODEL_TAGS) name a chat-completion model
+    with no fine-tuning retirement, whose fine-tuning allow list holds the default FINETUNE_INSTANCE_TYPE."""
+    defaults = Settings.from_env({})
+    assert defaults.finetune_model == DEFAULT_MODEL_NAME
+    assert check_model(defaults.finetune_model, DEFAULT_MODEL_TAGS, None, TODAY) == []
+    assert DEFAULT_MODEL_TAGS["task"] == "chat-completion"
+    allowed = allowed_sizes(DEFAULT_MODEL_TAGS, "finetune_compute_allow_list")
+    assert allowed is not None and defaults.finetune_instance_type.lower() in allowed

@@ -19,6 +19,7 @@ from shared.azure.azureml.pipeline import build_finetune_pipeline, component_inp
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.model_check import MODEL_SETTING, check_model
+from shared.domain.finetune.model_metadata import model_tags
 from shared.domain.finetune.params import merge_parameters, parse_python_literal
 from shared.domain.naming import display_name
 from shared.domain.workspace import (
@@ -194,7 +195,7 @@ class AzureMLWorkspace:
     def preflight(self) -> Preflight:
         """What a submission checks before it submits; raises PreflightError naming the setting to change."""
         model = self._foundation_model()
-        tags = dict(model.tags or {})
+        tags = model_tags(model.tags, getattr(model, "_system_metadata", None))
         warnings = check_model(model.name, tags, getattr(model, "stage", None), self._today())
         compute = self._compute_plan(tags)
         return Preflight(model, tags, warnings, compute, self._pipeline_component())
@@ -242,7 +243,8 @@ class AzureMLWorkspace:
         )
 
     def foundation_model_tags(self, name: str) -> dict[str, str]:
-        return dict(self.registry.models.get(name, label="latest").tags or {})
+        model = self.registry.models.get(name, label="latest")
+        return model_tags(model.tags, getattr(model, "_system_metadata", None))
 
     def register_model(
         self, *, job_name: str, name: str, version: str, description: str, tags: dict[str, str]
