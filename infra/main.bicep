@@ -468,3 +468,6 @@ output AML_SUBSCRIPTION_ID string = subscription().subscriptionId
 output AML_RESOURCE_GROUP string = workspaceResourceGroupName
 output AML_WORKSPACE string = workspaceName
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+// The app settings as one JSON string, so `chatft doctor --env <name>` checks exactly what the app was
+// given (no secrets: names, endpoints and the identity's client id).
+output CHATFT_APP_SETTINGS string = string(chatftAppSettings)

@@ -1,8 +1,8 @@
 """`chatft doctor`'s wiring: where the deployment's settings come from, the real clients, the output.
 
 Settings come from, in order: `--settings FILE` (a local.settings.json), `--env NAME` (the azd
-environment `.azure/<NAME>/.env`, whose values are the template's outputs: the same app settings
-the function app gets), or this process's environment.
+environment `.azure/<NAME>/.env`: the template's outputs, whose CHATFT_APP_SETTINGS holds, as JSON,
+exactly the app settings the function app was given), or this process's environment.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from shared.flows.doctor import Check, DoctorContext, run_doctor
 from shared.settings import STORAGE_CONNECTION, Settings, SettingsError, storage_connection
 
 IDENTITY_SUFFIXES = ("__credential", "__clientId", "__managedIdentityResourceId")
+APP_SETTINGS_OUTPUT = "CHATFT_APP_SETTINGS"
+"""infra/main.bicep's output: `string(chatftAppSettings)`."""
 
 
 class DoctorSetupError(Exception):
@@ -40,7 +42,21 @@ def azd_env(name: str | None, root: Path = Path(".")) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DoctorSetupError(f"azd environment {name!r} not found ({path}): run `azd env list`") from exc
-    return parse_dotenv(text)
+    return with_app_settings(parse_dotenv(text), path)
+
+
+def with_app_settings(values: dict[str, str], where: Path) -> dict[str, str]:
+    """azd's values with the deployed app settings (the CHATFT_APP_SETTINGS output) laid over them."""
+    raw = values.get(APP_SETTINGS_OUTPUT)
+    if raw is None:
+        return values
+    try:
+        settings = json.loads(raw)
+    except ValueError as exc:
+        raise DoctorSetupError(f"{where}: {APP_SETTINGS_OUTPUT} is not JSON ({exc}); run `azd provision`") from exc
+    if not isinstance(settings, dict):
+        raise DoctorSetupError(f"{where}: {APP_SETTINGS_OUTPUT} is not a JSON object; run `azd provision`")
+    return {**values, **{str(k): str(v) for k, v in settings.items()}}
 
 
 def parse_dotenv(text: str) -> dict[str, str]:

@@ -371,3 +371,26 @@ def test_azd_environment_files(tmp_path) -> None:
     with pytest.raises(DoctorSetupError, match="azd env list"):
         azd_env("prod", tmp_path)
     assert parse_dotenv("A='x y'\nexport B=1\n\nnot a line\n") == {"A": "x y", "B": "1"}
+
+
+def test_an_azd_environment_gives_the_doctor_exactly_the_deployed_app_settings(tmp_path) -> None:
+    """infra/main.bicep outputs the app settings as one JSON string; azd writes it to .env double-quoted
+    with backslash-escaped quotes, like any string output."""
+    deployed = {
+        "CHATFT_STORAGE__blobServiceUri": "https://st.blob.core.windows.net/",
+        "CHATFT_STORAGE__tableServiceUri": "https://st.table.core.windows.net/",
+        "CHATFT_STORAGE__credential": "managedidentity",
+        "AZURE_CLIENT_ID": "abc",
+        "LEDGER_TABLE": "chatftledger",
+        "FINETUNE_OVERRIDES": "{}",
+    }
+    quoted = json.dumps(json.dumps(deployed))  # "{\"A\": ...}"
+    (tmp_path / ".azure" / "dev").mkdir(parents=True)
+    (tmp_path / ".azure" / "dev" / ".env").write_text(f'AML_WORKSPACE="ws"\nCHATFT_APP_SETTINGS={quoted}\n')
+    env = as_caller(azd_env("dev", tmp_path))
+    assert env["LEDGER_TABLE"] == "chatftledger" and env["AML_WORKSPACE"] == "ws"
+    assert env["CHATFT_STORAGE__blobServiceUri"] == "https://st.blob.core.windows.net/"
+    assert "AZURE_CLIENT_ID" not in env and "CHATFT_STORAGE__credential" not in env  # the doctor runs as you
+    (tmp_path / ".azure" / "dev" / ".env").write_text('CHATFT_APP_SETTINGS="[1"\n')
+    with pytest.raises(DoctorSetupError, match="CHATFT_APP_SETTINGS"):
+        azd_env("dev", tmp_path)

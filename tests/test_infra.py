@@ -382,6 +382,14 @@ def test_every_webhook_targets_an_indexed_function_of_the_matching_trigger_type(
     assert targets == pushed, "every Event Grid-fed function needs exactly one subscription"
 
 
+def test_azd_keeps_the_app_settings_for_chatft_doctor() -> None:
+    """`chatft doctor --env` reads CHATFT_APP_SETTINGS (shared/doctor_command.py) from azd's .env."""
+    from shared.doctor_command import APP_SETTINGS_OUTPUT
+
+    main = MAIN.read_text()
+    assert re.search(rf"^output {APP_SETTINGS_OUTPUT} string = string\(chatftAppSettings\)$", main, re.MULTILINE)
+
+
 def test_the_upload_subscription_watches_the_container_the_trigger_reads() -> None:
     text = SUBSCRIPTIONS.read_text()
     blob_functions = [b for b in _bindings().values() if b["type"] == "blobTrigger"]
