@@ -14,11 +14,12 @@ from typing import Annotated, BinaryIO, NoReturn, Optional
 
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from shared.commands import dataset, lifecycle, status, upload
+from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, out
 from shared.domain.chatdata.issues import FILE_LEVEL
 from shared.domain.chatdata.options import ValidationOptions
 from shared.domain.chatdata.prepare import OutputConflict, SplitFiles, check_outputs, write_atomically
@@ -29,12 +30,7 @@ from shared.domain.chatdata.validator import RowSink, validate_stream
 from shared.settings import SettingsError, validation_options
 
 PROGRESS_MIN_BYTES = 4 << 20
-EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
-
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-# soft_wrap: Rich must never break a path, JSON path or message mid-line (users grep and copy them).
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Non-alternating user/assistant turns are errors.")]
 SplitOpt = Annotated[
@@ -343,3 +339,8 @@ def doctor(
     failed = sum(not c.ok for c in checks)
     out.print(f"\n{len(checks) - failed} of {len(checks)} checks passed" + ("" if not failed else f"; {failed} to fix"))
     raise typer.Exit(0 if not failed else EXIT_REJECTED)
+
+
+# The commands that act on an upload's life (shared/commands/): each module registers its own.
+for _commands in (dataset, upload, status, lifecycle):
+    _commands.register(app)

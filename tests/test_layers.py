@@ -29,8 +29,8 @@ ENTRY = {
 
 def rank(module: str) -> int:
     """Lower layers have lower ranks; a module may import only its own rank or lower."""
-    if module in ENTRY:
-        return 4
+    if module in ENTRY or module == "shared.commands" or module.startswith("shared.commands."):
+        return 4  # shared/commands/: the `chatft` commands that act on uploads
     for prefix, value in (
         ("shared.domain", 0),
         ("shared.settings", 1),

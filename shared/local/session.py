@@ -15,6 +15,7 @@ import shared.runtime
 from shared.local import procs
 from shared.local.azurite import Azurite, start_or_reuse
 from shared.local.host import LocalHost, Say, load_local_settings
+from shared.local.session_file import remove_session, write_session
 
 WEBHOOK = "http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName={function}"
 FINISH_SECONDS = 1.0
@@ -53,6 +54,7 @@ class DevSession:
         self._workspace: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._log_handler: logging.Handler | None = None
+        self._session_dir: Path | None = None
 
     def __enter__(self) -> DevSession:
         try:
@@ -98,6 +100,9 @@ class DevSession:
                 self.say(f"local  restarted endpoint {name}")
         self.host = LocalHost(function_app.app, port=self.port, poll_seconds=self.poll_seconds, say=self.say).start()
         procs.check_interrupt()
+        # other `chatft` commands (upload, status, keep, ...) in another shell find this session by it
+        self._session_dir = Path(values.get("LOCAL_STATE_DIR") or ".chatft")
+        write_session(self._session_dir, values)
 
     @property
     def workspace(self) -> Any:
@@ -145,6 +150,9 @@ class DevSession:
         then Azurite goes."""
         with procs.signals_deferred():
             deadline = time.monotonic() + FINISH_SECONDS
+            if self._session_dir is not None:
+                remove_session(self._session_dir)
+                self._session_dir = None
             host, self.host = self.host, None
             if host is not None:
                 host.stop(timeout=0)

@@ -1,0 +1,83 @@
+"""Which chatft the upload-life commands talk to, and its settings.
+
+In order: `--settings FILE` (a local.settings.json), `--env NAME` / `--azd` (an azd environment:
+exactly the deployed app settings), a live local session (`chatft dev` or `chatft demo --keep`,
+found by the session file it writes in its state folder), else this shell's environment over
+local.settings.sample.json and local.settings.json (as `func start` reads them).
+
+Against Azure the commands run as you: the settings that select the app's managed identity are dropped
+(the same rule as `chatft doctor`), so `DefaultAzureCredential` uses your login.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.doctor_command import DoctorSetupError, as_caller, azd_env, settings_file
+from shared.local.session_file import live_sessions
+
+STATE_ROOTS = (Path(".chatft"), Path(".chatft/demo"))
+
+
+class TargetError(Exception):
+    """No settings could be found or read: the message says what to pass."""
+
+
+@dataclass(frozen=True)
+class Target:
+    env: dict[str, str]
+    """The settings, as the function app would read them."""
+    source: str
+    """Where they came from, for one line of output."""
+
+
+def resolve(
+    settings: Path | None = None, env_name: str | None = None, use_azd: bool = False, roots: tuple[Path, ...] = ()
+) -> Target:
+    try:
+        if settings is not None:
+            return Target(as_caller(settings_file(settings)), f"settings {settings}")
+        if use_azd or env_name:
+            return Target(as_caller(azd_env(env_name)), f"azd environment {env_name or '(default)'}")
+    except DoctorSetupError as exc:
+        raise TargetError(str(exc)) from exc
+    search = roots or (*STATE_ROOTS, *sorted(Path(".chatft/runs").glob("*"), reverse=True))
+    for session in live_sessions(search):
+        return Target(dict(session.settings), f"local session in {session.state_dir} (pid {session.pid})")
+    from shared.local.host import load_local_settings
+
+    values = load_local_settings()
+    values.update({k: v for k, v in os.environ.items() if k not in values and k.isupper()})
+    return Target(as_caller(values), "this shell's environment and local.settings*.json")
+
+
+@contextmanager
+def applied(target: Target) -> Iterator[None]:
+    """Run with the target's settings as the process environment (shared.runtime reads it), then restore."""
+    import shared.runtime
+
+    saved = {k: os.environ.get(k) for k in target.env}
+    os.environ.update(target.env)
+    shared.runtime.reset()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shared.runtime.reset()
+
+
+def describe(env: Mapping[str, str]) -> str:
+    """The settings' storage and backend in one line, never a key."""
+    storage = env.get("CHATFT_STORAGE__blobServiceUri") or (
+        "Azurite" if "devstoreaccount1" in env.get("CHATFT_STORAGE", "") else "CHATFT_STORAGE"
+    )
+    return json.dumps({"storage": storage, "backend": env.get("ML_BACKEND", "azure")})
