@@ -1,9 +1,157 @@
-"""`chatft status`: placeholder; the command is being built (issue 12)."""
+"""`chatft status [UPLOAD|--all] [--json]`: where each upload is, and since when.
+
+One place answers "what happened to my file?": the ledger for everything after validation, the report
+for a rejected upload (it has no ledger row), the upload container for one not validated yet.
+"""
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime, timezone
+from typing import Annotated
+
+import orjson
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from shared.commands.output import EXIT_ACCEPTED, out
+from shared.commands.upload import AzdOpt, EnvOpt, SettingsOpt, fail, storage_failure, target_applied
+from shared.flows.upload_status import RECENT as RECENT_DEFAULT
+
+JSON_HELP = (
+    "Machine-readable output: with UPLOAD one JSON object, else a JSON array of them. Each has exactly the "
+    "keys name, dataset, sha256, stage, status, detail, error, job, studio_url, model, endpoint, step, "
+    "scoring_uri, report, uploaded_at, stage_since, stage_age_seconds, upload_age_seconds (null when unknown)."
+)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `chatft` app."""
+    """Add `chatft status` to the `chatft` app."""
+
+    @app.command("status")
+    def status(
+        upload: Annotated[
+            str | None,
+            typer.Argument(help="A blob name, a job or endpoint name, or 6+ hex digits of the file's SHA-256."),
+        ] = None,
+        show_all: Annotated[
+            bool, typer.Option("--all", help=f"Every upload (default: the {RECENT_DEFAULT} most recent).")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+        settings_file: SettingsOpt = None,
+        env: EnvOpt = None,
+        use_azd: AzdOpt = False,
+    ) -> None:
+        """Show the uploads: stage, job, model, endpoint, how long in this stage / since upload, last error, report.
+
+        Stages: uploaded, rejected, validated, submitted, training, registered, deploying, live, retiring,
+        retired, failed, canceled, deploy_failed. Exit 0; 2 if UPLOAD names nothing (or several uploads),
+        or settings or storage cannot be read."""
+        from shared.domain.upload_lookup import UploadNotFound
+
+        with target_applied(settings_file, env, use_azd) as source:
+            try:
+                views = _read(upload, None if show_all else RECENT_DEFAULT)
+            except UploadNotFound as exc:
+                fail(str(exc))
+            except Exception as exc:
+                message = storage_failure(exc)
+                if message is None:
+                    raise
+                fail(f"{message} (settings from {source})")
+        now = datetime.now(timezone.utc)
+        if as_json:
+            from shared.domain.upload_stage import as_json as view_json
+
+            docs = [view_json(v, now) for v in views]
+            sys.stdout.buffer.write(orjson.dumps(docs[0] if upload is not None else docs) + b"\n")
+            sys.stdout.flush()
+        elif upload is not None:
+            _print_one(views[0], now)
+        else:
+            _print_table(views, now, show_all)
+        raise typer.Exit(EXIT_ACCEPTED)
+
+
+def _read(query: str | None, limit: int | None) -> list:
+    import shared.runtime
+    from shared.azure.upload import UploadContainer, cli_retry, storage_client
+    from shared.flows.upload_status import find, list_uploads
+
+    settings = shared.runtime.settings()
+    store = UploadContainer(
+        storage_client(retry_policy=cli_retry()), settings.upload_container, settings.prepared_container
+    )
+    store.list_uploads()  # storage reachable? (fails in seconds, before the ledger's slower retries)
+    ledger = shared.runtime.ledger()
+    if query is not None:
+        if not query.strip():
+            fail("UPLOAD is empty: give a blob name, a job or endpoint name, or a SHA-256 prefix")
+        return [find(ledger, store, query)]
+    return list_uploads(ledger, store, limit)
+
+
+def _ages(view, now: datetime) -> str:
+    from shared.domain.upload_stage import age_text
+
+    def seconds(at: datetime | None) -> float | None:
+        return None if at is None else (now - at).total_seconds()
+
+    return f"{age_text(seconds(view.since))} / {age_text(seconds(view.uploaded_at))}"
+
+
+def _stage_text(view) -> str:
+    colour = "red" if view.failed else "green" if view.stage.value == "live" else "cyan"
+    step = f" ({view.step})" if view.step else ""
+    return f"[{colour}]{view.stage.value}[/]{escape(step)}"
+
+
+def _print_table(views: list, now: datetime, show_all: bool) -> None:
+    if not views:
+        out.print("no uploads yet: `chatft upload FILE` puts one in the upload container")
+        return
+    table = Table(show_lines=False, pad_edge=False)
+    for column in ("upload", "sha256", "stage", "job", "model", "endpoint", "age (stage / upload)", "error", "report"):
+        table.add_column(column, overflow="fold")
+    for v in views:
+        table.add_row(
+            escape(v.name),
+            v.sha256[:12] or "-",
+            _stage_text(v),
+            escape(v.job) or "-",
+            escape(v.model.rsplit(":", 1)[-1] if v.model else "") or "-",
+            escape(v.endpoint) or "-",
+            _ages(v, now),
+            escape(v.error[:120]) or "-",
+            escape(v.report) or "-",
+        )
+    out.print(table)
+    if not show_all and len(views) >= RECENT_DEFAULT:
+        out.print(f"[dim]the {RECENT_DEFAULT} most recent; --all lists every upload[/]")
+
+
+def _print_one(view, now: datetime) -> None:
+    rows = [
+        ("upload", view.name),
+        ("sha256", view.sha256 or "-"),
+        ("dataset", view.dataset),
+        ("stage", None),
+        ("detail", view.detail),
+        ("age", f"{_ages(view, now)} (in this stage / since upload)"),
+        ("job", view.job),
+        ("studio", view.studio_url),
+        ("model", view.model),
+        ("endpoint", view.endpoint),
+        ("scoring", view.scoring_uri),
+        ("error", view.error),
+        ("report", view.report),
+    ]
+    for label, value in rows:
+        if label == "stage":
+            out.print(f"{label:<9} {_stage_text(view)}", highlight=False)
+        elif value:
+            out.print(f"{label:<9} {escape(value)}", highlight=False)
+    passed = " → ".join(m.stage.value for m in view.milestones)
+    if passed:
+        out.print(f"{'history':<9} {passed}", highlight=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from shared.doctor_command import DoctorSetupError, as_caller, azd_env, settings_file
 from shared.local.session_file import live_sessions
+from shared.settings import STORAGE_CONNECTION
 
 STATE_ROOTS = (Path(".chatft"), Path(".chatft/demo"))
 
@@ -61,7 +62,11 @@ def applied(target: Target) -> Iterator[None]:
     """Run with the target's settings as the process environment (shared.runtime reads it), then restore."""
     import shared.runtime
 
-    saved = {k: os.environ.get(k) for k in target.env}
+    # a storage connection in the shell must not win over the target's other form of it
+    stale = [k for k in os.environ if k.startswith(STORAGE_CONNECTION) and k not in target.env]
+    saved = {k: os.environ.get(k) for k in [*target.env, *stale]}
+    for key in stale:
+        del os.environ[key]
     os.environ.update(target.env)
     shared.runtime.reset()
     try:

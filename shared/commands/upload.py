@@ -1,9 +1,341 @@
-"""`chatft upload`: placeholder; the command is being built (issue 12)."""
+"""`chatft upload FILE`: validate locally, upload to the upload container, and optionally follow the upload
+through every stage until its endpoint is live (or it fails).
+
+Validating first means a broken line 7 costs a second, not a round trip through storage and the ingest
+function: a rejected file never reaches storage. The upload never replaces an existing one unless asked
+(see shared.azure.upload).
+"""
 
 from __future__ import annotations
 
+import re
+import stat
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
 import typer
+from rich.markup import escape
+
+from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, out
+from shared.commands.target import TargetError, applied, resolve
+
+FOLLOW_INTERVAL = 5.0
+FOLLOW_TIMEOUT = "6h"
+"""Fine-tuning a 14B model takes hours; a deployment up to DEPLOY_DEADLINE_MINUTES more."""
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*\Z")
+
+SettingsOpt = Annotated[
+    Path | None, typer.Option("--settings", help="A local.settings.json to read (as `chatft doctor --settings`).")
+]
+EnvOpt = Annotated[
+    str | None, typer.Option("--env", help="The azd environment to talk to (.azure/<ENV>/.env), as `chatft doctor`.")
+]
+AzdOpt = Annotated[bool, typer.Option("--azd", help="Talk to azd's default environment.")]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def target_applied(settings: Path | None, env: str | None, azd: bool) -> Iterator[str]:
+    """Run with the chatft the options name (else a live local session, else this shell) as the
+    environment; yields where the settings came from. A missing or unreadable target is exit 2."""
+    try:
+        target = resolve(settings, env, azd)
+    except TargetError as exc:
+        fail(str(exc))
+    with applied(target):
+        yield target.source
+
+
+def storage_failure(exc: Exception) -> str | None:
+    """One line for an error reaching storage or reading settings; None for anything else (a bug)."""
+    from azure.core.exceptions import AzureError
+
+    from shared.settings import SettingsError
+
+    if isinstance(exc, SettingsError):
+        return str(exc)
+    if isinstance(exc, AzureError):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"storage: {type(exc).__name__}: {first}"
+    if isinstance(exc, ValueError):  # e.g. a malformed connection string
+        return f"settings: {exc}"
+    return None
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '6h', '1d' -> seconds."""
+    found = _DURATION.match(text)
+    if not found:
+        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 30m, 6h")
+    return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+
+
+def _regular_file(path: Path) -> int:
+    """The file's size; exit 2 unless it is a readable regular file (a FIFO could block, a folder is a mistake)."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, device or socket)"
+            fail(f"{path} is {kind}: give the path of a .jsonl file")
+        with path.open("rb"):
+            return info.st_size
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _validate_and_hash(path: Path, validate: bool):  # -> tuple[Report | None, FileDigest]
+    """One read: the validator's verdict (unless `validate` is False) and the file's SHA-256 and MD5."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from shared.azure.upload import Hasher
+    from shared.domain.chatdata.streams import buffered, file_chunks
+    from shared.domain.chatdata.validator import validate_stream
+    from shared.settings import SettingsError, validation_options
+
+    try:
+        options = validation_options()
+    except SettingsError as exc:
+        fail(str(exc))
+    hasher = Hasher()
+    size = path.stat().st_size
+    columns = (
+        TextColumn("validating" if validate else "hashing"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    )
+    try:
+        with path.open("rb") as f, Progress(*columns, console=err, transient=True, disable=size < 4 << 20) as bar:
+            task = bar.add_task("read", total=size)
+
+            def tap(chunk: bytes) -> None:
+                hasher.update(chunk)
+                bar.advance(task, len(chunk))
+
+            stream = buffered(file_chunks(f), tap=tap)
+            report = validate_stream(stream, options, source=str(path)) if validate else None
+            while stream.read(1 << 20):  # hash whatever the validator did not need to read
+                pass
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    return report, hasher.digest()
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `chatft` app."""
+    """Add `chatft upload` to the `chatft` app."""
+
+    @app.command("upload")
+    def upload(
+        path: Annotated[Path, typer.Argument(help="The JSONL file of chat conversations.")],
+        name: Annotated[
+            str | None,
+            typer.Option("--name", help="Blob name in the upload container (default: the file's name)."),
+        ] = None,
+        follow: Annotated[
+            bool, typer.Option("--follow", help="Print each stage as it happens, until live or failed.")
+        ] = False,
+        no_validate: Annotated[
+            bool, typer.Option("--no-validate", help="Skip the local validation (the ingest function still validates).")
+        ] = False,
+        overwrite: Annotated[
+            bool,
+            typer.Option(
+                "--overwrite",
+                help="Replace a blob of that name (the only way to: without it a free name gets a -2, -3 suffix). "
+                "Re-uploading the same bytes under the same name is how a failed upload is retried.",
+            ),
+        ] = False,
+        interval: Annotated[
+            float, typer.Option("--interval", min=0.1, help="--follow: seconds between looks at the ledger.")
+        ] = FOLLOW_INTERVAL,
+        timeout: Annotated[
+            str, typer.Option("--timeout", help="--follow: give up after this long (90s, 30m, 6h); exit 2.")
+        ] = FOLLOW_TIMEOUT,
+        concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32, help="Blocks uploaded at once.")] = 4,
+        settings_file: SettingsOpt = None,
+        env: EnvOpt = None,
+        use_azd: AzdOpt = False,
+    ) -> None:
+        """Validate FILE locally, upload it to the upload container, and (--follow) watch it go live.
+
+        Exit codes: 0 uploaded (with --follow: live); 1 rejected by the validator, failed, or the upload
+        did not verify; 2 usage, settings or storage error, or --follow timed out."""
+        seconds = parse_duration(timeout)
+        _regular_file(path)
+        blob = name if name is not None else path.name
+        if not blob.strip() or blob.endswith("/"):
+            fail(f"--name {blob!r} is not a blob name")
+        with target_applied(settings_file, env, use_azd) as source:
+            report, digest = _validate_and_hash(path, validate=not no_validate)
+            if report is not None and not report.valid:
+                from shared.cli import _print_report  # the same summary as `chatft validate`
+
+                _print_report(report)
+                err.print("[red]rejected:[/red] nothing was uploaded; fix the lines above and upload again")
+                raise typer.Exit(EXIT_REJECTED)
+            try:
+                same = None if overwrite else _same_bytes(digest.sha256)
+                if same is not None:  # a second copy would train the same data again, on GPUs, for nothing
+                    uploaded, store = same
+                    out.print(
+                        f"already uploaded as {escape(uploaded.name)} (same bytes, sha256 {digest.sha256[:12]}): "
+                        f"not uploaded again. `chatft status {escape(uploaded.name)}` shows it; to retry it, "
+                        f"`chatft upload {escape(str(path))} --name {escape(uploaded.name)} --overwrite`",
+                        highlight=False,
+                    )
+                    if follow:
+                        raise typer.Exit(follow_upload(uploaded, digest.sha256, store, interval, seconds))
+                    raise typer.Exit(EXIT_ACCEPTED)
+                uploaded, store = _upload(path, blob, digest, overwrite, concurrency)
+            except typer.Exit:
+                raise
+            except Exception as exc:
+                from shared.azure.upload import UploadError
+
+                if isinstance(exc, UploadError):
+                    fail(str(exc), EXIT_REJECTED)
+                message = storage_failure(exc)
+                if message is None:
+                    raise
+                fail(f"{message} (settings from {source})")
+            _say_uploaded(path, uploaded, digest, store.upload_container, report)
+            if follow:
+                code = follow_upload(uploaded, digest.sha256, store, interval, seconds)
+                raise typer.Exit(code)
+        raise typer.Exit(EXIT_ACCEPTED)
+
+
+def _same_bytes(sha256: str):  # -> (Uploaded, UploadContainer) | None
+    """The blob `chatft upload` already put these exact bytes in (its sha256 metadata), if any."""
+    import shared.runtime
+    from shared.azure.upload import UploadContainer, Uploaded, cli_retry, storage_client
+
+    settings = shared.runtime.settings()
+    store = UploadContainer(
+        storage_client(retry_policy=cli_retry()), settings.upload_container, settings.prepared_container
+    )
+    found = [b for b in store.list_uploads() if b.sha256 == sha256]
+    if not found:
+        return None
+    newest = max(found, key=lambda b: b.last_modified.timestamp() if b.last_modified else 0.0)
+    return Uploaded(newest.name, newest.etag, newest.size, newest.last_modified), store
+
+
+def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int):  # -> (Uploaded, UploadContainer)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    import shared.runtime
+    from shared.azure.upload import BLOCK_SIZE, SINGLE_PUT_SIZE, UploadContainer, cli_retry, storage_client
+
+    settings = shared.runtime.settings()
+    service = storage_client(max_block_size=BLOCK_SIZE, max_single_put_size=SINGLE_PUT_SIZE, retry_policy=cli_retry())
+    store = UploadContainer(service, settings.upload_container, settings.prepared_container)
+    columns = (
+        TextColumn("uploading"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("upload", total=digest.size)
+
+        def progress(current: int, total: int | None) -> None:  # the SDK's progress_hook (any upload thread)
+            bar.update(task, completed=current, total=total or digest.size)
+
+        uploaded = store.upload_file(
+            path, blob, digest, overwrite=overwrite, progress=progress, max_concurrency=concurrency
+        )
+    return uploaded, store
+
+
+def _say_uploaded(path: Path, uploaded, digest, container: str, report) -> None:
+    if report is not None:
+        out.print(
+            f"[green]✓[/] [bold]{'checked':<14}[/] {escape(str(path))}: {report.conversations} conversations, "
+            f"{report.warnings.total} warnings (locally)",
+            highlight=False,
+        )
+    for taken in uploaded.skipped:
+        out.print(f"  {escape(taken)} is taken (never overwritten without --overwrite)", highlight=False)
+    verb = "replaced" if uploaded.replaced else "uploaded"
+    out.print(
+        f"[green]✓[/] [bold]{verb:<14}[/] {escape(container)}/{escape(uploaded.name)} ({digest.size:,} bytes, "
+        f"sha256 {digest.sha256[:12]}, MD5 verified)",
+        highlight=False,
+    )
+    out.print(f"blob name: {escape(uploaded.name)}", highlight=False)
+
+
+def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float) -> int:
+    """Print each stage once, in order, as the ledger and the report show it; the exit code at the end."""
+    import shared.runtime
+    from shared.domain.upload_stage import Stage
+    from shared.flows.upload_status import follow_view
+
+    started = time.monotonic()
+    printed: set[Stage] = set()
+    step, problem = "", ""
+    ledger = None
+    try:
+        while True:
+            try:
+                ledger = ledger or shared.runtime.ledger()
+                view = follow_view(
+                    ledger,
+                    store,
+                    name=uploaded.name,
+                    sha256=sha256,
+                    etag=uploaded.etag,
+                    uploaded_at=uploaded.last_modified,
+                )
+                problem = ""
+            except Exception as exc:
+                message = storage_failure(exc)
+                if message is None:
+                    raise
+                if message != problem:  # once per distinct problem; keep polling until the timeout
+                    err.print(f"[yellow]cannot read the status yet:[/] {escape(message)}", highlight=False)
+                problem, view = message, None
+            if view is not None:
+                for milestone in view.milestones:
+                    if milestone.stage not in printed:
+                        printed.add(milestone.stage)
+                        _stage_line(milestone.stage, milestone.detail, time.monotonic() - started)
+                        step = view.step if milestone.stage is Stage.DEPLOYING else step
+                if view.stage is Stage.DEPLOYING and view.step and view.step != step:
+                    step = view.step
+                    out.print(f"  {'':<14} step {escape(step)}", highlight=False)
+                if view.final:
+                    if view.not_submitted:
+                        out.print("not submitted for fine-tuning (see the line above); nothing more will happen")
+                    return EXIT_REJECTED if view.failed else EXIT_ACCEPTED
+            if time.monotonic() - started > timeout:
+                where = view.stage.value if view is not None else "unknown"
+                err.print(
+                    f"[yellow]timed out[/] after {timeout:.0f}s following {escape(uploaded.name)} (now {where}); "
+                    f"it goes on: `chatft status {escape(uploaded.name)}` shows it later",
+                    highlight=False,
+                )
+                return EXIT_USAGE
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        err.print(f"stopped following; the upload goes on: `chatft status {escape(uploaded.name)}`", highlight=False)
+        return 130
+
+
+def _stage_line(stage, detail: str, elapsed: float) -> None:
+    from shared.domain.upload_stage import FAILURES
+
+    mark = "[red]✗[/]" if stage in FAILURES else "[green]✓[/]"
+    out.print(f"{mark} [bold]{stage.value:<14}[/] {escape(detail)} [dim]({elapsed:.0f}s)[/]", highlight=False)
+
+
+__all__ = ["AzdOpt", "EnvOpt", "SettingsOpt", "fail", "follow_upload", "register", "storage_failure", "target_applied"]

@@ -1,0 +1,199 @@
+"""What became of uploads: the ledger (the truth after validation), the reports (the only trace of a
+rejected upload) and the upload container (uploads not validated yet), joined into one view each.
+
+`chatft status` lists and finds uploads with it; `chatft upload --follow` polls one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from shared.azure.upload import UploadedBlob
+from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
+from shared.domain.naming import dataset_name, dataset_prefix, is_upload
+from shared.domain.upload_lookup import MIN_SHA_PREFIX, UploadNotFound, find_upload
+from shared.domain.upload_stage import UploadView, upload_view
+
+RECENT = 20
+"""How many uploads `chatft status` lists without --all: the newest by their last change."""
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+class StatusStore(Protocol):
+    """What the views need of storage (shared.azure.upload.UploadContainer)."""
+
+    @property
+    def upload_container(self) -> str: ...
+
+    def list_uploads(self) -> list[UploadedBlob]: ...
+
+    def read_report(self, prefix: str) -> tuple[dict[str, Any] | None, datetime | None]: ...
+
+    def report_prefixes(self, dataset: str) -> list[tuple[str, datetime | None]]: ...
+
+    def report_location(self, prefix: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """An upload before its report is read: a ledger row, or a blob no row accounts for, or both."""
+
+    entry: LedgerEntry | None
+    blob: UploadedBlob | None
+
+    @property
+    def changed(self) -> datetime:
+        moments = [self.blob.last_modified if self.blob else None]
+        if self.entry is not None:
+            moments += [self.entry.updated_at, self.entry.claimed_at]
+        known = [_aware(m) for m in moments if m is not None]
+        return max(known) if known else datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def blob_name(source: str) -> str:
+    """'<container>/<blob>' -> '<blob>'."""
+    return source.split("/", 1)[1] if "/" in source else source
+
+
+def follow_view(
+    ledger: Ledger, store: StatusStore, *, name: str, sha256: str, etag: str = "", uploaded_at: datetime | None = None
+) -> UploadView:
+    """One upload known by its blob name and bytes (what `chatft upload` just wrote): two reads."""
+    dataset = dataset_name(name)
+    prefix = dataset_prefix(dataset, sha256)
+    report, written = store.read_report(prefix)
+    return upload_view(
+        ledger.get(UploadKey(dataset, sha256)),
+        report,
+        name=name,
+        dataset=dataset,
+        sha256=sha256,
+        report_path=store.report_location(prefix),
+        report_time=written,
+        uploaded_at=uploaded_at,
+        upload_etag=etag,
+    )
+
+
+def _candidates(ledger: Ledger, store: StatusStore) -> list[_Candidate]:
+    entries = ledger.with_status(*Status)
+    keys = {(e.key.dataset, e.key.sha256) for e in entries}
+    blobs = [b for b in store.list_uploads() if is_upload(b.name)]
+    by_etag = {b.etag: b for b in blobs if b.etag}
+    found = [_Candidate(e, by_etag.get(e.upload_etag.strip('"'))) for e in entries]
+    claimed = {id(c.blob) for c in found if c.blob is not None}
+    for blob in blobs:
+        if id(blob) in claimed or (blob.sha256 and (dataset_name(blob.name), blob.sha256) in keys):
+            continue  # the ledger row tells this upload's story (a repeated upload of known bytes included)
+        found.append(_Candidate(None, blob))
+    return sorted(found, key=lambda c: c.changed, reverse=True)
+
+
+def list_uploads(ledger: Ledger, store: StatusStore, limit: int | None = RECENT) -> list[UploadView]:
+    """The uploads, newest change first: `limit` of them (None: all)."""
+    views = (_view(c, ledger, store) for c in _candidates(ledger, store))
+    found: list[UploadView] = []
+    for view in views:
+        if view is not None:
+            found.append(view)
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
+
+def find(ledger: Ledger, store: StatusStore, query: str) -> UploadView:
+    """The upload `query` names: a blob name, a job or endpoint name, or a SHA-256 prefix (find_upload's
+    rules over the ledger), else a blob no ledger row accounts for (a rejected or not yet validated upload)."""
+    candidates = _candidates(ledger, store)
+    entries = [c.entry for c in candidates if c.entry is not None]
+    try:
+        entry = find_upload(entries, query)
+    except UploadNotFound:
+        for candidate in candidates:
+            if candidate.entry is None and _names(candidate.blob, query):
+                view = _view(candidate, ledger, store)
+                if view is not None:
+                    return view
+        raise
+    blob = next((c.blob for c in candidates if c.entry is entry), None)
+    view = _view(_Candidate(entry, blob), ledger, store)
+    assert view is not None  # a ledger row always has a view
+    return view
+
+
+def _names(blob: UploadedBlob | None, query: str) -> bool:
+    if blob is None:
+        return False
+    q = query.strip().lower()
+    sha_prefix = len(q) >= MIN_SHA_PREFIX and bool(_HEX.fullmatch(q)) and blob.sha256.startswith(q)
+    return query.strip() == blob.name or sha_prefix
+
+
+def _view(candidate: _Candidate, ledger: Ledger, store: StatusStore) -> UploadView | None:
+    entry, blob = candidate.entry, candidate.blob
+    uploaded_at = blob.last_modified if blob else None
+    if entry is not None:
+        prefix = dataset_prefix(entry.key.dataset, entry.key.sha256)
+        report, written = store.read_report(prefix)
+        return upload_view(
+            entry,
+            report,
+            name=blob.name if blob else blob_name(entry.source),
+            dataset=entry.key.dataset,
+            sha256=entry.key.sha256,
+            report_path=store.report_location(prefix),
+            report_time=written,
+            uploaded_at=uploaded_at,
+        )
+    assert blob is not None
+    dataset = dataset_name(blob.name)
+    if blob.sha256:
+        prefix = dataset_prefix(dataset, blob.sha256)
+        report, written = store.read_report(prefix)
+        if report is not None and written is not None and blob.last_modified and written < blob.last_modified:
+            report, written = None, None  # an earlier upload's report: this one is not validated yet
+        return upload_view(
+            None,
+            report,
+            name=blob.name,
+            dataset=dataset,
+            sha256=blob.sha256,
+            report_path=store.report_location(prefix),
+            report_time=written,
+            uploaded_at=uploaded_at,
+        )
+    return _view_by_report(blob, dataset, ledger, store)
+
+
+def _view_by_report(blob: UploadedBlob, dataset: str, ledger: Ledger, store: StatusStore) -> UploadView | None:
+    """A blob put there by other means (no sha256 metadata): its report is the newest one naming it as
+    its source and written after it; none yet means it is waiting for validation. None: a ledger row
+    already tells its story (a repeated upload of bytes the ledger knows)."""
+    source = f"{store.upload_container}/{blob.name}"
+    for prefix, written in store.report_prefixes(dataset):
+        if blob.last_modified and written and written < blob.last_modified:
+            break  # older than this blob: written for an earlier upload under this name
+        report, written = store.read_report(prefix)
+        if report is None or report.get("source") != source:
+            continue
+        sha = str(report.get("sha256") or "")
+        if sha and ledger.get(UploadKey(dataset, sha)) is not None:
+            return None
+        return upload_view(
+            None,
+            report,
+            name=blob.name,
+            dataset=dataset,
+            sha256=sha,
+            report_path=store.report_location(prefix),
+            report_time=written,
+            uploaded_at=blob.last_modified,
+        )
+    return upload_view(None, None, name=blob.name, dataset=dataset, sha256="", uploaded_at=blob.last_modified)

@@ -1,0 +1,344 @@
+"""`chatft upload` on Azurite: local validation first, chunked parallel upload with verified checksums,
+names that never overwrite, and --follow printing each stage once, in order."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+from typer.testing import CliRunner
+
+import shared.runtime
+from shared.azure.upload import (
+    SHA_METADATA,
+    ChecksumMismatch,
+    UploadContainer,
+    candidate_names,
+    digest_file,
+)
+from shared.cli import app
+from shared.domain.ledger import Status, UploadKey
+from tests.chats import jsonl, valid_file
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def target(storage_env, tmp_path, monkeypatch) -> Path:
+    return settings_for(storage_env, tmp_path, monkeypatch)
+
+
+def settings_for(storage_env, tmp_path, monkeypatch) -> Path:
+    """A settings file naming this test's Azurite containers and ledger table (never a live `chatft dev`)."""
+    values = {**storage_env, "LEDGER_TABLE": f"up{uuid.uuid4().hex[:12]}"}
+    monkeypatch.setenv("LEDGER_TABLE", values["LEDGER_TABLE"])
+    shared.runtime.reset()
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"Values": values}))
+    return path
+
+
+def chats(tmp_path: Path, data: bytes = b"", name: str = "chats.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data or valid_file(30))
+    return path
+
+
+def upload(target: Path, *args: str):
+    return runner.invoke(app, ["upload", *args, "--settings", str(target)])
+
+
+def blobs(blob_service: BlobServiceClient, container: str) -> dict[str, bytes]:
+    client = blob_service.get_container_client(container)
+    if not client.exists():
+        return {}
+    return {b.name: client.download_blob(b.name).readall() for b in client.list_blobs()}
+
+
+def test_upload_puts_the_validated_bytes_with_md5_and_sha256(target, tmp_path, blob_service, storage_env) -> None:
+    path = chats(tmp_path)
+    result = upload(target, str(path))
+    assert result.exit_code == 0, result.output
+    assert "blob name: chats.jsonl" in result.stdout and "MD5 verified" in result.stdout
+    blob = blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], "chats.jsonl")
+    props = blob.get_blob_properties()
+    data = path.read_bytes()
+    assert blob.download_blob().readall() == data
+    assert bytes(props.content_settings.content_md5) == hashlib.md5(data).digest()
+    assert props.metadata[SHA_METADATA] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_file_the_validator_rejects_never_reaches_storage(target, tmp_path, blob_service, storage_env) -> None:
+    bad = jsonl([{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}] * 6)
+    path = chats(tmp_path, bad + b'{"messages": [{"role": "user"}]}\n', name="bad.jsonl")
+    result = upload(target, str(path))
+    assert result.exit_code == 1
+    assert "REJECTED" in result.stdout and "messages[0]" in result.stdout
+    assert "nothing was uploaded" in result.stderr
+    assert blobs(blob_service, storage_env["UPLOAD_CONTAINER"]) == {}
+
+
+def test_a_taken_name_gets_a_suffix_and_only_overwrite_replaces(target, tmp_path, blob_service, storage_env) -> None:
+    first, second = chats(tmp_path, valid_file(20), "a.jsonl"), chats(tmp_path, valid_file(25, 100), "b.jsonl")
+    assert upload(target, str(first), "--name", "team/chats.jsonl").exit_code == 0
+    result = upload(target, str(second), "--name", "team/chats.jsonl")
+    assert result.exit_code == 0 and "blob name: team/chats-2.jsonl" in result.stdout
+    assert "team/chats.jsonl is taken" in result.stdout
+    stored = blobs(blob_service, storage_env["UPLOAD_CONTAINER"])
+    assert stored == {"team/chats.jsonl": first.read_bytes(), "team/chats-2.jsonl": second.read_bytes()}
+    result = upload(target, str(second), "--name", "team/chats.jsonl", "--overwrite")
+    assert result.exit_code == 0 and "replaced" in result.stdout
+    assert blobs(blob_service, storage_env["UPLOAD_CONTAINER"])["team/chats.jsonl"] == second.read_bytes()
+
+
+def test_the_same_bytes_again_are_not_uploaded_twice(target, tmp_path, blob_service, storage_env) -> None:
+    """Was: a second `chatft upload` of the same file got a -2 suffix, a new dataset name, and so a second
+    fine-tuning job on the same data. Same bytes = the same upload; --overwrite is how to retry it."""
+    path = chats(tmp_path)
+    assert upload(target, str(path)).exit_code == 0
+    again = upload(target, str(path), "--name", "another-name.jsonl")
+    assert again.exit_code == 0, again.output
+    assert "already uploaded as chats.jsonl" in again.stdout and "--overwrite" in again.stdout
+    assert list(blobs(blob_service, storage_env["UPLOAD_CONTAINER"])) == ["chats.jsonl"]
+    retry = upload(target, str(path), "--overwrite")
+    assert retry.exit_code == 0 and "replaced" in retry.stdout
+
+
+def test_a_name_taken_during_the_upload_is_never_overwritten(tmp_path, blob_service, storage_env, monkeypatch) -> None:
+    """The race: the name looked free, then another writer created it. overwrite=False makes the SDK send
+    If-None-Match: * (azure/storage/blob/_upload_helpers.py upload_block_blob), so ours fails and moves on."""
+    from azure.storage.blob import BlobClient
+
+    container = storage_env["UPLOAD_CONTAINER"]
+    blob_service.create_container(container)
+    blob_service.get_blob_client(container, "chats.jsonl").upload_blob(b"theirs")
+    monkeypatch.setattr(BlobClient, "exists", lambda self, **kw: False)
+    path = chats(tmp_path)
+    with path.open("rb") as f:
+        digest = digest_file(f)
+    store = UploadContainer(blob_service, container, storage_env["PREPARED_CONTAINER"])
+    done = store.upload_file(path, "chats.jsonl", digest)
+    assert done.name == "chats-2.jsonl" and done.skipped == ("chats.jsonl",)
+    assert blobs(blob_service, container) == {"chats.jsonl": b"theirs", "chats-2.jsonl": path.read_bytes()}
+
+
+def test_chunked_parallel_upload_keeps_the_whole_file_md5(tmp_path, azurite, storage_env) -> None:
+    """Above max_single_put_size the SDK stages blocks (in parallel) and commits a block list; the service
+    checks each block's transactional MD5 (validate_content=True: _shared/policies.py
+    _prepare_content_validation) but not the whole blob, so the stored Content-MD5 is the one we set."""
+    service = BlobServiceClient.from_connection_string(
+        azurite.connection_string, max_block_size=64 << 10, max_single_put_size=64 << 10
+    )
+    path = chats(tmp_path, valid_file(2000))
+    with path.open("rb") as f:
+        digest = digest_file(f)
+    assert digest.size > 8 * (64 << 10)
+    seen: list[int] = []
+    store = UploadContainer(service, storage_env["UPLOAD_CONTAINER"], storage_env["PREPARED_CONTAINER"])
+    done = store.upload_file(path, "big.jsonl", digest, progress=lambda cur, total: seen.append(cur), max_concurrency=4)
+    blob = service.get_blob_client(storage_env["UPLOAD_CONTAINER"], done.name)
+    committed, _ = blob.get_block_list("committed")
+    assert len(committed) >= 8
+    assert bytes(blob.get_blob_properties().content_settings.content_md5) == hashlib.md5(path.read_bytes()).digest()
+    assert blob.download_blob().readall() == path.read_bytes()
+    assert seen and max(seen) == digest.size
+
+
+@pytest.mark.parametrize("block", [8 << 20, 16 << 10])
+def test_bytes_that_changed_after_validation_are_never_kept(tmp_path, azurite, storage_env, block) -> None:
+    """One put: the service checks the whole body against the Content-MD5 we set (Md5Mismatch, nothing
+    stored). Blocks: it does not (Put Block List), so our hash of what the SDK read catches it and the
+    committed blob is deleted."""
+    service = BlobServiceClient.from_connection_string(
+        azurite.connection_string, max_block_size=block, max_single_put_size=block
+    )
+    path = chats(tmp_path, valid_file(300))
+    with path.open("rb") as f:
+        validated = digest_file(f)
+    path.write_bytes(path.read_bytes().replace(b"Answer", b"Antwort"))  # edited between validation and upload
+    store = UploadContainer(service, storage_env["UPLOAD_CONTAINER"], storage_env["PREPARED_CONTAINER"])
+    with pytest.raises(ChecksumMismatch, match="changed while it was being uploaded"):
+        store.upload_file(path, "chats.jsonl", validated)
+    assert blobs(service, storage_env["UPLOAD_CONTAINER"]) == {}
+
+
+def test_candidate_names_keep_folder_and_extension() -> None:
+    names = candidate_names("a b/Chats.JSONL", limit=3)
+    assert list(names) == ["a b/Chats.JSONL", "a b/Chats-2.JSONL", "a b/Chats-3.JSONL"]
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_bad_paths_are_one_line_exit_2(target, tmp_path, kind) -> None:
+    path = tmp_path / "nope.jsonl" if kind == "missing" else tmp_path
+    result = upload(target, str(path))
+    assert (result.exit_code == 2 and result.exception is None) or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert ("cannot read" if kind == "missing" else "is a folder") in result.stderr
+
+
+def test_unreachable_storage_is_one_line_exit_2(tmp_path) -> None:
+    dead = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    )
+    settings = tmp_path / "s.json"
+    settings.write_text(json.dumps({"Values": {"CHATFT_STORAGE": dead, "ML_BACKEND": "none"}}))
+    began = time.monotonic()
+    result = runner.invoke(app, ["upload", str(chats(tmp_path)), "--settings", str(settings)])
+    assert result.exit_code == 2 and "storage:" in result.stderr and "Traceback" not in result.output
+    assert time.monotonic() - began < 30
+    bad = runner.invoke(app, ["upload", str(chats(tmp_path)), "--settings", str(tmp_path / "absent.json")])
+    assert bad.exit_code == 2 and "not a readable local.settings.json" in bad.stderr
+
+
+# --- --follow: the test plays the ingest function, the job event and the reconciler ---
+
+
+def _play_the_backend(storage_env, fail_at: str | None, stop: threading.Event) -> None:
+    """Wait for the upload, then move its ledger row and report through every stage."""
+    from shared.azure.storage import BlobPreparedStore, blob_service
+    from shared.domain.naming import dataset_name, dataset_prefix
+
+    service = blob_service(storage_env)
+    container = service.get_container_client(storage_env["UPLOAD_CONTAINER"])
+    while not stop.is_set():
+        found = [b for b in container.list_blobs(include=["metadata"])] if container.exists() else []
+        if found:
+            break
+        time.sleep(0.05)
+    else:
+        return
+    blob = found[0]
+    sha, dataset = blob.metadata[SHA_METADATA], dataset_name(blob.name)
+    prefix, key = dataset_prefix(dataset, sha), UploadKey(dataset, sha)
+    store = BlobPreparedStore(service, storage_env["PREPARED_CONTAINER"])
+    report = {"source": f"{container.container_name}/{blob.name}", "sha256": sha, "valid": True, "conversations": 30}
+    report |= {"splits": {"train": 27, "validation": 1, "test": 2}, "error_totals": {}, "warning_totals": {}}
+    report["submission"] = {"status": "submitting"}  # as ingest writes it before submitting
+    ledger, now = shared.runtime.ledger(), datetime.now(timezone.utc)
+
+    def pause() -> None:
+        time.sleep(0.25)
+
+    store.put_bytes(f"{prefix}/report.json", json.dumps(report).encode(), "application/json")
+    pause()
+    ledger.claim(key, upload_etag=blob.etag, source=report["source"], cid=sha[:12], now=now, stale_after=timedelta(1))
+    pause()
+    entry = ledger.get(key)
+    entry.status, entry.job_name, entry.updated_at = Status.SUBMITTED, "chatft-chats-job-a1", now
+    ledger.save(entry)
+    report["submission"] = {"status": "submitted", "studio_url": "https://ml.azure.com/runs/chatft-chats-job-a1"}
+    store.put_bytes(f"{prefix}/report.json", json.dumps(report).encode(), "application/json")
+    pause()
+    if fail_at == "job":
+        entry.status, entry.error = Status.FAILED, "the fine-tuning job was failed"
+        ledger.save(entry)
+        return
+    entry.status = Status.REGISTERED
+    entry.deploy = {"model_name": "Phi-4-chatft", "model_version": "7", "endpoint": "cft-chats-1", "step": "check_sku"}
+    ledger.save(entry)
+    pause()
+    for step in ("create_endpoint", "wait_deployment"):
+        entry.status, entry.deploy["step"], entry.deploy["updated_at"] = Status.DEPLOYING, step, now.isoformat()
+        ledger.save(entry)
+        pause()
+    if fail_at == "deploy":
+        entry.status, entry.deploy["step"], entry.error = Status.DEPLOY_FAILED, "deleted", "not live by the deadline"
+        ledger.save(entry)
+        return
+    entry.status, entry.deploy["step"] = Status.LIVE, "live"
+    entry.deploy |= {"scoring_uri": "http://127.0.0.1:5/score", "live_at": now.isoformat(), "smoke": {"latency_ms": 9}}
+    ledger.save(entry)
+
+
+def follow(target, tmp_path, storage_env, fail_at: str | None = None, *extra: str):
+    stop = threading.Event()
+    backend = threading.Thread(target=_play_the_backend, args=(storage_env, fail_at, stop), daemon=True)
+    backend.start()
+    try:
+        return upload(target, str(chats(tmp_path)), "--follow", "--interval", "0.1", "--timeout", "30s", *extra)
+    finally:
+        stop.set()
+        backend.join(10)
+
+
+def stage_lines(output: str) -> list[str]:
+    return [line.split()[1] for line in output.splitlines() if line[:1] in ("✓", "✗")]
+
+
+def test_follow_prints_every_stage_once_in_order_until_live(target, tmp_path, storage_env) -> None:
+    result = follow(target, tmp_path, storage_env)
+    assert result.exit_code == 0, result.output
+    assert stage_lines(result.stdout) == [
+        "checked",
+        "uploaded",
+        "validated",
+        "submitted",
+        "training",
+        "registered",
+        "deploying",
+        "live",
+    ]
+    assert "https://ml.azure.com/runs/chatft-chats-job-a1" in result.stdout
+    assert "model Phi-4-chatft:7" in result.stdout and "http://127.0.0.1:5/score" in result.stdout
+    assert "step wait_deployment" in result.stdout
+
+
+@pytest.mark.parametrize(("fail_at", "last"), [("job", "failed"), ("deploy", "deploy_failed")])
+def test_follow_exits_1_on_a_failure_with_the_reason(target, tmp_path, storage_env, fail_at, last) -> None:
+    result = follow(target, tmp_path, storage_env, fail_at)
+    assert result.exit_code == 1, result.output
+    assert stage_lines(result.stdout)[-1] == last
+    assert ("the fine-tuning job was failed" if fail_at == "job" else "not live by the deadline") in result.stdout
+
+
+def test_follow_a_rejected_upload_prints_the_report_path(target, tmp_path, storage_env) -> None:
+    import function_app
+    from tests.hosting import invoke_blob_trigger
+
+    path = chats(tmp_path, b'{"messages": 5}\n')
+    stop = threading.Event()
+
+    def ingest() -> None:
+        service = BlobServiceClient.from_connection_string(storage_env["CHATFT_STORAGE"])
+        container = service.get_container_client(storage_env["UPLOAD_CONTAINER"])
+        while not stop.is_set() and not (container.exists() and list(container.list_blobs())):
+            time.sleep(0.05)
+        if not stop.is_set():
+            invoke_blob_trigger(function_app.app, "ingest_upload", "chats.jsonl")
+
+    worker = threading.Thread(target=ingest, daemon=True)
+    worker.start()
+    try:
+        result = upload(target, str(path), "--no-validate", "--follow", "--interval", "0.1", "--timeout", "30s")
+    finally:
+        stop.set()
+        worker.join(10)
+    assert result.exit_code == 1, result.output
+    assert stage_lines(result.stdout) == ["uploaded", "rejected"]
+    assert f"report {storage_env['PREPARED_CONTAINER']}/chats/" in result.stdout and "report.md" in result.stdout
+
+
+def test_follow_times_out_with_exit_2(target, tmp_path) -> None:
+    result = upload(target, str(chats(tmp_path)), "--follow", "--interval", "0.1", "--timeout", "0.3")
+    assert result.exit_code == 2
+    assert "timed out" in result.stderr and "chatft status chats.jsonl" in result.stderr
+
+
+def test_md5_metadata_is_base64_in_the_service(target, tmp_path, blob_service, storage_env) -> None:
+    """What the portal shows as Content-MD5 is the file's MD5 (base64), so anyone can check it with openssl."""
+    path = chats(tmp_path)
+    assert upload(target, str(path)).exit_code == 0
+    props = blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], "chats.jsonl").get_blob_properties()
+    assert base64.b64encode(bytes(props.content_settings.content_md5)) == base64.b64encode(
+        hashlib.md5(path.read_bytes()).digest()
+    )
