@@ -606,6 +606,7 @@ class AmlRestService(HttpTransport):
             ("GET", re.compile(rf"^{_WS}/onlineEndpoints$"), self._list_endpoints),
             ("GET", re.compile(rf"^{_WS}/onlineEndpoints/{_NAME}$"), self._get_endpoint),
             ("PUT", re.compile(rf"^{_WS}/onlineEndpoints/{_NAME}$"), self._put_endpoint),
+            ("PATCH", re.compile(rf"^{_WS}/onlineEndpoints/{_NAME}$"), self._patch_endpoint),
             ("DELETE", re.compile(rf"^{_WS}/onlineEndpoints/{_NAME}$"), self._delete_endpoint),
             ("POST", re.compile(rf"^{_WS}/onlineEndpoints/{_NAME}/listKeys$"), self._list_keys),
             ("GET", re.compile(rf"^{_WS}/onlineEndpoints/{_NAME}/deployments$"), self._list_deployments),
@@ -751,6 +752,24 @@ class AmlRestService(HttpTransport):
     def _put_endpoint(self, name: str, *, body: Any) -> tuple[int, Any, dict[str, str]]:
         status, doc = self.online_endpoints.put(name, body or {})
         return status, doc, self._async_headers("endpoint", name)
+
+    def _patch_endpoint(self, name: str, *, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """Online Endpoints - Update: PATCH with a PartialMinimalTrackedResourceWithIdentity body (`tags`,
+        `identity`: azure/ai/ml/_restclient/arm_ml_service/models/_models.py), answered 202 Accepted with Location
+        and x-ms-async-operation-timeout, the headers the generated `_update_initial` reads (it accepts 200 or 202).
+        The body's `tags` replace the endpoint's tags; nothing else (traffic, auth, deployments) changes."""
+        if name not in self.online_endpoints._json:
+            raise not_found(f"online endpoint {name}")
+        body = body or {}
+        unexpected = set(body) - {"tags", "identity"}
+        if unexpected:
+            raise ServiceError(400, "UserError", f"properties not allowed in an endpoint PATCH: {sorted(unexpected)}")
+        if "tags" in body:
+            self.online_endpoints.calls.append(("patch", name))
+            self.online_endpoints._json[name]["tags"] = dict(body["tags"] or {})
+        headers = self._async_headers("endpoint", name)
+        headers.pop("Azure-AsyncOperation")
+        return 202, None, headers
 
     def _delete_endpoint(self, name: str, *, body: Any) -> tuple[int, Any, dict[str, str]]:
         try:

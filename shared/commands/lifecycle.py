@@ -1,9 +1,179 @@
-"""`chatft lifecycle`: placeholder; the command is being built (issue 12)."""
+"""`chatft keep | release | retire | redeploy ENDPOINT-or-UPLOAD`: a person's say over one endpoint's life.
+
+The logic is shared.flows.lifecycle; this module finds which chatft to talk to (shared.commands.target),
+prints one line per outcome and maps it to an exit code: 0 done (or nothing to do), 1 refused or failed
+(not ours, kept, never registered, Azure said no), 2 a name that names nothing or settings that cannot
+be read. Never a traceback (CHATFT_DEBUG=1 shows one).
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn
+
 import typer
+from rich.markup import escape
+
+from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, out
+from shared.commands.target import Target, TargetError, applied, resolve
+
+NameArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="ENDPOINT-or-UPLOAD",
+        help="An endpoint name, the uploaded blob's name, 6+ hex digits of the file's SHA-256, or the job name.",
+        show_default=False,
+    ),
+]
+SettingsOpt = Annotated[
+    Path | None, typer.Option("--settings", help="A local.settings.json to read (the app's settings).")
+]
+EnvOpt = Annotated[
+    str | None,
+    typer.Option("--env", help="The azd environment to read (.azure/<ENV>/.env): exactly the deployed app settings."),
+]
+AzdOpt = Annotated[bool, typer.Option("--azd", help="Read azd's default environment.")]
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _run(
+    settings_file: Path | None,
+    env: str | None,
+    use_azd: bool,
+    action: Callable[..., object],
+    query: str,
+    after: Callable[[Target], str | None] | None = None,
+    **options: object,
+) -> None:
+    """Resolve the target, run `action(ctx, query, **options)` against it, print the outcome, exit with its code."""
+    from shared.domain.upload_lookup import UploadNotFound
+    from shared.flows.lifecycle import Outcome, Refused
+    from shared.settings import SettingsError
+
+    try:
+        target = resolve(settings_file, env, use_azd)
+    except TargetError as exc:
+        _fail(EXIT_USAGE, str(exc))
+    err.print(f"[dim]using {escape(target.source)}[/]", highlight=False)
+    try:
+        with applied(target):
+            ctx = _context()
+            outcome = action(ctx, query, **options)
+            note = after(target) if after and isinstance(outcome, Outcome) and outcome.changed else None
+    except UploadNotFound as exc:
+        _fail(EXIT_USAGE, str(exc))
+    except (SettingsError, _NoBackend) as exc:
+        _fail(EXIT_USAGE, str(exc))
+    except Refused as exc:
+        _fail(EXIT_REJECTED, str(exc))
+    except Exception as exc:  # Azure said no, or could not be reached: one line a person can act on
+        if os.environ.get("CHATFT_DEBUG"):
+            raise
+        _fail(EXIT_REJECTED, _azure_error(exc))
+    assert isinstance(outcome, Outcome)
+    style = "green" if outcome.ok and outcome.changed else ("yellow" if outcome.ok else "red")
+    out.print(f"[{style}]{escape(outcome.message)}[/]", highlight=False)
+    if note:
+        out.print(escape(note), highlight=False)
+    raise typer.Exit(EXIT_ACCEPTED if outcome.ok else EXIT_REJECTED)
+
+
+class _NoBackend(Exception):
+    """ML_BACKEND=none: there is no workspace to act on."""
+
+
+def _context() -> object:
+    """The flow's context from shared.runtime, which `applied(target)` pointed at the target's settings."""
+    import shared.runtime
+    from shared.flows.lifecycle import LifecycleContext
+
+    workspace = shared.runtime.workspace()
+    if workspace is None:
+        raise _NoBackend("ML_BACKEND=none in these settings: there is no workspace (set ML_BACKEND to azure or local)")
+    return LifecycleContext(
+        shared.runtime.settings(), shared.runtime.ledger(), workspace, shared.runtime.prepared_store()
+    )
+
+
+def _azure_error(exc: Exception) -> str:
+    """A failure as one line: transient ones say to try again, refusals say what Azure said."""
+    from shared.azure.azureml.errors import is_transient
+
+    text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if is_transient(exc):
+        return f"Azure did not answer ({text}); nothing was changed that a retry would not finish: try again"
+    status = getattr(exc, "status_code", None)
+    if status in (401, 403):
+        return f"Azure refused ({text}): your login needs write access to the workspace's online endpoints"
+    return text
+
+
+def _who_deploys(target: Target) -> str | None:
+    """Who does a redeployment's work: the running session's host, or the function app's timer."""
+    backend = target.env.get("ML_BACKEND", "azure")
+    schedule = target.env.get("DEPLOY_RECONCILE_SCHEDULE", "0 */2 * * * *")
+    if target.source.startswith("local session"):
+        return "the running local session's deploy_reconciler timer does it; watch with `chatft status`"
+    if backend == "local":
+        return "no local session is running: start `chatft dev` and its deploy_reconciler timer does it"
+    return f"the function app's deploy_reconciler timer ({schedule}) does it; watch with `chatft status`"
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `chatft` app."""
+    """Add keep, release, retire and redeploy to the `chatft` app."""
+
+    @app.command()
+    def keep(
+        name: NameArg,
+        settings_file: SettingsOpt = None,
+        env: EnvOpt = None,
+        use_azd: AzdOpt = False,
+    ) -> None:
+        """Keep an endpoint: tag it chatft_keep=true, so the idle-endpoint janitor never removes it (it bills until released)."""
+        from shared.flows.lifecycle import keep as action
+
+        _run(settings_file, env, use_azd, action, name)
+
+    @app.command()
+    def release(
+        name: NameArg,
+        settings_file: SettingsOpt = None,
+        env: EnvOpt = None,
+        use_azd: AzdOpt = False,
+    ) -> None:
+        """Release a kept endpoint: remove its chatft_keep tag (any casing); the janitor deletes it once idle."""
+        from shared.flows.lifecycle import release as action
+
+        _run(settings_file, env, use_azd, action, name)
+
+    @app.command()
+    def retire(
+        name: NameArg,
+        force: Annotated[bool, typer.Option("--force", help="Retire it even if it is kept (chatft_keep).")] = False,
+        reason: Annotated[str, typer.Option("--reason", help="Why, for the report and the log.")] = "",
+        settings_file: SettingsOpt = None,
+        env: EnvOpt = None,
+        use_azd: AzdOpt = False,
+    ) -> None:
+        """Delete an endpoint chatft created, now, as the janitor would; the model stays registered (`chatft redeploy` brings it back)."""
+        from shared.flows.lifecycle import retire as action
+
+        _run(settings_file, env, use_azd, action, name, force=force, reason=reason)
+
+    @app.command()
+    def redeploy(
+        name: NameArg,
+        settings_file: SettingsOpt = None,
+        env: EnvOpt = None,
+        use_azd: AzdOpt = False,
+    ) -> None:
+        """Deploy a retired (or deploy_failed) upload's registered model again, without retraining."""
+        from shared.flows.lifecycle import redeploy as action
+
+        _run(settings_file, env, use_azd, action, name, after=_who_deploys)

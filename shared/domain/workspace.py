@@ -90,6 +90,10 @@ class Workspace(Protocol):
 
     def set_endpoint_traffic(self, name: str, traffic: dict[str, int]) -> None: ...
 
+    def set_endpoint_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Replace the endpoint's tags with exactly `tags`, changing nothing else (traffic above all): how
+        `chatft keep` and `release` set the janitor's keep tag. Not awaited; a missing endpoint raises."""
+
     def get_deployment(self, endpoint: str, name: str) -> DeploymentInfo | None: ...
 
     def begin_create_deployment(self, *, endpoint: str, name: str, model_id: str, instance_type: str) -> None: ...

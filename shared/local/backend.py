@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,23 @@ def _stop(pids: Iterable[int | None], grace: float = 0.5) -> None:
         elif _alive(pid):
             targets.append(pid)
     procs.stop(targets, grace=grace)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock between processes (POSIX flock); without fcntl (Windows), none."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class LocalWorkspace:
@@ -273,14 +290,22 @@ class LocalWorkspace:
         return LocalPoller(lambda: (self.get_endpoint(name) or EndpointInfo(name, "Deleted")).provisioning_state)
 
     def _update(self, name: str, change: Any) -> None:
-        config = self._config(name)
-        if config is None:
-            raise FileNotFoundError(f"endpoint {name} does not exist")
-        change(config)
-        write_json(self._endpoint(name) / "endpoint.json", config)
+        """Read-modify-write endpoint.json under a lock on the file, so another process (`chatft keep` in a
+        second shell while `chatft dev` sets traffic) cannot lose this change or have its own lost."""
+        with _file_lock(self.root / "locks" / f"endpoint-{name}.lock"):
+            config = self._config(name)
+            if config is None:
+                raise FileNotFoundError(f"endpoint {name} does not exist")
+            change(config)
+            write_json(self._endpoint(name) / "endpoint.json", config)
 
     def set_endpoint_traffic(self, name: str, traffic: dict[str, int]) -> None:
         self._update(name, lambda c: c.update(traffic=dict(traffic)))
+
+    def set_endpoint_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Replace the tags in endpoint.json, which every process reads: the running host's janitor sees
+        them on its next run. The scoring server never reads tags, so it is not restarted."""
+        self._update(name, lambda c: c.update(tags=dict(tags)))
 
     def get_deployment(self, endpoint: str, name: str) -> DeploymentInfo | None:
         config = self._config(endpoint)

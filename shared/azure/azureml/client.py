@@ -14,7 +14,12 @@ from datetime import date, datetime, timezone
 from typing import Any, NamedTuple
 
 from shared.azure.azureml.errors import is_missing
-from shared.azure.azureml.lro import start_deployment_put, start_endpoint_delete, start_endpoint_put
+from shared.azure.azureml.lro import (
+    start_deployment_put,
+    start_endpoint_delete,
+    start_endpoint_put,
+    start_endpoint_tags_patch,
+)
 from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
@@ -305,6 +310,10 @@ class AzureMLWorkspace:
         endpoint = self.workspace.online_endpoints.get(name)
         endpoint.traffic = dict(traffic)
         start_endpoint_put(self.workspace, endpoint, self.location())
+
+    def set_endpoint_tags(self, name: str, tags: dict[str, str]) -> None:
+        """A PATCH of the tags alone (see lro.start_endpoint_tags_patch): traffic and deployments are untouched."""
+        start_endpoint_tags_patch(self.workspace, name, tags)
 
     def get_deployment(self, endpoint: str, name: str) -> DeploymentInfo | None:
         from azure.core.exceptions import ResourceNotFoundError

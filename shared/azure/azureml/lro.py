@@ -97,3 +97,36 @@ def start_endpoint_delete(client: Any, name: str) -> None:
         polling=False,
         **kwargs,
     )
+
+
+def start_endpoint_tags_patch(client: Any, name: str, tags: dict[str, str]) -> None:
+    """Replace an online endpoint's tags and nothing else; do not wait.
+
+    The public OnlineEndpointOperations has no update: tags change only through
+    `begin_create_or_update`, a PUT of the whole endpoint read back by `get` (whose traffic gains a 0 for
+    every deployment without any, hence `_strip_zeroes_from_traffic`), which races a reconciler changing the
+    traffic meanwhile. The generated client does have the ARM PATCH, `online_endpoints.begin_update`
+    (`_restclient/arm_ml_service/operations/_operations.py`, `build_online_endpoints_update_request`:
+    PATCH .../onlineEndpoints/{name}), whose body is a `PartialMinimalTrackedResourceWithIdentity`: only
+    `tags` and `identity`. Sending `{"tags": ...}` alone cannot touch traffic, auth or deployments. The
+    whole tag set is sent (the caller's read-modify-write), so a removed tag is simply absent."""
+    ops = client.online_endpoints
+    try:
+        rest_ops, scope, kwargs = ops._online_operation, ops._operation_scope, dict(ops._init_kwargs)
+        begin_update = rest_ops.begin_update
+    except AttributeError as exc:
+        _fallback("online_endpoints.begin_create_or_update (tags)", exc)
+        endpoint = ops.get(name)
+        endpoint.tags = dict(tags)
+        if endpoint.traffic:
+            endpoint.traffic = {k: v for k, v in endpoint.traffic.items() if v and int(v) != 0}
+        ops.begin_create_or_update(endpoint)
+        return
+    begin_update(
+        resource_group_name=scope.resource_group_name,
+        workspace_name=scope.workspace_name,
+        endpoint_name=name,
+        body={"tags": dict(tags)},
+        polling=False,
+        **kwargs,
+    )
