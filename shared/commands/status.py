@@ -12,6 +12,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -107,26 +108,38 @@ def _stage_text(view) -> str:
     return f"[{colour}]{view.stage.value}[/]{escape(step)}"
 
 
+COLUMNS = ("upload", "sha256", "stage", "job", "model", "endpoint", "age (stage / upload)", "error", "report")
+NARROW = ("upload", "sha256", "stage", "model", "endpoint", "age (stage / upload)", "error")
+"""Below WIDE columns a terminal gets the narrow table (`chatft status NAME` shows the rest)."""
+WIDE = 160
+
+
 def _print_table(views: list, now: datetime, show_all: bool) -> None:
     if not views:
         out.print("no uploads yet: `chatft upload FILE` puts one in the upload container")
         return
-    table = Table(show_lines=False, pad_edge=False)
-    for column in ("upload", "sha256", "stage", "job", "model", "endpoint", "age (stage / upload)", "error", "report"):
-        table.add_column(column, overflow="fold")
+    # a pipe or a file gets every column on one line each; a narrow terminal the columns that fit
+    console = out if out.is_terminal else Console(width=max(out.width, 240), soft_wrap=True, highlight=False)
+    columns = COLUMNS if console.width >= WIDE else NARROW
+    table = Table(show_lines=False, pad_edge=False, box=None, width=None)
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column in ("sha256", "stage", "model"))
     for v in views:
-        table.add_row(
-            escape(v.name),
-            v.sha256[:12] or "-",
-            _stage_text(v),
-            escape(v.job) or "-",
-            escape(v.model.rsplit(":", 1)[-1] if v.model else "") or "-",
-            escape(v.endpoint) or "-",
-            _ages(v, now),
-            escape(v.error[:120]) or "-",
-            escape(v.report) or "-",
-        )
-    out.print(table)
+        cells = {
+            "upload": escape(v.name),
+            "sha256": v.sha256[:12] or "-",
+            "stage": _stage_text(v),
+            "job": escape(v.job) or "-",
+            "model": escape(v.model.rsplit(":", 1)[-1] if v.model else "") or "-",
+            "endpoint": escape(v.endpoint) or "-",
+            "age (stage / upload)": _ages(v, now),
+            "error": escape(v.error[:120]) or "-",
+            "report": escape(v.report) or "-",
+        }
+        table.add_row(*(cells[c] for c in columns))
+    console.print(table)
+    if columns is NARROW:
+        out.print("[dim]job and report: `chatft status NAME`, a wider terminal, or --json[/]")
     if not show_all and len(views) >= RECENT_DEFAULT:
         out.print(f"[dim]the {RECENT_DEFAULT} most recent; --all lists every upload[/]")
 
