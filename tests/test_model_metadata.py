@@ -117,3 +117,47 @@ def test_a_migrated_model_deploys_on_its_cheapest_recommended_size(aml, blob_ser
     [doc] = workspace.online_deployments._json.values()
     assert doc["properties"]["instanceType"] == "Standard_NC24ads_A100_v4"
     assert "cheapest" in report(blob_service, storage_env)["deployment"]["instance_type_why"]
+
+
+class RawRegistryModels:
+    """The registry's models as azure-ai-ml really reads them: `models._get` deserializes the REST body into
+    the hybrid ArmModelVersion (operations/_model_operations.py `_get_with_registry`), and `models.get` turns
+    it into a Model with `Model._from_rest_object`, which drops `properties.system_metadata`."""
+
+    def __init__(self, body: dict) -> None:
+        from azure.ai.ml._restclient.arm_ml_service.models import ModelVersion as ArmModelVersion
+
+        self._rest = ArmModelVersion._deserialize(body, [])
+        self.raw_reads = 0
+
+    def _get(self, name: str, version: str | None = None):
+        self.raw_reads += 1
+        return self._rest
+
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Model:
+        return Model._from_rest_object(self._rest)
+
+
+def test_system_metadata_the_sdk_drops_is_read_from_the_registrys_answer() -> None:
+    body = {
+        "id": "azureml://registries/azureml/models/Phi-4/versions/8",
+        "name": "8",
+        "properties": {
+            "tags": {"model_specific_defaults": "{}"},
+            "flavors": {"mlflow": {"data": {}}},
+            "modelType": "mlflow_model",
+            "system_metadata": MIGRATED_METADATA,
+        },
+        "systemData": {},
+    }
+    models = RawRegistryModels(body)
+    assert models.get("Phi-4", label="latest")._system_metadata is None, "the SDK drops it (else this test is moot)"
+    registry = FakeRegistryClient([])
+    registry.models = models
+    env = {"AML_SUBSCRIPTION_ID": "0" * 8, "AML_RESOURCE_GROUP": "rg", "AML_WORKSPACE": "ws-test"}
+    adapter = AzureMLWorkspace(
+        Settings.from_env(env), workspace_client=FakeWorkspaceClient(), registry_client=registry, today=lambda: TODAY
+    )
+    tags = adapter.foundation_model_tags("Phi-4")
+    assert allowed_sizes(tags, "inference_compute_allow_list") == [s.lower() for s in [*H100[::-1], *A100[::-1]]]
+    assert models.raw_reads == 1

@@ -24,7 +24,7 @@ from shared.azure.azureml.pipeline import build_finetune_pipeline, component_inp
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.model_check import MODEL_SETTING, check_model
-from shared.domain.finetune.model_metadata import model_tags
+from shared.domain.finetune.model_metadata import FACT_TAGS, model_tags
 from shared.domain.finetune.params import merge_parameters, parse_python_literal
 from shared.domain.naming import display_name
 from shared.domain.workspace import (
@@ -200,7 +200,7 @@ class AzureMLWorkspace:
     def preflight(self) -> Preflight:
         """What a submission checks before it submits; raises PreflightError naming the setting to change."""
         model = self._foundation_model()
-        tags = model_tags(model.tags, getattr(model, "_system_metadata", None))
+        tags = self._model_tags(model)
         warnings = check_model(model.name, tags, getattr(model, "stage", None), self._today())
         compute = self._compute_plan(tags)
         return Preflight(model, tags, warnings, compute, self._pipeline_component())
@@ -248,8 +248,35 @@ class AzureMLWorkspace:
         )
 
     def foundation_model_tags(self, name: str) -> dict[str, str]:
-        model = self.registry.models.get(name, label="latest")
-        return model_tags(model.tags, getattr(model, "_system_metadata", None))
+        return self._model_tags(self.registry.models.get(name, label="latest"))
+
+    def _model_tags(self, model: Any) -> dict[str, str]:
+        """The model's tags with the fine-tuning facts of its system_metadata merged in (model_metadata.py)."""
+        tags = dict(model.tags or {})
+        if all(key in tags for key in FACT_TAGS):
+            return model_tags(tags, None)
+        return model_tags(tags, self._system_metadata(model))
+
+    def _system_metadata(self, model: Any) -> Any:
+        """`Model._system_metadata`, else the registry's raw answer. azure-ai-ml reads system_metadata only
+        with `hasattr(rest_model_version, "system_metadata")` (entities/_assets/_artifacts/model.py), and the
+        registry's ArmModelVersion properties (_restclient/arm_ml_service/models/_models.py
+        ModelVersionProperties) declare no such field, so a registry read drops it; the hybrid model still
+        holds the response body, which `models._get` (operations/_model_operations.py, private) returns."""
+        found = getattr(model, "_system_metadata", None)
+        if found:
+            return found
+        raw_get = getattr(self.registry.models, "_get", None)
+        if raw_get is None or not getattr(model, "version", None):
+            return None
+        try:
+            raw = raw_get(model.name, str(model.version))
+            properties = raw.get("properties") if hasattr(raw, "get") else None
+            if hasattr(properties, "get"):
+                return properties.get("system_metadata") or properties.get("systemMetadata")
+        except Exception as exc:  # only a fallback: the tags still decide, and the checks say what is missing
+            log_step("azureml.system_metadata_unreadable", model=model.name, error=f"{type(exc).__name__}: {exc}")
+        return None
 
     def register_model(
         self, *, job_name: str, name: str, version: str, description: str, tags: dict[str, str]

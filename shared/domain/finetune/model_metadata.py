@@ -31,6 +31,9 @@ FROM_SYSTEM_METADATA: dict[str, tuple[tuple[str, str], ...]] = {
 }
 """Legacy tag name -> where the migrated specs keep it in system_metadata (first present wins)."""
 
+FACT_TAGS = ("finetune_compute_allow_list", "inference_compute_allow_list")
+"""With both of these in `tags`, the model's spec is the old form: system_metadata need not be read."""
+
 
 def _as_tag(value: Any) -> str:
     """The registry's tag form: strings stay, lists and mappings become Python literals."""
