@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 import sys
 from pathlib import Path
-from typing import Annotated, BinaryIO, NoReturn, Optional
+from typing import Annotated, Optional
 
 import orjson
 import typer
@@ -19,7 +18,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from shared.commands import dataset, lifecycle, status, upload
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, out
+from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.domain.chatdata.issues import FILE_LEVEL
 from shared.domain.chatdata.options import ValidationOptions
 from shared.domain.chatdata.prepare import OutputConflict, SplitFiles, check_outputs, write_atomically
@@ -52,7 +51,7 @@ def _options(
         if split is not None:
             changes["fractions"] = SplitFractions.parse(split)
     except (SettingsError, ValueError) as exc:
-        _usage_error(str(exc))
+        fail(str(exc))
     if max_seq_tokens is not None:
         changes["max_seq_tokens"] = max_seq_tokens
     if min_train_rows is not None:
@@ -60,25 +59,8 @@ def _options(
     return dataclasses.replace(base, **changes)
 
 
-def _open_input(path: Path) -> BinaryIO:
-    """The input file, opened for reading; only a regular file (a FIFO or a device could block or never end)."""
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, device or socket)"
-            _usage_error(f"{path} is {kind}: give the path of a .jsonl file")
-        return path.open("rb")
-    except OSError as exc:
-        _usage_error(f"cannot read {path}: {exc.strerror or exc}")
-
-
-def _usage_error(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    raise typer.Exit(EXIT_USAGE)
-
-
 def _run(path: Path, options: ValidationOptions, sink: RowSink | None, show_progress: bool) -> Report:
-    with _open_input(path) as f:
+    with open_input(path) as f:
         size = os.fstat(f.fileno()).st_size
         try:
             if not show_progress or size < PROGRESS_MIN_BYTES:
@@ -95,7 +77,7 @@ def _run(path: Path, options: ValidationOptions, sink: RowSink | None, show_prog
                 stream = buffered(file_chunks(f), tap=lambda chunk: progress.advance(task, len(chunk)))
                 return validate_stream(stream, options, source=str(path), sink=sink)
         except OSError as exc:  # e.g. the disk failed or the file vanished while being read
-            _usage_error(f"cannot read {path}: {exc.strerror or exc}")
+            fail(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def _print_report(report: Report) -> None:
@@ -173,9 +155,9 @@ def prepare(
         write_atomically(out_dir / "report.json", orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
         write_atomically(out_dir / "report.md", report.to_markdown().encode())
     except OutputConflict as exc:
-        _usage_error(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _usage_error(f"cannot write to {out_dir}: {exc.strerror or exc}")
+        fail(f"cannot write to {out_dir}: {exc.strerror or exc}")
     _print_report(report)
     out.print(
         f"wrote {', '.join(str(p) for p in written.values()) or 'no split files'}; report in {out_dir / 'report.md'}"

@@ -28,7 +28,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, out
+from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.domain.chatdata.issues import Code
 from shared.domain.chatdata.layouts import Layout, UnknownLayout, chat_row, detect_layout
 from shared.domain.chatdata.options import ValidationOptions
@@ -150,9 +150,9 @@ def dataset(
     helper). Rows the validator rejects are dropped and counted in manifest.json; a split left
     with no rows gets no file. Exit 0: files written; 1: nothing usable; 2: usage or I/O error."""
     if not 0 < percent <= 100:  # also refuses nan
-        _usage_error(f"--percent must be more than 0 and at most 100, got {percent:g}")
+        fail(f"--percent must be more than 0 and at most 100, got {percent:g}")
     if seed is not None and sample is not Sample.random:
-        _usage_error("--seed only applies to --sample random")
+        fail("--seed only applies to --sample random")
     if sample is Sample.random and seed is None:
         seed = secrets.randbelow(1 << 32)
     wanted = _parse_splits(splits)
@@ -161,7 +161,7 @@ def dataset(
     try:
         options = dataclasses.replace(validation_options(), drop_invalid=True)
     except SettingsError as exc:
-        _usage_error(str(exc))
+        fail(str(exc))
 
     import datasets  # slow to import: only this command needs it
 
@@ -180,7 +180,7 @@ def dataset(
         out_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     except OSError as exc:
-        _usage_error(f"cannot write to {out_dir}: {exc.strerror or exc}")
+        fail(f"cannot write to {out_dir}: {exc.strerror or exc}")
     try:
         entries = _write_splits(loaded, layouts, work, percent, sample, seed, options, source)
         written = [s for s, e in entries.items() if e["file"]]
@@ -201,9 +201,9 @@ def dataset(
         }
         _commit(work, out_dir, written, manifest)
     except OutputError as exc:
-        _usage_error(f"cannot write to {out_dir}: {exc}")
+        fail(f"cannot write to {out_dir}: {exc}")
     except OSError as exc:
-        _usage_error(f"cannot write to {out_dir}: {exc.strerror or exc}")
+        fail(f"cannot write to {out_dir}: {exc.strerror or exc}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
@@ -227,24 +227,19 @@ def choose_rows(rows: int, percent: float, sample: Sample, seed: int | None) -> 
     return sorted(random.Random(seed).sample(range(rows), count))
 
 
-def _usage_error(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    raise typer.Exit(EXIT_USAGE)
-
-
 def _parse_splits(text: str | None) -> list[str] | None:
     if text is None:
         return None
     names = list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     if not names:
-        _usage_error("--splits needs at least one split name, e.g. --splits train_sft,test_sft")
+        fail("--splits needs at least one split name, e.g. --splits train_sft,test_sft")
     return names
 
 
 def _source(name: str) -> Source:
     """A local path if one exists by that name; else a Hub name, unless it can only be a path."""
     if not name.strip():
-        _usage_error("NAME is empty: give a Hub dataset name or a local path")
+        fail("NAME is empty: give a Hub dataset name or a local path")
     try:
         path = Path(name).expanduser()
     except RuntimeError:  # `~user` with no such user
@@ -255,31 +250,31 @@ def _source(name: str) -> Source:
             return Source(str(path.resolve()), "saved" if saved else "files", path)
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if not path.is_file() or builder is None:
-            _usage_error(
+            fail(
                 f"{name} is not a dataset: give a Hub name, a folder (save_to_disk or data files), "
                 f"or a {'/'.join(FILE_BUILDERS)} file"
             )
         return Source(str(path.resolve()), "files", path, builder)
     if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or path.suffix.lower() in FILE_BUILDERS:
-        _usage_error(f"no such file or folder: {name}")
+        fail(f"no such file or folder: {name}")
     return Source(name, "hub")
 
 
 def _check_out_dir(out_dir: Path, source: Source) -> None:
     """--out must be a folder, and not the input folder or inside it (the files would join the input data)."""
     if out_dir.exists() and not out_dir.is_dir():
-        _usage_error(f"--out {out_dir} is a file, not a folder")
+        fail(f"--out {out_dir} is a file, not a folder")
     if source.path is not None and source.path.is_dir():
         target, data = out_dir.expanduser().resolve(), source.path.resolve()
         if target == data or data in target.parents:
-            _usage_error(f"--out {out_dir} is inside the input dataset {source.path}: choose another folder")
+            fail(f"--out {out_dir} is inside the input dataset {source.path}: choose another folder")
 
 
 def _refuse_existing(out_dir: Path, names: list[str]) -> None:
     """Never overwrite: an existing output (or manifest) is refused before anything is downloaded."""
     taken = [n for n in (*names, MANIFEST) if os.path.lexists(out_dir / n)]
     if taken:
-        _usage_error(
+        fail(
             f"{out_dir} already has {', '.join(taken)}: remove them or choose another --out folder "
             "(chatft dataset never overwrites files)"
         )
@@ -333,11 +328,11 @@ def _select(available: list[str], wanted: list[str] | None, source: Source) -> l
     if wanted is not None:
         unknown = [s for s in wanted if s not in available]
         if unknown:
-            _usage_error(f"unknown split(s) {', '.join(map(repr, unknown))}: {source.label} has {', '.join(available)}")
+            fail(f"unknown split(s) {', '.join(map(repr, unknown))}: {source.label} has {', '.join(available)}")
     selected = wanted or available
     for name in selected:
         if not _SAFE_SPLIT.fullmatch(name):
-            _usage_error(f"split {name!r} cannot be a file name; choose other splits with --splits")
+            fail(f"split {name!r} cannot be a file name; choose other splits with --splits")
     return selected
 
 
@@ -362,12 +357,12 @@ def _load_error(exc: BaseException, source: Source) -> NoReturn:
     """One line for any failure to read the dataset; for a Hub name, a hint that it may be a local path."""
     detail = _detail(exc)
     if source.kind != "hub":
-        _usage_error(f"cannot read {source.label}: {detail}")
+        fail(f"cannot read {source.label}: {detail}")
     hint = f"if {source.label} is a local dataset, give its path: no file or folder by that name exists here"
     names = {type(e).__name__ for e in _chain(exc)}
     if any(isinstance(e, (ConnectionError, TimeoutError)) for e in _chain(exc)) or names & _NETWORK_ERRORS:
-        _usage_error(f"cannot reach the Hugging Face Hub for {source.label} ({detail}); {hint}")
-    _usage_error(f"cannot load {source.label} from the Hugging Face Hub: {detail}; {hint}")
+        fail(f"cannot reach the Hugging Face Hub for {source.label} ({detail}); {hint}")
+    fail(f"cannot load {source.label} from the Hugging Face Hub: {detail}; {hint}")
 
 
 _NETWORK_ERRORS = {"HTTPError", "HfHubHTTPError", "ConnectError", "TimeoutException", "OfflineModeIsEnabled"}
@@ -436,7 +431,7 @@ def _write_splits(
             except OutputError:
                 raise  # reported by the caller
             except Exception as exc:  # the input side: a corrupt file read lazily, a type Arrow cannot convert
-                _usage_error(f"cannot read split {split} of {source.label}: {_detail(exc)}")
+                fail(f"cannot read split {split} of {source.label}: {_detail(exc)}")
             entries[split]["fingerprint"] = getattr(data, "_fingerprint", None)
     return entries
 

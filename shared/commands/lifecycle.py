@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, out
-from shared.commands.target import Target, TargetError, applied, resolve
+from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
+from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, Target, TargetError, applied, resolve
 
 NameArg = Annotated[
     str,
@@ -27,19 +27,6 @@ NameArg = Annotated[
         show_default=False,
     ),
 ]
-SettingsOpt = Annotated[
-    Path | None, typer.Option("--settings", help="A local.settings.json to read (the app's settings).")
-]
-EnvOpt = Annotated[
-    str | None,
-    typer.Option("--env", help="The azd environment to read (.azure/<ENV>/.env): exactly the deployed app settings."),
-]
-AzdOpt = Annotated[bool, typer.Option("--azd", help="Read azd's default environment.")]
-
-
-def _fail(code: int, message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
 
 
 def _run(
@@ -59,7 +46,7 @@ def _run(
     try:
         target = resolve(settings_file, env, use_azd)
     except TargetError as exc:
-        _fail(EXIT_USAGE, str(exc))
+        fail(str(exc))
     err.print(f"[dim]using {escape(target.source)}[/]", highlight=False)
     try:
         with applied(target):
@@ -67,15 +54,15 @@ def _run(
             outcome = action(ctx, query, **options)
             note = after(target) if after and isinstance(outcome, Outcome) and outcome.changed else None
     except UploadNotFound as exc:
-        _fail(EXIT_USAGE, str(exc))
+        fail(str(exc))
     except (SettingsError, _NoBackend) as exc:
-        _fail(EXIT_USAGE, str(exc))
+        fail(str(exc))
     except Refused as exc:
-        _fail(EXIT_REJECTED, str(exc))
+        fail(str(exc), EXIT_REJECTED)
     except Exception as exc:  # Azure said no, or could not be reached: one line a person can act on
         if os.environ.get("CHATFT_DEBUG"):
             raise
-        _fail(EXIT_REJECTED, _azure_error(exc))
+        fail(_azure_error(exc), EXIT_REJECTED)
     assert isinstance(outcome, Outcome)
     style = "green" if outcome.ok and outcome.changed else ("yellow" if outcome.ok else "red")
     out.print(f"[{style}]{escape(outcome.message)}[/]", highlight=False)

@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.commands.output import EXIT_ACCEPTED, out
-from shared.commands.upload import AzdOpt, EnvOpt, SettingsOpt, fail, storage_failure, target_applied
+from shared.commands.output import EXIT_ACCEPTED, fail, out
+from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
+from shared.commands.upload import storage_failure
 from shared.flows.upload_status import RECENT as RECENT_DEFAULT
 
 JSON_HELP = (

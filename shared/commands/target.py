@@ -17,12 +17,26 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+import typer
+
+from shared.commands.output import fail
 from shared.doctor_command import DoctorSetupError, as_caller, azd_env, settings_file
 from shared.local.session_file import live_sessions
 from shared.settings import STORAGE_CONNECTION
 
 STATE_ROOTS = (Path(".chatft"), Path(".chatft/demo"))
+
+
+SettingsOpt = Annotated[
+    Path | None, typer.Option("--settings", help="A local.settings.json to read (the app's settings).")
+]
+EnvOpt = Annotated[
+    str | None,
+    typer.Option("--env", help="The azd environment to read (.azure/<ENV>/.env): exactly the deployed app settings."),
+]
+AzdOpt = Annotated[bool, typer.Option("--azd", help="Read azd's default environment.")]
 
 
 class TargetError(Exception):
@@ -86,3 +100,15 @@ def describe(env: Mapping[str, str]) -> str:
         "Azurite" if "devstoreaccount1" in env.get("CHATFT_STORAGE", "") else "CHATFT_STORAGE"
     )
     return json.dumps({"storage": storage, "backend": env.get("ML_BACKEND", "azure")})
+
+
+@contextmanager
+def target_applied(settings: Path | None, env: str | None, azd: bool) -> Iterator[str]:
+    """Run with the chatft the options name (else a live local session, else this shell) as the
+    environment; yields where the settings came from. A missing or unreadable target is exit 2."""
+    try:
+        target = resolve(settings, env, azd)
+    except TargetError as exc:
+        fail(str(exc))
+    with applied(target):
+        yield target.source

@@ -9,48 +9,20 @@ function: a rejected file never reaches storage. The upload never replaces an ex
 from __future__ import annotations
 
 import re
-import stat
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, out
-from shared.commands.target import TargetError, applied, resolve
+from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
+from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
 
 FOLLOW_INTERVAL = 5.0
 FOLLOW_TIMEOUT = "6h"
 """Fine-tuning a 14B model takes hours; a deployment up to DEPLOY_DEADLINE_MINUTES more."""
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*\Z")
-
-SettingsOpt = Annotated[
-    Path | None, typer.Option("--settings", help="A local.settings.json to read (as `chatft doctor --settings`).")
-]
-EnvOpt = Annotated[
-    str | None, typer.Option("--env", help="The azd environment to talk to (.azure/<ENV>/.env), as `chatft doctor`.")
-]
-AzdOpt = Annotated[bool, typer.Option("--azd", help="Talk to azd's default environment.")]
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def target_applied(settings: Path | None, env: str | None, azd: bool) -> Iterator[str]:
-    """Run with the chatft the options name (else a live local session, else this shell) as the
-    environment; yields where the settings came from. A missing or unreadable target is exit 2."""
-    try:
-        target = resolve(settings, env, azd)
-    except TargetError as exc:
-        fail(str(exc))
-    with applied(target):
-        yield target.source
 
 
 def storage_failure(exc: Exception) -> str | None:
@@ -75,19 +47,6 @@ def parse_duration(text: str) -> float:
     if not found:
         raise typer.BadParameter(f"{text!r} is not a duration like 90s, 30m, 6h")
     return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
-
-
-def _regular_file(path: Path) -> int:
-    """The file's size; exit 2 unless it is a readable regular file (a FIFO could block, a folder is a mistake)."""
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, device or socket)"
-            fail(f"{path} is {kind}: give the path of a .jsonl file")
-        with path.open("rb"):
-            return info.st_size
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def _validate_and_hash(path: Path, validate: bool):  # -> tuple[Report | None, FileDigest]
@@ -168,7 +127,7 @@ def register(app: typer.Typer) -> None:
         Exit codes: 0 uploaded (with --follow: live); 1 rejected by the validator, failed, or the upload
         did not verify; 2 usage, settings or storage error, or --follow timed out."""
         seconds = parse_duration(timeout)
-        _regular_file(path)
+        open_input(path).close()  # a regular, readable file, or exit 2 now
         blob = name if name is not None else path.name
         if not blob.strip() or blob.endswith("/"):
             fail(f"--name {blob!r} is not a blob name")

@@ -101,6 +101,16 @@ def _principal(ctx: DoctorContext) -> Principal:
     return ctx.principal or Principal("<object id>", "<tenant>", "you", "User")
 
 
+def _storage_fix(ctx: DoctorContext, exc: Exception, missing: str, role: str, service: str) -> str:
+    """404: create it; 403: the data role on the account; anything else: the endpoint setting is wrong."""
+    status = _status(exc)
+    if status == 404:
+        return missing
+    if status == 403:
+        return role_fix(_principal(ctx), role, _account_scope(ctx))
+    return f"set {STORAGE_CONNECTION}__{service}ServiceUri to the account's {service} endpoint"
+
+
 def check_containers(ctx: DoctorContext) -> Check:
     s, service = ctx.settings, None
     try:
@@ -110,13 +120,8 @@ def check_containers(ctx: DoctorContext) -> Check:
             container.get_container_properties()
             next(iter(container.list_blobs(results_per_page=1).by_page()), None)
     except Exception as exc:
-        status = _status(exc)
-        if status == 404:
-            fix = f"create the containers {s.upload_container} and {s.prepared_container} (`azd provision` does)"
-        elif status == 403:
-            fix = role_fix(_principal(ctx), "Storage Blob Data Owner", _account_scope(ctx))
-        else:
-            fix = f"set {STORAGE_CONNECTION}__blobServiceUri to the account's blob endpoint"
+        missing = f"create the containers {s.upload_container} and {s.prepared_container} (`azd provision` does)"
+        fix = _storage_fix(ctx, exc, missing, "Storage Blob Data Owner", "blob")
         return Check("storage containers", False, _error(exc), fix)
     return Check(
         "storage containers", True, f"{s.upload_container} and {s.prepared_container} readable on {_account(ctx)}"
@@ -129,13 +134,8 @@ def check_ledger(ctx: DoctorContext) -> Check:
         client = ctx.table_service().get_table_client(table)
         next(iter(client.query_entities("PartitionKey eq 'chatft-doctor'", results_per_page=1).by_page()), None)
     except Exception as exc:
-        status = _status(exc)
-        if status == 404:
-            fix = f"create the table {table} (`azd provision` does; the app also creates it on first use)"
-        elif status == 403:
-            fix = role_fix(_principal(ctx), "Storage Table Data Contributor", _account_scope(ctx))
-        else:
-            fix = f"set {STORAGE_CONNECTION}__tableServiceUri to the account's table endpoint"
+        missing = f"create the table {table} (`azd provision` does; the app also creates it on first use)"
+        fix = _storage_fix(ctx, exc, missing, "Storage Table Data Contributor", "table")
         return Check("ledger table", False, _error(exc), fix)
     return Check("ledger table", True, f"{table} readable")
 
