@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.domain.training import TrainingMetrics
+
 CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 """How the SDK puts an endpoint's creation time into `properties["createdAt"]`."""
 
@@ -76,6 +78,10 @@ class Workspace(Protocol):
         """Preflight, build and submit the fine-tuning pipeline; raise PreflightError if it cannot run."""
 
     def job_info(self, name: str) -> JobInfo | None: ...
+
+    def training_metrics(self, job_name: str) -> TrainingMetrics:
+        """The fine-tuning step's logged metrics (MLflow: key, value, timestamp, step) and the job's start and
+        end; raises when the tracking store cannot be read."""
 
     def foundation_model_tags(self, name: str) -> dict[str, str]: ...
 

@@ -24,6 +24,7 @@ from shared.domain.naming import dataset_prefix
 from shared.domain.run_events import Outcome, RunEvent, classify
 from shared.flows.reconciler import DeployContext, deployment_summary, start_deployment
 from shared.flows.reports import update_report
+from shared.flows.training_report import report_training
 from shared.logs import log_step
 
 
@@ -101,6 +102,7 @@ def _failed(entry: LedgerEntry, outcome: Outcome, ctx: DeployContext, via: str) 
             "retry": "look at the job in the studio, fix the cause, then upload the same file again",
         },
     )
+    report_training(ctx, entry, outcome.value)
     return outcome.value
 
 
@@ -167,6 +169,7 @@ def _completed(entry: LedgerEntry, ctx: DeployContext, base_model_id: str, via: 
     update_report(
         ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", deployment_summary(entry)
     )
+    report_training(ctx, entry, "completed")
     return "registered; the reconciler deploys it"
 
 

@@ -18,10 +18,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from shared.domain.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS
 from shared.domain.naming import display_name
+from shared.domain.training import TrainingMetrics, curve_keys, points
 from shared.domain.workspace import (
     CREATED_AT_FORMAT,
     DeploymentInfo,
@@ -188,6 +190,25 @@ class LocalWorkspace:
             return None
         tags = {str(k).lower(): str(v) for k, v in (job.get("tags") or {}).items()}
         return JobInfo(name, job["status"], self._job(name).as_uri(), tags)
+
+    def training_metrics(self, job_name: str) -> TrainingMetrics:
+        """What the local job logged to metrics.json, in MLflow's Metric form, and its start and end."""
+        job = self.job_record(job_name)
+        if not job:
+            raise FileNotFoundError(f"job {job_name} does not exist")
+        logged = read_json(self._job(job_name) / "metrics.json")
+        if not logged:
+            raise FileNotFoundError(f"job {job_name} logged no metrics")
+        history: dict[str, list[Any]] = {}
+        for m in logged.get("metrics") or []:
+            history.setdefault(m["key"], []).append(SimpleNamespace(**m))
+        return TrainingMetrics(
+            {k: points(history[k]) for k in curve_keys(list(history))},
+            step_label=logged.get("step", "step"),
+            started_at=job.get("started_at"),
+            ended_at=job.get("ended_at"),
+            run_id=f"{job_name}_chat_completion_finetune",
+        )
 
     def job_record(self, name: str) -> dict[str, Any] | None:
         """The whole job record (status, metrics); local only, for `make run` to show.

@@ -21,12 +21,14 @@ from shared.azure.azureml.lro import (
     start_endpoint_tags_patch,
 )
 from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
+from shared.azure.azureml.tracking import mlflow_client
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.model_check import MODEL_SETTING, check_model
 from shared.domain.finetune.model_metadata import FACT_TAGS, model_tags
 from shared.domain.finetune.params import merge_parameters, parse_python_literal
 from shared.domain.naming import display_name
+from shared.domain.training import TrainingMetrics
 from shared.domain.workspace import (
     CREATED_AT_FORMAT,
     DeploymentInfo,
@@ -65,8 +67,10 @@ class AzureMLWorkspace:
         registry_client: Any = None,
         credential_factory: Callable[[], Any] = _default_credential,
         today: Callable[[], date] = lambda: datetime.now(timezone.utc).date(),
+        tracking_client: Any = None,
     ) -> None:
         self._settings = settings
+        self._tracking_client = tracking_client
         self._workspace_client = workspace_client
         self._registry_client = registry_client
         self._credential_factory = credential_factory
@@ -246,6 +250,18 @@ class AzureMLWorkspace:
             studio_url=getattr(job, "studio_url", None),
             tags={str(k).lower(): str(v) for k, v in (job.tags or {}).items()},
         )
+
+    @property
+    def tracking(self) -> Any:
+        """An MlflowClient on the workspace's tracking URI (mlflow-skinny + azureml-mlflow, imported here)."""
+        if self._tracking_client is None:
+            self._tracking_client = mlflow_client(self.workspace.workspaces.get(self._settings.aml_workspace))
+        return self._tracking_client
+
+    def training_metrics(self, job_name: str) -> TrainingMetrics:
+        from shared.azure.azureml.tracking import read_training_metrics
+
+        return read_training_metrics(self.tracking, job_name)
 
     def foundation_model_tags(self, name: str) -> dict[str, str]:
         return self._model_tags(self.registry.models.get(name, label="latest"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.training import render_training
+
 from .issues import FILE_LEVEL, FindingLog, LineRanges
 from .split import SPLITS
 from .stats import TOKEN_ESTIMATE_DOC, Stats
@@ -88,6 +90,8 @@ def render_markdown(d: dict[str, Any]) -> str:
         out += [_finding_row(f) for f in examples]
     out += _section("Fine-tuning submission", d.get("submission"))
     out += _section("Training job", d.get("job"))
+    if d.get("training"):
+        out += render_training(d["training"])
     out += _section("Model and endpoint", d.get("deployment"))
     out += ["", "## Statistics", "", *(f"- {line}" for line in stats_lines(stats)), ""]
     return "\n".join(out)

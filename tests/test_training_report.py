@@ -1,0 +1,195 @@
+"""The report's Training section and training.png when a job finishes, and the endpoint's hours when retired.
+
+Azure ML: the real adapter over the aml fixture, with only the MLflow tracking client faked (mlflow is not
+installed with the app; the fake returns objects with the attributes of mlflow's Run and Metric entities).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+
+import shared.runtime
+from shared.azure.azureml.tracking import MLFLOW_MISSING
+from shared.domain.training import (
+    CHART_SIZE,
+    TrainingMetrics,
+    endpoint_uptime,
+    estimated_cost,
+    gpu_hours,
+    table,
+    training_section,
+)
+from tests.deploy_flow import SHA, completed, report, send, status, submit
+
+PREFIX = f"chats/{SHA[:16]}"
+
+
+@dataclass
+class Metric:  # mlflow.entities.Metric's attributes
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+def run(run_id: str, metrics: dict[str, float], start: int | None = None, end: int | None = None):
+    info = SimpleNamespace(run_id=run_id, experiment_id="1", start_time=start, end_time=end)
+    return SimpleNamespace(info=info, data=SimpleNamespace(metrics=metrics, tags={}))
+
+
+@dataclass
+class FakeMlflowClient:
+    """MlflowClient's get_run / search_runs / get_metric_history over a pipeline -> pipeline component ->
+    fine-tuning step tree, as Azure ML records chat_completion_pipeline."""
+
+    job: str
+    histories: dict[str, list[Metric]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    def get_run(self, run_id: str):
+        assert run_id == self.job
+        return run(self.job, {}, start=1_700_000_000_000, end=1_700_000_000_000 + 2 * 3600 * 1000)
+
+    def search_runs(self, experiment_ids, filter_string=""):
+        self.calls.append(filter_string)
+        if f"'{self.job}'" in filter_string:
+            return [run("pipeline-component", {})]
+        if "'pipeline-component'" in filter_string:
+            return [run("finetune-step", {k: h[-1].value for k, h in self.histories.items()}), run("import", {})]
+        return []
+
+    def get_metric_history(self, run_id: str, key: str):
+        assert run_id == "finetune-step"
+        return self.histories[key]
+
+
+def curves() -> dict[str, list[Metric]]:
+    loss = [Metric("loss", 2.0 - 0.1 * s, 1000 + s, s * 10) for s in range(1, 16)]
+    return {
+        "loss": loss,
+        "eval_loss": [Metric("eval_loss", 1.8 - 0.2 * e, 5000 + e, e * 50) for e in range(1, 4)],
+        "learning_rate": [Metric("learning_rate", 5e-6, 1, 10)],
+    }
+
+
+@pytest.fixture
+def price(monkeypatch):
+    monkeypatch.setenv("GPU_HOURLY_PRICE_USD", "3.5")
+
+
+@pytest.fixture
+def submitted(price, aml, blob_service, storage_env):
+    workspace, _ = aml
+    job, tags = submit(blob_service, storage_env, workspace)
+    return job, tags
+
+
+def chart(blob_service, storage_env) -> bytes:
+    blob = blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"{PREFIX}/training.png")
+    return blob.download_blob().readall()
+
+
+def markdown(blob_service, storage_env) -> str:
+    blob = blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"{PREFIX}/report.md")
+    return blob.download_blob().readall().decode()
+
+
+def test_completed_job_gets_curves_chart_and_cost(submitted, blob_service, storage_env) -> None:
+    from PIL import Image
+
+    job, tags = submitted
+    shared.runtime.workspace()._tracking_client = FakeMlflowClient(job, curves())
+    send(completed(job, tags))
+    training = report(blob_service, storage_env)["training"]
+    assert training["status"] == "completed" and training["run"] == "finetune-step"
+    assert training["columns"] == ["step", "loss", "eval_loss"]  # learning_rate is bookkeeping
+    assert training["duration_seconds"] == 7200.0
+    gpus = training["gpus_per_node"]
+    assert gpus >= 1 and training["gpu_hours"] == pytest.approx(2.0 * gpus)
+    assert training["estimated_cost_usd"] == pytest.approx(7.0 * gpus)
+    assert training["chart"] == "training.png"
+    image = Image.open(io.BytesIO(chart(blob_service, storage_env)))
+    image.load()
+    assert image.format == "PNG" and image.size == CHART_SIZE
+    md = markdown(blob_service, storage_env)
+    assert "## Training" in md and "| step | loss | eval_loss |" in md and "![training curves](training.png)" in md
+    assert "Estimated cost: $" in md
+
+
+def test_without_mlflow_the_report_says_metrics_unavailable_and_registration_succeeds(
+    submitted, blob_service, storage_env, monkeypatch
+) -> None:
+    job, tags = submitted
+    adapter = shared.runtime.workspace()
+
+    def no_mlflow():
+        raise RuntimeError(MLFLOW_MISSING)  # what mlflow_client raises when the import fails
+
+    monkeypatch.setattr(type(adapter), "tracking", property(lambda self: no_mlflow()))
+    send(completed(job, tags))
+    doc = report(blob_service, storage_env)
+    assert doc["job"]["status"] == "completed"
+    assert doc["training"]["metrics"].startswith("metrics unavailable: RuntimeError: reading training metrics")
+    assert doc["training"]["gpu_hours"] is None and doc["training"]["estimated_cost_usd"] is None
+    assert "Metrics unavailable" in markdown(blob_service, storage_env)
+
+
+def test_failed_job_with_metrics_gets_a_training_section(submitted, blob_service, storage_env) -> None:
+    job, tags = submitted
+    shared.runtime.workspace()._tracking_client = FakeMlflowClient(job, curves())
+    send(status(job, tags, "Failed"))
+    training = report(blob_service, storage_env)["training"]
+    assert training["status"] == "failed" and training["rows"]
+
+
+def test_cost_with_and_without_a_price() -> None:
+    hours = gpu_hours(5400, nodes=1, gpus_per_node=2)
+    assert hours == 3.0
+    assert estimated_cost(hours, 3.673) == 11.02
+    assert estimated_cost(hours, "") is None and estimated_cost(None, 3.0) is None
+    metrics = TrainingMetrics({"loss": [(1, 1.0)]}, started_at=0, ended_at=3600)
+    common = {"job": "j", "status": "completed", "compute": "serverless", "instance_type": "X", "nodes": 1}
+    with_price = training_section(metrics, gpus_per_node=1, price_per_gpu_hour=2.5, **common)
+    without = training_section(metrics, gpus_per_node=1, price_per_gpu_hour="", **common)
+    assert with_price["estimated_cost_usd"] == 2.5 and without["estimated_cost_usd"] is None
+    assert without["gpu_hours"] == 1.0
+
+
+def test_table_is_thinned_keeping_first_and_last() -> None:
+    metrics = TrainingMetrics({"loss": [(s, 1 / s) for s in range(1, 101)]})
+    columns, rows = table(metrics, max_rows=5)
+    assert columns == ["step", "loss"] and [r[0] for r in rows] == [1, 26, 51, 75, 100]
+
+
+def test_endpoint_hours_and_cost_line() -> None:
+    line = endpoint_uptime(
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-01T02:30:00+00:00",
+        "Standard_NC24ads_A100_v4",
+        {"Standard_NC24ads_A100_v4": 3.673},
+    )
+    assert line.startswith("2.50 h up, about $9.18")
+    assert "no list price known" in endpoint_uptime("2026-01-01T00:00:00+00:00", "2026-01-01T01:00:00+00:00", "X", {})
+
+
+def test_local_job_logs_real_epoch_curves(tmp_path, monkeypatch) -> None:
+    from shared.local import train_job
+    from shared.local.backend import LocalWorkspace
+    from tests.chats import conversation
+
+    rows = [conversation(i, turns=2) for i in range(40)]
+    job = train_job.Job(tmp_path / "jobs" / "j1")
+    job.folder.mkdir(parents=True)
+    train_job._log_epochs(job, rows, rows[:10])
+    settings = SimpleNamespace(local_state_dir=str(tmp_path))
+    ws = LocalWorkspace(settings)  # type: ignore[arg-type]
+    (job.folder / "job.json").write_text('{"name": "j1", "status": "Completed", "started_at": 1, "ended_at": 3}')
+    metrics = ws.training_metrics("j1")
+    assert metrics.step_label == "epoch" and set(metrics.series) == {"train_loss", "eval_loss", "eval_token_f1"}
+    assert [s for s, _ in metrics.series["eval_token_f1"]] == [1, 2, 3, 4, 5]
+    assert all(0 <= v <= 1 for _, v in metrics.series["eval_loss"])
+    assert metrics.duration_seconds == 2
