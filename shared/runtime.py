@@ -27,6 +27,19 @@ def ledger():
 
 
 @functools.cache
+def event_publisher():
+    """The lifecycle events' publisher (azure-eventgrid, imported at the first publish), or None when
+    EVENTS_TOPIC_ENDPOINT is empty."""
+    endpoint = settings().events_topic_endpoint
+    if not endpoint:
+        return None
+    from shared.azure.event_publisher import EventGridPublisher
+    from shared.domain.lifecycle_events import event_source
+
+    return EventGridPublisher(endpoint, event_source(settings().workspace_resource_id))
+
+
+@functools.cache
 def workspace():
     """The configured backend's Workspace (imported lazily), or None when ML_BACKEND=none."""
     backend = settings().ml_backend
@@ -70,7 +83,14 @@ def deploy_context():
     ws = workspace()
     if ws is None:
         return None
-    return DeployContext(settings=settings(), ledger=ledger(), workspace=ws, store=prepared_store(), scorer=score)
+    return DeployContext(
+        settings=settings(),
+        ledger=ledger(),
+        workspace=ws,
+        store=prepared_store(),
+        scorer=score,
+        events=event_publisher(),
+    )
 
 
 def job_event_handler(event: object) -> str:
@@ -81,7 +101,20 @@ def job_event_handler(event: object) -> str:
     ctx = deploy_context()
     if ctx is None:
         return "ignored: ML_BACKEND=none"
-    return handle_run_event(from_function_event(event), ctx)
+    run_event = from_function_event(event)
+    try:
+        return handle_run_event(run_event, ctx)
+    finally:  # the settled row's events (best effort; the reconciler's tick retries)
+        _publish_for(run_event.tags.get("chatft_dataset", ""), run_event.tags.get("chatft_upload", ""))
+
+
+def _publish_for(dataset: str, sha256: str) -> None:
+    if not dataset or not sha256 or event_publisher() is None:
+        return
+    from shared.domain.ledger import UploadKey
+    from shared.flows.lifecycle_events import publish_key
+
+    publish_key(ledger(), event_publisher(), UploadKey(dataset, sha256), prepared_store())
 
 
 def reconcile_handler() -> list[tuple[str, str]]:
@@ -99,7 +132,7 @@ def janitor_context():
     ws = workspace()
     if ws is None:
         return None
-    return JanitorContext(settings(), ws, usage_metrics(ws), ledger(), prepared_store())
+    return JanitorContext(settings(), ws, usage_metrics(ws), ledger(), prepared_store(), events=event_publisher())
 
 
 def janitor_handler() -> list:
@@ -111,10 +144,15 @@ def janitor_handler() -> list:
 
 
 def ingest_handler(client: object) -> IngestOutcome:
-    return ingest_blob(client, settings(), prepared_store(), submitter())  # type: ignore[arg-type]
+    outcome = ingest_blob(client, settings(), prepared_store(), submitter(), event_publisher())  # type: ignore[arg-type]
+    if outcome.status == "accepted" and outcome.sha256 and workspace() is not None:  # submitted (or failed)
+        from shared.domain.naming import dataset_name
+
+        _publish_for(dataset_name(str(getattr(client, "blob_name", ""))), outcome.sha256)
+    return outcome
 
 
 def reset() -> None:
     """Forget cached settings and clients (tests change settings between cases)."""
-    for cached in (settings, prepared_store, ledger, workspace, deploy_context, janitor_context):
+    for cached in (settings, prepared_store, ledger, workspace, deploy_context, janitor_context, event_publisher):
         cached.cache_clear()

@@ -25,6 +25,7 @@ from shared.domain.chatdata.split import SPLITS
 from shared.domain.chatdata.streams import buffered
 from shared.domain.chatdata.validator import validate_stream
 from shared.domain.naming import correlation_id, dataset_name, is_upload, prepared_prefix
+from shared.flows.lifecycle_events import Publisher, publish_rejected, rejected_fields
 from shared.flows.reports import write_report
 from shared.flows.submission import PreparedUpload
 from shared.logs import log_step
@@ -65,21 +66,30 @@ Submit = Callable[[PreparedUpload], dict[str, Any]]
 
 
 def ingest_blob(
-    blob: UploadBlob, settings: Settings, store: PreparedStore, submit: Submit | None = None
+    blob: UploadBlob,
+    settings: Settings,
+    store: PreparedStore,
+    submit: Submit | None = None,
+    events: Publisher | None = None,
 ) -> IngestOutcome:
     source = f"{blob.container_name}/{blob.blob_name}"
     if not is_upload(blob.blob_name):
         log_step("ingest.ignored", source=source, reason="not a .jsonl upload")
         return IngestOutcome("ignored", source)
     try:
-        return _ingest(blob, source, settings, store, submit)
+        return _ingest(blob, source, settings, store, submit, events)
     except Exception as exc:
         _leave_failure_report(store, blob.blob_name, source, exc)
         raise
 
 
 def _ingest(
-    blob: UploadBlob, source: str, settings: Settings, store: PreparedStore, submit: Submit | None
+    blob: UploadBlob,
+    source: str,
+    settings: Settings,
+    store: PreparedStore,
+    submit: Submit | None,
+    events: Publisher | None = None,
 ) -> IngestOutcome:
     download = blob.download_blob()
     etag = str(getattr(download.properties, "etag", "") or "")
@@ -111,6 +121,7 @@ def _ingest(
     if not report.valid:
         report_path = _write_report(store, prefix, report)
         log_step("ingest.rejected", cid=cid, source=source, report=report_path, level=logging.WARNING)
+        publish_rejected(events, **rejected_fields(dataset, sha, source, etag, cid, report_path, report))
         return IngestOutcome("rejected", source, sha, report_path, prepared, report)
     log_step("ingest.prepared", cid=cid, source=source, prepared=prepared)
     upload = PreparedUpload(

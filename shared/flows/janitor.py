@@ -20,11 +20,14 @@ from datetime import datetime, timedelta, timezone
 
 from shared.azure.metrics import RequestCounts, UsageMetrics
 from shared.azure.storage import PreparedStore
+from shared.domain.deploy.sku import LIST_PRICES_USD_PER_HOUR
 from shared.domain.janitor import MANAGED_TAG, Decision, Facts, Verdict, needs_metrics, plan
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
 from shared.domain.naming import dataset_prefix
 from shared.domain.tags import is_true, tag
+from shared.domain.training import endpoint_uptime
 from shared.domain.workspace import EndpointInfo, Workspace
+from shared.flows.lifecycle_events import Publisher, publish_all_due
 from shared.flows.reconciler import deployment_summary
 from shared.flows.reports import update_report, write_report
 from shared.logs import log_step
@@ -39,6 +42,8 @@ class JanitorContext:
     ledger: Ledger
     store: PreparedStore
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    events: Publisher | None = None
+    """Where lifecycle events go (shared.flows.lifecycle_events); None: nowhere."""
 
 
 def _ledger_entry(ctx: JanitorContext, endpoint: EndpointInfo) -> LedgerEntry | None:
@@ -116,6 +121,7 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
             cid=entries[decision.name].cid if entries.get(decision.name) else None,
             level=logging.WARNING if decision.verdict.value == "metrics-unknown" else logging.INFO,
         )
+    publish_all_due(ctx.ledger, ctx.events, now, ctx.store)  # retiring/retired rows: best effort
     log_step(
         "janitor.run",
         endpoints=len(decisions),
@@ -168,6 +174,13 @@ def _report(ctx: JanitorContext, entry: LedgerEntry, now: datetime, stage: str) 
     retired = entry.deploy.get("retired") or {}
     summary = deployment_summary(entry)
     summary["retired"] = f"{retired.get('at', now.isoformat())}: {retired.get('reason')}"
+    if stage == "retired":
+        summary["endpoint_hours"] = endpoint_uptime(
+            entry.deploy.get("live_at"),
+            retired.get("confirmed_gone_at") or retired.get("at"),
+            entry.deploy.get("instance_type") or "",
+            LIST_PRICES_USD_PER_HOUR,
+        )
     if stage == "retiring":
         summary["retiring"] = (
             f"delete requested ({retired.get('delete_requests')}x); the next janitor run confirms it is gone"

@@ -31,6 +31,7 @@ from shared.domain.finetune.compute import allowed_sizes
 from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status
 from shared.domain.naming import dataset_prefix
 from shared.domain.workspace import Workspace
+from shared.flows.lifecycle_events import Publisher, publish_all_due, publish_due
 from shared.flows.reports import update_report
 from shared.logs import log_step
 from shared.settings import Settings
@@ -50,6 +51,8 @@ class DeployContext:
     store: PreparedStore
     scorer: Scorer
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    events: Publisher | None = None
+    """Where lifecycle events go (shared.flows.lifecycle_events); None: nowhere."""
 
 
 # --- the steps: each returns the next step, or None to wait for a long-running operation ---
@@ -276,6 +279,7 @@ def _transition(entry: LedgerEntry, following: str, ctx: DeployContext, now: dat
     update_report(
         ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", deployment_summary(entry)
     )
+    publish_due(entry, ctx.ledger, ctx.events, ctx.store)  # best effort; the tick's sweep retries
     return True
 
 
@@ -332,6 +336,7 @@ def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
             logging.getLogger("chatft").exception("reconciling %s failed", entry.deploy.get("endpoint"))
             where = f"error: {type(exc).__name__}"
         results.append((entry.deploy.get("endpoint", ""), where))
+    events = publish_all_due(ctx.ledger, ctx.events, ctx.now(), ctx.store)
     log_step(
         "reconcile.tick",
         deployments=len(results),
@@ -339,5 +344,6 @@ def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
         resubmitted=resubmitted or None,
         reports_synced=synced or None,
         jobs_polled=polled or None,
+        events_published=events or None,
     )
     return results

@@ -115,6 +115,21 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
 
 
 BLOBS_WEBHOOK = "/runtime/webhooks/blobs"
+TOPIC_PATH = "/api/events"
+"""Where the runner plays the Event Grid custom topic of EVENTS_TOPIC_ENDPOINT (the path a topic endpoint has)."""
+
+
+def describe_lifecycle_event(event: Mapping[str, Any]) -> str:
+    """'chatft.endpoint.live chats/0a1b2c3d4e5f endpoint=... ': one line per lifecycle event."""
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    subject = str(event.get("subject") or "")
+    dataset, _, sha = subject.rpartition("/")
+    detail = next(
+        (f"{k}={data[k]}" for k in ("error", "reason", "scoring_uri", "model", "job_name") if data.get(k)), ""
+    )
+    return f"{event.get('type')} {dataset}/{sha[:12]} {detail}".strip()
+
+
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 
 
@@ -216,6 +231,8 @@ class LocalHost:
         self._crashed: list[str] = []
         self._http: JsonServer | None = None
         self._steps = StepCapture()
+        self.published: list[dict[str, Any]] = []
+        """Lifecycle events POSTed to the local topic (TOPIC_PATH), in arrival order."""
 
     # --- lifecycle ---
 
@@ -358,6 +375,8 @@ class LocalHost:
                 name = (parse_qs(url.query).get("functionName") or [""])[0]
                 if url.path == BLOBS_WEBHOOK:
                     return self._reply(*host._blob_events(name.removeprefix("Host.Functions."), self))
+                if url.path == TOPIC_PATH:
+                    return self._reply(*host._topic_events(self))
                 function = host.functions.get(name)
                 if url.path != "/runtime/webhooks/EventGrid":
                     raise HttpError(404, f"not found: {url.path} (POST /runtime/webhooks/EventGrid?functionName=...)")
@@ -385,6 +404,17 @@ class LocalHost:
                 return self._reply(200, {"invoked": len(events)})
 
         return Handler
+
+    # --- the app's own lifecycle events: a local stand-in for the Event Grid custom topic ---
+
+    def _topic_events(self, request: JsonHandler) -> tuple[int, Any]:
+        """POST /api/events, as EventGridPublisherClient sends to a custom topic (a CloudEvents batch):
+        kept in `published` and printed, one line per event."""
+        events = parse_events(request.read_body(MAX_EVENT_BODY))
+        for event in events:
+            self.published.append(event)
+            self.say(f"topic  {describe_lifecycle_event(event)}")
+        return 200, None
 
     # --- the Event Grid source of the blob trigger: POST /runtime/webhooks/blobs ---
 

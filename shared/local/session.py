@@ -14,7 +14,7 @@ from typing import Any
 import shared.runtime
 from shared.local import procs
 from shared.local.azurite import Azurite, start_or_reuse
-from shared.local.host import LocalHost, Say, load_local_settings
+from shared.local.host import TOPIC_PATH, LocalHost, Say, load_local_settings
 from shared.local.session_file import remove_session, write_session
 
 WEBHOOK = "http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName={function}"
@@ -81,6 +81,8 @@ class DevSession:
                 values[name] = self.azurite.connection_string
         if "LOCAL_EVENT_WEBHOOK" not in self.overrides:  # the events must reach this session's webhook
             values["LOCAL_EVENT_WEBHOOK"] = WEBHOOK.format(port=self.port, function="job_events")
+        if not values.get("EVENTS_TOPIC_ENDPOINT") and "EVENTS_TOPIC_ENDPOINT" not in self.overrides:
+            values["EVENTS_TOPIC_ENDPOINT"] = f"http://127.0.0.1:{self.port}{TOPIC_PATH}"  # the runner prints them
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
