@@ -86,6 +86,9 @@ param janitorIdleMinutes string = '120'
 @description('JANITOR_MAX_AGE_HOURS: delete an endpoint of ours this many hours old whatever its traffic. Empty: no cap.')
 param janitorMaxAgeHours string = ''
 
+@description('GPU_HOURLY_PRICE_USD: USD per GPU hour for the report\'s training cost estimate. Empty: GPU hours only.')
+param gpuHourlyPriceUsd string = ''
+
 @description('JANITOR_DRY_RUN: true logs what the janitor would delete and deletes nothing.')
 param janitorDryRun string = 'false'
 
@@ -181,6 +184,9 @@ var chatftAppSettings = {
   JANITOR_DRY_RUN: janitorDryRun
   JANITOR_MAX_DELETES: '5'
   JANITOR_MAX_AGE_HOURS: janitorMaxAgeHours
+  GPU_HOURLY_PRICE_USD: gpuHourlyPriceUsd
+  // chatft's lifecycle events (README "Lifecycle events"): the custom topic below, published to as the app.
+  EVENTS_TOPIC_ENDPOINT: eventsTopic.outputs.endpoint
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -431,6 +437,18 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+// The lifecycle events topic (CloudEvents 1.0, Entra ID only) and the app's EventGrid Data Sender role on it.
+module eventsTopic 'app/events-topic.bicep' = {
+  name: 'chatft-events-topic-${resourceToken}'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridTopics}chatft-${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: appIdentity.outputs.principalId
+  }
+}
+
 module metricsRbac 'app/metrics-rbac.bicep' = if (janitorMetricsScope == 'subscription') {
   name: 'chatft-metrics-rbac-${resourceToken}'
   params: {
@@ -467,6 +485,7 @@ output WORKSPACE_SYSTEM_TOPIC_NAME string = workspaceTopic.outputs.name
 output AML_SUBSCRIPTION_ID string = subscription().subscriptionId
 output AML_RESOURCE_GROUP string = workspaceResourceGroupName
 output AML_WORKSPACE string = workspaceName
+output EVENTS_TOPIC_NAME string = eventsTopic.outputs.name
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
 // The app settings as one JSON string, so `chatft doctor --env <name>` checks exactly what the app was
 // given (no secrets: names, endpoints and the identity's client id).

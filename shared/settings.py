@@ -216,6 +216,9 @@ _SPECS: dict[str, _Spec] = {
     "janitor_dry_run": _Spec("JANITOR_DRY_RUN", _bool, "false"),
     "janitor_max_deletes": _Spec("JANITOR_MAX_DELETES", _positive_int, "5"),
     "janitor_max_age_hours": _Spec("JANITOR_MAX_AGE_HOURS", _hours, ""),
+    # "" (unset or empty): no lifecycle events are published (shared/flows/lifecycle_events.py).
+    "events_topic_endpoint": _Spec("EVENTS_TOPIC_ENDPOINT", _name(r"https?://\S+", "URL"), ""),
+    "gpu_hourly_price_usd": _Spec("GPU_HOURLY_PRICE_USD", _positive_number, ""),
 }
 
 
@@ -324,9 +327,13 @@ class Settings:
     janitor_max_deletes: int
     janitor_max_age_hours: float | str
     """Hard cap on a managed endpoint's age, whatever its traffic; "" (unset or empty): no cap."""
+    gpu_hourly_price_usd: float | str
+    """USD per GPU hour for the report's training cost estimate; "" (unset or empty): hours only."""
     local_state_dir: str
     local_workspace_id: str
     local_event_webhook: str
+    events_topic_endpoint: str
+    """The Event Grid custom topic lifecycle events go to ("": none); an http:// URL is a local sink."""
     submission_problems: tuple[str, ...] = ()
     """Invalid or missing settings that block fine-tuning submission (see from_env)."""
 

@@ -52,7 +52,9 @@ SAMPLE = ROOT / "local.settings.sample.json"
 # (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles, source
 # MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles.md at commit
 # 00a583295ba737a5caf885472cb3bca3624e9cde, ms.date 04/09/2026: the Storage, AI + machine learning
-# and Monitor tables). Role ids are the same in every tenant.
+# and Monitor tables; the Integration table for EventGrid Data Sender, built-in-roles.md: "EventGrid Data
+# Sender | Allows send access to event grid events. | d5a91429-5739-47e2-a06b-3470a27159e7"). Role ids are
+# the same in every tenant.
 BUILT_IN_ROLES = {
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
@@ -62,6 +64,7 @@ BUILT_IN_ROLES = {
     "AzureML Data Scientist": "f6c7c914-8db3-469d-8ca1-694a8f32e121",
     "Monitoring Reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "EventGrid Data Sender": "d5a91429-5739-47e2-a06b-3470a27159e7",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +127,8 @@ EXPRESSION_SAMPLES = {
     "AML_WORKSPACE": "mlw-chatft-abcdefghijklm",  # generated, or the existing workspace's
     "FINETUNE_COMPUTE": "serverless",  # serverless, or the GPU cluster's name (checked separately)
     "FINETUNE_INSTANCE_TYPE": "Standard_NC24ads_A100_v4",  # the serverless size, or the cluster's
+    # the events topic's endpoint (Microsoft.EventGrid/topics properties.endpoint)
+    "EVENTS_TOPIC_ENDPOINT": "https://evgt-chatft-abcdefghijklm.eastus-1.eventgrid.azure.net/api/events",
 }
 
 FLEX_PYTHON_GA = ("3.10", "3.11", "3.12", "3.13")

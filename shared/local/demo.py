@@ -30,6 +30,7 @@ from shared.azure.scoring import score
 from shared.domain.deploy.chat_turns import smoke_prompt
 from shared.domain.ledger import LedgerEntry, Status, UploadKey
 from shared.domain.naming import dataset_name, dataset_prefix
+from shared.domain.training import CHART_FILE
 from shared.local.host import POISON_AFTER
 from shared.local.procs import check_interrupt
 from shared.local.session import DevSession
@@ -127,6 +128,9 @@ def run_demo(
         console.print(f"[green]✓[/] [bold]{stage:<22}[/] {detail} [dim]({time.monotonic() - started:.1f}s)[/]")
 
     def host_line(line: str) -> None:
+        if line.startswith("topic "):  # a lifecycle event, as a subscriber of EVENTS_TOPIC_ENDPOINT gets it
+            console.print(f"    [magenta]event[/] │ {escape(line.removeprefix('topic').strip())}")
+            return
         if not (line.startswith("timer") and line.endswith(")") and " ok (" in line):  # ticks are noise
             console.print(f"[dim]    host │ {escape(line)}[/]")
 
@@ -249,6 +253,7 @@ def _stages(
     if following and following[0].get("role") == "assistant":
         console.print(f"    [dim]reference {escape(str(following[0].get('content')))}[/]")
     if keep:
+        done("report saved", _save_report(store, prefix, state_dir))
         console.print(
             f'\nThe endpoint stays up (janitor in dry run). Score your own prompts in another terminal:\n  [cyan].venv/bin/chatft score "What is the capital of Peru?" --state {state_dir}[/]\nPress Ctrl-C to stop everything.'
         )
@@ -273,6 +278,21 @@ def _stages(
         failed=retired_or_broken,
     )
     done("idle endpoint removed", entry.deploy["retired"]["reason"])
+    done("report saved", _save_report(store, prefix, state_dir))
+
+
+def _save_report(store: Any, prefix: str, state_dir: Path) -> str:
+    """Copy the upload's report and training chart out of this run's Azurite (which stops with the run)."""
+    folder = state_dir / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for name in ("report.md", "report.json", CHART_FILE):
+        raw = store.read_bytes(f"{prefix}/{name}")
+        if raw is not None:
+            (folder / name).write_bytes(raw)
+            saved.append(name)
+    chart = f"; training chart {folder / CHART_FILE}" if CHART_FILE in saved else "; no training chart"
+    return f"{folder / 'report.md'}{chart}"
 
 
 def _report(store: Any, prefix: str) -> dict[str, Any] | None:
