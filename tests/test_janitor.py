@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -250,7 +251,13 @@ def test_idle_live_endpoint_is_retired_and_nothing_else_is_touched(janitor, blob
     run_timer()  # the next run no longer finds it: confirmed gone, and nothing else is touched
     assert deleted(workspace) == [live]
     assert row().status is Status.RETIRED and row().deploy["retired"]["confirmed_gone_at"]
-    assert report(blob_service, storage_env)["deployment"]["status"] == "retired"
+    section = report(blob_service, storage_env)["deployment"]
+    assert section["status"] == "retired"
+    # hours from live to confirmed gone, priced at the deployed size's list price (one instance)
+    assert re.fullmatch(
+        r"\d+\.\d\d h up, about \$\d+\.\d\d \(1 instance of Standard_\w+ at \$[\d.]+/h list price\)",
+        section["endpoint_hours"],
+    ), section["endpoint_hours"]
     run_timer()
     assert deleted(workspace) == [live]
 

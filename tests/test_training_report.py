@@ -170,10 +170,10 @@ def test_endpoint_hours_and_cost_line() -> None:
         "2026-01-01T00:00:00+00:00",
         "2026-01-01T02:30:00+00:00",
         "Standard_NC24ads_A100_v4",
-        {"Standard_NC24ads_A100_v4": 3.673},
+        3.673,
     )
     assert line.startswith("2.50 h up, about $9.18")
-    assert "no list price known" in endpoint_uptime("2026-01-01T00:00:00+00:00", "2026-01-01T01:00:00+00:00", "X", {})
+    assert "no list price known" in endpoint_uptime("2026-01-01T00:00:00+00:00", "2026-01-01T01:00:00+00:00", "X", None)
 
 
 def test_local_job_logs_real_epoch_curves(tmp_path, monkeypatch) -> None:

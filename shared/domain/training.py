@@ -255,15 +255,14 @@ def render_training(d: dict[str, Any]) -> list[str]:
     return out
 
 
-def endpoint_uptime(live_at: str | None, retired_at: str | None, instance_type: str, prices: dict[str, float]) -> str:
+def endpoint_uptime(live_at: str | None, retired_at: str | None, instance_type: str, price: float | None) -> str:
     """The deployment section's line when the janitor retires an endpoint: hours up and estimated cost
-    at the instance type's list price (one instance)."""
+    at the instance type's hourly list price (one instance; None: unknown)."""
     from datetime import datetime
 
     if not live_at or not retired_at:
         return "unknown (the endpoint never went live)"
     hours = max((datetime.fromisoformat(retired_at) - datetime.fromisoformat(live_at)).total_seconds(), 0) / 3600
-    price = prices.get(instance_type)
     if price is None:
         return f"{hours:.2f} h up (1 instance of {instance_type or 'an unknown size'}; no list price known)"
     return f"{hours:.2f} h up, about ${hours * price:.2f} (1 instance of {instance_type} at ${price:g}/h list price)"

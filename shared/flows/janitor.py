@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 from shared.azure.metrics import RequestCounts, UsageMetrics
 from shared.azure.storage import PreparedStore
-from shared.domain.deploy.sku import LIST_PRICES_USD_PER_HOUR
+from shared.domain.deploy.sku import price_of
 from shared.domain.janitor import MANAGED_TAG, Decision, Facts, Verdict, needs_metrics, plan
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
 from shared.domain.naming import dataset_prefix
@@ -179,7 +179,7 @@ def _report(ctx: JanitorContext, entry: LedgerEntry, now: datetime, stage: str) 
             entry.deploy.get("live_at"),
             retired.get("confirmed_gone_at") or retired.get("at"),
             entry.deploy.get("instance_type") or "",
-            LIST_PRICES_USD_PER_HOUR,
+            price_of(entry.deploy.get("instance_type") or ""),
         )
     if stage == "retiring":
         summary["retiring"] = (
