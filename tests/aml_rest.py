@@ -596,6 +596,7 @@ class AmlRestService(HttpTransport):
         self.compute = Compute()
         self.datastores: dict[str, tuple[str, str]] = {}  # name -> (storage account, container), blob, no secrets
         self.jobs = jobs  # anything with get(name) raising ResourceNotFoundError; None: no jobs
+        self.mlflow: Any = None  # the workspace's MLflow tracking server (tests/mlflow_rest.py), set by the fixture
         self.requests: list[Recorded] = []
         self.unserved: list[str] = []
         self._failures: list[_Failure] = []

@@ -13,8 +13,9 @@ import shared.runtime
 from shared.azure.azureml import lro
 from shared.azure.azureml.client import AzureMLWorkspace
 from shared.local.azurite import Azurite, start_or_reuse
-from tests.aml_rest import AmlRestService, workspace_client
+from tests.aml_rest import AmlRestService, FakeCredential, workspace_client
 from tests.fake_aml import FakeJobs, FakeRegistryClient, model
+from tests.mlflow_rest import MlflowRestService
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +62,7 @@ def aml(storage_env, blob_service, monkeypatch):
     blob_service.create_container(storage_env["UPLOAD_CONTAINER"])
     registry = FakeRegistryClient([model()])  # the default FINETUNE_MODEL
     service = AmlRestService()
+    service.mlflow = MlflowRestService(location=service.location, credential=FakeCredential())
     fallbacks: list[str] = []  # lro.py must reach the SDK's generated operations, never fall back to a poller
     monkeypatch.setattr(lro, "_fallback", lambda what, exc: fallbacks.append(f"{what}: {exc}"))
     threads_before = set(threading.enumerate())
@@ -69,12 +71,15 @@ def aml(storage_env, blob_service, monkeypatch):
         workspace_client=workspace_client(service, FakeJobs()),
         registry_client=registry,
         today=lambda: date(2026, 11, 22),
+        tracking_transport=service.mlflow,
+        credential_factory=lambda: service.mlflow.credential,
     )
     monkeypatch.setattr(shared.runtime, "workspace", lambda: adapter)
     yield service, registry
     monkeypatch.undo()
     shared.runtime.reset()
     assert not service.unserved, f"requests the Azure ML test service could not serve: {service.unserved}"
+    assert not service.mlflow.unserved, f"requests the MLflow test server could not serve: {service.mlflow.unserved}"
     assert not fallbacks, f"lro.py fell back to the public begin_* (a poller thread): {fallbacks}"
     pollers = [t.name for t in threading.enumerate() if t not in threads_before and t.name.startswith("LROPoller")]
     assert not pollers, f"azure-core poller threads left running: {pollers}"

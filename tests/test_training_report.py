@@ -1,19 +1,16 @@
 """The report's Training section and training.png when a job finishes, and the endpoint's hours when retired.
 
-Azure ML: the real adapter over the aml fixture, with only the MLflow tracking client faked (mlflow is not
-installed with the app; the fake returns objects with the attributes of mlflow's Run and Metric entities).
+Azure ML: the real adapter over the aml fixture; the workspace's MLflow tracking store is tests/mlflow_rest.py
+(MLflow's own entities, search and wire encoding behind Azure ML's tracking host).
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
 
-import shared.runtime
-from shared.azure.azureml.tracking import MLFLOW_MISSING
 from shared.domain.training import (
     CHART_SIZE,
     TrainingMetrics,
@@ -24,55 +21,16 @@ from shared.domain.training import (
     training_section,
 )
 from tests.deploy_flow import SHA, completed, report, send, status, submit
+from tests.mlflow_rest import finetune_tree
 
 PREFIX = f"chats/{SHA[:16]}"
 
 
-@dataclass
-class Metric:  # mlflow.entities.Metric's attributes
-    key: str
-    value: float
-    timestamp: int
-    step: int
-
-
-def run(run_id: str, metrics: dict[str, float], start: int | None = None, end: int | None = None):
-    info = SimpleNamespace(run_id=run_id, experiment_id="1", start_time=start, end_time=end)
-    return SimpleNamespace(info=info, data=SimpleNamespace(metrics=metrics, tags={}))
-
-
-@dataclass
-class FakeMlflowClient:
-    """MlflowClient's get_run / search_runs / get_metric_history over a pipeline -> pipeline component ->
-    fine-tuning step tree, as Azure ML records chat_completion_pipeline."""
-
-    job: str
-    histories: dict[str, list[Metric]] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
-
-    def get_run(self, run_id: str):
-        assert run_id == self.job
-        return run(self.job, {}, start=1_700_000_000_000, end=1_700_000_000_000 + 2 * 3600 * 1000)
-
-    def search_runs(self, experiment_ids, filter_string=""):
-        self.calls.append(filter_string)
-        if f"'{self.job}'" in filter_string:
-            return [run("pipeline-component", {})]
-        if "'pipeline-component'" in filter_string:
-            return [run("finetune-step", {k: h[-1].value for k, h in self.histories.items()}), run("import", {})]
-        return []
-
-    def get_metric_history(self, run_id: str, key: str):
-        assert run_id == "finetune-step"
-        return self.histories[key]
-
-
-def curves() -> dict[str, list[Metric]]:
-    loss = [Metric("loss", 2.0 - 0.1 * s, 1000 + s, s * 10) for s in range(1, 16)]
+def curves() -> dict[str, list[tuple[int, float]]]:
     return {
-        "loss": loss,
-        "eval_loss": [Metric("eval_loss", 1.8 - 0.2 * e, 5000 + e, e * 50) for e in range(1, 4)],
-        "learning_rate": [Metric("learning_rate", 5e-6, 1, 10)],
+        "loss": [(s * 10, 2.0 - 0.1 * s) for s in range(1, 16)],
+        "eval_loss": [(e * 50, 1.8 - 0.2 * e) for e in range(1, 4)],
+        "learning_rate": [(10, 5e-6)],
     }
 
 
@@ -98,14 +56,15 @@ def markdown(blob_service, storage_env) -> str:
     return blob.download_blob().readall().decode()
 
 
-def test_completed_job_gets_curves_chart_and_cost(submitted, blob_service, storage_env) -> None:
+def test_completed_job_gets_curves_chart_and_cost(submitted, aml, blob_service, storage_env) -> None:
     from PIL import Image
 
     job, tags = submitted
-    shared.runtime.workspace()._tracking_client = FakeMlflowClient(job, curves())
+    workspace, _ = aml
+    finetune_tree(workspace.mlflow, job, curves())
     send(completed(job, tags))
     training = report(blob_service, storage_env)["training"]
-    assert training["status"] == "completed" and training["run"] == "finetune-step"
+    assert training["status"] == "completed" and training["run"] == f"{job}_finetune"
     assert training["columns"] == ["step", "loss", "eval_loss"]  # learning_rate is bookkeeping
     assert training["duration_seconds"] == 7200.0
     gpus = training["gpus_per_node"]
@@ -120,27 +79,38 @@ def test_completed_job_gets_curves_chart_and_cost(submitted, blob_service, stora
     assert "Estimated cost: $" in md
 
 
-def test_without_mlflow_the_report_says_metrics_unavailable_and_registration_succeeds(
-    submitted, blob_service, storage_env, monkeypatch
+@pytest.mark.parametrize(
+    ("status_code", "body", "expected"),
+    [
+        (
+            403,
+            '{"error": {"code": "AuthorizationFailed", "message": "no runs/read"}}',
+            "AuthorizationFailed: no runs/read",
+        ),
+        (404, '{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Run not found"}', "RESOURCE_DOES_NOT_EXIST"),
+        (502, "<html>Bad Gateway</html>", "HTTP 502 (<html>Bad Gateway</html>)"),
+    ],
+)
+def test_when_the_tracking_store_refuses_the_report_says_why_and_registration_succeeds(
+    submitted, aml, blob_service, storage_env, status_code, body, expected
 ) -> None:
     job, tags = submitted
-    adapter = shared.runtime.workspace()
-
-    def no_mlflow():
-        raise RuntimeError(MLFLOW_MISSING)  # what mlflow_client raises when the import fails
-
-    monkeypatch.setattr(type(adapter), "tracking", property(lambda self: no_mlflow()))
+    workspace, _ = aml
+    workspace.mlflow.fail["runs/get"] = (status_code, body)
     send(completed(job, tags))
     doc = report(blob_service, storage_env)
-    assert doc["job"]["status"] == "completed"
-    assert doc["training"]["metrics"].startswith("metrics unavailable: RuntimeError: reading training metrics")
+    assert doc["job"]["status"] == "completed" and "Phi-4" in str(doc["deployment"])
+    assert doc["training"]["metrics"].startswith("metrics unavailable: TrackingError: GET runs/get answered HTTP")
+    assert expected in doc["training"]["metrics"]
+    assert ("AzureML Data Scientist" in doc["training"]["metrics"]) == (status_code == 403)
     assert doc["training"]["gpu_hours"] is None and doc["training"]["estimated_cost_usd"] is None
     assert "Metrics unavailable" in markdown(blob_service, storage_env)
 
 
-def test_failed_job_with_metrics_gets_a_training_section(submitted, blob_service, storage_env) -> None:
+def test_failed_job_with_metrics_gets_a_training_section(submitted, aml, blob_service, storage_env) -> None:
     job, tags = submitted
-    shared.runtime.workspace()._tracking_client = FakeMlflowClient(job, curves())
+    workspace, _ = aml
+    finetune_tree(workspace.mlflow, job, curves())
     send(status(job, tags, "Failed"))
     training = report(blob_service, storage_env)["training"]
     assert training["status"] == "failed" and training["rows"]

@@ -48,16 +48,23 @@ def curve_keys(keys: list[str]) -> list[str]:
     return sorted(kept, key=lambda k: ("loss" not in k.lower(), k.startswith("eval"), k))
 
 
-def points(history: list[Any]) -> list[tuple[int, float]]:
-    """MLflow `Metric` entities (key, value, timestamp, step) -> (step, value) by step; the last value
-    logged at a step wins; NaN and infinities are dropped."""
-    by_step: dict[int, tuple[int, float]] = {}
+def points(history: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    """MLflow Metric JSON objects (key, value, timestamp, step) -> (step, value) by step; the last value
+    logged at a step wins; NaN, infinities and unreadable values are dropped.
+
+    proto3 JSON omits fields at their default, so a missing step, value or timestamp is 0; int64 fields may
+    arrive as strings, and NaN / infinities as the strings "NaN", "Infinity", "-Infinity"
+    (https://protobuf.dev/programming-guides/json/)."""
+    by_step: dict[int, tuple[float, float]] = {}
     for m in history:
-        value = float(m.value)
-        if math.isfinite(value):
-            step = int(m.step)
-            if step not in by_step or m.timestamp >= by_step[step][0]:
-                by_step[step] = (m.timestamp, value)
+        try:
+            value = float(m.get("value", 0.0))
+            step = int(m.get("step", 0))
+            timestamp = float(m.get("timestamp", 0))
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if math.isfinite(value) and (step not in by_step or timestamp >= by_step[step][0]):
+            by_step[step] = (timestamp, value)
     return [(step, by_step[step][1]) for step in sorted(by_step)]
 
 

@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from shared.domain.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS
@@ -199,9 +198,9 @@ class LocalWorkspace:
         logged = read_json(self._job(job_name) / "metrics.json")
         if not logged:
             raise FileNotFoundError(f"job {job_name} logged no metrics")
-        history: dict[str, list[Any]] = {}
+        history: dict[str, list[dict[str, Any]]] = {}
         for m in logged.get("metrics") or []:
-            history.setdefault(m["key"], []).append(SimpleNamespace(**m))
+            history.setdefault(str(m.get("key")), []).append(m)
         return TrainingMetrics(
             {k: points(history[k]) for k in curve_keys(list(history))},
             step_label=logged.get("step", "step"),

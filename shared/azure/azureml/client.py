@@ -21,7 +21,7 @@ from shared.azure.azureml.lro import (
     start_endpoint_tags_patch,
 )
 from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
-from shared.azure.azureml.tracking import mlflow_client
+from shared.azure.azureml.tracking import MlflowRest, read_training_metrics, rest_base
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.model_check import MODEL_SETTING, check_model
@@ -67,10 +67,11 @@ class AzureMLWorkspace:
         registry_client: Any = None,
         credential_factory: Callable[[], Any] = _default_credential,
         today: Callable[[], date] = lambda: datetime.now(timezone.utc).date(),
-        tracking_client: Any = None,
+        tracking_transport: Any = None,
     ) -> None:
         self._settings = settings
-        self._tracking_client = tracking_client
+        self._tracking_client: MlflowRest | None = None
+        self._tracking_transport = tracking_transport
         self._workspace_client = workspace_client
         self._registry_client = registry_client
         self._credential_factory = credential_factory
@@ -252,15 +253,15 @@ class AzureMLWorkspace:
         )
 
     @property
-    def tracking(self) -> Any:
-        """An MlflowClient on the workspace's tracking URI (mlflow-skinny + azureml-mlflow, imported here)."""
+    def tracking(self) -> MlflowRest:
+        """The MLflow REST API on the workspace's tracking URI, as the app's identity (tracking.py)."""
         if self._tracking_client is None:
-            self._tracking_client = mlflow_client(self.workspace.workspaces.get(self._settings.aml_workspace))
+            ws = self.workspace.workspaces.get(self._settings.aml_workspace)
+            base = rest_base(ws.mlflow_tracking_uri)
+            self._tracking_client = MlflowRest(base, self._credential, transport=self._tracking_transport)
         return self._tracking_client
 
     def training_metrics(self, job_name: str) -> TrainingMetrics:
-        from shared.azure.azureml.tracking import read_training_metrics
-
         return read_training_metrics(self.tracking, job_name)
 
     def foundation_model_tags(self, name: str) -> dict[str, str]:

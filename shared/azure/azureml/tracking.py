@@ -1,20 +1,32 @@
-"""A finished job's training metrics from Azure ML's MLflow tracking store.
+"""A finished job's training metrics from Azure ML's MLflow tracking store, over the MLflow REST API.
 
-The documented way (MicrosoftDocs azureml-docs how-to-track-experiments-mlflow.md, "Query & compare
-experiments and runs with MLflow": "The Azure Machine Learning Python SDK v2 doesn't provide native
-logging or tracking capabilities ... use MLflow"; it recommends `mlflow-skinny` plus the `azureml-mlflow`
-plugin for tracking-only use; how-to-use-mlflow-configure-tracking.md for the URI): an `MlflowClient` on the workspace's
-`mlflow_tracking_uri` (`ml_client.workspaces.get(name).mlflow_tracking_uri`), the job's run by
-its name (a pipeline job's name is its run id), its child runs by `tags.mlflow.parentRunId`, and
-`get_metric_history(run_id, key)` for each curve. The fine-tuning step is a grandchild of our
-pipeline (chat_completion_pipeline is itself a pipeline component), so the tree is walked a few
-levels down and the run that logged a loss, with the most points, is taken.
+The documented way to read a job's metrics is MLflow (MicrosoftDocs azure-ai-docs
+how-to-track-experiments-mlflow.md: "The Azure Machine Learning Python SDK v2 does not provide native
+logging or tracking capabilities ... use MLflow"; the same page: "You can also query and search experiments
+and runs by using the MLflow REST API", pointing to azureml-examples
+sdk/python/using-mlflow/using-rest-api/using_mlflow_rest_api.ipynb). That notebook fixes the wire:
+  - the base URL is the workspace's MLflow tracking URI with `azureml://` replaced by `https://`
+    (`ml_client.workspaces.get(name).mlflow_tracking_uri`, e.g.
+    azureml://eastus.api.azureml.ms/mlflow/v1.0/subscriptions/.../workspaces/<ws>);
+  - requests go to `<base>/api/2.0/mlflow/<method>` as in https://mlflow.org/docs/latest/rest-api.html;
+  - the bearer token is for the resource https://management.azure.com (azureml-mlflow 1.62
+    `_common/_cloud/cloud.py` `_get_default_scope` asks the same: `<resource manager>/.default`).
 
-mlflow-skinny and azureml-mlflow (the `azureml://` tracking-URI plugin) are imported only here,
-and only when a job has finished: they are not in requirements.txt (together they pull in about
-twenty more packages, FastAPI, uvicorn, databricks-sdk and protobuf among them). Without them the
-report says the metrics are unavailable and why, and still gives the job's duration and GPU hours
-when known.
+Why not `mlflow-skinny` + `azureml-mlflow` in the app: together they add about 60 packages and 170 MB to
+the deployed app (FastAPI, uvicorn, databricks-sdk and protobuf among them) for three read calls, and
+azureml-mlflow's credential chain (`_internal/utils.py`, `get_service_context_from_tracking_url_default_auth`)
+ends in InteractiveBrowserCredential and DeviceCodeCredential, which would wait for a person inside a
+function host. Here the app's own credential (shared.azure.identity) is the only one used.
+
+The run tree: a pipeline job's name is its run id; its steps are child runs carrying the tag
+`mlflow.parentRunId` ("Get child (nested) runs" in the same page names Azure ML pipelines as the typical
+case). chat_completion_pipeline is itself a pipeline component, so the fine-tuning step is a grandchild:
+the tree is walked MAX_DEPTH levels down and the run that logged a loss, with the most points, is taken.
+
+Wire tolerance (proto3 JSON, what both MLflow's server and a generic protobuf encoder emit): fields at
+their default (step 0, value 0.0, an empty list) are omitted; int64 fields may be strings; NaN and
+infinities are the strings "NaN", "Infinity", "-Infinity". Memory is bounded: at most MAX_RUNS runs per
+level and MAX_POINTS points per metric are read, whatever the store holds.
 """
 
 from __future__ import annotations
@@ -23,49 +35,166 @@ from typing import Any
 
 from shared.domain.training import TrainingMetrics, curve_keys, points
 
+MANAGEMENT_SCOPE = "https://management.azure.com/.default"
+API = "api/2.0/mlflow"
 MAX_DEPTH = 3
-MLFLOW_MISSING = (
-    "reading training metrics from Azure ML needs the packages mlflow-skinny and azureml-mlflow, "
-    "which are not installed with the function app"
+MAX_RUNS = 200
+PAGE_SIZE = 1000
+MAX_POINTS = 100_000
+CONNECTION_TIMEOUT = 10
+READ_TIMEOUT = 60
+DENIED_HINT = (
+    "the app's identity needs read access to the workspace's runs "
+    "(Microsoft.MachineLearningServices/workspaces/experiments/runs/read, in AzureML Data Scientist)"
 )
 
 
-def mlflow_client(workspace: Any) -> Any:
-    """MlflowClient(tracking_uri=<the workspace's mlflow_tracking_uri>)."""
+class TrackingError(Exception):
+    """The tracking store refused or failed a request; the message names the call and the service's answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def rest_base(tracking_uri: str | None) -> str:
+    """The https base of the MLflow REST API for a workspace tracking URI (azureml:// or https://)."""
+    uri = (tracking_uri or "").strip().rstrip("/")
+    scheme, sep, rest = uri.partition("://")
+    if not sep or not rest or scheme.lower() not in ("azureml", "https"):
+        raise TrackingError(
+            f"the workspace's MLflow tracking URI {tracking_uri!r} is not an azureml:// or https:// URI"
+        )
+    return f"https://{rest}"
+
+
+class MlflowRest:
+    """The three MLflow REST calls the report needs, on azure-core (already deployed with the app)."""
+
+    def __init__(self, base_url: str, credential: Any, *, transport: Any = None) -> None:
+        from azure.core import PipelineClient
+        from azure.core.pipeline import policies
+
+        self.base_url = base_url.rstrip("/")
+        pipeline = [
+            policies.HeadersPolicy({"Accept": "application/json"}),
+            policies.UserAgentPolicy(sdk_moniker="chatft-tracking"),
+            policies.RetryPolicy(retry_total=3),
+            policies.BearerTokenCredentialPolicy(credential, MANAGEMENT_SCOPE),
+            policies.NetworkTraceLoggingPolicy(),
+        ]
+        extra = {"transport": transport} if transport is not None else {}
+        self._client = PipelineClient(base_url=self.base_url, policies=pipeline, **extra)
+
+    def _call(self, method: str, name: str, *, params: dict[str, Any] | None = None, body: Any = None) -> dict:
+        from azure.core.rest import HttpRequest
+
+        url = f"{self.base_url}/{API}/{name}"
+        request = HttpRequest(method, url, params=params, json=body)
+        response = self._client.send_request(request, connection_timeout=CONNECTION_TIMEOUT, read_timeout=READ_TIMEOUT)
+        try:
+            payload = response.json() if response.content else {}
+        except ValueError:
+            payload = None
+        if response.status_code != 200 or not isinstance(payload, dict):
+            raise TrackingError(
+                _failure(method, name, response.status_code, payload, response.text()), response.status_code
+            )
+        return payload
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        run = self._call("GET", "runs/get", params={"run_id": run_id}).get("run")
+        if not isinstance(run, dict):
+            raise TrackingError(f"GET runs/get for run {run_id}: the answer has no run")
+        return run
+
+    def child_runs(self, experiment_id: str, parent_run_id: str) -> list[dict[str, Any]]:
+        """Runs whose tag mlflow.parentRunId is `parent_run_id` (at most MAX_RUNS)."""
+        query = f"tags.mlflow.parentRunId = '{parent_run_id}'"
+        runs: list[dict[str, Any]] = []
+        token = None
+        while len(runs) < MAX_RUNS:
+            body = {"experiment_ids": [experiment_id], "filter": query, "max_results": MAX_RUNS - len(runs)}
+            if token:
+                body["page_token"] = token
+            page = self._call("POST", "runs/search", body=body)
+            runs += [r for r in page.get("runs") or [] if isinstance(r, dict)]
+            token = page.get("next_page_token")
+            if not token or not page.get("runs"):
+                break
+        return runs[:MAX_RUNS]
+
+    def metric_history(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        """Every logged value of one metric (at most MAX_POINTS), in MLflow's Metric JSON form."""
+        found: list[dict[str, Any]] = []
+        token = None
+        while len(found) < MAX_POINTS:
+            params = {"run_id": run_id, "metric_key": key, "max_results": min(PAGE_SIZE, MAX_POINTS - len(found))}
+            if token:
+                params["page_token"] = token
+            page = self._call("GET", "metrics/get-history", params=params)
+            found += [m for m in page.get("metrics") or [] if isinstance(m, dict)]
+            token = page.get("next_page_token")
+            if not token or not page.get("metrics"):
+                break
+        return found[:MAX_POINTS]
+
+
+def _failure(method: str, name: str, status: int, payload: Any, text: str) -> str:
+    detail = ""
+    if isinstance(payload, dict):
+        code, message = payload.get("error_code"), payload.get("message")
+        error = payload.get("error")
+        if isinstance(error, dict):  # an Azure-style error envelope
+            code, message = code or error.get("code"), message or error.get("message")
+        detail = ": ".join(str(p) for p in (code, message) if p)
+    detail = detail or " ".join(text.split())[:300]
+    hint = f"; {DENIED_HINT}" if status in (401, 403) else ""
+    return f"{method} {name} answered HTTP {status}" + (f" ({detail})" if detail else "") + hint
+
+
+def _info(run: dict[str, Any]) -> dict[str, Any]:
+    info = run.get("info")
+    return info if isinstance(info, dict) else {}
+
+
+def _metric_keys(run: dict[str, Any]) -> list[str]:
+    data = run.get("data") if isinstance(run.get("data"), dict) else {}
+    keys = (str(m["key"]) for m in data.get("metrics") or [] if isinstance(m, dict) and m.get("key"))
+    return list(dict.fromkeys(keys))  # a store may list a key once per logged value
+
+
+def _millis(value: Any) -> float | None:
     try:
-        from mlflow.tracking import MlflowClient
-    except ImportError as exc:
-        raise RuntimeError(MLFLOW_MISSING) from exc
-    return MlflowClient(tracking_uri=workspace.mlflow_tracking_uri)
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number / 1000 if number > 0 else None
 
 
-def _children(client: Any, run: Any) -> list[Any]:
-    return list(
-        client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
-    )
-
-
-def _loss_runs(client: Any, root: Any) -> list[Any]:
+def _loss_runs(client: MlflowRest, root: dict[str, Any]) -> list[dict[str, Any]]:
     found, level = [], [root]
-    for _ in range(MAX_DEPTH + 1):
-        found += [r for r in level if any("loss" in k.lower() for k in (r.data.metrics or {}))]
-        level = [child for run in level for child in _children(client, run)]
+    experiment = str(_info(root).get("experiment_id") or "")
+    for depth in range(MAX_DEPTH + 1):
+        found += [r for r in level if any("loss" in k.lower() for k in _metric_keys(r))]
+        if depth == MAX_DEPTH or not experiment:
+            break
+        level = [child for run in level for child in client.child_runs(experiment, str(_info(run).get("run_id")))]
         if not level:
             break
     return found
 
 
-def read_training_metrics(client: Any, job_name: str) -> TrainingMetrics:
+def read_training_metrics(client: MlflowRest, job_name: str) -> TrainingMetrics:
     root = client.get_run(job_name)
-    runs = _loss_runs(client, root)
-    start, end = root.info.start_time, root.info.end_time
-    base = {"started_at": start / 1000 if start else None, "ended_at": end / 1000 if end else None}
-    if not runs:
-        return TrainingMetrics({}, run_id=root.info.run_id, **base)
+    info = _info(root)
+    base = {"started_at": _millis(info.get("start_time")), "ended_at": _millis(info.get("end_time"))}
+    root_id = str(info.get("run_id") or info.get("run_uuid") or job_name)
     best: dict[str, list[tuple[int, float]]] = {}
-    best_run = runs[0]
-    for run in runs:
-        series = {k: points(client.get_metric_history(run.info.run_id, k)) for k in curve_keys(list(run.data.metrics))}
+    best_id = root_id
+    for run in _loss_runs(client, root):
+        run_id = str(_info(run).get("run_id") or _info(run).get("run_uuid") or "")
+        series = {key: points(client.metric_history(run_id, key)) for key in curve_keys(_metric_keys(run))}
         if sum(map(len, series.values())) > sum(map(len, best.values())):
-            best, best_run = series, run
-    return TrainingMetrics(best, step_label="step", run_id=best_run.info.run_id, **base)
+            best, best_id = series, run_id
+    return TrainingMetrics(best, step_label="step", run_id=best_id, **base)

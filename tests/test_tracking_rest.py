@@ -1,0 +1,127 @@
+"""The adapter reads a finished job's curves over the MLflow REST API on Azure ML's tracking host.
+
+The server is tests/mlflow_rest.py: MLflow's own entities, filter, paging and wire encoding. What is pinned:
+  - the URL is the workspace's mlflowTrackingUri with azureml:// made https:// plus /api/2.0/mlflow/<call>
+    (azureml-examples sdk/python/using-mlflow/using-rest-api/using_mlflow_rest_api.ipynb);
+  - the token is asked for https://management.azure.com/.default (the notebook's resource; azureml-mlflow
+    _common/_cloud/cloud.py `_get_default_scope`);
+  - children are found with `tags.mlflow.parentRunId = '<run id>'` (MicrosoftDocs azure-ai-docs
+    how-to-track-experiments-mlflow.md, "Get child (nested) runs");
+  - proto3 JSON from either encoder (fields at default omitted, int64 as strings or numbers, NaN as a string).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import shared.runtime
+from shared.azure.azureml import tracking
+from shared.azure.azureml.tracking import MANAGEMENT_SCOPE, TrackingError, rest_base
+from shared.domain.training import points
+from tests.aml_rest import WORKSPACE_ID
+from tests.mlflow_rest import finetune_tree
+
+JOB = "chatft-chats-0123456789ab-a1"
+
+
+@pytest.mark.parametrize("encoding", ["mlflow", "protobuf"])
+def test_the_finetune_step_is_found_two_levels_down_on_either_wire_encoding(aml, encoding) -> None:
+    service, _ = aml
+    mlflow = service.mlflow
+    mlflow.encoding = encoding
+    finetune_tree(
+        mlflow,
+        JOB,
+        {
+            "loss": [(0, 0.0), (10, 1.5), (20, float("nan")), (30, 1.0)],  # step 0 and value 0.0 are omitted
+            "eval_loss": [(10, 1.25), (30, 0.75)],
+            "learning_rate": [(10, 5e-6)],
+        },
+        hours=1.5,
+    )
+    metrics = shared.runtime.workspace().training_metrics(JOB)
+    assert metrics.run_id == f"{JOB}_finetune"
+    assert metrics.series == {"loss": [(0, 0.0), (10, 1.5), (30, 1.0)], "eval_loss": [(10, 1.25), (30, 0.75)]}
+    assert metrics.duration_seconds == pytest.approx(5400)
+    first = mlflow.calls[0]
+    assert (first.method, first.name, first.params) == ("GET", "runs/get", {"run_id": JOB})
+    searches = [c for c in mlflow.calls if c.name == "runs/search"]
+    assert searches[0].body["filter"] == f"tags.mlflow.parentRunId = '{JOB}'"
+    assert searches[0].body["experiment_ids"] == [mlflow.runs[JOB].info.experiment_id]
+    assert all(c.authorization.startswith("Bearer ") for c in mlflow.calls)
+    assert mlflow.credential.scopes and set(mlflow.credential.scopes) == {(MANAGEMENT_SCOPE,)}
+
+
+def test_long_histories_are_paged_and_bounded(aml, monkeypatch) -> None:
+    service, _ = aml
+    mlflow = service.mlflow
+    mlflow.history_page_cap = 7
+    finetune_tree(mlflow, JOB, {"loss": [(s, 1 / s) for s in range(1, 31)]})
+    metrics = shared.runtime.workspace().training_metrics(JOB)
+    assert [s for s, _ in metrics.series["loss"]] == list(range(1, 31))
+    assert len([c for c in mlflow.calls if c.name == "metrics/get-history"]) == 5  # 7+7+7+7+2
+    monkeypatch.setattr(tracking, "MAX_POINTS", 10)
+    assert len(shared.runtime.workspace().training_metrics(JOB).series["loss"]) == 10
+
+
+def test_a_job_whose_steps_logged_no_loss_has_no_curves_but_its_duration(aml) -> None:
+    service, _ = aml
+    finetune_tree(service.mlflow, JOB, {"train_runtime": [(0, 30.0)]}, hours=0.5)
+    metrics = shared.runtime.workspace().training_metrics(JOB)
+    assert metrics.series == {} and metrics.duration_seconds == pytest.approx(1800)
+
+
+def test_an_unknown_run_is_the_servers_error_named(aml) -> None:
+    with pytest.raises(TrackingError, match=r"GET runs/get answered HTTP 404 \(RESOURCE_DOES_NOT_EXIST: Run 'nope'"):
+        shared.runtime.workspace().training_metrics("nope")
+
+
+@pytest.mark.parametrize(
+    ("uri", "base"),
+    [
+        (
+            f"azureml://eastus.api.azureml.ms/mlflow/v1.0{WORKSPACE_ID}",
+            f"https://eastus.api.azureml.ms/mlflow/v1.0{WORKSPACE_ID}",
+        ),
+        ("https://westeurope.api.azureml.ms/mlflow/v2.0/x/", "https://westeurope.api.azureml.ms/mlflow/v2.0/x"),
+        ("AzureML://h/p", "https://h/p"),
+    ],
+)
+def test_the_rest_base_is_the_tracking_uri_over_https(uri, base) -> None:
+    assert rest_base(uri) == base
+
+
+@pytest.mark.parametrize("uri", [None, "", "file:///tmp/mlruns", "azureml://", "eastus.api.azureml.ms/mlflow"])
+def test_a_tracking_uri_that_is_not_azureml_or_https_is_named(uri) -> None:
+    with pytest.raises(TrackingError, match="tracking URI"):
+        rest_base(uri)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["key", "value", "step", "timestamp"]), JSON), max_size=20))
+def test_points_never_raise_and_keep_only_finite_values(history) -> None:
+    result = points(history)
+    assert [s for s, _ in result] == sorted({s for s, _ in result})
+    assert all(math.isfinite(v) for _, v in result)
+
+
+def test_points_read_proto3_json_forms() -> None:
+    history = [
+        {"key": "loss", "timestamp": "1700000000000"},  # step 0, value 0.0 omitted
+        {"key": "loss", "value": "NaN", "step": "1", "timestamp": 1},
+        {"key": "loss", "value": 2.5, "step": "1", "timestamp": "2"},
+        {"key": "loss", "value": "Infinity", "step": 2},
+        {"key": "loss", "value": 1.5, "step": 2, "timestamp": 5},
+        {"key": "loss", "value": 9.0, "step": 2, "timestamp": 4},  # logged earlier at the same step: loses
+    ]
+    assert points(history) == [(0, 0.0), (1, 2.5), (2, 1.5)]
