@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.ledger import Claim, LedgerEntry, Status, UploadKey, decide_claim
+from shared.domain.ledger import Claim, LedgerEntry, Status, UploadKey, decide_claim, remember_studio_url
 from shared.settings import STORAGE_CONNECTION, SettingsError, storage_connection
 
 if TYPE_CHECKING:
@@ -126,13 +126,22 @@ class TableLedger:
         return Claim(True, decision.attempt, decision.reason, claim_id, existing)
 
     def finish(
-        self, key: UploadKey, claim_id: str, status: Status, now: datetime, *, job_name: str = "", error: str = ""
+        self,
+        key: UploadKey,
+        claim_id: str,
+        status: Status,
+        now: datetime,
+        *,
+        job_name: str = "",
+        error: str = "",
+        studio_url: str | None = None,
     ) -> bool:
         entry = _from_entity(self._table.get_entity(key.dataset, key.sha256))
         if entry.claim_id != claim_id:
             return False
         entry.status, entry.updated_at, entry.error = status, now, error
         entry.job_name = job_name or entry.job_name
+        remember_studio_url(entry, studio_url)
         return self.save(entry)
 
     def save(self, entry: LedgerEntry) -> bool:

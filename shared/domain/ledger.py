@@ -100,6 +100,16 @@ def decide_claim(existing: LedgerEntry, upload_etag: str, now: datetime, stale_a
     return ClaimDecision(False, existing.attempt, f"{status.value}: {existing.error}")
 
 
+STUDIO_URL = "studio_url"
+"""`entry.extra` key: the job's Azure ML studio link, recorded at submission (and when the job ends, for rows
+submitted before it was kept), so events and status can name it without asking the workspace."""
+
+
+def remember_studio_url(entry: LedgerEntry, url: str | None) -> None:
+    if url:
+        entry.extra[STUDIO_URL] = str(url)[:2048]
+
+
 class Ledger(Protocol):
     def claim(
         self, key: UploadKey, *, upload_etag: str, source: str, cid: str, now: datetime, stale_after: timedelta
@@ -107,7 +117,15 @@ class Ledger(Protocol):
         """Insert-or-take-over with optimistic concurrency: at most one caller acquires."""
 
     def finish(
-        self, key: UploadKey, claim_id: str, status: Status, now: datetime, *, job_name: str = "", error: str = ""
+        self,
+        key: UploadKey,
+        claim_id: str,
+        status: Status,
+        now: datetime,
+        *,
+        job_name: str = "",
+        error: str = "",
+        studio_url: str | None = None,
     ) -> bool:
         """Record the outcome of a claim; False (and no write) if the claim was taken over meanwhile."""
 

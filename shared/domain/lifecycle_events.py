@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.ledger import LedgerEntry, Status
+from shared.domain.ledger import STUDIO_URL, LedgerEntry, Status
 from shared.domain.naming import dataset_prefix
 
 REJECTED = "chatft.upload.rejected"
@@ -81,6 +81,8 @@ def _event(entry: LedgerEntry, kind: str, occurrence: str, time: Any, report: st
         "attempt": entry.attempt,
         "report": report,
     }
+    if data.get("job_name") and entry.extra.get(STUDIO_URL):
+        base["studio_url"] = entry.extra[STUDIO_URL]
     when = time.isoformat() if hasattr(time, "isoformat") else str(time or "")
     return LifecycleEvent(kind, subject, event_id(subject, kind, occurrence), when or _when(entry), {**base, **data})
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from shared.domain.ledger import RETRY_ON_REUPLOAD, LedgerEntry, Status
+from shared.domain.ledger import RETRY_ON_REUPLOAD, STUDIO_URL, LedgerEntry, Status
 
 
 class Stage(str, Enum):
@@ -248,7 +248,7 @@ def _from_row(
 ) -> UploadView:
     d, status = entry.deploy, entry.status
     submission, job_section = _section(report, "submission"), _section(report, "job")
-    studio = str(job_section.get("studio_url") or submission.get("studio_url") or "")
+    studio = str(job_section.get("studio_url") or submission.get("studio_url") or entry.extra.get(STUDIO_URL) or "")
     model = f"{d['model_name']}:{d['model_version']}" if d.get("model_name") and d.get("model_version") else ""
     endpoint, step = str(d.get("endpoint") or ""), str(d.get("step") or "")
     retired = d.get("retired") if isinstance(d.get("retired"), dict) else {}

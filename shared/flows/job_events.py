@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.azure.azureml.errors import is_transient
 from shared.domain.deploy.names import endpoint_name, model_version, registered_model_name
-from shared.domain.ledger import LedgerEntry, Status, UploadKey
+from shared.domain.ledger import LedgerEntry, Status, UploadKey, remember_studio_url
 from shared.domain.naming import dataset_prefix
 from shared.domain.run_events import Outcome, RunEvent, classify
 from shared.flows.reconciler import DeployContext, deployment_summary, start_deployment
@@ -84,6 +84,7 @@ def settle_job(entry: LedgerEntry, outcome: Outcome, ctx: DeployContext, *, base
 
 def _failed(entry: LedgerEntry, outcome: Outcome, ctx: DeployContext, via: str) -> str:
     info = _job_info(ctx, entry.job_name)
+    remember_studio_url(entry, info.studio_url if info else None)
     entry.status = Status.CANCELED if outcome is Outcome.CANCELED else Status.FAILED
     entry.error = f"the fine-tuning job was {outcome.value}"
     entry.updated_at = ctx.now()
@@ -144,6 +145,7 @@ def _completed(entry: LedgerEntry, ctx: DeployContext, base_model_id: str, via: 
             raise RetryLater(f"registering the model of {run} failed transiently: {error}") from exc
         return _registration_failed(entry, ctx, error, via)
     info = _job_info(ctx, run)
+    remember_studio_url(entry, info.studio_url if info else None)
     start_deployment(
         entry,
         settings,
@@ -178,6 +180,7 @@ def _registration_failed(entry: LedgerEntry, ctx: DeployContext, error: str, via
     The trained model is still in the job's outputs: a new upload of the same bytes registers it again
     without retraining (see shared.flows.submission)."""
     info = _job_info(ctx, entry.job_name)
+    remember_studio_url(entry, info.studio_url if info else None)
     entry.status = Status.FAILED
     entry.error = f"the job completed but registering its model failed: {error}"
     entry.updated_at = ctx.now()

@@ -112,7 +112,7 @@ def submit_prepared(
             raise
         logging.getLogger("chatft").exception("submission failed permanently")
         return _failed(ledger, key, claim.claim_id, upload, now(), error, None, claim.attempt)
-    ledger.finish(key, claim.claim_id, Status.SUBMITTED, now(), job_name=job.name)
+    ledger.finish(key, claim.claim_id, Status.SUBMITTED, now(), job_name=job.name, studio_url=job.studio_url)
     log_step(
         "submit.submitted",
         cid=upload.cid,
