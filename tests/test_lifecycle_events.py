@@ -165,9 +165,10 @@ def is_live() -> bool:
 
 
 def lifecycle_ctx() -> lifecycle.LifecycleContext:
-    return lifecycle.LifecycleContext(
-        shared.runtime.settings(), shared.runtime.ledger(), shared.runtime.workspace(), shared.runtime.prepared_store()
-    )
+    """What `chatft retire` / `redeploy` build (shared/commands/lifecycle.py `_context`)."""
+    from shared.commands.lifecycle import _context
+
+    return _context()
 
 
 # --- the whole loop, on the wire ---
@@ -184,8 +185,9 @@ def test_the_full_loop_publishes_each_stage_once_as_cloudevents(flow, blob_servi
     tick()
     assert topic.types() == [le.SUBMITTED, le.REGISTERED, le.LIVE]
     lifecycle.retire(lifecycle_ctx(), SHA[:12], reason="done with it")
-    tick()
+    assert topic.types()[-1] == le.RETIRED  # the command announces it at once, not on the next tick
     lifecycle.redeploy(lifecycle_ctx(), SHA[:12])
+    assert topic.types()[-1] == le.REDEPLOYED
     run_until(is_live)
     tick()
     assert topic.types() == [le.SUBMITTED, le.REGISTERED, le.LIVE, le.RETIRED, le.REDEPLOYED, le.LIVE]
@@ -305,6 +307,20 @@ def test_a_publish_failure_never_fails_the_step_and_is_retried_next_tick(flow, r
     run_until(is_live)
     tick()
     assert topic.types() == [le.SUBMITTED, le.REGISTERED, le.LIVE]
+
+
+def test_a_command_whose_caller_may_not_publish_still_succeeds_and_the_app_announces_it(flow) -> None:
+    _, topic, job, tags = flow
+    send(completed(job, tags))
+    run_until(is_live)
+    tick()
+    topic.fail_next.append(403)  # the person running chatft retire has no EventGrid Data Sender role
+    outcome = lifecycle.retire(lifecycle_ctx(), SHA[:12])
+    assert outcome.ok and row().status is Status.RETIRED
+    assert "published as you" in outcome.message and topic.requests[-1]["status"] == 403
+    assert le.RETIRED not in topic.types()
+    tick()
+    assert topic.types()[-1] == le.RETIRED and topic.types().count(le.RETIRED) == 1
 
 
 def test_nothing_is_published_without_a_topic(aml, blob_service, storage_env, monkeypatch) -> None:

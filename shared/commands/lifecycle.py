@@ -84,7 +84,11 @@ def _context() -> object:
     if workspace is None:
         raise _NoBackend("ML_BACKEND=none in these settings: there is no workspace (set ML_BACKEND to azure or local)")
     return LifecycleContext(
-        shared.runtime.settings(), shared.runtime.ledger(), workspace, shared.runtime.prepared_store()
+        shared.runtime.settings(),
+        shared.runtime.ledger(),
+        workspace,
+        shared.runtime.prepared_store(),
+        events=shared.runtime.event_publisher(),
     )
 
 

@@ -27,6 +27,7 @@ from shared.domain.upload_lookup import UploadNotFound, find_upload
 from shared.domain.workspace import EndpointInfo, Workspace
 from shared.flows.janitor import JanitorContext, _confirm_retired
 from shared.flows.janitor import _report as janitor_report
+from shared.flows.lifecycle_events import Publisher, publish_key
 from shared.flows.reconciler import deployment_summary, start_deployment
 from shared.flows.reports import update_report
 from shared.logs import log_step
@@ -37,6 +38,7 @@ ENDPOINT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{2,31}")
 MODEL_FIELDS = ("model_id", "model_name", "model_version", "base_model", "endpoint")
 """What `start_deployment` needs from a previous deployment to deploy the same model again."""
 SAVE_TRIES = 3
+UNANNOUNCED = " (its lifecycle event could not be published as you: the app publishes it on its next reconciler tick)"
 
 
 class Refused(Exception):
@@ -59,6 +61,9 @@ class LifecycleContext:
     workspace: Workspace
     store: PreparedStore
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    events: Publisher | None = None
+    """The lifecycle events' publisher, when the target has a topic: what a command changed is announced at
+    once. Best effort: if this identity may not publish, the app's next reconciler tick does (the outbox)."""
 
 
 @dataclass(frozen=True)
@@ -269,12 +274,14 @@ def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: st
                 raise
             error = f"{type(exc).__name__}: {exc}"
             log_step("lifecycle.delete_failed", endpoint=endpoint.name, error=error, level=logging.ERROR)
+    unannounced = False
     if entry is not None:
         asked = endpoint is not None and not deleting
         saved = _save(ctx, entry, lambda e: _record_request(e, error, asked))
         entry = saved or entry
         janitor_report(jctx, entry, now, "retiring")
         _confirm_retired(jctx, {e.name for e in ctx.workspace.list_endpoints()}, now)
+        unannounced = publish_key(ctx.ledger, ctx.events, entry.key, ctx.store) is False
         entry = ctx.ledger.get(entry.key) or entry
     log_step("lifecycle.retire", endpoint=subject.name, reason=why, error=error, cid=entry.cid if entry else None)
     if error:
@@ -288,7 +295,9 @@ def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: st
         gone = ctx.workspace.get_endpoint(subject.name) is None
         return Outcome(f"endpoint {subject.name} {'deleted' if gone else 'is being deleted'}: {why}")
     if entry.status is Status.RETIRED:
-        return Outcome(f"{subject.label}: endpoint {subject.name} deleted, {why}")
+        return Outcome(
+            f"{subject.label}: endpoint {subject.name} deleted, {why}" + (UNANNOUNCED if unannounced else "")
+        )
     return Outcome(
         f"{subject.label}: deleting endpoint {subject.name} ({why}); the next janitor run confirms it is gone "
         f"and records it as retired"
@@ -352,10 +361,11 @@ def redeploy(ctx: LifecycleContext, query: str) -> Outcome:
         f"{now.isoformat()}: requested by chatft redeploy; model {version} deploys again without retraining"
     )
     update_report(ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", summary)
+    unannounced = publish_key(ctx.ledger, ctx.events, entry.key, ctx.store) is False
     log_step("lifecycle.redeploy", cid=entry.cid, model=version, endpoint=model["endpoint"])
     return Outcome(
         f"{subject.label}: redeploying model {version} to endpoint {model['endpoint']} without retraining; "
-        "the next reconciler tick starts it"
+        "the next reconciler tick starts it" + (UNANNOUNCED if unannounced else "")
     )
 
 
