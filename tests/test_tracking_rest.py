@@ -125,3 +125,29 @@ def test_points_read_proto3_json_forms() -> None:
         {"key": "loss", "value": 9.0, "step": 2, "timestamp": 4},  # logged earlier at the same step: loses
     ]
     assert points(history) == [(0, 0.0), (1, 2.5), (2, 1.5)]
+
+
+def test_the_walk_reads_each_run_once_and_at_most_max_runs(aml, monkeypatch) -> None:
+    service, _ = aml
+    mlflow = service.mlflow
+    mlflow.add_run(JOB, parent=f"{JOB}_b")  # a cycle: the root claims its grandchild as parent
+    mlflow.add_run(f"{JOB}_a", parent=JOB)
+    mlflow.add_run(f"{JOB}_b", parent=f"{JOB}_a", curves={"loss": [(1, 0.5)]})
+    metrics = shared.runtime.workspace().training_metrics(JOB)
+    assert metrics.run_id == f"{JOB}_b" and metrics.series == {"loss": [(1, 0.5)]}
+    # root, a, b: b answers with the root as its child, which is not read again, so the walk ends there
+    assert [c.body["filter"].split("= ")[1] for c in mlflow.calls if c.name == "runs/search"] == [
+        f"'{JOB}'",
+        f"'{JOB}_a'",
+        f"'{JOB}_b'",
+    ]
+
+    mlflow.calls.clear()
+    monkeypatch.setattr(tracking, "MAX_RUNS", 6)
+    for i in range(10):
+        mlflow.add_run(f"{JOB}_wide{i}", parent=JOB, curves={"loss": [(1, float(i))]})
+        for j in range(10):
+            mlflow.add_run(f"{JOB}_wide{i}_{j}", parent=f"{JOB}_wide{i}", curves={"loss": [(1, 1.0)]})
+    shared.runtime.workspace().training_metrics(JOB)
+    read = {c.params["run_id"] for c in mlflow.calls if c.name == "metrics/get-history"}
+    assert 0 < len(read) <= 6

@@ -25,8 +25,8 @@ the tree is walked MAX_DEPTH levels down and the run that logged a loss, with th
 
 Wire tolerance (proto3 JSON, what both MLflow's server and a generic protobuf encoder emit): fields at
 their default (step 0, value 0.0, an empty list) are omitted; int64 fields may be strings; NaN and
-infinities are the strings "NaN", "Infinity", "-Infinity". Memory is bounded: at most MAX_RUNS runs per
-level and MAX_POINTS points per metric are read, whatever the store holds.
+infinities are the strings "NaN", "Infinity", "-Infinity". Memory is bounded: at most MAX_RUNS runs in all
+and MAX_POINTS points per metric are read, whatever the store holds.
 """
 
 from __future__ import annotations
@@ -172,14 +172,30 @@ def _millis(value: Any) -> float | None:
     return number / 1000 if number > 0 else None
 
 
+def _run_id(run: dict[str, Any]) -> str:
+    info = _info(run)
+    return str(info.get("run_id") or info.get("run_uuid") or "")
+
+
 def _loss_runs(client: MlflowRest, root: dict[str, Any]) -> list[dict[str, Any]]:
+    """Runs that logged a loss, in the root's tree down to MAX_DEPTH, reading at most MAX_RUNS runs in all
+    (each once, whatever cycles or repeats the store answers with)."""
     found, level = [], [root]
     experiment = str(_info(root).get("experiment_id") or "")
+    seen = {_run_id(root)}
     for depth in range(MAX_DEPTH + 1):
         found += [r for r in level if any("loss" in k.lower() for k in _metric_keys(r))]
         if depth == MAX_DEPTH or not experiment:
             break
-        level = [child for run in level for child in client.child_runs(experiment, str(_info(run).get("run_id")))]
+        children: list[dict[str, Any]] = []
+        for run in level:
+            if len(seen) >= MAX_RUNS:
+                break
+            for child in client.child_runs(experiment, _run_id(run)):
+                if _run_id(child) not in seen and len(seen) < MAX_RUNS:
+                    seen.add(_run_id(child))
+                    children.append(child)
+        level = children
         if not level:
             break
     return found
@@ -189,11 +205,10 @@ def read_training_metrics(client: MlflowRest, job_name: str) -> TrainingMetrics:
     root = client.get_run(job_name)
     info = _info(root)
     base = {"started_at": _millis(info.get("start_time")), "ended_at": _millis(info.get("end_time"))}
-    root_id = str(info.get("run_id") or info.get("run_uuid") or job_name)
     best: dict[str, list[tuple[int, float]]] = {}
-    best_id = root_id
+    best_id = _run_id(root) or job_name
     for run in _loss_runs(client, root):
-        run_id = str(_info(run).get("run_id") or _info(run).get("run_uuid") or "")
+        run_id = _run_id(run)
         series = {key: points(client.metric_history(run_id, key)) for key in curve_keys(_metric_keys(run))}
         if sum(map(len, series.values())) > sum(map(len, best.values())):
             best, best_id = series, run_id
