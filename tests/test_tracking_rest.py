@@ -13,6 +13,7 @@ The server is tests/mlflow_rest.py: MLflow's own entities, filter, paging and wi
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -151,3 +152,25 @@ def test_the_walk_reads_each_run_once_and_at_most_max_runs(aml, monkeypatch) -> 
     shared.runtime.workspace().training_metrics(JOB)
     read = {c.params["run_id"] for c in mlflow.calls if c.name == "metrics/get-history"}
     assert 0 < len(read) <= 6
+
+
+def test_the_reads_stop_at_the_budget_and_keep_what_they_found(aml, monkeypatch) -> None:
+    """Event Grid waits 30 s for the job-events handler (MicrosoftDocs event-grid delivery-and-retry.md), which
+    writes this report: past BUDGET_SECONDS no request is started. The clock moves 1 s per request here."""
+    service, _ = aml
+    finetune_tree(service.mlflow, JOB, {"loss": [(1, 1.0), (2, 0.5)], "eval_loss": [(2, 0.7)]})
+    ticks = iter(range(1000))
+    monkeypatch.setattr(tracking, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    adapter = shared.runtime.workspace()
+    # 3.5 s: runs/get, runs/search for the root and the component, then the import step's search is not sent
+    metrics = tracking.read_training_metrics(adapter.tracking, JOB, budget=3.5)
+    assert metrics.series == {} and any("run tree was read only in part" in n for n in metrics.notes)
+    # 6.5 s: the tree (1 get, 4 searches) and the loss history; eval_loss's history is not started
+    metrics = tracking.read_training_metrics(adapter.tracking, JOB, budget=6.5)
+    assert metrics.series == {"loss": [(1, 1.0), (2, 0.5)]} and metrics.run_id == f"{JOB}_finetune"
+    assert metrics.notes == [
+        "the metric history was read only in part: GET metrics/get-history not sent: the time budget for this job's metrics is spent"
+    ]
+    assert adapter.tracking.deadline is None
+    with pytest.raises(TrackingError, match="metrics is spent"):
+        tracking.read_training_metrics(adapter.tracking, JOB, budget=0)

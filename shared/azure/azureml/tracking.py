@@ -31,6 +31,7 @@ and MAX_POINTS points per metric are read, whatever the store holds.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from shared.domain.training import TrainingMetrics, curve_keys, points
@@ -41,8 +42,12 @@ MAX_DEPTH = 3
 MAX_RUNS = 200
 PAGE_SIZE = 1000
 MAX_POINTS = 100_000
-CONNECTION_TIMEOUT = 10
-READ_TIMEOUT = 60
+CONNECTION_TIMEOUT = 5
+READ_TIMEOUT = 15
+BUDGET_SECONDS = 20.0
+"""All of one job's reads: the report is written from the job-events handler, and Event Grid waits 30 s for
+an answer (MicrosoftDocs event-grid delivery-and-retry.md), so the walk stops at the budget, keeping what
+it found, rather than have the delivery time out and be retried."""
 DENIED_HINT = (
     "the app's identity needs read access to the workspace's runs "
     "(Microsoft.MachineLearningServices/workspaces/experiments/runs/read, in AzureML Data Scientist)"
@@ -55,6 +60,10 @@ class TrackingError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class TrackingBudgetSpent(TrackingError):
+    """BUDGET_SECONDS passed: what was read so far is used."""
 
 
 def rest_base(tracking_uri: str | None) -> str:
@@ -76,10 +85,12 @@ class MlflowRest:
         from azure.core.pipeline import policies
 
         self.base_url = base_url.rstrip("/")
+        self.deadline: float | None = None
+        """time.monotonic() after which no request is started (set per job by read_training_metrics)."""
         pipeline = [
             policies.HeadersPolicy({"Accept": "application/json"}),
             policies.UserAgentPolicy(sdk_moniker="chatft-tracking"),
-            policies.RetryPolicy(retry_total=3),
+            policies.RetryPolicy(retry_total=1, timeout=BUDGET_SECONDS),
             policies.BearerTokenCredentialPolicy(credential, MANAGEMENT_SCOPE),
             policies.NetworkTraceLoggingPolicy(),
         ]
@@ -89,9 +100,14 @@ class MlflowRest:
     def _call(self, method: str, name: str, *, params: dict[str, Any] | None = None, body: Any = None) -> dict:
         from azure.core.rest import HttpRequest
 
+        left = READ_TIMEOUT if self.deadline is None else self.deadline - time.monotonic()
+        if left <= 0:
+            raise TrackingBudgetSpent(f"{method} {name} not sent: the time budget for this job's metrics is spent")
         url = f"{self.base_url}/{API}/{name}"
         request = HttpRequest(method, url, params=params, json=body)
-        response = self._client.send_request(request, connection_timeout=CONNECTION_TIMEOUT, read_timeout=READ_TIMEOUT)
+        response = self._client.send_request(
+            request, connection_timeout=CONNECTION_TIMEOUT, read_timeout=min(READ_TIMEOUT, max(left, 1.0))
+        )
         try:
             payload = response.json() if response.content else {}
         except ValueError:
@@ -177,10 +193,19 @@ def _run_id(run: dict[str, Any]) -> str:
     return str(info.get("run_id") or info.get("run_uuid") or "")
 
 
-def _loss_runs(client: MlflowRest, root: dict[str, Any]) -> list[dict[str, Any]]:
+def _loss_runs(client: MlflowRest, root: dict[str, Any], notes: list[str]) -> list[dict[str, Any]]:
     """Runs that logged a loss, in the root's tree down to MAX_DEPTH, reading at most MAX_RUNS runs in all
-    (each once, whatever cycles or repeats the store answers with)."""
-    found, level = [], [root]
+    (each once, whatever cycles or repeats the store answers with). Out of time: what was found so far."""
+    found: list[dict[str, Any]] = []
+    try:
+        _walk(client, root, found)
+    except TrackingBudgetSpent as exc:
+        notes.append(f"the run tree was read only in part: {exc}")
+    return found
+
+
+def _walk(client: MlflowRest, root: dict[str, Any], found: list[dict[str, Any]]) -> None:
+    level = [root]
     experiment = str(_info(root).get("experiment_id") or "")
     seen = {_run_id(root)}
     for depth in range(MAX_DEPTH + 1):
@@ -198,18 +223,28 @@ def _loss_runs(client: MlflowRest, root: dict[str, Any]) -> list[dict[str, Any]]
         level = children
         if not level:
             break
-    return found
 
 
-def read_training_metrics(client: MlflowRest, job_name: str) -> TrainingMetrics:
-    root = client.get_run(job_name)
-    info = _info(root)
-    base = {"started_at": _millis(info.get("start_time")), "ended_at": _millis(info.get("end_time"))}
-    best: dict[str, list[tuple[int, float]]] = {}
-    best_id = _run_id(root) or job_name
-    for run in _loss_runs(client, root):
-        run_id = _run_id(run)
-        series = {key: points(client.metric_history(run_id, key)) for key in curve_keys(_metric_keys(run))}
-        if sum(map(len, series.values())) > sum(map(len, best.values())):
-            best, best_id = series, run_id
-    return TrainingMetrics(best, step_label="step", run_id=best_id, **base)
+def read_training_metrics(client: MlflowRest, job_name: str, budget: float = BUDGET_SECONDS) -> TrainingMetrics:
+    client.deadline = time.monotonic() + budget
+    try:
+        root = client.get_run(job_name)
+        info = _info(root)
+        base = {"started_at": _millis(info.get("start_time")), "ended_at": _millis(info.get("end_time"))}
+        notes: list[str] = []
+        best: dict[str, list[tuple[int, float]]] = {}
+        best_id = _run_id(root) or job_name
+        for run in _loss_runs(client, root, notes):
+            run_id, series = _run_id(run), {}
+            try:
+                for key in curve_keys(_metric_keys(run)):
+                    series[key] = points(client.metric_history(run_id, key))
+            except TrackingBudgetSpent as exc:
+                notes.append(f"the metric history was read only in part: {exc}")
+            if sum(map(len, series.values())) > sum(map(len, best.values())):
+                best, best_id = series, run_id
+            if notes and notes[-1].startswith("the metric history"):
+                break
+        return TrainingMetrics(best, step_label="step", run_id=best_id, notes=notes, **base)
+    finally:
+        client.deadline = None
