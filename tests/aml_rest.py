@@ -60,11 +60,11 @@ from azure.ai.ml.entities import (
 )
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import case_insensitive_dict
 
 from shared.domain.workspace import CREATED_AT_FORMAT
+from tests.transport import InMemoryTransport
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "rg-chatft"
@@ -577,7 +577,7 @@ def _job_document(job: Any) -> dict[str, Any]:
     }
 
 
-class AmlRestService(HttpTransport):
+class AmlRestService(InMemoryTransport):
     """The transport. `send` routes by method and path (the api-version is ignored)."""
 
     def __init__(
@@ -644,24 +644,7 @@ class AmlRestService(HttpTransport):
     def calls_to(self, method: str, path_regex: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method.upper() and re.search(path_regex, r.path)]
 
-    # --- azure-core transport ---
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> AmlRestService:
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        pass
-
-    def sleep(self, duration: float) -> None:
-        # Retry back-off and LRO poll intervals: keep them short so a poller thread ends quickly once the
-        # operation does, without spinning.
-        time.sleep(min(duration, 0.02))
+    # --- azure-core transport (plumbing: tests/transport.py) ---
 
     def send(self, request: Any, **kwargs: Any) -> RestResponse:
         url = urlsplit(request.url)

@@ -20,14 +20,12 @@ sdk/python/using-mlflow/using-rest-api/using_mlflow_rest_api.ipynb).
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from azure.core.pipeline.transport import HttpTransport
-
 from tests.aml_rest import WORKSPACE_ID, RestResponse, _json_body
+from tests.transport import InMemoryTransport
 
 API = "/api/2.0/mlflow/"
 EXPERIMENT = "5a1f0c3e-0000-4000-8000-000000000001"
@@ -43,7 +41,7 @@ class Call:
 
 
 @dataclass
-class MlflowRestService(HttpTransport):
+class MlflowRestService(InMemoryTransport):
     location: Any = "eastus"
     """The workspace's region, or a callable returning it (the ARM test service's, which tests may move)."""
     credential: Any = None
@@ -92,22 +90,7 @@ class MlflowRestService(HttpTransport):
         info = RunInfo(run_id, EXPERIMENT, "chatft", status, start_ms, end_ms, "active", run_name=run_id)
         self.runs[run_id] = Run(info, RunData(metrics=logged, tags=tags))
 
-    # --- azure-core transport ---
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> MlflowRestService:
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        pass
-
-    def sleep(self, duration: float) -> None:
-        time.sleep(min(duration, 0.02))
+    # --- azure-core transport (plumbing: tests/transport.py) ---
 
     def send(self, request: Any, **kwargs: Any) -> RestResponse:
         url = urlsplit(request.url)

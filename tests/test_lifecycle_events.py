@@ -30,6 +30,7 @@ from tests.aml_rest import FakeCredential
 from tests.deploy_flow import SHA, completed, report, row, run_until, send, status, submit, tick
 from tests.hosting import invoke_blob_trigger
 from tests.scoring_server import ScoringServer
+from tests.transport import InMemoryTransport
 
 ENDPOINT = "https://chatft-events.westus-1.eventgrid.azure.net/api/events"
 
@@ -51,25 +52,13 @@ class _Response(HttpResponseImpl):
         return self._content
 
 
-class Topic(HttpTransport):
+class Topic(InMemoryTransport):
     """An Event Grid custom topic: records every request; `fail_next` answers the next ones with an error."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[int] = []
         self._lock = threading.Lock()
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> Topic:
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        pass
 
     def send(self, request: Any, **kwargs: Any) -> _Response:
         url = urlsplit(request.url)

@@ -32,6 +32,7 @@ and MAX_POINTS points per metric are read, whatever the store holds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.domain.training import TrainingMetrics, curve_keys, points
@@ -127,33 +128,36 @@ class MlflowRest:
     def child_runs(self, experiment_id: str, parent_run_id: str) -> list[dict[str, Any]]:
         """Runs whose tag mlflow.parentRunId is `parent_run_id` (at most MAX_RUNS)."""
         query = f"tags.mlflow.parentRunId = '{parent_run_id}'"
-        runs: list[dict[str, Any]] = []
-        token = None
-        while len(runs) < MAX_RUNS:
-            body = {"experiment_ids": [experiment_id], "filter": query, "max_results": MAX_RUNS - len(runs)}
-            if token:
-                body["page_token"] = token
-            page = self._call("POST", "runs/search", body=body)
-            runs += [r for r in page.get("runs") or [] if isinstance(r, dict)]
-            token = page.get("next_page_token")
-            if not token or not page.get("runs"):
-                break
-        return runs[:MAX_RUNS]
+
+        def page(room: int, token: str | None) -> dict[str, Any]:
+            body = {"experiment_ids": [experiment_id], "filter": query, "max_results": room}
+            return {"body": {**body, "page_token": token} if token else body}
+
+        return self._pages("POST", "runs/search", "runs", MAX_RUNS, page)
 
     def metric_history(self, run_id: str, key: str) -> list[dict[str, Any]]:
         """Every logged value of one metric (at most MAX_POINTS), in MLflow's Metric JSON form."""
+
+        def page(room: int, token: str | None) -> dict[str, Any]:
+            params = {"run_id": run_id, "metric_key": key, "max_results": min(PAGE_SIZE, room)}
+            return {"params": {**params, "page_token": token} if token else params}
+
+        return self._pages("GET", "metrics/get-history", "metrics", MAX_POINTS, page)
+
+    def _pages(
+        self, method: str, name: str, items: str, limit: int, page: Callable[[int, str | None], dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Follow `next_page_token` until the store stops or `limit` items are read."""
         found: list[dict[str, Any]] = []
         token = None
-        while len(found) < MAX_POINTS:
-            params = {"run_id": run_id, "metric_key": key, "max_results": min(PAGE_SIZE, MAX_POINTS - len(found))}
-            if token:
-                params["page_token"] = token
-            page = self._call("GET", "metrics/get-history", params=params)
-            found += [m for m in page.get("metrics") or [] if isinstance(m, dict)]
-            token = page.get("next_page_token")
-            if not token or not page.get("metrics"):
+        while len(found) < limit:
+            answer = self._call(method, name, **page(limit - len(found), token))
+            batch = [item for item in answer.get(items) or [] if isinstance(item, dict)]
+            found += batch
+            token = answer.get("next_page_token")
+            if not token or not batch:
                 break
-        return found[:MAX_POINTS]
+        return found[:limit]
 
 
 def _failure(method: str, name: str, status: int, payload: Any, text: str) -> str:
