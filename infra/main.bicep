@@ -187,6 +187,7 @@ var chatftAppSettings = {
   GPU_HOURLY_PRICE_USD: gpuHourlyPriceUsd
   // chatft's lifecycle events (README "Lifecycle events"): the custom topic below, published to as the app.
   EVENTS_TOPIC_ENDPOINT: eventsTopic.outputs.endpoint
+  EVENTS_NAMESPACE_TOPIC: '' // the topic above is a basic custom topic, not a namespace's
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {

@@ -36,7 +36,11 @@ def event_publisher():
     from shared.azure.event_publisher import EventGridPublisher
     from shared.domain.lifecycle_events import event_source
 
-    return EventGridPublisher(endpoint, event_source(settings().workspace_resource_id))
+    return EventGridPublisher(
+        endpoint,
+        event_source(settings().workspace_resource_id),
+        namespace_topic=settings().events_namespace_topic or None,
+    )
 
 
 @functools.cache

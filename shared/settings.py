@@ -218,6 +218,9 @@ _SPECS: dict[str, _Spec] = {
     "janitor_max_age_hours": _Spec("JANITOR_MAX_AGE_HOURS", _hours, ""),
     # "" (unset or empty): no lifecycle events are published (shared/flows/lifecycle_events.py).
     "events_topic_endpoint": _Spec("EVENTS_TOPIC_ENDPOINT", _name(r"https?://\S+", "URL"), ""),
+    # "": EVENTS_TOPIC_ENDPOINT is a basic custom topic; a name: it is an Event Grid namespace, and this its topic
+    # (the rule for namespace topic names: 3-50 letters, digits and hyphens).
+    "events_namespace_topic": _Spec("EVENTS_NAMESPACE_TOPIC", _name(r"[A-Za-z0-9-]{3,50}", "namespace topic name"), ""),
     "gpu_hourly_price_usd": _Spec("GPU_HOURLY_PRICE_USD", _positive_number, ""),
 }
 
@@ -333,6 +336,7 @@ class Settings:
     local_workspace_id: str
     local_event_webhook: str
     events_topic_endpoint: str
+    events_namespace_topic: str
     """The Event Grid custom topic lifecycle events go to ("": none); an http:// URL is a local sink."""
     submission_problems: tuple[str, ...] = ()
     """Invalid or missing settings that block fine-tuning submission (see from_env)."""

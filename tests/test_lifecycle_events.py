@@ -75,7 +75,9 @@ class Topic(InMemoryTransport):
                 }
             )
         error = b'{"error": {"code": "Unavailable", "message": "injected"}}'
-        return _Response(request, status, b"" if status == 200 else error)
+        # a basic topic answers 200 with no body; a namespace topic's publish answers a PublishResult, `{}`
+        ok = b"{}" if url.path.endswith(":publish") else b""
+        return _Response(request, status, ok if status == 200 else error)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -110,7 +112,7 @@ class Routed(HttpTransport):
         self.real.sleep(duration)
 
     def send(self, request: Any, **kwargs: Any) -> Any:
-        if urlsplit(request.url).netloc == urlsplit(ENDPOINT).netloc:
+        if urlsplit(request.url).netloc.endswith(".eventgrid.azure.net"):  # any topic or namespace
             return self.topic.send(request, **kwargs)
         return self.real.send(request, **kwargs)
 
@@ -310,6 +312,31 @@ def test_a_command_whose_caller_may_not_publish_still_succeeds_and_the_app_annou
     assert le.RETIRED not in topic.types()
     tick()
     assert topic.types()[-1] == le.RETIRED and topic.types().count(le.RETIRED) == 1
+
+
+def test_a_namespace_topic_gets_the_same_events_on_its_publish_operation(
+    aml, blob_service, storage_env, monkeypatch
+) -> None:
+    """EVENTS_NAMESPACE_TOPIC set: EventGridPublisherClient(..., namespace_topic=) POSTs the CloudEvents batch to
+    /topics/<topic>:publish?api-version=2024-06-01 (azure/eventgrid/_operations/_operations.py)."""
+    topic = serve_topic(monkeypatch)
+    credential = FakeCredential()
+    monkeypatch.setattr("shared.azure.identity.credential", lambda *a, **k: credential)
+    monkeypatch.setenv("EVENTS_TOPIC_ENDPOINT", "https://chatft-ns.westus-1.eventgrid.azure.net")
+    monkeypatch.setenv("EVENTS_NAMESPACE_TOPIC", "chatft-events")
+    for cached in (shared.runtime.settings, shared.runtime.deploy_context, shared.runtime.event_publisher):
+        cached.cache_clear()
+    workspace, _ = aml
+    job, tags = submit(blob_service, storage_env, workspace)
+    send(completed(job, tags))
+    first = topic.requests[0]
+    assert first["url"] == "https://chatft-ns.westus-1.eventgrid.azure.net/topics/chatft-events:publish"
+    assert first["query"] == {"api-version": "2024-06-01"}
+    assert first["headers"]["content-type"].startswith("application/cloudevents-batch+json")
+    assert first["headers"]["Authorization"].startswith("Bearer ")
+    assert ("https://eventgrid.azure.net/.default",) in credential.scopes
+    assert topic.types() == [le.SUBMITTED, le.REGISTERED]
+    assert topic.events[0]["chatftcid"] == row().cid and topic.events[0]["source"] == "/chatft/ws-chatft"
 
 
 def test_nothing_is_published_without_a_topic(aml, blob_service, storage_env, monkeypatch) -> None:

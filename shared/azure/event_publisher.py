@@ -7,6 +7,12 @@ attributes and POSTs them as `application/cloudevents-batch+json` (azure/eventgr
 _publisher_client.py `send`, _legacy/_helpers.py `_cloud_event_to_generated`, `_build_request`);
 anything but 200 raises (`map_error`, else HttpResponseError).
 
+With EVENTS_NAMESPACE_TOPIC set, the endpoint is an Event Grid namespace's and `namespace_topic=` selects the
+generated namespace client (same file, the `else` branch), whose `send` POSTs the serialized CloudEvents to
+`/topics/<topic>:publish?api-version=2024-06-01` as `application/cloudevents-batch+json`
+(azure/eventgrid/_operations/_patch.py `send`, _operations/_operations.py
+`build_event_grid_publisher_send_events_request`). A namespace accepts only Entra ID or access keys, not SAS.
+
 A publish must never hold up the step that emits it: one try per call (`retry_total=0`; the outbox
 tries again on the next reconciler tick) and short timeouts.
 
@@ -29,9 +35,12 @@ READ_TIMEOUT = 10
 
 
 class EventGridPublisher:
-    def __init__(self, endpoint: str, source: str, *, credential: Any = None) -> None:
+    def __init__(
+        self, endpoint: str, source: str, *, credential: Any = None, namespace_topic: str | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.source = source
+        self.namespace_topic = namespace_topic
         self._credential = credential
         self._client: Any = None
 
@@ -53,7 +62,10 @@ class EventGridPublisher:
                     from shared.azure.identity import credential as app_credential
 
                     credential = app_credential()
-            self._client = EventGridPublisherClient(self.endpoint, credential)
+            if self.namespace_topic:
+                self._client = EventGridPublisherClient(self.endpoint, credential, namespace_topic=self.namespace_topic)
+            else:
+                self._client = EventGridPublisherClient(self.endpoint, credential)
         return self._client
 
     def cloud_event(self, event: LifecycleEvent) -> Any:
