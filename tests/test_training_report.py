@@ -163,3 +163,20 @@ def test_local_job_logs_real_epoch_curves(tmp_path, monkeypatch) -> None:
     assert [s for s, _ in metrics.series["eval_token_f1"]] == [1, 2, 3, 4, 5]
     assert all(0 <= v <= 1 for _, v in metrics.series["eval_loss"])
     assert metrics.duration_seconds == 2
+
+
+@pytest.fixture
+def two_nodes(monkeypatch):
+    """Set before the aml fixture builds the adapter from the settings."""
+    monkeypatch.setenv("FINETUNE_OVERRIDES", '{"num_nodes_finetune": 2}')
+
+
+def test_nodes_come_from_the_submitted_num_nodes_finetune(two_nodes, price, aml, blob_service, storage_env) -> None:
+    workspace, _ = aml
+    job, tags = submit(blob_service, storage_env, workspace)
+    assert report(blob_service, storage_env)["submission"]["parameters"]["num_nodes_finetune"] == 2
+    finetune_tree(workspace.mlflow, job, curves())
+    send(completed(job, tags))
+    training = report(blob_service, storage_env)["training"]
+    assert training["nodes"] == 2
+    assert training["gpu_hours"] == pytest.approx(2.0 * 2 * training["gpus_per_node"])

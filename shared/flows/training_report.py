@@ -25,6 +25,16 @@ def _submission(ctx: Any, prefix: str) -> dict[str, Any]:
         return {}
 
 
+def _count(submission: dict[str, Any], parameter: str) -> int:
+    """A whole-number pipeline parameter as submitted (FINETUNE_OVERRIDES may set it), else 1."""
+    parameters = submission.get("parameters")
+    try:
+        value = int(str(parameters.get(parameter)).strip()) if isinstance(parameters, dict) else 1
+    except ValueError:
+        return 1
+    return value if value >= 1 else 1
+
+
 def report_training(ctx: Any, entry: LedgerEntry, status: str) -> None:
     """Never raises. For a failed or canceled job, writes nothing unless it logged metrics."""
     try:
@@ -71,7 +81,7 @@ def _report_training(ctx: Any, entry: LedgerEntry, status: str) -> None:
         status=status,
         compute=compute,
         instance_type=instance_type,
-        nodes=1,
+        nodes=_count(submission, "num_nodes_finetune"),
         gpus_per_node=int(submission.get("gpus_per_node") or 0),
         price_per_gpu_hour=settings.gpu_hourly_price_usd,
         chart=chart,
