@@ -12,6 +12,8 @@ setup: $(PY_STAMP) $(NODE_STAMP)
 
 $(PY_STAMP): pyproject.toml requirements.txt requirements-cli.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# the pip a venv starts with (23.x) fails to resolve the dev tools (InconsistentCandidate on opentelemetry-sdk)
+	$(PIP) install -U "pip>=25"
 	$(PIP) install -e ".[cli,dev]"
 	touch $@
 
