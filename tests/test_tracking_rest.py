@@ -12,11 +12,12 @@ The server is tests/mlflow_rest.py: MLflow's own entities, filter, paging and wi
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shared.runtime
@@ -174,3 +175,32 @@ def test_the_reads_stop_at_the_budget_and_keep_what_they_found(aml, monkeypatch)
     assert adapter.tracking.deadline is None
     with pytest.raises(TrackingError, match="metrics is spent"):
         tracking.read_training_metrics(adapter.tracking, JOB, budget=0)
+
+
+ANSWERS = st.one_of(
+    JSON.map(lambda v: json.dumps(v)),
+    st.fixed_dictionaries(
+        {"run": st.fixed_dictionaries({"info": JSON, "data": st.fixed_dictionaries({"metrics": JSON})})}
+    ).map(json.dumps),
+    st.fixed_dictionaries({"runs": st.lists(JSON, max_size=3), "next_page_token": JSON}).map(json.dumps),
+    st.fixed_dictionaries({"metrics": st.lists(JSON, max_size=3), "next_page_token": JSON}).map(json.dumps),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(get=ANSWERS, search=ANSWERS, history=ANSWERS, status=st.sampled_from([200, 200, 200, 404, 500]))
+def test_whatever_the_store_answers_the_reader_returns_metrics_or_a_tracking_error(get, search, history, status):
+    from tests.aml_rest import FakeCredential
+    from tests.mlflow_rest import MlflowRestService
+
+    service = MlflowRestService(credential=FakeCredential())
+    service.fail = {"runs/get": (status, get), "runs/search": (200, search), "metrics/get-history": (200, history)}
+    base = rest_base(f"azureml://{service.host}/mlflow/v1.0{WORKSPACE_ID}")
+    client = tracking.MlflowRest(base, service.credential, transport=service)
+    try:
+        metrics = tracking.read_training_metrics(client, JOB)
+    except TrackingError:
+        return
+    assert all(math.isfinite(v) for series in metrics.series.values() for _, v in series)
+    assert len(service.calls) <= 1 + tracking.MAX_RUNS + tracking.MAX_RUNS * 10
