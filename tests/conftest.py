@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,6 +18,23 @@ from shared.local.azurite import Azurite, start_or_reuse
 from tests.aml_rest import AmlRestService, FakeCredential, workspace_client
 from tests.fake_aml import FakeJobs, FakeRegistryClient, model
 from tests.mlflow_rest import MlflowRestService
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""}
+_real_getaddrinfo = socket.getaddrinfo
+network_attempts: list[tuple[str, str]] = []
+
+
+def _loopback_only(host, *args, **kwargs):
+    """No test may touch the network: a name other than loopback fails as it does on a machine with no network
+    (a resolution error), and the test that asked is recorded."""
+    name = host.decode() if isinstance(host, bytes) else str(host or "")
+    if name.lower() not in LOOPBACK and not name.startswith("127."):
+        network_attempts.append((os.environ.get("PYTEST_CURRENT_TEST", "?"), name))
+        raise socket.gaierror(socket.EAI_NONAME, f"tests do not resolve {name}: no network")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _loopback_only
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +109,13 @@ def blob_service(azurite: Azurite):
     from azure.storage.blob import BlobServiceClient
 
     return BlobServiceClient.from_connection_string(azurite.connection_string)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for test, host in dict.fromkeys(network_attempts):
+        terminalreporter.write_line(f"network refused: {test} tried to resolve {host}")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if network_attempts:  # a test that reached for the network fails the run, even if it coped with the refusal
+        session.exitstatus = 1
