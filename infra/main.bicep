@@ -428,6 +428,7 @@ module rbac 'app/rbac.bicep' = {
     uploadContainerName: uploadContainerName
     preparedContainerName: preparedContainerName
     deadLetterContainerName: deadLetterContainerName
+    ledgerTableName: ledgerTableName
     appPrincipalId: appIdentity.outputs.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType

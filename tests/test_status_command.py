@@ -93,10 +93,18 @@ def test_unknown_upload_is_a_clear_exit_2(target, tmp_path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_no_uploads_yet(target) -> None:
+def test_no_uploads_yet(target, azurite) -> None:
+    """Before the app's first upload there is no ledger table, and `chatft status` (read-only, run as a person
+    whose role is on that table alone) does not create it."""
+    from azure.data.tables import TableServiceClient
+
     result = status(target)
     assert result.exit_code == 0 and "no uploads yet" in result.stdout
     assert json.loads(status(target, "--json").stdout) == []
+    assert json.loads(status(target, "--all", "--json").stdout) == []
+    tables = TableServiceClient.from_connection_string(azurite.connection_string)
+    table = json.loads(target.read_text())["Values"]["LEDGER_TABLE"]
+    assert table not in {t.name for t in tables.list_tables()}
 
 
 @pytest.mark.parametrize("problem", ["missing", "garbled"])

@@ -7,6 +7,7 @@ param appInsightsName string
 param uploadContainerName string
 param preparedContainerName string
 param deadLetterContainerName string
+param ledgerTableName string
 @description('The function app\'s user-assigned identity.')
 param appPrincipalId string
 @description('The person (or pipeline) running azd; empty: none.')
@@ -50,6 +51,16 @@ resource preparedContainer 'Microsoft.Storage/storageAccounts/blobServices/conta
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: deadLetterContainerName
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' existing = {
+  parent: storageAccount
+  name: 'default'
+}
+
+resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  parent: tableService
+  name: ledgerTableName
 }
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -162,7 +173,7 @@ resource workspaceTopicDeadLetters 'Microsoft.Authorization/roleAssignments@2022
   }
 }
 
-// ---- The person running azd: upload files and read reports with `--auth-mode login` ----
+// ---- The person running azd: upload files, read reports, and run the chatft commands as themselves ----
 
 // Storage Blob Data Contributor on the upload container: shared keys are off, so uploading needs
 // a data role; this one reaches no other container.
@@ -176,12 +187,26 @@ resource userUploads 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
   }
 }
 
-// Storage Blob Data Reader on the prepared container: read report.md and report.json; read-only.
-resource userReadsReports 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
-  name: guid(preparedContainer.id, userPrincipalId, storageBlobDataReader)
+// Storage Blob Data Contributor on the prepared container: read report.md and report.json, and let
+// `chatft keep/release/retire/redeploy` (run as you) note what they did in the report; no other container.
+resource userReports 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
+  name: guid(preparedContainer.id, userPrincipalId, storageBlobDataContributor)
   scope: preparedContainer
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataReader)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: userPrincipalId
+    principalType: userPrincipalType
+  }
+}
+
+// Storage Table Data Contributor on the ledger table alone: `chatft status` reads it and `chatft
+// keep/release/retire/redeploy` record what they did there; the commands never create tables, so no
+// account-level role is needed.
+resource userLedger 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
+  name: guid(ledgerTable.id, userPrincipalId, storageTableDataContributor)
+  scope: ledgerTable
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
     principalId: userPrincipalId
     principalType: userPrincipalType
   }

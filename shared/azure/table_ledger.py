@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 _FIELDS = ("status", "attempt", "claim_id", "claimed_at", "upload_etag", "source", "cid", "job_name", "error", "deploy")
 
 
-def table_client(table: str, env: Mapping[str, str] | None = None) -> TableClient:
-    """A TableClient on CHATFT_STORAGE (connection string locally, managed identity in Azure); creates the table."""
+def table_client(table: str, env: Mapping[str, str] | None = None, *, create: bool = True) -> TableClient:
+    """A TableClient on CHATFT_STORAGE (connection string locally, managed identity in Azure). The app creates
+    the table if missing (an account-level call); the commands (`create=False`) only read and update rows,
+    which a role on the table alone allows."""
     from azure.data.tables import TableServiceClient
 
     connection = storage_connection(env, service="table")
@@ -33,7 +35,7 @@ def table_client(table: str, env: Mapping[str, str] | None = None) -> TableClien
         from shared.azure.identity import credential
 
         service = TableServiceClient(endpoint=value, credential=credential(STORAGE_CONNECTION, env))
-    return service.create_table_if_not_exists(table)
+    return service.create_table_if_not_exists(table) if create else service.get_table_client(table)
 
 
 def _to_entity(entry: LedgerEntry) -> dict[str, Any]:
@@ -148,8 +150,13 @@ class TableLedger:
         return self._replace_if_unchanged(entry, entry.etag)
 
     def with_status(self, *statuses: Status) -> list[LedgerEntry]:
+        from azure.core.exceptions import ResourceNotFoundError
+
         query = " or ".join(f"status eq '{s.value}'" for s in statuses)
-        return [_from_entity(e) for e in self._table.query_entities(query)]
+        try:
+            return [_from_entity(e) for e in self._table.query_entities(query)]
+        except ResourceNotFoundError:  # no table yet (a command before the app's first upload): no rows
+            return []
 
     def _replace_if_unchanged(self, entry: LedgerEntry, etag: str) -> bool:
         """Optimistic concurrency: write only if nobody changed the row since we read it."""

@@ -85,7 +85,7 @@ def _context() -> object:
         raise _NoBackend("ML_BACKEND=none in these settings: there is no workspace (set ML_BACKEND to azure or local)")
     return LifecycleContext(
         shared.runtime.settings(),
-        shared.runtime.ledger(),
+        shared.runtime.ledger(create=False),
         workspace,
         shared.runtime.prepared_store(),
         events=shared.runtime.event_publisher(),

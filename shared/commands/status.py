@@ -86,7 +86,7 @@ def _read(query: str | None, limit: int | None) -> list:
         storage_client(retry_policy=cli_retry()), settings.upload_container, settings.prepared_container
     )
     store.list_uploads()  # storage reachable? (fails in seconds, before the ledger's slower retries)
-    ledger = shared.runtime.ledger()
+    ledger = shared.runtime.ledger(create=False)
     if query is not None:
         if not query.strip():
             fail("UPLOAD is empty: give a blob name, a job or endpoint name, or a SHA-256 prefix")

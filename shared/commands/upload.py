@@ -246,7 +246,7 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
     try:
         while True:
             try:
-                ledger = ledger or shared.runtime.ledger()
+                ledger = ledger or shared.runtime.ledger(create=False)
                 view = follow_view(
                     ledger,
                     store,

@@ -63,7 +63,7 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
     settings, now = ctx.settings, ctx.now()
     window, max_age = timedelta(minutes=settings.janitor_idle_minutes), settings.janitor_max_age
     endpoints = ctx.workspace.list_endpoints()
-    _confirm_retired(ctx, {e.name for e in endpoints}, now)
+    confirm_retired(ctx, {e.name for e in endpoints}, now)
     entries = {e.name: _ledger_entry(ctx, e) for e in endpoints if is_true(tag(e.tags, MANAGED_TAG))}
     facts = {
         e.name: Facts(
@@ -154,10 +154,10 @@ def _retire(ctx: JanitorContext, decision: Decision, entry: LedgerEntry | None, 
         "last_error": error,
     }
     if ctx.ledger.save(entry):
-        _report(ctx, entry, now, "retiring")
+        report_retirement(ctx, entry, now, "retiring")
 
 
-def _confirm_retired(ctx: JanitorContext, listed: set[str], now: datetime) -> None:
+def confirm_retired(ctx: JanitorContext, listed: set[str], now: datetime) -> None:
     """Rows whose delete was asked for and whose endpoint is no longer listed: confirmed gone."""
     for entry in ctx.ledger.with_status(Status.RETIRING):
         if entry.deploy.get("endpoint") in listed:
@@ -167,10 +167,11 @@ def _confirm_retired(ctx: JanitorContext, listed: set[str], now: datetime) -> No
         entry.deploy.setdefault("retired", {})["confirmed_gone_at"] = now.isoformat()
         if ctx.ledger.save(entry):
             log_step("janitor.retired", cid=entry.cid, endpoint=entry.deploy.get("endpoint"))
-            _report(ctx, entry, now, "retired")
+            report_retirement(ctx, entry, now, "retired")
 
 
-def _report(ctx: JanitorContext, entry: LedgerEntry, now: datetime, stage: str) -> None:
+def report_retirement(ctx: JanitorContext, entry: LedgerEntry, now: datetime, stage: str) -> None:
+    """The report's deployment section for a retiring or retired endpoint (also `chatft retire`'s)."""
     retired = entry.deploy.get("retired") or {}
     summary = deployment_summary(entry)
     summary["retired"] = f"{retired.get('at', now.isoformat())}: {retired.get('reason')}"

@@ -25,8 +25,7 @@ from shared.domain.naming import dataset_prefix
 from shared.domain.tags import is_true, is_truthy, tag
 from shared.domain.upload_lookup import UploadNotFound, find_upload
 from shared.domain.workspace import EndpointInfo, Workspace
-from shared.flows.janitor import JanitorContext, _confirm_retired
-from shared.flows.janitor import _report as janitor_report
+from shared.flows.janitor import JanitorContext, confirm_retired, report_retirement
 from shared.flows.lifecycle_events import Publisher, publish_key
 from shared.flows.reconciler import deployment_summary, start_deployment
 from shared.flows.reports import update_report
@@ -279,8 +278,8 @@ def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: st
         asked = endpoint is not None and not deleting
         saved = _save(ctx, entry, lambda e: _record_request(e, error, asked))
         entry = saved or entry
-        janitor_report(jctx, entry, now, "retiring")
-        _confirm_retired(jctx, {e.name for e in ctx.workspace.list_endpoints()}, now)
+        report_retirement(jctx, entry, now, "retiring")
+        confirm_retired(jctx, {e.name for e in ctx.workspace.list_endpoints()}, now)
         unannounced = publish_key(ctx.ledger, ctx.events, entry.key, ctx.store) is False
         entry = ctx.ledger.get(entry.key) or entry
     log_step("lifecycle.retire", endpoint=subject.name, reason=why, error=error, cid=entry.cid if entry else None)
