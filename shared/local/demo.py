@@ -29,12 +29,16 @@ import shared.runtime
 from shared.azure.scoring import score
 from shared.domain.deploy.chat_turns import smoke_prompt
 from shared.domain.ledger import LedgerEntry, Status, UploadKey
+from shared.domain.lifecycle_events import RETIRED
 from shared.domain.naming import dataset_name, dataset_prefix
 from shared.domain.training import CHART_FILE
 from shared.local.host import POISON_AFTER
 from shared.local.procs import check_interrupt
 from shared.local.session import DevSession
 from shared.local.state import read_json, write_json
+
+EVENTS_FILE = "events.jsonl"
+"""The lifecycle events of the run, saved beside the report."""
 
 DEMO_SETTINGS = {
     "ML_BACKEND": "local",
@@ -253,7 +257,7 @@ def _stages(
     if following and following[0].get("role") == "assistant":
         console.print(f"    [dim]reference {escape(str(following[0].get('content')))}[/]")
     if keep:
-        done("report saved", _save_report(store, prefix, state_dir))
+        done("report saved", _save_report(store, prefix, state_dir, session))
         console.print(
             f'\nThe endpoint stays up (janitor in dry run). Score your own prompts in another terminal:\n  [cyan].venv/bin/chatft score "What is the capital of Peru?" --state {state_dir}[/]\nPress Ctrl-C to stop everything.'
         )
@@ -278,11 +282,20 @@ def _stages(
         failed=retired_or_broken,
     )
     done("idle endpoint removed", entry.deploy["retired"]["reason"])
-    done("report saved", _save_report(store, prefix, state_dir))
+
+    # the janitor records RETIRED in the ledger first, then writes the report, then publishes the event
+    def reported_and_announced() -> bool:
+        reported = ((_report(store, prefix) or {}).get("deployment") or {}).get("endpoint_hours")
+        published = session.host.published if session.host is not None else []
+        return bool(reported) and any(e.get("type") == RETIRED for e in published)
+
+    wait_for("the report and event of the retirement", reported_and_announced, console, failed=broken, timeout=30)
+    done("report saved", _save_report(store, prefix, state_dir, session))
 
 
-def _save_report(store: Any, prefix: str, state_dir: Path) -> str:
-    """Copy the upload's report and training chart out of this run's Azurite (which stops with the run)."""
+def _save_report(store: Any, prefix: str, state_dir: Path, session: Any) -> str:
+    """Copy the upload's report and training chart out of this run's Azurite (which stops with the run), and
+    the lifecycle events the local topic received, one CloudEvent (as a subscriber gets it) per line."""
     folder = state_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
     saved = []
@@ -292,6 +305,11 @@ def _save_report(store: Any, prefix: str, state_dir: Path) -> str:
             (folder / name).write_bytes(raw)
             saved.append(name)
     chart = f"; training chart {folder / CHART_FILE}" if CHART_FILE in saved else "; no training chart"
+    published = list(session.host.published) if session.host is not None else []
+    if published:
+        lines = (json.dumps(event, sort_keys=True) + "\n" for event in published)
+        (folder / EVENTS_FILE).write_text("".join(lines), encoding="utf-8")
+        chart += f"; {len(published)} events {folder / EVENTS_FILE}"
     return f"{folder / 'report.md'}{chart}"
 
 
