@@ -20,7 +20,7 @@ from shared.domain.training import (
     table,
     training_section,
 )
-from tests.deploy_flow import SHA, completed, report, send, status, submit
+from tests.deploy_flow import SHA, completed, report, row, send, status, submit, tick
 from tests.mlflow_rest import finetune_tree
 
 PREFIX = f"chats/{SHA[:16]}"
@@ -180,3 +180,49 @@ def test_nodes_come_from_the_submitted_num_nodes_finetune(two_nodes, price, aml,
     training = report(blob_service, storage_env)["training"]
     assert training["nodes"] == 2
     assert training["gpu_hours"] == pytest.approx(2.0 * 2 * training["gpus_per_node"])
+
+
+def test_a_passing_tracking_failure_is_read_again_on_the_next_ticks(submitted, aml, blob_service, storage_env) -> None:
+    from shared.flows.training_report import PENDING
+
+    job, tags = submitted
+    workspace, _ = aml
+    finetune_tree(workspace.mlflow, job, curves())
+    workspace.mlflow.fail["runs/get"] = (503, '{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}')
+    send(completed(job, tags))
+    assert "HTTP 503" in report(blob_service, storage_env)["training"]["metrics"]
+    assert row().extra[PENDING] == "1"
+    tick()
+    assert row().extra[PENDING] == "2"
+    del workspace.mlflow.fail["runs/get"]  # the store is back
+    tick()
+    assert PENDING not in row().extra
+    training = report(blob_service, storage_env)["training"]
+    assert training["columns"] == ["step", "loss", "eval_loss"] and training["chart"] == "training.png"
+
+
+def test_a_failing_store_is_tried_max_tries_times_and_a_refusal_once(submitted, aml, blob_service, storage_env) -> None:
+    from shared.flows.training_report import MAX_TRIES, PENDING
+
+    job, tags = submitted
+    workspace, _ = aml
+    workspace.mlflow.fail["runs/get"] = (500, "oops")
+    send(completed(job, tags))
+    for _ in range(MAX_TRIES + 2):
+        tick()
+    tries = len([c for c in workspace.mlflow.calls if c.name == "runs/get"])
+    assert tries == MAX_TRIES * 2  # each read: one try and the one retry RetryPolicy makes
+    assert PENDING not in row().extra
+    assert "HTTP 500" in report(blob_service, storage_env)["training"]["metrics"]
+
+
+def test_a_refusal_is_not_tried_again(submitted, aml, blob_service, storage_env) -> None:
+    from shared.flows.training_report import PENDING
+
+    job, tags = submitted
+    workspace, _ = aml
+    workspace.mlflow.fail["runs/get"] = (403, '{"error": {"code": "AuthorizationFailed", "message": "no"}}')
+    send(completed(job, tags))
+    tick()
+    assert PENDING not in row().extra
+    assert len([c for c in workspace.mlflow.calls if c.name == "runs/get"]) == 1

@@ -324,10 +324,12 @@ def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
     deployment in progress; a failing row never stops the others."""
     from shared.flows.job_poll import poll_quiet_jobs
     from shared.flows.stale_claims import resubmit_stale_claims, sync_submission_reports
+    from shared.flows.training_report import retry_pending_training
 
     resubmitted = resubmit_stale_claims(ctx, ctx.now())
     synced = sync_submission_reports(ctx)
     polled = poll_quiet_jobs(ctx)
+    training = retry_pending_training(ctx)
     results = []
     for entry in ctx.ledger.with_status(*DEPLOYMENT_ACTIVE):
         try:
@@ -344,6 +346,7 @@ def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
         resubmitted=resubmitted or None,
         reports_synced=synced or None,
         jobs_polled=polled or None,
+        training_reports_retried=training or None,
         events_published=events or None,
     )
     return results

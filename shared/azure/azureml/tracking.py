@@ -62,9 +62,20 @@ class TrackingError(Exception):
         super().__init__(message)
         self.status = status
 
+    @property
+    def transient(self) -> bool:
+        """Worth trying again later: the store was busy or failing, not refusing."""
+        from shared.azure.azureml.errors import TRANSIENT_STATUS
+
+        return self.status in TRANSIENT_STATUS
+
 
 class TrackingBudgetSpent(TrackingError):
     """BUDGET_SECONDS passed: what was read so far is used."""
+
+    @property
+    def transient(self) -> bool:
+        return True
 
 
 def rest_base(tracking_uri: str | None) -> str:
