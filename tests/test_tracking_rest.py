@@ -177,7 +177,17 @@ def test_the_reads_stop_at_the_budget_and_keep_what_they_found(aml, monkeypatch)
         tracking.read_training_metrics(adapter.tracking, JOB, budget=0)
 
 
+RUN = st.fixed_dictionaries(
+    {
+        "info": st.fixed_dictionaries(
+            {"run_id": st.text(max_size=12) | JSON, "experiment_id": JSON, "start_time": JSON, "end_time": JSON}
+        ),
+        "data": st.fixed_dictionaries({"metrics": st.lists(st.fixed_dictionaries({"key": JSON}), max_size=3) | JSON}),
+    }
+)
 ANSWERS = st.one_of(
+    st.fixed_dictionaries({"run": RUN}).map(json.dumps),
+    st.fixed_dictionaries({"runs": st.lists(RUN, max_size=3), "next_page_token": JSON}).map(json.dumps),
     JSON.map(lambda v: json.dumps(v)),
     st.fixed_dictionaries(
         {"run": st.fixed_dictionaries({"info": JSON, "data": st.fixed_dictionaries({"metrics": JSON})})}

@@ -31,6 +31,7 @@ and MAX_POINTS points per metric are read, whatever the store holds.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,8 @@ from shared.domain.training import TrainingMetrics, curve_keys, points
 
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
 API = "api/2.0/mlflow"
+RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,256}")
+"""What a run id looks like (a job name, a GUID): only such a string goes into a search filter."""
 MAX_DEPTH = 3
 MAX_RUNS = 200
 PAGE_SIZE = 1000
@@ -163,9 +166,9 @@ class MlflowRest:
         token = None
         while len(found) < limit:
             answer = self._call(method, name, **page(limit - len(found), token))
-            batch = [item for item in answer.get(items) or [] if isinstance(item, dict)]
+            batch = [item for item in _list(answer.get(items)) if isinstance(item, dict)]
             found += batch
-            token = answer.get("next_page_token")
+            token = answer.get("next_page_token") if isinstance(answer.get("next_page_token"), str) else None
             if not token or not batch:
                 break
         return found[:limit]
@@ -184,6 +187,11 @@ def _failure(method: str, name: str, status: int, payload: Any, text: str) -> st
     return f"{method} {name} answered HTTP {status}" + (f" ({detail})" if detail else "") + hint
 
 
+def _list(value: Any) -> list[Any]:
+    """A JSON array, or nothing: a store that answers something else for a list gives no items."""
+    return value if isinstance(value, list) else []
+
+
 def _info(run: dict[str, Any]) -> dict[str, Any]:
     info = run.get("info")
     return info if isinstance(info, dict) else {}
@@ -191,7 +199,7 @@ def _info(run: dict[str, Any]) -> dict[str, Any]:
 
 def _metric_keys(run: dict[str, Any]) -> list[str]:
     data = run.get("data") if isinstance(run.get("data"), dict) else {}
-    keys = (str(m["key"]) for m in data.get("metrics") or [] if isinstance(m, dict) and m.get("key"))
+    keys = (str(m["key"]) for m in _list(data.get("metrics")) if isinstance(m, dict) and m.get("key"))
     return list(dict.fromkeys(keys))  # a store may list a key once per logged value
 
 
@@ -231,6 +239,8 @@ def _walk(client: MlflowRest, root: dict[str, Any], found: list[dict[str, Any]])
         for run in level:
             if len(seen) >= MAX_RUNS:
                 break
+            if not RUN_ID.fullmatch(_run_id(run)):
+                continue  # not an id to put in a filter (a store's odd answer): its children are not looked for
             for child in client.child_runs(experiment, _run_id(run)):
                 if _run_id(child) not in seen and len(seen) < MAX_RUNS:
                     seen.add(_run_id(child))
