@@ -276,6 +276,26 @@ def test_no_credential_names_the_fix(deployment) -> None:
     assert not check.ok and "az login" in check.fix
 
 
+def test_a_caller_storage_refuses_gets_the_role_on_just_that_container_and_table(deployment, azurite) -> None:
+    """Azurite answers 403 (AuthorizationFailure) to a wrong key, as Azure Storage does to a caller without a data
+    role: the fix is the role `azd up` gives the person who deploys, on the container or table that refused."""
+    from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+
+    wrong = azurite.connection_string.replace(
+        azurite.connection_string.split("AccountKey=")[1].split(";")[0], base64.b64encode(b"x" * 64).decode()
+    )
+    deployment.blob_service = BlobServiceClient.from_connection_string(wrong)
+    deployment.tables = TableServiceClient.from_connection_string(wrong)
+    checks = by_name(deployment)
+    containers, ledger = checks["storage containers"], checks["ledger table"]
+    upload = deployment.env["UPLOAD_CONTAINER"]
+    assert not containers.ok and '--role "Storage Blob Data Contributor"' in containers.fix
+    assert f'--query id -o tsv)/blobServices/default/containers/{upload}"' in containers.fix
+    assert not ledger.ok and '--role "Storage Table Data Contributor"' in ledger.fix
+    assert '--query id -o tsv)/tableServices/default/tables/ledgerdoctor"' in ledger.fix
+
+
 def test_a_missing_ledger_table(deployment) -> None:
     deployment.tables.delete_table("ledgerdoctor")
     check = by_name(deployment)["ledger table"]

@@ -79,8 +79,9 @@ def _account(ctx: DoctorContext) -> str:
     return ""
 
 
-def _account_scope(ctx: DoctorContext) -> str:
-    return f'"$(az storage account show -n {_account(ctx) or "<account>"} --query id -o tsv)"'
+def _account_scope(ctx: DoctorContext, under: str = "") -> str:
+    """The account's resource id as a shell expression, or a container's or table's below it (`under`)."""
+    return f'"$(az storage account show -n {_account(ctx) or "<account>"} --query id -o tsv){under}"'
 
 
 def check_identity(ctx: DoctorContext) -> Check:
@@ -101,18 +102,20 @@ def _principal(ctx: DoctorContext) -> Principal:
     return ctx.principal or Principal("<object id>", "<tenant>", "you", "User")
 
 
-def _storage_fix(ctx: DoctorContext, exc: Exception, missing: str, role: str, service: str) -> str:
-    """404: create it; 403: the data role on the account; anything else: the endpoint setting is wrong."""
+def _storage_fix(ctx: DoctorContext, exc: Exception, missing: str, role: str, service: str, under: str) -> str:
+    """404: create it; 403: the data role on just that container or table (what `azd up` gives the person who
+    deploys); anything else: the endpoint setting is wrong."""
     status = _status(exc)
     if status == 404:
         return missing
     if status == 403:
-        return role_fix(_principal(ctx), role, _account_scope(ctx))
+        return role_fix(_principal(ctx), role, _account_scope(ctx, under))
     return f"set {STORAGE_CONNECTION}__{service}ServiceUri to the account's {service} endpoint"
 
 
 def check_containers(ctx: DoctorContext) -> Check:
     s, service = ctx.settings, None
+    name = s.upload_container
     try:
         service = ctx.blob_service()
         for name in (s.upload_container, s.prepared_container):
@@ -121,7 +124,8 @@ def check_containers(ctx: DoctorContext) -> Check:
             next(iter(container.list_blobs(results_per_page=1).by_page()), None)
     except Exception as exc:
         missing = f"create the containers {s.upload_container} and {s.prepared_container} (`azd provision` does)"
-        fix = _storage_fix(ctx, exc, missing, "Storage Blob Data Owner", "blob")
+        under = f"/blobServices/default/containers/{name}"
+        fix = _storage_fix(ctx, exc, missing, "Storage Blob Data Contributor", "blob", under)
         return Check("storage containers", False, _error(exc), fix)
     return Check(
         "storage containers", True, f"{s.upload_container} and {s.prepared_container} readable on {_account(ctx)}"
@@ -135,7 +139,9 @@ def check_ledger(ctx: DoctorContext) -> Check:
         next(iter(client.query_entities("PartitionKey eq 'chatft-doctor'", results_per_page=1).by_page()), None)
     except Exception as exc:
         missing = f"create the table {table} (`azd provision` does; the app also creates it on first use)"
-        fix = _storage_fix(ctx, exc, missing, "Storage Table Data Contributor", "table")
+        fix = _storage_fix(
+            ctx, exc, missing, "Storage Table Data Contributor", "table", f"/tableServices/default/tables/{table}"
+        )
         return Check("ledger table", False, _error(exc), fix)
     return Check("ledger table", True, f"{table} readable")
 
