@@ -17,7 +17,7 @@ import math
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shared.runtime
@@ -110,7 +110,8 @@ JSON = st.recursive(
 )
 
 
-@given(st.lists(st.dictionaries(st.sampled_from(["key", "value", "step", "timestamp"]), JSON), max_size=20))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(st.dictionaries(st.sampled_from(["key", "value", "step", "timestamp"]), JSON), max_size=10))
 def test_points_never_raise_and_keep_only_finite_values(history) -> None:
     result = points(history)
     assert [s for s, _ in result] == sorted({s for s, _ in result})
@@ -198,7 +199,7 @@ ANSWERS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(get=ANSWERS, search=ANSWERS, history=ANSWERS, status=st.sampled_from([200, 200, 200, 404, 500]))
 def test_whatever_the_store_answers_the_reader_returns_metrics_or_a_tracking_error(get, search, history, status):
     from tests.aml_rest import FakeCredential
