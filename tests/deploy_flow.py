@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from azure.functions.meta import Datum
@@ -11,10 +13,13 @@ from azure.functions.timer import TimerRequestConverter
 
 import function_app
 import shared.runtime
-from shared.domain.ledger import LedgerEntry, UploadKey
+from shared.domain.ledger import LedgerEntry, Status, UploadKey
 from tests.chats import valid_file
 from tests.events import COMPLETED, STATUS_CHANGED, cloud_event, decode, event_grid, run_data
 from tests.hosting import find_function, invoke_blob_trigger
+from tests.scoring_server import ScoringServer
+
+SCORING_KEY = "k-123"
 
 DATA = valid_file(60)
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -66,3 +71,15 @@ def run_until(done, ticks: int = 20) -> None:
 def report(blob_service, storage_env) -> dict[str, Any]:
     blob = blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"chats/{SHA[:16]}/report.json")
     return json.loads(blob.download_blob().readall())
+
+
+def is_live() -> bool:
+    return row().status is Status.LIVE
+
+
+@contextmanager
+def scoring(workspace) -> Iterator[ScoringServer]:
+    """A scoring server that the test service's online endpoints answer with (scoring URI and key)."""
+    with ScoringServer(key=SCORING_KEY, deployment="demo") as server:
+        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, SCORING_KEY
+        yield server

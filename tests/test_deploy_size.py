@@ -11,16 +11,14 @@ import pytest
 
 import shared.runtime
 from shared.domain.ledger import Status
-from tests.deploy_flow import completed, report, row, run_until, send, submit
+from tests.deploy_flow import completed, report, row, run_until, scoring, send, submit
 from tests.fake_aml import DEFAULT_MODEL_TAGS, model
-from tests.scoring_server import ScoringServer
 
 
 @pytest.fixture
 def flow(aml, blob_service, storage_env):
     workspace, registry = aml
-    with ScoringServer(key="k-123", deployment="demo") as server:
-        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k-123"
+    with scoring(workspace):
         yield workspace, registry
 
 

@@ -20,25 +20,32 @@ from shared.domain.deploy.names import ENDPOINT_NAME, endpoint_name
 from shared.domain.ledger import Status
 from shared.flows.job_events import RetryLater
 from tests.aml_rest import studio_url
-from tests.deploy_flow import KEY, completed, report, row, run_until, send, status, submit, tick
+from tests.deploy_flow import (
+    KEY,
+    SCORING_KEY,
+    completed,
+    is_live,
+    report,
+    row,
+    run_until,
+    scoring,
+    send,
+    status,
+    submit,
+    tick,
+)
 from tests.events import WORKSPACE, event_grid, run_data
 from tests.fake_aml import DEFAULT_MODEL_NAME, DEFAULT_MODEL_VERSION
 from tests.hosting import find_function, indexed_functions
-from tests.scoring_server import ScoringServer
 
 
 @pytest.fixture
 def flow(aml, blob_service, storage_env):
     """A submitted upload and a scoring server the fake endpoints point at."""
     workspace, _ = aml
-    with ScoringServer(key="k-123", deployment="demo") as server:
-        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k-123"
+    with scoring(workspace) as server:
         job, tags = submit(blob_service, storage_env, workspace)
         yield workspace, job, tags, server
-
-
-def is_live() -> bool:
-    return row().status is Status.LIVE
 
 
 def test_function_metadata_event_grid_and_timer_from_a_setting() -> None:
@@ -85,7 +92,7 @@ def test_completed_five_times_and_out_of_order_deploys_once(flow, blob_service, 
     # the smoke test: one conversation from the prepared test split, the notebook's body, key and header
     [request] = server.requests
     assert (
-        request["headers"]["authorization"] == "Bearer k-123"
+        request["headers"]["authorization"] == f"Bearer {SCORING_KEY}"
         and request["headers"]["azureml-model-deployment"] == "demo"
     )
     body = json.loads(request["body"])

@@ -20,17 +20,15 @@ import function_app
 import shared.runtime
 from shared.domain.ledger import Status
 from shared.flows.job_events import RetryLater
-from tests.deploy_flow import DATA, completed, report, row, run_until, send, submit, tick
+from tests.deploy_flow import DATA, completed, is_live, report, row, run_until, scoring, send, submit, tick
 from tests.fake_aml import DEFAULT_MODEL_NAME, DEFAULT_MODEL_VERSION
 from tests.hosting import invoke_blob_trigger
-from tests.scoring_server import ScoringServer
 
 
 @pytest.fixture
 def flow(aml, blob_service, storage_env):
     workspace, registry = aml
-    with ScoringServer(key="k-123", deployment="demo") as server:
-        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k-123"
+    with scoring(workspace):
         job, tags = submit(blob_service, storage_env, workspace)
         yield workspace, registry, job, tags
 
@@ -45,10 +43,6 @@ def later(monkeypatch, minutes: float) -> None:
     ctx = shared.runtime.deploy_context()
     moved = ctx.now() + timedelta(minutes=minutes)
     monkeypatch.setattr(ctx, "now", lambda: moved)
-
-
-def is_live() -> bool:
-    return row().status is Status.LIVE
 
 
 def test_no_events_at_all_still_ends_live(flow, monkeypatch, blob_service, storage_env) -> None:

@@ -27,9 +27,8 @@ from shared.domain import lifecycle_events as le
 from shared.domain.ledger import STUDIO_URL, LedgerEntry, Status, UploadKey
 from shared.flows import lifecycle
 from tests.aml_rest import FakeCredential
-from tests.deploy_flow import SHA, completed, report, row, run_until, send, status, submit, tick
+from tests.deploy_flow import SHA, completed, is_live, report, row, run_until, scoring, send, status, submit, tick
 from tests.hosting import invoke_blob_trigger
-from tests.scoring_server import ScoringServer
 from tests.transport import InMemoryTransport
 
 ENDPOINT = "https://chatft-events.westus-1.eventgrid.azure.net/api/events"
@@ -145,14 +144,9 @@ def topic(aml, monkeypatch):
 @pytest.fixture
 def flow(aml, topic, blob_service, storage_env):
     workspace, _ = aml
-    with ScoringServer(key="k-123", deployment="demo") as server:
-        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k-123"
+    with scoring(workspace):
         job, tags = submit(blob_service, storage_env, workspace)
         yield workspace, topic, job, tags
-
-
-def is_live() -> bool:
-    return row().status is Status.LIVE
 
 
 def lifecycle_ctx() -> lifecycle.LifecycleContext:

@@ -24,9 +24,8 @@ from shared.domain.finetune.model_check import check_model
 from shared.domain.finetune.model_metadata import model_tags
 from shared.domain.ledger import Status
 from shared.settings import Settings
-from tests.deploy_flow import completed, report, row, run_until, send, submit
+from tests.deploy_flow import completed, report, row, run_until, scoring, send, submit
 from tests.fake_aml import FakeRegistryClient, FakeWorkspaceClient
-from tests.scoring_server import ScoringServer
 
 TODAY = date(2026, 11, 22)
 A100 = ["Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4", "Standard_NC96ads_A100_v4"]
@@ -109,8 +108,7 @@ def test_a_migrated_model_deploys_on_its_cheapest_recommended_size(aml, blob_ser
     workspace, registry = aml
     name = shared.runtime.settings().finetune_model
     registry.models._models[name] = migrated_model(MIGRATED_METADATA)
-    with ScoringServer(key="k-123", deployment="demo") as server:
-        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k-123"
+    with scoring(workspace):
         job, tags = submit(blob_service, storage_env, workspace)
         send(completed(job, tags))
         run_until(lambda: row().status is Status.LIVE)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from shared.azure.scoring import SmokeError, is_rejection, score
 from shared.domain.deploy.chat_turns import servable_problem, smoke_prompt
 from shared.domain.ledger import Status
-from tests.deploy_flow import completed, report, row, run_until, send, submit, tick
+from tests.deploy_flow import completed, report, row, run_until, scoring, send, submit, tick
 from tests.scoring_server import ScoringServer
 
 S, U, A = "system", "user", "assistant"
@@ -94,8 +94,7 @@ def test_a_non_alternating_request_is_refused_by_the_stand_in_endpoint() -> None
 @pytest.fixture
 def flow(aml, blob_service, storage_env):
     workspace, _ = aml
-    with ScoringServer(key="k-123", deployment="demo") as server:
-        workspace.online_endpoints.scoring_uri, workspace.online_endpoints.key = server.url, "k-123"
+    with scoring(workspace) as server:
         job, tags = submit(blob_service, storage_env, workspace)
         yield workspace, job, tags, server
 
