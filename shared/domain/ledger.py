@@ -7,6 +7,7 @@ submits. The rules deciding whether an existing row may be claimed are pure and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -135,3 +136,19 @@ class Ledger(Protocol):
         """Write the whole entry if the row is unchanged since it was read (its etag); False otherwise."""
 
     def with_status(self, *statuses: Status) -> list[LedgerEntry]: ...
+
+
+def change_and_save(
+    ledger: Ledger, entry: LedgerEntry | None, change: Callable[[LedgerEntry], Any], tries: int = 3
+) -> LedgerEntry | None:
+    """Apply `change` and save with the row's ETag; on a conflict, read the row again and re-apply (a few
+    times). The saved row, or None when the row is gone or kept changing."""
+    current = entry
+    for _ in range(tries):
+        if current is None:
+            return None
+        change(current)
+        if ledger.save(current):
+            return current
+        current = ledger.get(current.key)
+    return None

@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.azure.storage import PreparedStore
 from shared.domain.janitor import KEEP_TAG, MANAGED_TAG
-from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status
+from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status, change_and_save
 from shared.domain.naming import dataset_prefix
 from shared.domain.tags import is_true, is_truthy, tag
 from shared.domain.upload_lookup import UploadNotFound, find_upload
@@ -207,16 +207,7 @@ def _note(ctx: LifecycleContext, entry: LedgerEntry | None, change: Callable[[di
 
 
 def _save(ctx: LifecycleContext, entry: LedgerEntry, change: Callable[[LedgerEntry], Any]) -> LedgerEntry | None:
-    """Apply `change` and save with the row's ETag; on a conflict, read the row again and re-apply (a few times)."""
-    current: LedgerEntry | None = entry
-    for _ in range(SAVE_TRIES):
-        if current is None:
-            return None
-        change(current)
-        if ctx.ledger.save(current):
-            return current
-        current = ctx.ledger.get(entry.key)
-    return None
+    return change_and_save(ctx.ledger, entry, change, SAVE_TRIES)
 
 
 # --- retire: the janitor's delete, asked for by a person ---

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from shared.domain.ledger import LedgerEntry, Status
+from shared.domain.ledger import LedgerEntry, Status, change_and_save
 from shared.domain.naming import dataset_prefix
 from shared.domain.training import CHART_FILE, TrainingMetrics, chart_layout, training_section
 from shared.flows.reports import update_report
@@ -90,18 +90,16 @@ def _remember(ctx: Any, entry: LedgerEntry, transient: bool) -> None:
     want = str(tries + 1) if transient and tries + 1 < MAX_TRIES else ""
     if want == (entry.extra.get(PENDING) or ""):
         return
-    for _ in range(SAVE_TRIES):
-        fresh = ctx.ledger.get(entry.key)
-        if fresh is None:
-            return
+
+    def mark(row: LedgerEntry) -> None:
         if want:
-            fresh.extra[PENDING] = want
+            row.extra[PENDING] = want
         else:
-            fresh.extra.pop(PENDING, None)
-        if ctx.ledger.save(fresh):
-            step = "pending" if want else ("gave_up" if transient else "settled")
-            log_step(f"training_report.{step}", cid=entry.cid, run=entry.job_name, tries=tries + 1)
-            return
+            row.extra.pop(PENDING, None)
+
+    if change_and_save(ctx.ledger, ctx.ledger.get(entry.key), mark, SAVE_TRIES) is not None:
+        step = "pending" if want else ("gave_up" if transient else "settled")
+        log_step(f"training_report.{step}", cid=entry.cid, run=entry.job_name, tries=tries + 1)
 
 
 def _report_training(ctx: Any, entry: LedgerEntry, status: str) -> bool:
