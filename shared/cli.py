@@ -15,14 +15,13 @@ import orjson
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
 
 from shared.commands import dataset, lifecycle, status, upload
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
-from shared.domain.chatdata.issues import FILE_LEVEL
+from shared.commands.validation_report import print_report
 from shared.domain.chatdata.options import ValidationOptions
 from shared.domain.chatdata.prepare import OutputConflict, SplitFiles, check_outputs, write_atomically
-from shared.domain.chatdata.report import Report, dropped_text, stats_lines
+from shared.domain.chatdata.report import Report
 from shared.domain.chatdata.split import SplitFractions
 from shared.domain.chatdata.streams import buffered, file_chunks
 from shared.domain.chatdata.validator import RowSink, validate_stream
@@ -80,36 +79,6 @@ def _run(path: Path, options: ValidationOptions, sink: RowSink | None, show_prog
             fail(f"cannot read {path}: {exc.strerror or exc}")
 
 
-def _print_report(report: Report) -> None:
-    """A summary a person reads: bounded whatever the input (capped examples, compacted line ranges)."""
-    d = report.as_dict()
-    verdict = "[bold green]ACCEPTED[/]" if report.valid else "[bold red]REJECTED[/]"
-    s = d["stats"]
-    out.print(
-        f"{verdict} {escape(report.source)}: {report.conversations} conversations "
-        f"(train {report.split_counts[0]}, validation {report.split_counts[1]}, test {report.split_counts[2]}), "
-        f"{report.errors.total} errors, {report.warnings.total} warnings, {s['lines']} lines, {s['bytes_read']} bytes"
-    )
-    for title, log, style in (("errors", report.errors, "red"), ("warnings", report.warnings, "yellow")):
-        if not log:
-            continue
-        table = Table(
-            title=f"{title} ({log.total}; first {len(log.examples)} shown)", title_style=style, show_lines=False
-        )
-        for column in ("line", "code", "JSON path", "message"):
-            table.add_column(column, overflow="fold")
-        for f in log.sorted_examples():
-            table.add_row(
-                "file" if f.line == FILE_LEVEL else str(f.line), f.code.value, escape(f.path), escape(f.message)
-            )
-        out.print(table)
-        totals = ", ".join(f"{code.value} {n}" for code, n in sorted(log.totals.items()))
-        out.print(f"[{style}]{title} by code:[/] {totals}")
-    out.print("; ".join(line.rstrip(".") for line in stats_lines(s)[:3]))
-    if report.dropped:
-        out.print(f"dropped {report.dropped.count} line(s): {dropped_text(d)}")
-
-
 @app.command()
 def validate(
     path: Path,
@@ -125,7 +94,7 @@ def validate(
         sys.stdout.buffer.write(orjson.dumps(report.as_dict()) + b"\n")
         sys.stdout.flush()
     else:
-        _print_report(report)
+        print_report(report)
     raise typer.Exit(EXIT_ACCEPTED if report.valid else EXIT_REJECTED)
 
 
@@ -158,7 +127,7 @@ def prepare(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write to {out_dir}: {exc.strerror or exc}")
-    _print_report(report)
+    print_report(report)
     out.print(
         f"wrote {', '.join(str(p) for p in written.values()) or 'no split files'}; report in {out_dir / 'report.md'}"
     )

@@ -84,7 +84,7 @@ def submitter() -> Submit | None:
 @functools.cache
 def deploy_context():
     from shared.azure.scoring import score
-    from shared.flows.reconciler import DeployContext
+    from shared.flows.deploy_context import DeployContext
 
     ws = workspace()
     if ws is None:

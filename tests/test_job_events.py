@@ -18,7 +18,7 @@ import function_app
 import shared.runtime
 from shared.domain.deploy.names import ENDPOINT_NAME, endpoint_name
 from shared.domain.ledger import Status
-from shared.flows.job_events import RetryLater
+from shared.flows.job_settlement import RetryLater
 from tests.aml_rest import studio_url
 from tests.deploy_flow import (
     KEY,

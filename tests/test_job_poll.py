@@ -19,7 +19,7 @@ from azure.core.exceptions import HttpResponseError, ServiceResponseError
 import function_app
 import shared.runtime
 from shared.domain.ledger import Status
-from shared.flows.job_events import RetryLater
+from shared.flows.job_settlement import RetryLater
 from tests.deploy_flow import DATA, completed, is_live, report, row, run_until, scoring, send, submit, tick
 from tests.fake_aml import DEFAULT_MODEL_NAME, DEFAULT_MODEL_VERSION
 from tests.hosting import invoke_blob_trigger

@@ -91,3 +91,56 @@ def test_every_package_says_what_its_layer_is() -> None:
         init = SHARED / package / "__init__.py"
         doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
         assert doc, f"shared/{package}/__init__.py needs a one-line docstring saying what the layer holds"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """shared.* module -> the shared.* modules it imports (lazy imports count), resolved to modules that exist:
+    `from shared.flows import lifecycle` names the module shared.flows.lifecycle, not the package."""
+    known = dict(modules())
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        edges = set()
+        for target in imports(name, path):
+            edges |= {target} if target in known else set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                edges |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in known}
+        graph[name] = edges - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as the path that closes it (a -> b -> a), or None; depth-first, deterministic."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_find_cycle_names_the_modules_that_close_it() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_no_import_cycles_within_a_layer() -> None:
+    """A piece two modules of one layer both need lives below both (house style: settling a job, starting a
+    deployment), so the modules of a layer import each other one way only; lazy imports count."""
+    graph = import_graph()
+    same_layer = {name: {t for t in targets if rank(t) == rank(name)} for name, targets in graph.items()}
+    cycle = find_cycle(same_layer)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])

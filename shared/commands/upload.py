@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
+from shared.commands.validation_report import print_report
 
 FOLLOW_INTERVAL = 5.0
 FOLLOW_TIMEOUT = "6h"
@@ -134,9 +135,7 @@ def register(app: typer.Typer) -> None:
         with target_applied(settings_file, env, use_azd) as source:
             report, digest = _validate_and_hash(path, validate=not no_validate)
             if report is not None and not report.valid:
-                from shared.cli import _print_report  # the same summary as `chatft validate`
-
-                _print_report(report)
+                print_report(report)  # the same summary as `chatft validate`
                 err.print("[red]rejected:[/red] nothing was uploaded; fix the lines above and upload again")
                 raise typer.Exit(EXIT_REJECTED)
             try:

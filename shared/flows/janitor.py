@@ -27,8 +27,8 @@ from shared.domain.naming import dataset_prefix
 from shared.domain.tags import is_true, tag
 from shared.domain.training import endpoint_uptime
 from shared.domain.workspace import EndpointInfo, Workspace
+from shared.flows.deployment_start import deployment_summary
 from shared.flows.lifecycle_events import Publisher, publish_all_due
-from shared.flows.reconciler import deployment_summary
 from shared.flows.reports import update_report, write_report
 from shared.logs import log_step
 from shared.settings import Settings

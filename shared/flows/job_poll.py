@@ -14,12 +14,9 @@ from datetime import datetime, timedelta
 
 from shared.domain.ledger import LedgerEntry, Status
 from shared.domain.run_events import outcome_of_status
-from shared.flows.job_events import RetryLater, settle_job
-from shared.flows.reconciler import DeployContext
+from shared.flows.deploy_context import DeployContext
+from shared.flows.job_settlement import REGISTER_AGAIN, RetryLater, settle_job
 from shared.logs import log_step
-
-REGISTER_AGAIN = "register_again"
-"""`entry.deploy` flag: a re-upload asked to register a completed job's model again (no quiet wait)."""
 
 
 def _is_quiet(entry: LedgerEntry, now: datetime, quiet: timedelta) -> bool:

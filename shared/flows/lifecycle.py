@@ -25,9 +25,9 @@ from shared.domain.naming import dataset_prefix
 from shared.domain.tags import is_true, is_truthy, tag
 from shared.domain.upload_lookup import UploadNotFound, find_upload
 from shared.domain.workspace import EndpointInfo, Workspace
+from shared.flows.deployment_start import deployment_summary, start_deployment
 from shared.flows.janitor import JanitorContext, confirm_retired, report_retirement
 from shared.flows.lifecycle_events import Publisher, publish_key
-from shared.flows.reconciler import deployment_summary, start_deployment
 from shared.flows.reports import update_report
 from shared.logs import log_step
 from shared.settings import Settings

@@ -15,44 +15,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime
 
 import orjson
 
 from shared.azure.azureml.errors import is_transient
-from shared.azure.scoring import SmokeError, SmokeResult
-from shared.azure.storage import PreparedStore
+from shared.azure.scoring import SmokeError
 from shared.domain.deploy.chat_turns import smoke_prompt
 from shared.domain.deploy.sku import NoInferenceSize, deploy_instance_type
 from shared.domain.deploy.states import Progress, progress
 from shared.domain.finetune.compute import allowed_sizes
-from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status
+from shared.domain.ledger import DEPLOYMENT_ACTIVE, LedgerEntry, Status
 from shared.domain.naming import dataset_prefix
-from shared.domain.workspace import Workspace
-from shared.flows.lifecycle_events import Publisher, publish_all_due, publish_due
+from shared.flows.deploy_context import DeployContext
+from shared.flows.deployment_start import deployment_summary
+from shared.flows.job_poll import poll_quiet_jobs
+from shared.flows.lifecycle_events import publish_all_due, publish_due
 from shared.flows.reports import update_report
+from shared.flows.stale_claims import resubmit_stale_claims, sync_submission_reports
+from shared.flows.training_report import retry_pending_training
 from shared.logs import log_step
-from shared.settings import Settings
-
-Scorer = Callable[[str, str, str, list[dict[str, str]], float], SmokeResult]
 
 
 class PermanentDeployError(Exception):
     """Retrying cannot help: clean up and record why."""
-
-
-@dataclass
-class DeployContext:
-    settings: Settings
-    ledger: Ledger
-    workspace: Workspace
-    store: PreparedStore
-    scorer: Scorer
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-    events: Publisher | None = None
-    """Where lifecycle events go (shared.flows.lifecycle_events); None: nowhere."""
 
 
 # --- the steps: each returns the next step, or None to wait for a long-running operation ---
@@ -283,49 +269,9 @@ def _transition(entry: LedgerEntry, following: str, ctx: DeployContext, now: dat
     return True
 
 
-def deployment_summary(entry: LedgerEntry) -> dict[str, Any]:
-    """The report's view of a deployment."""
-    d = entry.deploy
-    summary: dict[str, Any] = {
-        "status": entry.status.value,
-        "model": f"{d.get('model_name')}:{d.get('model_version')}",
-        "model_id": d.get("model_id"),
-        "endpoint": d.get("endpoint"),
-        "deployment": d.get("deployment"),
-        "instance_type": d.get("instance_type") or None,
-        "instance_type_why": d.get("instance_type_reason"),
-        "scoring_uri": d.get("scoring_uri"),
-        "step": d.get("step"),
-        "error": d.get("error"),
-    }
-    if d.get("smoke"):
-        summary["smoke_test"] = {"latency ms": d["smoke"]["latency_ms"], "answer": d["smoke"]["answer"][:80]}
-    if entry.status is Status.DEPLOY_FAILED:
-        summary["cleanup"] = f"endpoint {d.get('endpoint')} deleted so nothing stays billable"
-    return summary
-
-
-def start_deployment(entry: LedgerEntry, settings: Settings, now: datetime, **deploy: Any) -> None:
-    """Initial deployment state, set when the model is registered."""
-    entry.status = Status.REGISTERED
-    entry.updated_at = now
-    entry.deploy = {
-        **deploy,
-        "deployment": settings.deployment_name,
-        "instance_type": settings.deploy_instance_type,
-        "step": "check_sku",
-        "started_at": now.isoformat(),
-        "deadline": (now + timedelta(minutes=settings.deploy_deadline_minutes)).isoformat(),
-    }
-
-
 def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
     """One tick: resubmit stale claims, settle quiet jobs whose events never came, then move every
     deployment in progress; a failing row never stops the others."""
-    from shared.flows.job_poll import poll_quiet_jobs
-    from shared.flows.stale_claims import resubmit_stale_claims, sync_submission_reports
-    from shared.flows.training_report import retry_pending_training
-
     resubmitted = resubmit_stale_claims(ctx, ctx.now())
     synced = sync_submission_reports(ctx)
     polled = poll_quiet_jobs(ctx)

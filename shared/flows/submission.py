@@ -18,6 +18,8 @@ from shared.domain.finetune.errors import PreflightError
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
 from shared.domain.naming import job_name
 from shared.domain.workspace import FinetuneRequest, Workspace
+from shared.flows.deployment_start import start_deployment
+from shared.flows.job_settlement import REGISTER_AGAIN
 from shared.logs import log_step
 from shared.settings import Settings
 
@@ -147,8 +149,6 @@ def _redeploy(
 ) -> dict[str, Any]:
     """A new upload of bytes whose endpoint the janitor retired: deploy the registered model again,
     without retraining. The reconciler takes it from `registered`, like a job that just finished."""
-    from shared.flows.reconciler import start_deployment
-
     previous = entry.deploy
     model = {k: previous[k] for k in ("model_id", "model_name", "model_version", "base_model", "endpoint")}
     retired = previous.get("retired")
@@ -174,8 +174,6 @@ def _register_again(entry: LedgerEntry, upload: PreparedUpload, *, ledger: Ledge
     """A new upload of bytes whose job completed but whose model could not be registered (a missing
     role, say): back to `submitted`, flagged so the reconciler's next tick looks the job up and
     registers its model, without retraining."""
-    from shared.flows.job_poll import REGISTER_AGAIN
-
     failure = entry.deploy.get("registration_failed")
     entry.status, entry.error, entry.updated_at = Status.SUBMITTED, "", now
     entry.deploy = {REGISTER_AGAIN: True, "previous_failure": failure}

@@ -1,0 +1,28 @@
+"""What the flows that move an upload after its job (job events, the poll, the reconciler) act through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from shared.azure.scoring import SmokeResult
+from shared.azure.storage import PreparedStore
+from shared.domain.ledger import Ledger
+from shared.domain.workspace import Workspace
+from shared.flows.lifecycle_events import Publisher
+from shared.settings import Settings
+
+Scorer = Callable[[str, str, str, list[dict[str, str]], float], SmokeResult]
+
+
+@dataclass
+class DeployContext:
+    settings: Settings
+    ledger: Ledger
+    workspace: Workspace
+    store: PreparedStore
+    scorer: Scorer
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    events: Publisher | None = None
+    """Where lifecycle events go (shared.flows.lifecycle_events); None: nowhere."""
