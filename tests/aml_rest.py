@@ -62,6 +62,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import case_insensitive_dict
+from azure.identity import CredentialUnavailableError
 
 from shared.domain.workspace import CREATED_AT_FORMAT
 from tests.transport import InMemoryTransport
@@ -101,8 +102,17 @@ class FakeCredential:
 
     def __init__(self) -> None:
         self.scopes: list[tuple[str, ...]] = []
+        self.unavailable = 0
+        """The next this-many token requests fail as a managed identity that is not answering yet does:
+        azure-identity's ManagedIdentityCredential raises CredentialUnavailableError (a ClientAuthenticationError
+        without a response, azure/identity/_exceptions.py) when the identity endpoint cannot be reached."""
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            raise CredentialUnavailableError(
+                message="ManagedIdentityCredential authentication unavailable, no response from the IMDS endpoint."
+            )
         self.scopes.append(scopes)
         expires = int(time.time()) + 3600
         token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64({'tid': TENANT, 'exp': expires})}."
@@ -597,6 +607,7 @@ class AmlRestService(InMemoryTransport):
         self.datastores: dict[str, tuple[str, str]] = {}  # name -> (storage account, container), blob, no secrets
         self.jobs = jobs  # anything with get(name) raising ResourceNotFoundError; None: no jobs
         self.mlflow: Any = None  # the workspace's MLflow tracking server (tests/mlflow_rest.py), set by the fixture
+        self.credential: Any = None  # the FakeCredential of the MLClient workspace_client builds
         self.requests: list[Recorded] = []
         self.unserved: list[str] = []
         self._failures: list[_Failure] = []
@@ -934,8 +945,9 @@ class SubmittingJobs:
 
 def workspace_client(service: AmlRestService, submitted_jobs: Any) -> Any:
     """The real MLClient over `service`, with pipeline submission going to `submitted_jobs` (which the service
-    also renders for GET jobs/{name})."""
+    also renders for GET jobs/{name}). Its credential is `service.credential` (a FakeCredential tests may steer)."""
     service.jobs = submitted_jobs
-    client = ml_client(service)
+    service.credential = FakeCredential()
+    client = ml_client(service, service.credential)
     client._jobs = SubmittingJobs(client._jobs, submitted_jobs)  # MLClient.jobs returns self._jobs
     return client

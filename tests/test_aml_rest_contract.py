@@ -257,7 +257,10 @@ def test_endpoint_key_reads_the_auth_mode_then_lists_keys(service: AmlRestServic
 def test_begin_delete_endpoint(service: AmlRestService, adapter: AzureMLWorkspace) -> None:
     """lro.py `start_endpoint_delete` -> generated OnlineEndpointsOperations.begin_delete(polling=False):
     `_delete_initial` accepts 200/202/204 and maps 404 -> ResourceNotFoundError (which the adapter ignores)
-    and 409 -> ResourceExistsError (which it raises: an operation is still running on the endpoint)."""
+    and 409 -> ResourceExistsError (which it raises: an operation is still running on the endpoint, so it is
+    transient: MicrosoftDocs azure-ai-docs how-to-troubleshoot-online-endpoints.md, "HTTP status codes", 409
+    "When an operation is already in progress, any new operation on that same online endpoint responds with a
+    409 conflict error")."""
     create_endpoint(adapter)
     before = set(threading.enumerate())
     adapter.begin_delete_endpoint(EP)
@@ -271,8 +274,89 @@ def test_begin_delete_endpoint(service: AmlRestService, adapter: AzureMLWorkspac
     with pytest.raises(ResourceExistsError) as caught:
         adapter.begin_delete_endpoint(EP)
     assert isinstance(caught.value, HttpResponseError) and caught.value.status_code == 409
-    assert "An operation is in progress" in str(caught.value) and not is_transient(caught.value)
+    assert "An operation is in progress" in str(caught.value) and is_transient(caught.value)
     assert service.online_endpoints.calls == [("create", EP), ("delete", EP)]
+
+
+BUSY = "An operation is in progress on the endpoint; wait until it completes"
+
+
+def _raised(call) -> Exception:
+    try:
+        call()
+    except Exception as exc:  # the SDK's own exception, whatever it is
+        return exc
+    raise AssertionError("nothing was raised")
+
+
+def test_a_409_on_an_endpoint_or_deployment_write_is_waited_out(
+    service: AmlRestService, adapter: AzureMLWorkspace
+) -> None:
+    """Every write the reconciler, the janitor and the lifecycle commands make to an online endpoint or
+    deployment (PUT, PATCH, DELETE) may be answered 409 while another operation runs on it
+    (how-to-troubleshoot-online-endpoints.md, "HTTP status codes"). The generated operations raise
+    ResourceExistsError (`error_map` in _operations.py), and errors.is_transient calls it transient, so the
+    reconciler waits and retries until its deadline instead of cleaning the deployment up."""
+    create_endpoint(adapter)
+    service.online_endpoints.finish(EP)
+    writes = {
+        "PUT endpoint": ("PUT", EP_PATH, lambda: create_endpoint(adapter)),
+        "PUT traffic": ("PUT", EP_PATH, lambda: adapter.set_endpoint_traffic(EP, {})),
+        "PATCH tags": ("PATCH", EP_PATH, lambda: adapter.set_endpoint_tags(EP, {"chatft_managed": "true"})),
+        "PUT deployment": (
+            "PUT",
+            rf"/onlineEndpoints/{EP}/deployments/demo$",
+            lambda: adapter.begin_create_deployment(
+                endpoint=EP, name="demo", model_id=MODEL_ID, instance_type="Standard_NC24ads_A100_v4"
+            ),
+        ),
+        "DELETE endpoint": ("DELETE", EP_PATH, lambda: adapter.begin_delete_endpoint(EP)),
+    }
+    for what, (method, path, call) in writes.items():
+        service.fail_next(method, path, 409, "Conflict", BUSY)
+        raised = _raised(call)
+        assert isinstance(raised, ResourceExistsError) and raised.status_code == 409, what
+        assert is_transient(raised), what
+        call()  # once the other operation is over, the same write goes through
+    assert service.online_endpoints.calls[-1] == ("delete", EP)
+
+
+def test_a_409_elsewhere_is_not_an_operation_in_progress(service: AmlRestService, adapter: AzureMLWorkspace) -> None:
+    """A model version PUT answered 409 whose version then cannot be read is a real conflict, not a busy
+    endpoint (errors.is_operation_in_progress reads the request the response answered)."""
+    service.fail_next("PUT", r"/models/chatft-x/versions/1$", 409, "Conflict", "already exists")
+    service.fail_next("GET", r"/models/chatft-x/versions/1$", 404, "NotFound", times=2)
+    raised = _raised(
+        lambda: adapter.register_model(job_name="j", name="chatft-x", version="1", description="d", tags={})
+    )
+    assert isinstance(raised, ResourceExistsError) and not is_transient(raised)
+
+
+def test_a_credential_that_cannot_get_a_token_yet_is_transient(service: AmlRestService) -> None:
+    """azure-identity's CredentialUnavailableError (a ClientAuthenticationError, azure/identity/_exceptions.py)
+    is what ManagedIdentityCredential raises while the identity endpoint of a fresh instance does not answer;
+    azure-core's BearerTokenCredentialPolicy lets it through unchanged, before any request is sent, so it has
+    no response (azure/core/exceptions.py HttpResponseError: `response=None`). That is transient everywhere."""
+    from azure.identity import CredentialUnavailableError
+
+    credential = FakeCredential()
+    credential.unavailable = 1
+    adapter = AzureMLWorkspace(settings(), workspace_client=ml_client(service, credential))
+    raised = _raised(lambda: adapter.get_endpoint(EP))
+    assert isinstance(raised, CredentialUnavailableError) and raised.response is None
+    assert is_transient(raised) and service.requests == []
+    assert adapter.get_endpoint(EP) is None  # the identity answers now: the same call goes through
+
+
+def test_a_real_401_stays_a_refusal(service: AmlRestService, adapter: AzureMLWorkspace) -> None:
+    """A 401 from Azure is ClientAuthenticationError with its response (_operations.py `error_map`
+    {401: ClientAuthenticationError}): a refusal a person must fix, not a retry."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    service.fail_next("GET", EP_PATH, 401, "InvalidAuthenticationToken", "The access token is invalid.")
+    raised = _raised(lambda: adapter.get_endpoint(EP))
+    assert isinstance(raised, ClientAuthenticationError) and raised.response is not None
+    assert raised.status_code == 401 and not is_transient(raised)
 
 
 # --- deployments ---
