@@ -87,13 +87,17 @@ def model(
     version: str = DEFAULT_MODEL_VERSION,
     tags: dict | None = None,
     stage: str | None = None,
+    type: str = "mlflow_model",
 ) -> Model:
-    """A registry model; by default the default FINETUNE_MODEL as the registry lists it."""
+    """A registry model; by default the default FINETUNE_MODEL as the registry lists it. Its type is the one
+    azureml-assets publishes it as (assets/models/system/Phi-4/model.yaml: `publish: type: mlflow_model`);
+    without one, azure-ai-ml's Model would say custom_model (entities/_assets/_artifacts/model.py)."""
     return Model(
         name=name,
         version=version,
         tags=dict(DEFAULT_MODEL_TAGS if tags is None else tags),
         stage=stage,
+        type=type,
         id=f"azureml://registries/azureml/models/{name}/versions/{version}",
     )
 

@@ -20,6 +20,7 @@ from shared.azure.azureml.client import AzureMLWorkspace
 from shared.azure.azureml.pipeline import build_finetune_pipeline
 from shared.domain.finetune.compute import ComputePlan
 from shared.domain.finetune.errors import PreflightError
+from shared.domain.finetune.model_input import ModelInput
 from shared.domain.workspace import FinetuneRequest
 from shared.settings import Settings
 from tests.fake_aml import (
@@ -59,8 +60,11 @@ def adapter(
     stage: str | None = None,
     clusters=None,
     component: Path = FIXTURE,
+    model_type: str = "mlflow_model",
 ):
-    registry = FakeRegistryClient([model(tags=LIVE_TAGS if tags is None else tags, stage=stage)], component)
+    registry = FakeRegistryClient(
+        [model(tags=LIVE_TAGS if tags is None else tags, stage=stage, type=model_type)], component
+    )
     ws = FakeWorkspaceClient(clusters)
     aml = AzureMLWorkspace(
         s or settings(), workspace_client=ws, registry_client=registry, today=lambda: date(2026, 11, 22)
@@ -117,6 +121,56 @@ def test_serverless_submission_builds_the_notebook_pipeline() -> None:
     assert registry.components.calls == [("chat_completion_pipeline", "latest")]
 
 
+def test_a_custom_model_goes_to_the_pytorch_model_input() -> None:
+    """chat_completion_pipeline takes an mlflow_model in `mlflow_model_path` and a custom_model in
+    `pytorch_model_path` (tests/fixtures/chat_completion_pipeline.yaml, from azureml-assets
+    assets/training/finetune_acft_hf_nlp/components/pipeline_components/chat_completion/spec.yaml); the registry
+    model's `type` (azure-ai-ml AssetTypes.CUSTOM_MODEL) says which. The SDK validates the input types."""
+    aml, ws, _ = adapter(model_type="custom_model")
+    aml.submit_finetune(request())
+    job = submitted_job(ws)
+    [step] = job.jobs.values()
+    inputs = {name: value._data for name, value in step.inputs.items() if value._data is not None}
+    base = f"azureml://registries/azureml/models/{DEFAULT_MODEL_NAME}/versions/{DEFAULT_MODEL_VERSION}"
+    assert inputs["pytorch_model_path"].type == "custom_model" and inputs["pytorch_model_path"].path == base
+    assert "mlflow_model_path" not in inputs
+    assert job._validate().passed, job._validate().error_messages
+
+
+@pytest.mark.parametrize("model_type", ["MLFlowModel", "CustomModel"])
+def test_the_rest_spelling_of_the_model_type_is_read_too(model_type) -> None:
+    """azure-ai-ml's ModelType spells them MLFlowModel / CustomModel (constants/_common.py)."""
+    aml, ws, _ = adapter(model_type=model_type)
+    aml.submit_finetune(request())
+    [step] = submitted_job(ws).jobs.values()
+    wanted = "mlflow_model_path" if model_type == "MLFlowModel" else "pytorch_model_path"
+    assert [n for n in ("mlflow_model_path", "pytorch_model_path") if step.inputs[n]._data is not None] == [wanted]
+
+
+def test_a_model_of_another_type_fails_preflight_naming_the_model_setting() -> None:
+    """A triton_model (AssetTypes.TRITON_MODEL) has no input in chat_completion_pipeline: refused before
+    anything is submitted, in the preflight `chatft doctor` runs too."""
+    aml, ws, _ = adapter(model_type="triton_model")
+    with pytest.raises(PreflightError, match="triton_model") as caught:
+        aml.preflight()
+    assert caught.value.setting == "FINETUNE_MODEL"
+    with pytest.raises(PreflightError, match="FINETUNE_MODEL"):
+        aml.submit_finetune(request())
+    assert ws.jobs.created == []
+
+
+def test_a_component_without_the_models_input_fails_preflight(tmp_path: Path) -> None:
+    text = FIXTURE.read_text()
+    start = text.index("  pytorch_model_path:")
+    end = text.index("  mlflow_model_path:")
+    older = tmp_path / "mlflow-only.yaml"
+    older.write_text(text[:start] + text[end:])
+    aml, ws, _ = adapter(component=older, model_type="custom_model")
+    with pytest.raises(PreflightError, match="no pytorch_model_path input") as caught:
+        aml.submit_finetune(request())
+    assert caught.value.setting == "FINETUNE_MODEL" and ws.jobs.created == []
+
+
 def test_cluster_submission_uses_the_cluster_and_its_gpus() -> None:
     cluster = AmlCompute(name="gpu-a100x4", size="Standard_NC96ads_A100_v4", provisioning_state="Succeeded")
     aml, ws, _ = adapter(
@@ -149,6 +203,7 @@ def test_unknown_parameter_names_are_impossible() -> None:
         build_finetune_pipeline(
             component,
             model_id="azureml://registries/azureml/models/m/versions/1",
+            model_input=ModelInput("mlflow_model_path", "mlflow_model"),
             data_uris=DATA,
             compute=ComputePlan("serverless", "Standard_NC24ads_A100_v4", 1),
             parameters={"warp_speed": 9},

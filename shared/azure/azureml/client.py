@@ -25,6 +25,7 @@ from shared.azure.azureml.tracking import MlflowRest, read_training_metrics, res
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.model_check import MODEL_SETTING, check_model
+from shared.domain.finetune.model_input import model_input
 from shared.domain.finetune.model_metadata import FACT_TAGS, model_tags
 from shared.domain.finetune.params import merge_parameters, parse_python_literal
 from shared.domain.naming import display_name
@@ -188,6 +189,7 @@ class AzureMLWorkspace:
         pipeline = build_finetune_pipeline(
             component,
             model_id=model.id,
+            model_input=model_input(model.name, getattr(model, "type", None), set(component.inputs)),
             data_uris=request.data_uris,
             compute=compute,
             parameters=merged.values,
@@ -208,7 +210,9 @@ class AzureMLWorkspace:
         tags = self._model_tags(model)
         warnings = check_model(model.name, tags, getattr(model, "stage", None), self._today())
         compute = self._compute_plan(tags)
-        return Preflight(model, tags, warnings, compute, self._pipeline_component())
+        component = self._pipeline_component()
+        model_input(model.name, getattr(model, "type", None), set(component.inputs))
+        return Preflight(model, tags, warnings, compute, component)
 
     def quota_for(self, vm_size: str) -> tuple[str, int, int] | None:
         """(VM family, cores one node needs, cores free in the region's family quota), or None if

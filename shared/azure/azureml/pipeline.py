@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.finetune.compute import ComputePlan
+from shared.domain.finetune.model_input import ModelInput
 from shared.domain.finetune.params import InputSpec
 
 COMPUTE_INPUTS = ("compute_model_import", "compute_preprocess", "compute_finetune", "compute_model_evaluation")
@@ -40,6 +41,7 @@ def build_finetune_pipeline(
     component: Any,
     *,
     model_id: str,
+    model_input: ModelInput,
     data_uris: dict[str, str],
     compute: ComputePlan,
     parameters: dict[str, Any],
@@ -48,12 +50,13 @@ def build_finetune_pipeline(
     experiment_name: str,
     tags: dict[str, str],
 ) -> Any:
-    """The notebook's pipeline: one step calling the component, returning its MLflow model folder."""
+    """The notebook's pipeline: one step calling the component, returning its MLflow model folder. The model goes
+    to the input its type takes (model_input.py): mlflow_model_path or pytorch_model_path."""
     from azure.ai.ml import Input, dsl
 
     inputs = component.inputs
     step_args: dict[str, Any] = {
-        "mlflow_model_path": Input(type="mlflow_model", path=model_id),
+        model_input.name: Input(type=model_input.type, path=model_id),
         "number_of_gpu_to_use_finetuning": compute.gpus_per_node,
         **{f"{split}_file_path": Input(type="uri_file", path=uri) for split, uri in data_uris.items()},
         **parameters,
