@@ -63,6 +63,7 @@ def test_completed_job_gets_curves_chart_and_cost(submitted, aml, blob_service, 
     workspace, _ = aml
     finetune_tree(workspace.mlflow, job, curves())
     send(completed(job, tags))
+    tick()  # the delivery only marks the row; the reconciler's tick reads the metrics
     training = report(blob_service, storage_env)["training"]
     assert training["status"] == "completed" and training["run"] == f"{job}_finetune"
     assert training["columns"] == ["step", "loss", "eval_loss"]  # learning_rate is bookkeeping
@@ -98,6 +99,7 @@ def test_when_the_tracking_store_refuses_the_report_says_why_and_registration_su
     workspace, _ = aml
     workspace.mlflow.fail["runs/get"] = (status_code, body)
     send(completed(job, tags))
+    tick()  # the delivery only marks the row; the reconciler's tick reads the metrics
     doc = report(blob_service, storage_env)
     assert doc["job"]["status"] == "completed" and "Phi-4" in str(doc["deployment"])
     assert doc["training"]["metrics"].startswith("metrics unavailable: TrackingError: GET runs/get answered HTTP")
@@ -112,6 +114,7 @@ def test_failed_job_with_metrics_gets_a_training_section(submitted, aml, blob_se
     workspace, _ = aml
     finetune_tree(workspace.mlflow, job, curves())
     send(status(job, tags, "Failed"))
+    tick()  # the delivery only marks the row; the reconciler's tick reads the metrics
     training = report(blob_service, storage_env)["training"]
     assert training["status"] == "failed" and training["rows"]
 
@@ -177,6 +180,7 @@ def test_nodes_come_from_the_submitted_num_nodes_finetune(two_nodes, price, aml,
     assert report(blob_service, storage_env)["submission"]["parameters"]["num_nodes_finetune"] == 2
     finetune_tree(workspace.mlflow, job, curves())
     send(completed(job, tags))
+    tick()  # the delivery only marks the row; the reconciler's tick reads the metrics
     training = report(blob_service, storage_env)["training"]
     assert training["nodes"] == 2
     assert training["gpu_hours"] == pytest.approx(2.0 * 2 * training["gpus_per_node"])
@@ -190,6 +194,8 @@ def test_a_passing_tracking_failure_is_read_again_on_the_next_ticks(submitted, a
     finetune_tree(workspace.mlflow, job, curves())
     workspace.mlflow.fail["runs/get"] = (503, '{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}')
     send(completed(job, tags))
+    assert row().extra[PENDING] == "0" and "training" not in report(blob_service, storage_env)  # not read yet
+    tick()
     assert "HTTP 503" in report(blob_service, storage_env)["training"]["metrics"]
     assert row().extra[PENDING] == "1"
     tick()

@@ -3,7 +3,9 @@
 The one place both ways of noticing the end reach: the Event Grid handler (shared.flows.job_events) and the
 reconciler's poll of quiet jobs (shared.flows.job_poll), so the two can race without harm (the ledger's
 status, written with ETag checks, lets one win). It does only quick things, as Event Grid waits at most 30 s:
-one model registration, one ledger write, the report's sections.
+one model registration, one ledger write, the report's job and deployment sections. The training metrics
+(a read of up to 20 s) are the reconciler tick's: the same ledger write marks the row `training_pending`
+(shared.flows.training_report), and the tick's read writes the report's Training section.
 
 Registration errors are classified: a transient one is raised as RetryLater (Event Grid redelivers; the poll
 tries again next tick); a permanent one (403, a missing output, a validation error) is written to the ledger
@@ -23,7 +25,7 @@ from shared.domain.run_events import Outcome
 from shared.flows.deploy_context import DeployContext
 from shared.flows.deployment_start import deployment_summary, start_deployment
 from shared.flows.reports import update_report
-from shared.flows.training_report import report_training
+from shared.flows.training_report import read_on_next_tick
 from shared.logs import log_step
 
 REGISTER_AGAIN = "register_again"
@@ -64,6 +66,7 @@ def _failed(entry: LedgerEntry, outcome: Outcome, ctx: DeployContext, via: str) 
     entry.status = Status.CANCELED if outcome is Outcome.CANCELED else Status.FAILED
     entry.error = f"the fine-tuning job was {outcome.value}"
     entry.updated_at = ctx.now()
+    read_on_next_tick(entry)  # a failed job may have logged curves worth showing
     if not ctx.ledger.save(entry):
         return "another delivery handled it"
     log_step(
@@ -79,7 +82,6 @@ def _failed(entry: LedgerEntry, outcome: Outcome, ctx: DeployContext, via: str) 
             "retry": "look at the job in the studio, fix the cause, then upload the same file again",
         },
     )
-    report_training(ctx, entry, outcome.value)
     return outcome.value
 
 
@@ -132,6 +134,7 @@ def _completed(entry: LedgerEntry, ctx: DeployContext, base_model_id: str, via: 
         base_model=base_model,
         endpoint=endpoint_name(entry.key.dataset, run, settings.workspace_resource_id),
     )
+    read_on_next_tick(entry)
     if not ctx.ledger.save(entry):
         return "another delivery handled it"
     log_step(
@@ -147,7 +150,6 @@ def _completed(entry: LedgerEntry, ctx: DeployContext, base_model_id: str, via: 
     update_report(
         ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", deployment_summary(entry)
     )
-    report_training(ctx, entry, "completed")
     return "registered; the reconciler deploys it"
 
 

@@ -20,7 +20,8 @@ from shared.logs import log_step
 
 SECTION = "training"
 PENDING = "training_pending"
-"""`entry.extra` key: how many reads of the job's metrics failed for a passing reason (absent: none pending)."""
+"""`entry.extra` key: how many reads of the job's metrics failed for a passing reason ("0": not read yet;
+absent: nothing to read)."""
 MAX_TRIES = 5
 SAVE_TRIES = 3
 
@@ -41,6 +42,11 @@ def _count(submission: dict[str, Any], parameter: str) -> int:
     except ValueError:
         return 1
     return value if value >= 1 else 1
+
+
+def read_on_next_tick(entry: LedgerEntry) -> None:
+    """Mark a row whose job just ended, in the caller's own ledger write: the next tick reads its metrics."""
+    entry.extra[PENDING] = "0"
 
 
 def report_training(ctx: Any, entry: LedgerEntry, status: str) -> None:
