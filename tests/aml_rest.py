@@ -127,6 +127,18 @@ class ServiceError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def check_tags(tags: Any) -> None:
+    """ARM refuses a tag value over 256 characters and a name over 512 ("The tag name has a limit of 512
+    characters and the tag value has a limit of 256 characters": MicrosoftDocs azure-docs
+    articles/azure-resource-manager/management/tag-resources.md, "Limitations") with a 400; the generated
+    operations raise HttpResponseError for it (a 400 is not in their `error_map`)."""
+    for key, value in (tags or {}).items():
+        if len(str(key)) > 512 or len(str(value)) > 256:
+            raise ServiceError(
+                400, "InvalidTag", f"The tag '{key}' is longer than Azure allows (value: {len(str(value))})"
+            )
+
+
 def not_found(what: str) -> ServiceError:
     # Azure ML's answer for a missing resource, as the SDK prints it:
     # "ResourceNotFoundError: (NotFound) The specified resource was not found." (Azure/azure-cli-extensions#7107)
@@ -320,6 +332,7 @@ class OnlineEndpoints(_Progress):
         }
 
     def put(self, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        check_tags(body.get("tags"))
         existing = self._json.get(name)
         if existing is not None:
             created = existing["properties"]["properties"]["createdAt"]
@@ -760,6 +773,7 @@ class AmlRestService(InMemoryTransport):
         if unexpected:
             raise ServiceError(400, "UserError", f"properties not allowed in an endpoint PATCH: {sorted(unexpected)}")
         if "tags" in body:
+            check_tags(body["tags"])
             self.online_endpoints.calls.append(("patch", name))
             self.online_endpoints._json[name]["tags"] = dict(body["tags"] or {})
         headers = self._async_headers("endpoint", name)

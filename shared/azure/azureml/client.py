@@ -29,6 +29,7 @@ from shared.domain.finetune.model_input import model_input
 from shared.domain.finetune.model_metadata import FACT_TAGS, model_tags
 from shared.domain.finetune.params import merge_parameters, parse_python_literal
 from shared.domain.naming import display_name
+from shared.domain.tags import endpoint_tags
 from shared.domain.training import TrainingMetrics
 from shared.domain.workspace import (
     CREATED_AT_FORMAT,
@@ -351,7 +352,7 @@ class AzureMLWorkspace:
     def begin_create_endpoint(self, *, name: str, description: str, tags: dict[str, str]) -> None:
         from azure.ai.ml.entities import ManagedOnlineEndpoint
 
-        endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", description=description, tags=tags)
+        endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", description=description, tags=endpoint_tags(tags))
         start_endpoint_put(self.workspace, endpoint, self.location())
 
     def set_endpoint_traffic(self, name: str, traffic: dict[str, int]) -> None:
@@ -360,8 +361,9 @@ class AzureMLWorkspace:
         start_endpoint_put(self.workspace, endpoint, self.location())
 
     def set_endpoint_tags(self, name: str, tags: dict[str, str]) -> None:
-        """A PATCH of the tags alone (see lro.start_endpoint_tags_patch): traffic and deployments are untouched."""
-        start_endpoint_tags_patch(self.workspace, name, tags)
+        """A PATCH of the tags alone (see lro.start_endpoint_tags_patch): traffic and deployments are untouched.
+        Like at creation, chatft_model goes in its short form (tags.endpoint_tags: Azure's 256-character limit)."""
+        start_endpoint_tags_patch(self.workspace, name, endpoint_tags(tags))
 
     def get_deployment(self, endpoint: str, name: str) -> DeploymentInfo | None:
         from azure.core.exceptions import ResourceNotFoundError
