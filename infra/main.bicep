@@ -492,3 +492,5 @@ output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connect
 // The app settings as one JSON string, so `chatft doctor --env <name>` checks exactly what the app was
 // given (no secrets: names, endpoints and the identity's client id).
 output CHATFT_APP_SETTINGS string = string(chatftAppSettings)
+// Whether this environment created the workspace (scripts/predown.sh deletes only such a one, permanently).
+output AML_WORKSPACE_CREATED bool = createWorkspace

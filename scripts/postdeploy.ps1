@@ -6,6 +6,7 @@
 #   job events  workspace system topic -> /runtime/webhooks/EventGrid  (eventgrid_extension key)
 # Both are declared in infra/app/event-subscriptions.bicep (filters, retries, dead-lettering with
 # the topics' own identities); this script fetches the keys and deploys that template.
+# Every az call names azd's subscription (AZURE_SUBSCRIPTION_ID): az's own default may be another one.
 # scripts/postdeploy.sh does the same with bash.
 
 $ErrorActionPreference = 'Stop'
@@ -46,15 +47,27 @@ $workspaceResourceGroup = Get-Required 'AML_RESOURCE_GROUP'
 $uploadContainer = Get-Required 'UPLOAD_CONTAINER'
 $storageAccountId = Get-Required 'AZURE_STORAGE_ACCOUNT_ID'
 $deadLetterContainer = Get-Required 'DEAD_LETTER_CONTAINER'
+$subscription = $env:AZURE_SUBSCRIPTION_ID
+if (-not $subscription) {
+    Write-Host "Error: AZURE_SUBSCRIPTION_ID is not set in this azd environment: run 'azd env set AZURE_SUBSCRIPTION_ID <id>'."
+    exit 1
+}
 
-$hostName = az functionapp show --name $appName --resource-group $resourceGroup --query defaultHostName --output tsv
+# The Azure CLI has its own login and default subscription, apart from azd's: check it can reach azd's.
+az account show --subscription $subscription --query id --output tsv 2>$null | Out-Null
+if ($LASTEXITCODE -ne 0) {
+    Write-Host "Error: the Azure CLI is not signed in to subscription $subscription (azd's): run 'az login', then 'azd hooks run postdeploy'."
+    exit 1
+}
+
+$hostName = az functionapp show --name $appName --resource-group $resourceGroup --subscription $subscription --query defaultHostName --output tsv
 if ($LASTEXITCODE -ne 0 -or -not $hostName) {
     Write-Host "Error: cannot read the host name of $appName."
     exit 1
 }
 
 function Get-SystemKey([string]$Name) {
-    $key = az functionapp keys list --name $appName --resource-group $resourceGroup --query "systemKeys.$Name" --output tsv 2>$null
+    $key = az functionapp keys list --name $appName --resource-group $resourceGroup --subscription $subscription --query "systemKeys.$Name" --output tsv 2>$null
     if ($LASTEXITCODE -ne 0 -or -not $key) {
         return ''
     }
@@ -99,11 +112,11 @@ $parameters = @(
 # answers; a host still starting can miss it, so try a few times.
 Write-Host 'Creating the Event Grid subscriptions (uploads -> ingest_upload, job events -> job_events)...'
 foreach ($attempt in 1..3) {
-    az deployment group create --name chatft-event-subscriptions --resource-group $resourceGroup --template-file $template --parameters $parameters --output none
+    az deployment group create --name chatft-event-subscriptions --resource-group $resourceGroup --subscription $subscription --template-file $template --parameters $parameters --output none
     if ($LASTEXITCODE -eq 0) {
         Write-Host "Event Grid subscriptions created: chatft-uploads on $storageTopic, chatft-job-events on $workspaceTopic."
         Write-Host 'Upload a file:'
-        Write-Host "  az storage blob upload --auth-mode login --account-name $env:AZURE_STORAGE_ACCOUNT_NAME --container-name $uploadContainer --name demo/chat_sample.jsonl --file samples/chat_sample.jsonl"
+        Write-Host "  az storage blob upload --subscription $subscription --auth-mode login --account-name $env:AZURE_STORAGE_ACCOUNT_NAME --container-name $uploadContainer --name demo/chat_sample.jsonl --file samples/chat_sample.jsonl"
         exit 0
     }
     Write-Host "Creating the subscriptions failed (attempt $attempt/3); retrying in 30 s..."

@@ -7,6 +7,7 @@
 #   job events  workspace system topic -> /runtime/webhooks/EventGrid  (eventgrid_extension key)
 # Both are declared in infra/app/event-subscriptions.bicep (filters, retries, dead-lettering with
 # the topics' own identities); this script fetches the keys and deploys that template.
+# Every az call names azd's subscription (AZURE_SUBSCRIPTION_ID): az's own default may be another one.
 # scripts/postdeploy.ps1 does the same on Windows.
 
 # azd runs posix hooks with bash; re-run under bash if started by another shell.
@@ -39,13 +40,24 @@ done < <(azd env get-values)
 : "${UPLOAD_CONTAINER:?not set: run azd provision first}"
 : "${AZURE_STORAGE_ACCOUNT_ID:?not set: run azd provision first}"
 : "${DEAD_LETTER_CONTAINER:?not set: run azd provision first}"
+if [ -z "${AZURE_SUBSCRIPTION_ID:-}" ]; then
+  echo "Error: AZURE_SUBSCRIPTION_ID is not set in this azd environment: run 'azd env set AZURE_SUBSCRIPTION_ID <id>'." >&2
+  exit 1
+fi
+subscription="$AZURE_SUBSCRIPTION_ID"
+
+# The Azure CLI has its own login and default subscription, apart from azd's: check it can reach azd's.
+if ! az account show --subscription "$subscription" --query id --output tsv >/dev/null 2>&1; then
+  echo "Error: the Azure CLI is not signed in to subscription $subscription (azd's): run 'az login', then 'azd hooks run postdeploy'." >&2
+  exit 1
+fi
 
 host_name="$(az functionapp show --name "$AZURE_FUNCTION_APP_NAME" --resource-group "$RESOURCE_GROUP" \
-  --query defaultHostName --output tsv)"
+  --subscription "$subscription" --query defaultHostName --output tsv)"
 
 system_key() {
   az functionapp keys list --name "$AZURE_FUNCTION_APP_NAME" --resource-group "$RESOURCE_GROUP" \
-    --query "systemKeys.$1" --output tsv 2>/dev/null || true
+    --subscription "$subscription" --query "systemKeys.$1" --output tsv 2>/dev/null || true
 }
 
 # The host creates each extension's system key when it first starts with that extension loaded,
@@ -75,6 +87,7 @@ for attempt in 1 2 3; do
   if az deployment group create \
     --name chatft-event-subscriptions \
     --resource-group "$RESOURCE_GROUP" \
+    --subscription "$subscription" \
     --template-file "$template" \
     --parameters \
       functionAppHostName="$host_name" \
@@ -89,7 +102,7 @@ for attempt in 1 2 3; do
     --output none; then
     echo "Event Grid subscriptions created: chatft-uploads on $STORAGE_SYSTEM_TOPIC_NAME, chatft-job-events on $WORKSPACE_SYSTEM_TOPIC_NAME."
     echo "Upload a file:"
-    echo "  az storage blob upload --auth-mode login --account-name ${AZURE_STORAGE_ACCOUNT_NAME:-<account>} \\"
+    echo "  az storage blob upload --subscription $subscription --auth-mode login --account-name ${AZURE_STORAGE_ACCOUNT_NAME:-<account>} \\"
     echo "    --container-name $UPLOAD_CONTAINER --name demo/chat_sample.jsonl --file samples/chat_sample.jsonl"
     exit 0
   fi
