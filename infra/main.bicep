@@ -123,16 +123,6 @@ var blobEndpoint = 'https://${storageName}.blob.${storageSuffix}/'
 var queueEndpoint = 'https://${storageName}.queue.${storageSuffix}/'
 var tableEndpoint = 'https://${storageName}.table.${storageSuffix}/'
 
-// Which scope the janitor's metrics role is granted at (app/metrics-rbac*.bicep): THE one line to
-// change if the janitor leaves the batch metrics API.
-// 'subscription': shared/azure/metrics.py calls MetricsClient.query_resources, the batch
-// metrics:getBatch API, which is authorised at subscription level only ("Authorization to read
-// metrics data at the Azure subscription level", azure-monitor-querymetrics README,
-// https://learn.microsoft.com/python/api/overview/azure/monitor-querymetrics-readme).
-// 'workspace': per-resource metrics (MetricsQueryClient.query_resource) need the role only on the
-// workspace, whose online endpoints are the resources queried.
-var janitorMetricsScope = 'subscription'
-
 // Every setting shared/settings.py reads, and nothing else (tests/test_infra.py compares this
 // object with the code, the README table and local.settings.sample.json). The Functions host's own
 // settings (AzureWebJobsStorage__*, APPLICATIONINSIGHTS_*) are added in app/processor.bicep.
@@ -307,8 +297,10 @@ module processor 'app/processor.bicep' = {
 
 // ---- Azure ML: a new workspace, or the one named by existingWorkspaceName ----
 
-// A new workspace's own dependencies. Its default storage keeps Azure ML's defaults (the system
-// datastores it manages itself); chatft's data never goes there.
+// A new workspace's own dependencies. Its default storage holds the system datastores (job
+// outputs, logs, the trained model); chatft's uploads never go there. Shared keys are off: the
+// workspace reaches it with identities (systemDatastoresAuthMode below), so no key exists that
+// a datastore's listSecrets (in AzureML Data Scientist) could hand out.
 module workspaceStorage 'br/public:avm/res/storage/storage-account:0.8.3' = if (createWorkspace) {
   name: 'workspaceStorage'
   scope: rg
@@ -318,6 +310,8 @@ module workspaceStorage 'br/public:avm/res/storage/storage-account:0.8.3' = if (
     tags: tags
     skuName: 'Standard_LRS'
     allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     networkAcls: {
       defaultAction: 'Allow'
@@ -355,7 +349,26 @@ module workspace 'br/public:avm/res/machine-learning-services/workspace:0.14.0' 
     managedIdentities: {
       systemAssigned: true
     }
+    // The system datastores (workspaceblobstore, ...) authenticate with identities, not the storage
+    // key (the storage above refuses keys). The module's API version, 2024-10-01-preview, has the
+    // property; its @allowed spells the value 'Identity'.
+    systemDatastoresAuthMode: 'Identity'
     publicNetworkAccess: 'Enabled'
+  }
+}
+
+// With identity-based system datastores, whoever a job runs as reads and writes the workspace storage
+// with its own role: the app (serverless jobs run as their submitter), the GPU cluster's identity,
+// and you (job logs and outputs in the studio).
+module workspaceStorageRbac 'app/workspace-storage-rbac.bicep' = if (createWorkspace) {
+  name: 'workspaceStorageRbac'
+  scope: rg
+  params: {
+    storageAccountName: workspaceStorage.outputs.name
+    appPrincipalId: appIdentity.outputs.principalId
+    computePrincipalId: aml.outputs.computePrincipalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 
@@ -451,23 +464,15 @@ module eventsTopic 'app/events-topic.bicep' = {
   }
 }
 
-module metricsRbac 'app/metrics-rbac.bicep' = if (janitorMetricsScope == 'subscription') {
+// The app's custom role on the subscription: request metrics (the batch metrics API is authorised at
+// subscription level only) and a region's VM sizes, nothing else (app/metrics-rbac.bicep).
+module metricsRbac 'app/metrics-rbac.bicep' = {
   name: 'chatft-metrics-rbac-${resourceToken}'
   params: {
     appPrincipalId: appIdentity.outputs.principalId
+    environmentName: environmentName
+    resourceToken: resourceToken
   }
-}
-
-module metricsRbacWorkspace 'app/metrics-rbac-workspace.bicep' = if (janitorMetricsScope == 'workspace') {
-  name: 'chatft-metrics-rbac-${resourceToken}'
-  scope: resourceGroup(workspaceResourceGroupName)
-  params: {
-    workspaceName: workspaceName
-    appPrincipalId: appIdentity.outputs.principalId
-  }
-  dependsOn: [
-    aml
-  ]
 }
 
 // ---- Outputs: azd keeps them in .azure/<env>/.env for the postdeploy hook and for you ----

@@ -11,18 +11,24 @@ setting or role a line) and compare them with what the code reads and what the a
   webhook paths of their trigger types, with the event types and filters the code acts on;
 - role definition ids are the built-in ids of the roles their comments name;
 - the hook scripts pass `bash -n` and shellcheck;
+- every Azure call in shared/azure is listed with the RBAC actions it needs, and a role the template
+  assigns to that principal grants them (the app's subscription-level reads through a custom role);
+- the site keeps the module's hardening, a new workspace's storage refuses keys, and the package azd
+  builds from .funcignore holds the app's files and nothing a developer's clone adds;
 - the Bicep files are balanced, and local modules get the parameters they declare.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
 import subprocess
 import sys
-from fnmatch import fnmatch
+from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -62,7 +68,6 @@ BUILT_IN_ROLES = {
     "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "AzureML Data Scientist": "f6c7c914-8db3-469d-8ca1-694a8f32e121",
-    "Monitoring Reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     "EventGrid Data Sender": "d5a91429-5739-47e2-a06b-3470a27159e7",
 }
@@ -585,19 +590,570 @@ def test_the_readme_names_every_role_the_template_assigns() -> None:
     text = README.read_text()
     for role in BUILT_IN_ROLES:
         assert f"**{role}**" in text, role
+    assert "**chatft app reader**" in text, "the custom role (app/metrics-rbac.bicep)"
+    for action in APP_CUSTOM_ROLE_ACTIONS:
+        assert f"`{action}`" in text, action
 
 
-def test_the_janitors_metrics_scope_is_one_line_and_defaults_to_the_subscription() -> None:
+def test_the_app_reads_subscription_level_data_through_a_custom_role_of_three_actions() -> None:
+    """Least privilege at subscription scope (issue 18 B7): Monitoring Reader was `*/read` on the whole
+    subscription; the custom role holds the batch metrics reads and the vmSizes list, nothing else.
+
+    The resource type and its properties: Microsoft.Authorization/roleDefinitions@2022-04-01
+    (Azure/bicep-types-az generated/authorization/microsoft.authorization/2022-04-01/types.md:
+    RoleDefinitionProperties roleName, description, type, permissions[actions, notActions, dataActions,
+    notDataActions], assignableScopes; writable at Subscription scope). The actions' names: MicrosoftDocs
+    azure-docs articles/role-based-access-control/permissions/ai-machine-learning.md
+    ("Microsoft.MachineLearningServices/locations/vmsizes/read | Get supported vm sizes") and monitor.md.
+    """
+    text = (INFRA / "app" / "metrics-rbac.bicep").read_text()
+    assert "targetScope = 'subscription'" in text
+    [definition] = _custom_roles(text).values()
+    assert definition["actions"] == APP_CUSTOM_ROLE_ACTIONS
+    assert definition["notActions"] == definition["dataActions"] == definition["notDataActions"] == ()
+    assert "assignableScopes: [\n      subscription().id\n    ]" in text
+    assert "type: 'CustomRole'" in text
+    # One definition per environment (a deterministic GUID name), unique by name in the tenant.
+    assert "name: guid(subscription().id, environmentName, 'chatft-app-reader')" in text
+    assert re.search(r"roleName: '[^']*\$\{environmentName\}[^']*\$\{resourceToken\}[^']*'", text)
+    assignments = _role_assignments()
+    assert ("metrics-rbac.bicep", "app", "custom:appReader") in {(a.file, a.principal, a.role) for a in assignments}
     main = MAIN.read_text()
-    assert re.findall(r"^var janitorMetricsScope = '(\w+)'$", main, re.MULTILINE) == ["subscription"]
-    assert "module metricsRbac 'app/metrics-rbac.bicep' = if (janitorMetricsScope == 'subscription')" in main
-    assert (
-        "module metricsRbacWorkspace 'app/metrics-rbac-workspace.bicep' = if (janitorMetricsScope == 'workspace')"
-        in main
+    assert "module metricsRbac 'app/metrics-rbac.bicep' = {" in main, "assigned unconditionally"
+    assert not (INFRA / "app" / "metrics-rbac-workspace.bicep").exists()
+    assert "43d0d8ad-25c7-4714-9337-8ba259a9fe05" not in "".join(p.read_text() for p in _bicep_files())
+
+
+# ---------------------------------------------------------------------------------------------
+# Every Azure call the app makes, the permission it needs and the role that grants it
+#
+# The calls are found in shared/azure by AST: a call of a method that one of the SDK classes the
+# adapters use defines (introspected from the installed SDKs), or a `getattr(x, "<SDK method>")`.
+# `get` and `update` are also dict methods, so they count only on an MLClient operation group
+# (`workspace.jobs.get`) or a local bound to one (`ops = client.online_endpoints`).
+#
+# Sources for each action (MicrosoftDocs/azure-docs, articles/role-based-access-control/):
+#   permissions/ai-machine-learning.md (commit 01365cd560a07fc6351755e3fd853ee1f4d0e169):
+#     workspaces/read, computes/read, locations/vmsizes/read, locations/usages/read, jobs/read|write,
+#     datastores/read, models/versions/read|write, onlineEndpoints/read|write|delete,
+#     onlineendpoints/listkeys/action, onlineEndpoints/deployments/read|write, experiments/runs/read;
+#   permissions/storage.md, permissions/monitor.md, permissions/integration.md for the Storage, Insights
+#   and EventGrid actions. The REST operation each SDK method sends is in the installed SDK:
+#   azure/ai/ml/operations/_compute_operations.py (list_sizes and list_usage first GET the workspace for
+#   its location, `_get_workspace_location`, then GET .../locations/{location}/vmSizes or /usages,
+#   _restclient/arm_ml_service/operations/_operations.py); azure/ai/ml/operations/_model_operations.py,
+#   _job_operations.py, _online_endpoint_operations.py, _online_deployment_operations.py,
+#   _datastore_operations.py, _workspace_operations_base.py.
+
+ML = "Microsoft.MachineLearningServices/"
+WS = ML + "workspaces/"
+BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/"
+ENTITIES = "Microsoft.Storage/storageAccounts/tableServices/tables/entities/"
+EVENT_SUBSCRIPTIONS = "Microsoft.EventGrid/systemTopics/eventSubscriptions/"
+
+APP_CUSTOM_ROLE_ACTIONS = (
+    "Microsoft.Insights/metrics/read",
+    "Microsoft.Insights/metricDefinitions/read",
+    ML + "locations/vmsizes/read",
+)
+
+
+class Needs(NamedTuple):
+    """What one call needs: the RBAC actions (control and data plane), who makes it, and where that
+    principal's role is assigned (a Bicep file under infra/), or why no role of the template is involved."""
+
+    actions: tuple[str, ...]
+    principal: str  # "app" | "user" | "public" | "caller"
+    where: str
+
+
+def _app(actions: tuple[str, ...], where: str) -> Needs:
+    return Needs(actions, "app", where)
+
+
+PUBLIC_REGISTRY = "the public azureml registry: readable by every identity, no role assigned"
+DOCTOR = "only `chatft doctor`, as the person running it, with their own access (Owner/Contributor of what azd created)"
+
+AZURE_CALLS: dict[str, Needs] = {
+    # --- Azure ML (shared/azure/azureml/client.py): the app identity, AzureML Data Scientist on the workspace
+    "azureml/client.py::AzureMLWorkspace._foundation_model::registry.models.get": Needs((), "public", PUBLIC_REGISTRY),
+    "azureml/client.py::AzureMLWorkspace._pipeline_component::registry.components.get": Needs(
+        (), "public", PUBLIC_REGISTRY
+    ),
+    "azureml/client.py::AzureMLWorkspace.foundation_model_tags::registry.models.get": Needs(
+        (), "public", PUBLIC_REGISTRY
+    ),
+    "azureml/client.py::AzureMLWorkspace._system_metadata::registry.models._get": Needs((), "public", PUBLIC_REGISTRY),
+    "azureml/client.py::AzureMLWorkspace._compute_plan::workspace.compute.get": _app(
+        (WS + "computes/read",), "aml.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace._compute_plan::workspace.compute.list_sizes": _app(
+        (WS + "read", ML + "locations/vmsizes/read"), "aml.bicep metrics-rbac.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace.quota_for::workspace.compute.list_sizes": Needs(
+        (WS + "read", ML + "locations/vmsizes/read"), "caller", DOCTOR
+    ),
+    "azureml/client.py::AzureMLWorkspace.quota_for::workspace.compute.list_usage": Needs(
+        (WS + "read", ML + "locations/usages/read"), "caller", DOCTOR
+    ),
+    "azureml/client.py::AzureMLWorkspace.datastore_target::workspace.datastores.get": Needs(
+        (WS + "datastores/read",), "caller", DOCTOR
+    ),
+    "azureml/client.py::AzureMLWorkspace._existing_job::workspace.jobs.get": _app((WS + "jobs/read",), "aml.bicep"),
+    "azureml/client.py::AzureMLWorkspace.job_info::workspace.jobs.get": _app((WS + "jobs/read",), "aml.bicep"),
+    "azureml/client.py::AzureMLWorkspace.submit_finetune::workspace.jobs.create_or_update": _app(
+        (WS + "jobs/write", WS + "jobs/read", WS + "datastores/read"), "aml.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace.tracking::workspace.workspaces.get": _app((WS + "read",), "aml.bicep"),
+    "azureml/client.py::AzureMLWorkspace.location::workspace.workspaces.get": _app((WS + "read",), "aml.bicep"),
+    "azureml/client.py::AzureMLWorkspace.register_model::workspace.models.create_or_update": _app(
+        (WS + "models/versions/write", WS + "jobs/read"), "aml.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace._model_version::workspace.models.get": _app(
+        (WS + "models/versions/read",), "aml.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace.get_endpoint::workspace.online_endpoints.get": _app(
+        (WS + "onlineEndpoints/read",), "aml.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace.list_endpoints::workspace.online_endpoints.list": _app(
+        (WS + "onlineEndpoints/read",), "aml.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace.set_endpoint_traffic::workspace.online_endpoints.get": _app(
+        (WS + "onlineEndpoints/read",), "aml.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace.get_deployment::workspace.online_deployments.get": _app(
+        (WS + "onlineEndpoints/deployments/read",), "aml.bicep"
+    ),
+    "azureml/client.py::AzureMLWorkspace.endpoint_key::workspace.online_endpoints.get_keys": _app(
+        (WS + "onlineendpoints/listkeys/action",), "aml.bicep"
+    ),
+    # --- long-running operations started without a poller (shared/azure/azureml/lro.py)
+    "azureml/lro.py::start_endpoint_put::rest_ops.begin_create_or_update": _app(
+        (WS + "onlineEndpoints/write",), "aml.bicep"
+    ),
+    "azureml/lro.py::start_endpoint_put::ops.begin_create_or_update": _app(
+        (WS + "onlineEndpoints/write",), "aml.bicep"
+    ),
+    "azureml/lro.py::start_deployment_put::rest_ops.begin_create_or_update": _app(
+        (WS + "onlineEndpoints/deployments/write",), "aml.bicep"
+    ),
+    "azureml/lro.py::start_deployment_put::ops.begin_create_or_update": _app(
+        (WS + "onlineEndpoints/deployments/write",), "aml.bicep"
+    ),
+    "azureml/lro.py::start_endpoint_delete::rest_ops.begin_delete": _app((WS + "onlineEndpoints/delete",), "aml.bicep"),
+    "azureml/lro.py::start_endpoint_delete::ops.begin_delete": _app((WS + "onlineEndpoints/delete",), "aml.bicep"),
+    "azureml/lro.py::start_endpoint_tags_patch::rest_ops.begin_update": _app(
+        (WS + "onlineEndpoints/write",), "aml.bicep"
+    ),
+    "azureml/lro.py::start_endpoint_tags_patch::ops.get": _app((WS + "onlineEndpoints/read",), "aml.bicep"),
+    "azureml/lro.py::start_endpoint_tags_patch::ops.begin_create_or_update": _app(
+        (WS + "onlineEndpoints/write",), "aml.bicep"
+    ),
+    # --- MLflow tracking REST (runs/get, runs/search, metrics/get-history), on the workspace's runs
+    "azureml/tracking.py::MlflowRest._call::_client.send_request": _app((WS + "experiments/runs/read",), "aml.bicep"),
+    # --- Azure Monitor batch metrics: the custom role on the subscription
+    "metrics.py::AzureMonitorUsage._query::client().query_resources": _app(
+        ("Microsoft.Insights/metrics/read", "Microsoft.Insights/metricDefinitions/read"), "metrics-rbac.bicep"
+    ),
+    # --- Blob storage: the app's own account (Storage Blob Data Owner)
+    "storage.py::ensure_container::container.create_container": _app((BLOBS[:-1] + "/write",), "rbac.bicep"),
+    "storage.py::BlobPreparedStore._upload::client.upload_blob": _app((BLOBS + "blobs/write",), "rbac.bicep"),
+    "storage.py::BlobPreparedStore.read_bytes::_container.get_blob_client().download_blob": _app(
+        (BLOBS + "blobs/read",), "rbac.bicep"
+    ),
+    "storage.py::BlobPreparedStore.read_first_line::_container.get_blob_client().download_blob": _app(
+        (BLOBS + "blobs/read",), "rbac.bicep"
+    ),
+    "storage.py::BlobPreparedStore.update_bytes::client.download_blob": _app((BLOBS + "blobs/read",), "rbac.bicep"),
+    "storage.py::BlobPreparedStore.put_if_newer::client.get_blob_properties": _app(
+        (BLOBS + "blobs/read",), "rbac.bicep"
+    ),
+    "storage.py::_write_unless_changed::client.upload_blob": _app((BLOBS + "blobs/write",), "rbac.bicep"),
+    "blobref.py::BlobRef.download_blob::client().download_blob": _app((BLOBS + "blobs/read",), "rbac.bicep"),
+    # --- the ledger table (Storage Table Data Contributor on the account; the commands: on the table)
+    "table_ledger.py::table_client::service.create_table_if_not_exists": _app(
+        ("Microsoft.Storage/storageAccounts/tableServices/tables/write",), "rbac.bicep"
+    ),
+    "table_ledger.py::TableLedger.get::_table.get_entity": _app((ENTITIES + "read",), "rbac.bicep"),
+    "table_ledger.py::TableLedger.claim::_table.create_entity": _app((ENTITIES + "add/action",), "rbac.bicep"),
+    "table_ledger.py::TableLedger.claim::_table.get_entity": _app((ENTITIES + "read",), "rbac.bicep"),
+    "table_ledger.py::TableLedger.finish::_table.get_entity": _app((ENTITIES + "read",), "rbac.bicep"),
+    "table_ledger.py::TableLedger.with_status::_table.query_entities": _app((ENTITIES + "read",), "rbac.bicep"),
+    "table_ledger.py::TableLedger._replace_if_unchanged::_table.update_entity": _app(
+        (ENTITIES + "update/action",), "rbac.bicep"
+    ),
+    # --- lifecycle events: EventGrid Data Sender on the topic
+    "event_publisher.py::EventGridPublisher.send::_get_client().send": _app(
+        ("Microsoft.EventGrid/events/send/action",), "events-topic.bicep"
+    ),
+    # --- `chatft upload` and `chatft status`, as the person running azd (their roles in rbac.bicep)
+    "upload.py::UploadContainer.upload_file::client.exists": Needs((BLOBS + "blobs/read",), "user", "rbac.bicep"),
+    "upload.py::UploadContainer._put::client.get_blob_properties": Needs((BLOBS + "blobs/read",), "user", "rbac.bicep"),
+    "upload.py::UploadContainer._put::client.delete_blob": Needs((BLOBS + "blobs/delete",), "user", "rbac.bicep"),
+    "upload.py::UploadContainer._send::client.upload_blob": Needs((BLOBS + "blobs/write",), "user", "rbac.bicep"),
+    "upload.py::UploadContainer.list_uploads::_uploads.list_blobs": Needs(
+        (BLOBS + "blobs/read",), "user", "rbac.bicep"
+    ),
+    "upload.py::UploadContainer.read_report::_prepared.get_blob_client().download_blob": Needs(
+        (BLOBS + "blobs/read",), "user", "rbac.bicep"
+    ),
+    "upload.py::UploadContainer.report_prefixes::_prepared.list_blobs": Needs(
+        (BLOBS + "blobs/read",), "user", "rbac.bicep"
+    ),
+    # --- `chatft doctor`'s ARM reads over REST (shared/azure/arm.py): role assignments, the app's settings
+    "arm.py::ArmReads._send::_client.send_request": Needs(
+        ("Microsoft.Authorization/roleAssignments/read", "Microsoft.Web/sites/config/list/action"), "caller", DOCTOR
+    ),
+    # --- `chatft doctor` reading the Event Grid subscriptions (azure-mgmt-eventgrid, a CLI dependency)
+    "event_routes.py::topics_on::client.system_topics.list_by_subscription": Needs(
+        ("Microsoft.EventGrid/systemTopics/read",), "caller", DOCTOR
+    ),
+    "event_routes.py::routes::client.system_topic_event_subscriptions.list_by_system_topic": Needs(
+        (EVENT_SUBSCRIPTIONS + "read",), "caller", DOCTOR
+    ),
+    "event_routes.py::routes::client.system_topic_event_subscriptions.get_full_url": Needs(
+        (EVENT_SUBSCRIPTIONS + "getFullUrl/action",), "caller", DOCTOR
+    ),
+}
+
+# Built-in roles' permissions as published (MicrosoftDocs/azure-docs, articles/role-based-access-control/
+# built-in-roles/ai-machine-learning.md at 0ff2e41d1038f96282c6243d2fc181667ed5ef09, storage.md at
+# 1b4e136a1da731e1ed16444eb6ce5701bcd8c0f4, integration.md for EventGrid Data Sender; monitor.md for
+# Monitoring Metrics Publisher): (actions, notActions, dataActions).
+BUILT_IN_ROLE_PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "AzureML Data Scientist": (
+        (WS + "*/read", WS + "*/action", WS + "*/delete", WS + "*/write"),
+        (
+            WS + "delete",
+            WS + "write",
+            WS + "computes/*/write",
+            WS + "computes/*/delete",
+            WS + "computes/listKeys/action",
+            WS + "listKeys/action",
+            WS + "hubs/write",
+            WS + "hubs/delete",
+            WS + "featurestores/write",
+            WS + "featurestores/delete",
+        ),
+        (),
+    ),
+    "Storage Blob Data Owner": (
+        (BLOBS + "*", "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"),
+        (),
+        (BLOBS + "blobs/*",),
+    ),
+    "Storage Blob Data Contributor": (
+        (
+            BLOBS[:-1] + "/delete",
+            BLOBS[:-1] + "/read",
+            BLOBS[:-1] + "/write",
+            "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
+        ),
+        (),
+        tuple(BLOBS + f"blobs/{verb}" for verb in ("delete", "read", "write", "move/action", "add/action")),
+    ),
+    "Storage Blob Data Reader": (
+        (BLOBS[:-1] + "/read", "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"),
+        (),
+        (BLOBS + "blobs/read",),
+    ),
+    "Storage Table Data Contributor": (
+        tuple(f"Microsoft.Storage/storageAccounts/tableServices/tables/{verb}" for verb in ("read", "write", "delete")),
+        (),
+        tuple(ENTITIES + verb for verb in ("read", "write", "delete", "add/action", "update/action")),
+    ),
+    "EventGrid Data Sender": (
+        (
+            "Microsoft.Authorization/*/read",
+            "Microsoft.EventGrid/topics/read",
+            "Microsoft.EventGrid/domains/read",
+            "Microsoft.EventGrid/partnerNamespaces/read",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.EventGrid/namespaces/read",
+        ),
+        (),
+        ("Microsoft.EventGrid/events/send/action",),
+    ),
+}
+
+
+KNOWN_PERMISSIONS = set(BUILT_IN_ROLE_PERMISSIONS) | {
+    f"custom:{symbol}"
+    for path in INFRA.rglob("*.bicep")
+    for symbol in re.findall(
+        r"^resource (\w+) 'Microsoft\.Authorization/roleDefinitions@", path.read_text(), re.MULTILINE
     )
-    subscription_module = (INFRA / "app" / "metrics-rbac.bicep").read_text()
-    assert "targetScope = 'subscription'" in subscription_module
-    assert "monitor-querymetrics-readme" in subscription_module and "query_resources" in subscription_module
+}
+"""Roles whose permissions this file knows; another role (Queue Data Contributor, Monitoring Metrics Publisher:
+the host's own needs) is not counted as granting anything."""
+
+
+def _matches(pattern: str, action: str) -> bool:
+    """Azure RBAC's wildcard: `*` stands for any characters, and `/*/` also for no segment at all (the
+    published AzureML Data Scientist lists `workspaces/delete` and `workspaces/write` among its
+    NotActions, which only mean something if its `workspaces/*/delete` and `/*/write` cover them).
+    Operation names compare case-insensitively (the permissions page spells `onlineEndpoints` and
+    `onlineendpoints` both)."""
+    regex = re.escape(pattern).replace("/\\*/", "/(?:.*/)?").replace("\\*", ".*")
+    return re.fullmatch(regex, action, re.IGNORECASE) is not None
+
+
+def _grants(permissions: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], action: str) -> bool:
+    actions, not_actions, data_actions = permissions
+    allowed = any(_matches(p, action) for p in actions) and not any(_matches(p, action) for p in not_actions)
+    return allowed or any(_matches(p, action) for p in data_actions)
+
+
+def _custom_roles(text: str) -> dict[str, dict[str, tuple[str, ...]]]:
+    """symbol -> {actions, notActions, dataActions, notDataActions} of each roleDefinitions resource."""
+    found = {}
+    for match in re.finditer(r"^resource (\w+) 'Microsoft\.Authorization/roleDefinitions@", text, re.MULTILINE):
+        start, end = _block(text[match.start() :], "=")
+        body = text[match.start() + start : match.start() + end]
+        found[match.group(1)] = {
+            key: tuple(re.findall(r"'([^']+)'", lists.group(1)))
+            if (lists := re.search(rf"\b{key}: \[([^\]]*)\]", body))
+            else ()
+            for key in ("actions", "notActions", "dataActions", "notDataActions")
+        }
+    return found
+
+
+class Assignment(NamedTuple):
+    file: str
+    principal: str  # "app", "user", or the parameter named
+    role: str  # a built-in role's name, or "custom:<symbol>"
+
+
+def _role_assignments() -> list[Assignment]:
+    found = []
+    for path in _bicep_files():
+        text = path.read_text()
+        role_vars = dict(re.findall(r"^var (\w+) = '[0-9a-f-]{36}' // (.+)$", text, re.MULTILINE))
+        for match in re.finditer(r"^resource \w+ 'Microsoft\.Authorization/roleAssignments@", text, re.MULTILINE):
+            start, end = _block(text[match.start() :], "=")
+            body = text[match.start() + start : match.start() + end]
+            principal = re.search(r"principalId: (\w+)", body)
+            builtin = re.search(r"roleDefinitions', (\w+)\)", body)
+            custom = re.search(r"roleDefinitionId: (\w+)\.id", body)
+            assert principal and (builtin or custom), f"{path.name}: unreadable role assignment"
+            role = role_vars[builtin.group(1)].strip() if builtin else f"custom:{custom.group(1)}"  # type: ignore[union-attr]
+            who = {"appPrincipalId": "app", "userPrincipalId": "user"}.get(principal.group(1), principal.group(1))
+            found.append(Assignment(path.name, who, role))
+    return found
+
+
+def _permissions(assignment: Assignment) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    if assignment.role.startswith("custom:"):
+        custom = _custom_roles((INFRA / "app" / assignment.file).read_text())[assignment.role.removeprefix("custom:")]
+        return custom["actions"], custom["notActions"], custom["dataActions"]
+    return BUILT_IN_ROLE_PERMISSIONS[assignment.role]
+
+
+AMBIGUOUS = frozenset({"get", "update"})
+"""SDK method names that are dict methods too."""
+NO_REQUEST = frozenset(
+    {
+        "close",
+        "format_url",
+        "from_blob_url",
+        "from_connection_string",
+        "from_container_url",
+        "from_table_url",
+        "get_blob_client",
+        "get_container_client",
+        "get_table_client",
+        "prepare_for_sign",
+    }
+)
+"""SDK methods that build a client or a URL and send nothing."""
+
+
+def _sdk_classes() -> tuple[type, ...]:
+    """Every SDK client and operation group the adapters in shared/azure call (installed packages)."""
+    from azure.ai.ml import operations as ml
+    from azure.ai.ml._restclient.arm_ml_service.operations import OnlineDeploymentsOperations, OnlineEndpointsOperations
+    from azure.core import PipelineClient
+    from azure.data.tables import TableClient, TableServiceClient
+    from azure.eventgrid import EventGridPublisherClient
+    from azure.mgmt.eventgrid.operations import SystemTopicEventSubscriptionsOperations, SystemTopicsOperations
+    from azure.monitor.querymetrics import MetricsClient
+    from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
+
+    return (
+        ml.ComponentOperations,
+        ml.ComputeOperations,
+        ml.DatastoreOperations,
+        ml.JobOperations,
+        ml.ModelOperations,
+        ml.OnlineDeploymentOperations,
+        ml.OnlineEndpointOperations,
+        ml.WorkspaceOperations,
+        OnlineEndpointsOperations,
+        OnlineDeploymentsOperations,
+        BlobServiceClient,
+        ContainerClient,
+        BlobClient,
+        TableServiceClient,
+        TableClient,
+        MetricsClient,
+        EventGridPublisherClient,
+        PipelineClient,
+        SystemTopicsOperations,
+        SystemTopicEventSubscriptionsOperations,
+    )
+
+
+def _sdk_methods() -> tuple[set[str], set[str]]:
+    """(public methods that send a request, every method name incl. private) of the SDK classes."""
+    import inspect
+
+    names = {n for cls in _sdk_classes() for n, v in inspect.getmembers(cls) if callable(v) and not n.startswith("__")}
+    return {n for n in names if not n.startswith("_")} - NO_REQUEST, names
+
+
+def _operation_groups() -> set[str]:
+    from azure.ai.ml import MLClient
+
+    return {n for n in dir(MLClient) if isinstance(getattr(MLClient, n, None), property)}
+
+
+def _chain(node: ast.AST) -> str:
+    text = ast.unparse(node).removeprefix("self.")
+    while True:
+        shorter = re.sub(r"\([^()]*\)", "()", text)
+        if shorter == text:
+            return text
+        text = shorter
+
+
+class _CallFinder(ast.NodeVisitor):
+    def __init__(self, module: str, public: set[str], every: set[str], groups: set[str]) -> None:
+        self.module, self.public, self.every, self.groups = module, public, every, groups
+        self.scope: list[str] = []
+        self.aliases: list[set[str]] = [set()]
+        self.bound: list[dict[str, str]] = [{}]
+        self.found: set[str] = set()
+
+    def _enter(self, node: ast.AST, name: str) -> None:
+        self.scope.append(name)
+        self.aliases.append(set())
+        self.bound.append({})
+        self.generic_visit(node)
+        self.bound.pop()
+        self.aliases.pop()
+        self.scope.pop()
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._enter(node, node.name)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._enter(node, node.name)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        if isinstance(node.value, ast.Attribute) and node.value.attr in self.groups:
+            self.aliases[-1].update(names)
+        elif isinstance(node.value, ast.Attribute) and node.value.attr in self.public:
+            self.bound[-1].update(dict.fromkeys(names, _chain(node.value)))  # `send = client.send`
+        self.generic_visit(node)
+
+    def _record(self, chain: str) -> None:
+        self.found.add(f"{self.module}::{'.'.join(self.scope)}::{chain}")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in self.public:
+            receiver = func.value
+            group = isinstance(receiver, ast.Attribute) and receiver.attr in self.groups
+            alias = isinstance(receiver, ast.Name) and receiver.id in self.aliases[-1]
+            if func.attr not in AMBIGUOUS or group or alias:
+                self._record(_chain(func))
+        elif isinstance(func, ast.Name) and func.id in self.bound[-1]:
+            self._record(self.bound[-1][func.id])
+        elif isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2:
+            name = node.args[1]
+            if isinstance(name, ast.Constant) and name.value in self.every:
+                self._record(f"{_chain(node.args[0])}.{name.value}")
+        self.generic_visit(node)
+
+
+def _azure_calls_in_code() -> set[str]:
+    public, every = _sdk_methods()
+    groups = _operation_groups()
+    found: set[str] = set()
+    base = ROOT / "shared" / "azure"
+    for path in sorted(base.rglob("*.py")):
+        finder = _CallFinder(path.relative_to(base).as_posix(), public, every, groups)
+        finder.visit(ast.parse(path.read_text()))
+        found |= finder.found
+    return found
+
+
+def test_every_azure_call_in_the_adapters_is_listed_with_the_permission_it_needs() -> None:
+    """A new SDK call in shared/azure fails here until it is listed with its permission and role."""
+    in_code = _azure_calls_in_code()
+    unlisted = sorted(in_code - set(AZURE_CALLS))
+    gone = sorted(set(AZURE_CALLS) - in_code)
+    assert not unlisted, f"Azure calls with no permission listed in AZURE_CALLS: {unlisted}"
+    assert not gone, f"listed in AZURE_CALLS but no longer in shared/azure: {gone}"
+
+
+def test_the_call_finder_sees_sdk_calls_and_not_dict_reads() -> None:
+    module = (
+        "def f(self, payload):\n"
+        "    payload.get('x')\n"
+        "    data.get('metrics')\n"
+        "    self.workspace.jobs.get('j')\n"
+        "    ops = client.online_endpoints\n"
+        "    ops.get('e')\n"
+        "    self._container.get_blob_client('p').download_blob().readall()\n"
+        "    getattr(self.registry.models, '_get', None)\n"
+        "    update = rest_ops.begin_update\n"
+        "    update(body={})\n"
+    )
+    public, every = _sdk_methods()
+    finder = _CallFinder("m.py", public, every, _operation_groups())
+    finder.visit(ast.parse(module))
+    assert finder.found == {
+        "m.py::f::workspace.jobs.get",
+        "m.py::f::ops.get",
+        "m.py::f::_container.get_blob_client().download_blob",
+        "m.py::f::registry.models._get",
+        "m.py::f::rest_ops.begin_update",
+    }
+
+
+def test_every_permission_the_app_and_the_user_need_is_granted_by_a_role_the_template_assigns() -> None:
+    """For each call: some role assigned to that principal, in the Bicep file the table names, grants
+    every action it needs (built-in roles by their published actions, custom roles by their Bicep)."""
+    assignments = _role_assignments()
+    missing = []
+    for call, needs in AZURE_CALLS.items():
+        if needs.principal in ("public", "caller"):
+            assert needs.where and not needs.where.endswith(".bicep"), call
+            continue
+        files = needs.where.split()
+        held = [a for a in assignments if a.principal == needs.principal and a.file in files]
+        assert held, f"{call}: no role for the {needs.principal} in {files}"
+        for action in needs.actions:
+            if not any(a.role in KNOWN_PERMISSIONS and _grants(_permissions(a), action) for a in held):
+                missing.append(f"{call}: {action} ({needs.principal}, {files})")
+    assert not missing, "\n".join(missing)
+
+
+def test_the_custom_role_holds_only_what_some_call_needs() -> None:
+    needed = {action for needs in AZURE_CALLS.values() if needs.principal == "app" for action in needs.actions}
+    assert set(APP_CUSTOM_ROLE_ACTIONS) <= needed
+
+
+def test_the_rbac_wildcard_reading_is_the_documented_one() -> None:
+    ds = BUILT_IN_ROLE_PERMISSIONS["AzureML Data Scientist"]
+    assert _grants(ds, WS + "onlineEndpoints/deployments/write")
+    assert _grants(ds, WS + "onlineendpoints/listkeys/action")
+    assert not _grants(ds, WS + "write") and not _grants(ds, WS + "listKeys/action")
+    assert not _grants(ds, ML + "locations/vmsizes/read"), "why the custom role exists"
+    assert not _grants(BUILT_IN_ROLE_PERMISSIONS["Storage Blob Data Reader"], BLOBS + "blobs/write")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -649,47 +1205,205 @@ def test_the_runtime_is_the_newest_python_flex_runs_that_pyproject_admits() -> N
 # What the deployment package holds
 
 
-def _ignored(path: str, patterns: list[str]) -> bool:
-    parts = path.split("/")
-    for pattern in patterns:
-        if "/" in pattern.strip("/"):
-            if path == pattern or path.startswith(pattern.rstrip("/") + "/"):
-                return True
-        elif any(fnmatch(part, pattern.rstrip("/")) for part in parts):
-            return True
-    return False
+def _gitignore_match(pattern: str, path: str, is_dir: bool) -> bool:
+    """One pattern as azd's matcher reads it (denormal/go-gitignore at
+    ae8ad1d07817b3d3b49cabb21559a3f493a357a3, pattern.go): a trailing `/` matches folders only; a
+    pattern with no other `/` is a *name* pattern, fnmatch'd against the last path element (or, with a
+    leading `/`, against the whole relative path); one with a `/` inside is a *path* pattern, fnmatch'd
+    with FNM_PATHNAME (`*` stops at `/`) against the whole relative path. `**` and `!` are not used
+    in .funcignore (asserted), so their rules are not needed."""
+    directory = pattern.endswith("/")
+    pattern = pattern.rstrip("/")
+    if directory and not is_dir:
+        return False
+    anchored = pattern.startswith("/")
+    pattern = pattern.lstrip("/")
+    if "/" not in pattern:
+        return fnmatchcase(path if anchored else path.rsplit("/", 1)[-1], pattern)
+    parts, pieces = path.split("/"), pattern.split("/")
+    return len(parts) == len(pieces) and all(fnmatchcase(a, b) for a, b in zip(parts, pieces, strict=True))
 
 
-def test_the_package_holds_the_runtime_code_and_nothing_else() -> None:
-    patterns = [
-        line.strip()
-        for line in (ROOT / ".funcignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert not any(p.startswith("!") for p in patterns)
-    shipped = ["function_app.py", "host.json", "requirements.txt", "functions/ingest.py", "shared/settings.py"]
-    shipped += [str(p.relative_to(ROOT)) for p in (ROOT / "shared" / "azure").rglob("*.py")]
-    shipped += [str(p.relative_to(ROOT)) for p in (ROOT / "shared" / "domain").rglob("*.py")]
-    shipped += [str(p.relative_to(ROOT)) for p in (ROOT / "shared" / "flows").rglob("*.py")]
-    for path in shipped:
-        assert not _ignored(path, patterns), f"{path} would be left out of the deployment"
-    left_out = [
-        ".venv/bin/python",
-        "shared/__pycache__/settings.cpython-313.pyc",
-        "node_modules/azurite/package.json",
-        "tests/test_infra.py",
-        "bench/validate_speed.py",
-        "samples/chat_sample.jsonl",
-        ".chatft/runs/x/host.log",
-        "chatft.egg-info/PKG-INFO",
-        ".git/HEAD",
-        ".azure/dev/.env",
-        "infra/main.bicep",
-        "scripts/postdeploy.sh",
-        "azure.yaml",
-        "local.settings.json",
-        "shared/local/backend.py",
-        "requirements-dev.txt",
-    ]
-    for path in left_out:
-        assert _ignored(path, patterns), f"{path} would be deployed"
+def _ignore_patterns(path: Path) -> list[str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _azd_package(root: Path) -> set[str]:
+    """The files azd zips for a function app (azure-dev cli/azd/pkg/project/project_utils.go at
+    ae35809f496491989273d0edefdeb70f245f399b, createDeployableZip; rzip.CreateFromDirectory walks the
+    folder and never enters a folder the filter refused): `.azure/`, the ignore file itself and
+    local.settings.json always stay out; with a .funcignore its patterns decide, matched
+    (`ignorer.Absolute(src, isDir)`) from the last pattern back, the first match winning."""
+    patterns = _ignore_patterns(root / ".funcignore")
+    packed: set[str] = set()
+
+    def walk(folder: Path) -> None:
+        for entry in sorted(folder.iterdir()):
+            rel, is_dir = entry.relative_to(root).as_posix(), entry.is_dir()
+            if (entry.name == ".azure" and is_dir) or (entry.name in (".funcignore", "local.settings.json")):
+                continue
+            if any(_gitignore_match(p, rel, is_dir) for p in reversed(patterns)):
+                continue
+            if is_dir:
+                walk(entry)
+            else:
+                packed.add(rel)
+
+    walk(root)
+    return packed
+
+
+DEV_LEFTOVERS = (
+    ".azurite/__blobstorage__/x",
+    ".chatft/runs/x/host.log",
+    ".venv/bin/python",
+    ".venv313/bin/python",
+    ".venv-3.13/pyvenv.cfg",
+    "node_modules/azurite/package.json",
+    "out/report.md",
+    "build/lib/x.py",
+    "dist/chatft-0.1.tar.gz",
+    "chatft.egg-info/PKG-INFO",
+    "shared/__pycache__/settings.cpython-313.pyc",
+    "functions/__pycache__/ingest.cpython-311.pyc",
+    ".pytest_cache/v/cache/nodeids",
+    ".ruff_cache/CACHEDIR.TAG",
+    ".hypothesis/examples/x",
+    ".mypy_cache/x",
+    ".coverage",
+    "htmlcov/index.html",
+    "bench/data/ultrachat.jsonl",
+    ".azure/dev/.env",
+    "local.settings.json",
+    ".vscode/settings.json",
+    ".idea/workspace.xml",
+)
+"""What a developer's clone holds besides the tracked files: every folder .gitignore names, and more."""
+
+APP_FILES = ("function_app.py", "host.json", "requirements.txt")
+APP_FOLDERS = ("functions/", "shared/")
+
+
+def _example(pattern: str) -> str:
+    """A path a .gitignore pattern matches: `*` filled in, a folder pattern given a file inside."""
+    path = pattern.lstrip("/").replace("*", "x")
+    return f"{path.rstrip('/')}/x" if pattern.endswith("/") else path
+
+
+@pytest.fixture(scope="module")
+def dev_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the repository's files (tracked, and new ones not ignored) with a developer's leftovers
+    added: DEV_LEFTOVERS and an example of every .gitignore pattern."""
+    root = tmp_path_factory.mktemp("clone")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        source = ROOT / rel
+        if source.is_file():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, root / rel)
+    leftovers = list(DEV_LEFTOVERS) + [_example(p) for p in _ignore_patterns(ROOT / ".gitignore")]
+    for rel in leftovers:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("leftover\n")
+    return root
+
+
+def test_the_package_holds_the_app_and_nothing_else(dev_clone: Path) -> None:
+    """issue 18 B10: packed as azd packs it, a developer's clone ships only the app's files."""
+    patterns = _ignore_patterns(ROOT / ".funcignore")
+    assert not any(p.startswith("!") or "**" in p for p in patterns), "the matcher here reads neither"
+    packed = _azd_package(dev_clone)
+    expected = {
+        rel
+        for rel in (p.relative_to(dev_clone).as_posix() for p in dev_clone.rglob("*") if p.is_file())
+        if (rel in APP_FILES or rel.startswith(APP_FOLDERS))
+        and not rel.startswith("shared/local/")
+        and "__pycache__" not in rel
+        and not rel.endswith(".pyc")
+    }
+    assert packed == expected, (
+        f"deployed but not the app: {sorted(packed - expected)}; the app but left out: {sorted(expected - packed)}"
+    )
+    assert {"function_app.py", "host.json", "requirements.txt", "functions/ingest.py", "shared/settings.py"} <= packed
+    assert not any(rel.startswith("shared/local/") for rel in packed)
+
+
+def test_every_gitignored_leftover_is_left_out_of_the_package(dev_clone: Path) -> None:
+    packed = _azd_package(dev_clone)
+    for pattern in _ignore_patterns(ROOT / ".gitignore"):
+        example = _example(pattern)
+        assert example not in packed, f".gitignore ignores {pattern!r} but azd would deploy {example}"
+    for rel in DEV_LEFTOVERS:
+        assert rel not in packed, f"{rel} would be deployed"
+
+
+def test_the_package_matcher_reads_patterns_as_go_gitignore_does() -> None:
+    assert _gitignore_match("__pycache__", "shared/azure/__pycache__", True)
+    assert _gitignore_match("*.pyc", "shared/x.pyc", False)
+    assert _gitignore_match("build/", "build", True) and not _gitignore_match("build/", "build", False)
+    assert _gitignore_match("shared/local", "shared/local", True)
+    assert not _gitignore_match("shared/local", "x/shared/local", True)
+    assert _gitignore_match(".venv*", ".venv313", True)
+    assert not _gitignore_match("tests", "shared/testsuite.py", False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardening the modules' defaults would have given
+
+
+def test_the_site_keeps_tls_1_2_and_turns_ftp_and_basic_publishing_credentials_off() -> None:
+    """issue 18 B9. The AVM site module (br/public:avm/res/web/site:0.15.1, Azure/bicep-registry-modules
+    tag avm/res/web/site/0.15.1, commit 1ace7f5ebc092cf17af4f822d7807cdd4bddd79a, avm/res/web/site/main.bicep)
+    defaults `siteConfig` to {alwaysOn: true, minTlsVersion: '1.2', ftpsState: 'FtpsOnly'}, a default our
+    object replaces whole; its `basicPublishingCredentialsPolicies` array deploys
+    Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01 ({name: 'scm'|'ftp', allow}), whose
+    `allow` is a required bool (Azure/bicep-types-az generated/web/microsoft.web/2024-04-01/types.md,
+    CsmPublishingCredentialsPoliciesEntityProperties); SiteConfig's ftpsState is 'AllAllowed' | 'Disabled' |
+    'FtpsOnly' and minTlsVersion '1.0' .. '1.3' (same file)."""
+    text = PROCESSOR.read_text()
+    assert "'br/public:avm/res/web/site:0.15.1'" in text
+    site_config = _entries(text, "siteConfig:")
+    assert site_config == {"alwaysOn": "false", "minTlsVersion": "'1.2'", "ftpsState": "'Disabled'"}
+    policies = text[text.index("basicPublishingCredentialsPolicies: [") :]
+    policies = policies[: policies.index("\n    ]") + 6]
+    found = re.findall(r"name: '(\w+)'\s*allow: (\w+)", policies)
+    assert sorted(found) == [("ftp", "false"), ("scm", "false")]
+
+
+def test_a_new_workspace_reaches_its_storage_with_identities_and_the_storage_refuses_keys() -> None:
+    """issue 18 B8: AzureML Data Scientist holds datastores/listSecrets/action and
+    workspaces/listStorageAccountKeys/action (built-in-roles/ai-machine-learning.md: `workspaces/*/action`
+    with neither in its NotActions), so the workspace's storage keeps no usable key.
+
+    `systemDatastoresAuthMode` is in Microsoft.MachineLearningServices/workspaces@2024-10-01-preview
+    ('AccessKey' | 'Identity' | 'UserDelegationSAS', Azure/bicep-types-az generated/machinelearningservices/
+    microsoft.machinelearningservices/2024-10-01-preview/types.md), the API version of the pinned AVM module
+    (avm/res/machine-learning-services/workspace/0.14.0, commit 4f750c70f333b2df6170e3b56ae90faa852361d2, whose
+    `@allowed` spells 'Identity'); the storage module (avm/res/storage/storage-account/0.8.3) takes
+    `allowSharedKeyAccess`. MicrosoftDocs azure-ai-docs how-to-disable-local-auth-storage.md: identity-based
+    access, then shared keys off; users and job identities need their own blob roles."""
+    main = MAIN.read_text()
+    assert "module workspaceStorage 'br/public:avm/res/storage/storage-account:0.8.3'" in main
+    params = _entries(main[main.index("module workspaceStorage ") :], "params:")
+    assert params["allowSharedKeyAccess"] == "false"
+    assert params["defaultToOAuthAuthentication"] == "true"
+    workspace = _entries(
+        main[main.index("module workspace 'br/public:avm/res/machine-learning-services/workspace:0.14.0'") :], "params:"
+    )
+    assert workspace["systemDatastoresAuthMode"] == "'Identity'"
+    assert workspace["associatedStorageAccountResourceId"] == "workspaceStorage.outputs.resourceId"
+    # Whoever a job runs as writes workspaceblobstore with its own role: the app (serverless jobs run as
+    # their submitter), the GPU cluster; the person running azd reads logs and outputs.
+    assert "module workspaceStorageRbac 'app/workspace-storage-rbac.bicep' = if (createWorkspace)" in main
+    held = {(a.principal, a.role) for a in _role_assignments() if a.file == "workspace-storage-rbac.bicep"}
+    assert held == {
+        ("app", "Storage Blob Data Contributor"),
+        ("computePrincipalId", "Storage Blob Data Contributor"),
+        ("user", "Storage Blob Data Reader"),
+    }

@@ -78,9 +78,26 @@ module app 'br/public:avm/res/web/site:0.15.1' = {
         version: runtimeVersion
       }
     }
+    // The module's default siteConfig (alwaysOn, minTlsVersion '1.2', ftpsState 'FtpsOnly') is replaced
+    // whole by this object, so its hardening is restated here: TLS 1.2 at least and no FTP at all
+    // (Flex Consumption has no always-on; azd deploys the package with Entra ID, not FTP).
     siteConfig: {
       alwaysOn: false
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
     }
+    // No basic (user name and password) publishing credentials for FTP or the SCM site: azd deploys
+    // with Entra ID (Microsoft.Web/sites/basicPublishingCredentialsPolicies, allow false).
+    basicPublishingCredentialsPolicies: [
+      {
+        name: 'ftp'
+        allow: false
+      }
+      {
+        name: 'scm'
+        allow: false
+      }
+    ]
     appSettingsKeyValuePairs: union(appSettings, hostSettings)
   }
 }
