@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,40 @@ def _loopback_only(host, *args, **kwargs):
 
 
 socket.getaddrinfo = _loopback_only
+
+
+# The function-app tests: `make test` runs them again on the deployed Python with the deployed requirements
+# (`pytest -m deployed` in .venv-deployed): indexing, the four handlers, event decoding, ingest against Azurite,
+# and the real worker library.
+DEPLOYED = {
+    "tests.test_function_app",
+    "tests.test_real_worker",
+    "tests.test_deployed_runtime",
+    "tests.test_blob_webhook",
+    "tests.test_ingest_azurite",
+    "tests.test_hostile_input",
+    "tests.test_submission_azurite",
+    "tests.test_job_events",
+    "tests.test_job_poll",
+    "tests.test_janitor",
+}
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m deployed` collects only the deployed modules: the others may import the CLI's packages (typer, rich),
+    which the deployed environment, like the function app, does not have."""
+    name = collection_path.name
+    if config.getoption("markexpr") == "deployed" and name.startswith("test_") and name.endswith(".py"):
+        return f"tests.{collection_path.stem}" not in DEPLOYED
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ in DEPLOYED:
+            item.add_marker(pytest.mark.deployed)
 
 
 @pytest.fixture(scope="session")
