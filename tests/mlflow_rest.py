@@ -12,9 +12,11 @@ wherever MLflow has it, so the client is tested against the real wire rather tha
     either way fields at their default (step 0, value 0.0) are omitted, as proto3 JSON does;
   - errors are MlflowException's serialize_as_json() with its get_http_status_code().
 
-Requests must come to https://<location>.api.azureml.ms/mlflow/v1.0<workspace id>/api/2.0/mlflow/... with a
-bearer token, the URL the Azure ML MLflow REST sample builds (azureml-examples
-sdk/python/using-mlflow/using-rest-api/using_mlflow_rest_api.ipynb).
+Requests must come to https://<location>.api.azureml.ms/mlflow/<route><workspace id>/api/2.0/mlflow/... with a
+bearer token: v1.0 is the URL the Azure ML MLflow REST sample builds (azureml-examples
+sdk/python/using-mlflow/using-rest-api/using_mlflow_rest_api.ipynb), v2.0 the one azureml-mlflow uses with MLflow 2
+and 3 (azureml/mlflow/_store/azureml_reststore.py). `routes` says which this server answers; a request on
+another route gets a 404 that is not an MLflow error (no `error_code`), as a host without the route answers.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Call:
     params: dict[str, str]
     body: Any
     authorization: str
+    route: str = "v1.0"
 
 
 @dataclass
@@ -55,6 +58,10 @@ class MlflowRestService(InMemoryTransport):
     unserved: list[str] = field(default_factory=list)
     fail: dict[str, tuple[int, str]] = field(default_factory=dict)
     """call name -> (HTTP status, raw body) answered instead of the real answer."""
+    routes: tuple[str, ...] = ("v2.0", "v1.0")
+    """The /mlflow/<route> versions answered; any other version gets a bare 404."""
+    refused: list[str] = field(default_factory=list)
+    """Requests on a route this server does not answer (they got the 404)."""
     _lock: Any = field(default_factory=threading.RLock)
 
     @property
@@ -62,9 +69,8 @@ class MlflowRestService(InMemoryTransport):
         location = self.location() if callable(self.location) else self.location
         return f"{location}.api.azureml.ms"
 
-    @property
-    def prefix(self) -> str:
-        return f"/mlflow/v1.0{WORKSPACE_ID}{API}"
+    def prefix(self, route: str) -> str:
+        return f"/mlflow/{route}{WORKSPACE_ID}{API}"
 
     # --- building the store ---
 
@@ -95,16 +101,22 @@ class MlflowRestService(InMemoryTransport):
     def send(self, request: Any, **kwargs: Any) -> RestResponse:
         url = urlsplit(request.url)
         route = f"{request.method} {url.scheme}://{url.netloc}{url.path}"
-        if url.scheme != "https" or url.netloc != self.host or not url.path.startswith(self.prefix):
+        version = url.path.split("/")[2] if url.path.startswith("/mlflow/") else ""
+        if url.scheme != "https" or url.netloc != self.host or not url.path.startswith(self.prefix(version)):
             self.unserved.append(route)
             raise AssertionError(f"the MLflow test server refuses {route}")
-        name = url.path[len(self.prefix) :]
+        if version not in self.routes:
+            self.refused.append(route)
+            body = b'{"error": {"code": "NotFound", "message": "The requested resource was not found."}}'
+            return RestResponse(request, 404, body, {"Content-Type": "application/json"})
+        name = url.path[len(self.prefix(version)) :]
         call = Call(
             request.method,
             name,
             dict(parse_qsl(url.query)),
             _json_body(request),
             request.headers.get("Authorization", ""),
+            version,
         )
         with self._lock:
             self.calls.append(call)

@@ -7,7 +7,12 @@ The server is tests/mlflow_rest.py: MLflow's own entities, filter, paging and wi
     _common/_cloud/cloud.py `_get_default_scope`);
   - children are found with `tags.mlflow.parentRunId = '<run id>'` (MicrosoftDocs azure-ai-docs
     how-to-track-experiments-mlflow.md, "Get child (nested) runs");
-  - proto3 JSON from either encoder (fields at default omitted, int64 as strings or numbers, NaN as a string).
+  - proto3 JSON from either encoder (fields at default omitted, int64 as strings or numbers, NaN as a string);
+  - the /mlflow/v2.0 route azureml-mlflow uses is asked first, /mlflow/v1.0 (what the workspace hands out) when
+    v2.0 is not served (PyPI azureml-mlflow 1.62.0.post6, azureml/mlflow/_store/azureml_reststore.py
+    `get_host_credentials`, and azureml/mlflow/__init__.py, which replaces "/mlflow/v1.0" with "/mlflow/v2.0");
+  - metrics/get-history is paged with max_results / page_token -> next_page_token on either route
+    (https://mlflow.org/docs/latest/rest-api.html#get-history).
 """
 
 from __future__ import annotations
@@ -58,14 +63,19 @@ def test_the_finetune_step_is_found_two_levels_down_on_either_wire_encoding(aml,
     assert mlflow.credential.scopes and set(mlflow.credential.scopes) == {(MANAGEMENT_SCOPE,)}
 
 
-def test_long_histories_are_paged_and_bounded(aml, monkeypatch) -> None:
+@pytest.mark.parametrize("routes", [("v2.0", "v1.0"), ("v1.0",)], ids=["v2.0", "v1.0 only"])
+def test_long_histories_are_paged_and_bounded(aml, monkeypatch, routes) -> None:
     service, _ = aml
     mlflow = service.mlflow
+    mlflow.routes = routes
     mlflow.history_page_cap = 7
     finetune_tree(mlflow, JOB, {"loss": [(s, 1 / s) for s in range(1, 31)]})
     metrics = shared.runtime.workspace().training_metrics(JOB)
     assert [s for s, _ in metrics.series["loss"]] == list(range(1, 31))
-    assert len([c for c in mlflow.calls if c.name == "metrics/get-history"]) == 5  # 7+7+7+7+2
+    pages = [c for c in mlflow.calls if c.name == "metrics/get-history"]
+    assert len(pages) == 5 and {c.route for c in pages} == {routes[0]}  # 7+7+7+7+2
+    assert [c.params.get("page_token") for c in pages] == [None, "7", "14", "21", "28"]
+    assert all(int(c.params["max_results"]) == tracking.PAGE_SIZE for c in pages)
     monkeypatch.setattr(tracking, "MAX_POINTS", 10)
     assert len(shared.runtime.workspace().training_metrics(JOB).series["loss"]) == 10
 
@@ -78,8 +88,43 @@ def test_a_job_whose_steps_logged_no_loss_has_no_curves_but_its_duration(aml) ->
 
 
 def test_an_unknown_run_is_the_servers_error_named(aml) -> None:
+    """An MLflow 404 (RESOURCE_DOES_NOT_EXIST) is an answer on the v2.0 route, not a missing route: not asked
+    again on v1.0."""
+    service, _ = aml
     with pytest.raises(TrackingError, match=r"GET runs/get answered HTTP 404 \(RESOURCE_DOES_NOT_EXIST: Run 'nope'"):
         shared.runtime.workspace().training_metrics("nope")
+    assert [c.route for c in service.mlflow.calls] == ["v2.0"] and service.mlflow.refused == []
+
+
+def test_the_v2_route_azureml_mlflow_uses_is_asked_first(aml) -> None:
+    """The workspace's tracking URI says /mlflow/v1.0; azureml-mlflow (MLflow 2 and 3) talks to /mlflow/v2.0."""
+    service, _ = aml
+    finetune_tree(service.mlflow, JOB, {"loss": [(1, 1.0), (2, 0.5)]})
+    metrics = shared.runtime.workspace().training_metrics(JOB)
+    assert metrics.series == {"loss": [(1, 1.0), (2, 0.5)]}
+    assert {c.route for c in service.mlflow.calls} == {"v2.0"} and service.mlflow.refused == []
+
+
+def test_a_host_without_the_v2_route_is_read_on_v1(aml) -> None:
+    """v2.0 answering a 404 that is not an MLflow error: the same call on v1.0, and v1.0 for every later call."""
+    service, _ = aml
+    mlflow = service.mlflow
+    mlflow.routes = ("v1.0",)
+    finetune_tree(mlflow, JOB, {"loss": [(1, 1.0), (2, 0.5)]})
+    metrics = shared.runtime.workspace().training_metrics(JOB)
+    assert metrics.series == {"loss": [(1, 1.0), (2, 0.5)]} and metrics.run_id == f"{JOB}_finetune"
+    assert [r.split("/mlflow/")[1][:4] for r in mlflow.refused] == ["v2.0"]  # asked once
+    assert {c.route for c in mlflow.calls} == {"v1.0"} and mlflow.calls[0].name == "runs/get"
+
+
+def test_the_routes_come_from_the_tracking_uri() -> None:
+    uri = f"azureml://eastus.api.azureml.ms/mlflow/v1.0{WORKSPACE_ID}"
+    assert tracking.rest_bases(uri) == [
+        f"https://eastus.api.azureml.ms/mlflow/v2.0{WORKSPACE_ID}",
+        f"https://eastus.api.azureml.ms/mlflow/v1.0{WORKSPACE_ID}",
+    ]
+    assert tracking.rest_bases("https://h/mlflow/v2.0/x") == ["https://h/mlflow/v2.0/x", "https://h/mlflow/v1.0/x"]
+    assert tracking.rest_bases("https://h/other") == ["https://h/other"]
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from shared.azure.azureml.lro import (
     start_endpoint_tags_patch,
 )
 from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
-from shared.azure.azureml.tracking import MlflowRest, read_training_metrics, rest_base
+from shared.azure.azureml.tracking import MlflowRest, read_training_metrics, rest_bases
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.model_check import MODEL_SETTING, check_model
@@ -259,11 +259,11 @@ class AzureMLWorkspace:
 
     @property
     def tracking(self) -> MlflowRest:
-        """The MLflow REST API on the workspace's tracking URI, as the app's identity (tracking.py)."""
+        """The MLflow REST API on the workspace's tracking URI (v2.0 route first), as the app's identity (tracking.py)."""
         if self._tracking_client is None:
             ws = self.workspace.workspaces.get(self._settings.aml_workspace)
-            base = rest_base(ws.mlflow_tracking_uri)
-            self._tracking_client = MlflowRest(base, self._credential, transport=self._tracking_transport)
+            bases = rest_bases(ws.mlflow_tracking_uri)
+            self._tracking_client = MlflowRest(bases, self._credential, transport=self._tracking_transport)
         return self._tracking_client
 
     def training_metrics(self, job_name: str) -> TrainingMetrics:

@@ -12,6 +12,15 @@ sdk/python/using-mlflow/using-rest-api/using_mlflow_rest_api.ipynb). That notebo
   - the bearer token is for the resource https://management.azure.com (azureml-mlflow 1.62
     `_common/_cloud/cloud.py` `_get_default_scope` asks the same: `<resource manager>/.default`).
 
+The route: the workspace hands out `.../mlflow/v1.0/...`, but azureml-mlflow talks to `/mlflow/v2.0` for any
+MLflow 2 or 3 client (PyPI azureml-mlflow 1.62.0.post6, `azureml/mlflow/_store/azureml_reststore.py`
+`get_host_credentials`: `api_version = "/mlflow/v2.0"`; `azureml/mlflow/__init__.py` replaces "/mlflow/v1.0"
+with "/mlflow/v2.0" in the workspace's tracking URI). So v2.0 is asked first and v1.0 only if v2.0 answers 404
+without an MLflow error (an MLflow error, such as RESOURCE_DOES_NOT_EXIST for a run, is an answer, not a missing
+route); the route that answered is kept for the client's later calls. Both page `metrics/get-history` the same
+way (https://mlflow.org/docs/latest/rest-api.html#get-history: `max_results` and `page_token` in, `metrics` and
+`next_page_token` out), followed by `_pages`.
+
 Why not `mlflow-skinny` + `azureml-mlflow` in the app: together they add about 60 packages and 170 MB to
 the deployed app (FastAPI, uvicorn, databricks-sdk and protobuf among them) for three read calls, and
 azureml-mlflow's credential chain (`_internal/utils.py`, `get_service_context_from_tracking_url_default_auth`)
@@ -33,13 +42,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.domain.training import TrainingMetrics, curve_keys, points
 
 MANAGEMENT_SCOPE = "https://management.azure.com/.default"
 API = "api/2.0/mlflow"
+ROUTES = ("/mlflow/v2.0", "/mlflow/v1.0")
+"""Azure ML's MLflow routes, in the order they are tried (azureml-mlflow's first)."""
 RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,256}")
 """What a run id looks like (a job name, a GUID): only such a string goes into a search filter."""
 MAX_DEPTH = 3
@@ -92,14 +103,26 @@ def rest_base(tracking_uri: str | None) -> str:
     return f"https://{rest}"
 
 
+def rest_bases(tracking_uri: str | None) -> list[str]:
+    """The bases to try for a workspace tracking URI: on the v2.0 route, then the v1.0 route (ROUTES)."""
+    base = rest_base(tracking_uri)
+    for route in ROUTES:
+        if route + "/" in base + "/":
+            return [base.replace(route, other, 1) for other in ROUTES]
+    return [base]
+
+
 class MlflowRest:
     """The three MLflow REST calls the report needs, on azure-core (already deployed with the app)."""
 
-    def __init__(self, base_url: str, credential: Any, *, transport: Any = None) -> None:
+    def __init__(self, base_url: str | Sequence[str], credential: Any, *, transport: Any = None) -> None:
         from azure.core import PipelineClient
         from azure.core.pipeline import policies
 
-        self.base_url = base_url.rstrip("/")
+        bases = [base_url] if isinstance(base_url, str) else list(base_url)
+        self._bases = [b.rstrip("/") for b in bases]
+        self.base_url = self._bases[0]
+        """The base in use: the first of the bases that did not answer a bare 404."""
         self.deadline: float | None = None
         """time.monotonic() after which no request is started (set per job by read_training_metrics)."""
         pipeline = [
@@ -115,18 +138,24 @@ class MlflowRest:
     def _call(self, method: str, name: str, *, params: dict[str, Any] | None = None, body: Any = None) -> dict:
         from azure.core.rest import HttpRequest
 
-        left = READ_TIMEOUT if self.deadline is None else self.deadline - time.monotonic()
-        if left <= 0:
-            raise TrackingBudgetSpent(f"{method} {name} not sent: the time budget for this job's metrics is spent")
-        url = f"{self.base_url}/{API}/{name}"
-        request = HttpRequest(method, url, params=params, json=body)
-        response = self._client.send_request(
-            request, connection_timeout=CONNECTION_TIMEOUT, read_timeout=min(READ_TIMEOUT, max(left, 1.0))
-        )
-        try:
-            payload = response.json() if response.content else {}
-        except ValueError:
-            payload = None
+        while True:
+            left = READ_TIMEOUT if self.deadline is None else self.deadline - time.monotonic()
+            if left <= 0:
+                raise TrackingBudgetSpent(f"{method} {name} not sent: the time budget for this job's metrics is spent")
+            url = f"{self.base_url}/{API}/{name}"
+            request = HttpRequest(method, url, params=params, json=body)
+            response = self._client.send_request(
+                request, connection_timeout=CONNECTION_TIMEOUT, read_timeout=min(READ_TIMEOUT, max(left, 1.0))
+            )
+            try:
+                payload = response.json() if response.content else {}
+            except ValueError:
+                payload = None
+            if response.status_code == 404 and len(self._bases) > 1 and not _mlflow_error(payload):
+                self._bases.pop(0)  # this route is not served here: the next one, for this call and the later ones
+                self.base_url = self._bases[0]
+                continue
+            break
         if response.status_code != 200 or not isinstance(payload, dict):
             raise TrackingError(
                 _failure(method, name, response.status_code, payload, response.text()), response.status_code
@@ -172,6 +201,11 @@ class MlflowRest:
             if not token or not batch:
                 break
         return found[:limit]
+
+
+def _mlflow_error(payload: Any) -> bool:
+    """An MLflow error body (`{"error_code": ..., "message": ...}`, MlflowException.serialize_as_json)."""
+    return isinstance(payload, dict) and bool(payload.get("error_code"))
 
 
 def _failure(method: str, name: str, status: int, payload: Any, text: str) -> str:
