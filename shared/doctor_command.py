@@ -136,7 +136,12 @@ def build_context(env: Mapping[str, str]) -> DoctorContext:
 
         return AzureMonitorUsage(region=workspace().location, credential_factory=lambda: credential)
 
-    return DoctorContext(settings, env, credential, blob_service, table_service, workspace, eventgrid, metrics)
+    def arm() -> Any:
+        from shared.azure.arm import ArmReads
+
+        return ArmReads(credential, env.get("AZURE_SUBSCRIPTION_ID") or settings.aml_subscription_id)
+
+    return DoctorContext(settings, env, credential, blob_service, table_service, workspace, eventgrid, metrics, arm)
 
 
 def doctor_env(env_name: str | None, settings_path: Path | None, use_azd: bool) -> dict[str, str]:

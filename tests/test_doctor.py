@@ -20,10 +20,13 @@ from azure.mgmt.eventgrid.models import EventSubscription, EventSubscriptionFull
 from typer.testing import CliRunner
 
 from shared import cli
+from shared.azure.arm import ArmReads
 from shared.azure.azureml.client import AzureMLWorkspace
 from shared.doctor_command import DoctorSetupError, as_caller, azd_env, parse_dotenv
 from shared.flows.doctor import DoctorContext, run_doctor
-from shared.settings import Settings
+from shared.settings import IDENTITY_SETTINGS, Settings, setting_names
+from tests.aml_rest import RestResponse
+from tests.arm_rest import ArmService
 from tests.fake_aml import PHI3_TAGS, FakeRegistryClient, FakeWorkspaceClient, model
 from tests.fake_monitor import FakeMetricsClient
 
@@ -32,6 +35,12 @@ WS_ID = (
     f"/subscriptions/{SUB}/resourceGroups/rg-chatft/providers/Microsoft.MachineLearningServices/workspaces/ws-chatft"
 )
 SECRET = "s3cr3t-function-key"
+ME = "11111111-2222-3333-4444-555555555555"
+"""The object id in the test credential's token."""
+APP_ID = "99999999-8888-7777-6666-555555555555"
+STORAGE_ID = (
+    f"/subscriptions/{SUB}/resourceGroups/rg-chatft/providers/Microsoft.Storage/storageAccounts/devstoreaccount1"
+)
 
 
 def jwt(**claims: Any) -> str:
@@ -48,7 +57,7 @@ class Credential:
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         if self.fail:
             raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
-        token = jwt(oid="11111111-2222-3333-4444-555555555555", tid="tenant-1", upn="dev@contoso.com")
+        token = jwt(oid=ME, tid="tenant-1", upn="dev@contoso.com")
         return AccessToken(token, 2_000_000_000)
 
 
@@ -158,6 +167,20 @@ def good_routes(account: str, upload_container: str) -> dict:
     }
 
 
+def deployed_app_settings(env: dict[str, str]) -> dict[str, str]:
+    """What the template gives the app (chatft's settings and the host's, processor.bicep), values abridged."""
+    chatft = {k: v for k, v in env.items() if k in {*setting_names(), *IDENTITY_SETTINGS}}
+    host = {
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__blobServiceUri": "https://st.blob.core.windows.net/",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=x",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "ClientId=x;Authorization=AAD",
+        "CHATFT_STORAGE__credential": "managedidentity",
+        "AZURE_CLIENT_ID": "client",
+    }
+    return {**chatft, **host}
+
+
 class FakeDatastores:
     def __init__(self, stores: list[AzureBlobDatastore]) -> None:
         self.stores = {s.name: s for s in stores}
@@ -180,6 +203,14 @@ def deployment(storage_env, blob_service, azurite):
         "AML_RESOURCE_GROUP": "rg-chatft",
         "AML_WORKSPACE": "ws-chatft",
         "LEDGER_TABLE": "ledgerdoctor",
+        # azd's outputs for the environment (infra/main.bicep), as `chatft doctor --env` reads them
+        "AZURE_ENV_NAME": "dev",
+        "RESOURCE_GROUP": "rg-chatft",
+        "AZURE_FUNCTION_APP_NAME": "func-chatft",
+        "SERVICE_CHATFT_BASE_URL": "https://func-chatft.azurewebsites.net",
+        "AZURE_STORAGE_ACCOUNT_ID": STORAGE_ID,
+        "DEPLOYER_PRINCIPAL_ID": ME,
+        "APP_PRINCIPAL_ID": APP_ID,
     }
     for container in (env["UPLOAD_CONTAINER"], env["PREPARED_CONTAINER"]):
         blob_service.create_container(container)
@@ -216,6 +247,7 @@ def deployment(storage_env, blob_service, azurite):
         registry=registry,
         eventgrid=FakeEventGrid(good_routes("devstoreaccount1", env["UPLOAD_CONTAINER"])),
         metrics=FakeMetricsClient(),
+        arm=ArmService(SUB, sites={"rg-chatft/func-chatft": deployed_app_settings(env)}),
     )
     yield parts
     tables.delete_table("ledgerdoctor")
@@ -233,6 +265,7 @@ def context(p: SimpleNamespace) -> DoctorContext:
         lambda: p.adapter,
         lambda: p.eventgrid,
         lambda: AzureMonitorUsage(region=lambda: "eastus", credential_factory=object, client_factory=p.metrics.factory),
+        lambda: ArmReads(p.credential, SUB, transport=p.arm),
     )
 
 
@@ -276,9 +309,9 @@ def test_no_credential_names_the_fix(deployment) -> None:
     assert not check.ok and "az login" in check.fix
 
 
-def test_a_caller_storage_refuses_gets_the_role_on_just_that_container_and_table(deployment, azurite) -> None:
-    """Azurite answers 403 (AuthorizationFailure) to a wrong key, as Azure Storage does to a caller without a data
-    role: the fix is the role `azd up` gives the person who deploys, on the container or table that refused."""
+def refused_by_storage(deployment, azurite) -> None:
+    """Azurite answers 403 (AuthorizationFailure) to a wrong key, as Azure Storage does to a caller without a
+    data role (or whose role is not applied yet)."""
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
 
@@ -287,13 +320,101 @@ def test_a_caller_storage_refuses_gets_the_role_on_just_that_container_and_table
     )
     deployment.blob_service = BlobServiceClient.from_connection_string(wrong)
     deployment.tables = TableServiceClient.from_connection_string(wrong)
+
+
+def storage_fixes(deployment) -> tuple[Any, Any]:
     checks = by_name(deployment)
-    containers, ledger = checks["storage containers"], checks["ledger table"]
+    return checks["storage containers"], checks["ledger table"]
+
+
+def test_someone_the_template_gave_no_role_gets_the_role_on_just_that_container_and_table(deployment, azurite) -> None:
+    """A colleague (not the principal `azd provision` ran as, DEPLOYER_PRINCIPAL_ID) whose role assignments hold
+    nothing there: the role is really missing, so the fix creates it on the container or table that refused."""
+    refused_by_storage(deployment, azurite)
+    deployment.env["DEPLOYER_PRINCIPAL_ID"] = "someone-else"
+    containers, ledger = storage_fixes(deployment)
     upload = deployment.env["UPLOAD_CONTAINER"]
     assert not containers.ok and '--role "Storage Blob Data Contributor"' in containers.fix
     assert f'--query id -o tsv)/blobServices/default/containers/{upload}"' in containers.fix
     assert not ledger.ok and '--role "Storage Table Data Contributor"' in ledger.fix
     assert '--query id -o tsv)/tableServices/default/tables/ledgerdoctor"' in ledger.fix
+
+
+def test_right_after_azd_up_a_role_the_template_assigned_means_wait_not_create(deployment, azurite) -> None:
+    """The deployer's assignments already hold the roles (ARM lists them; paged by nextLink, which the test
+    service forces with two per page), but storage still refuses: Azure applies a new assignment within up to
+    10 minutes (learn.microsoft.com/azure/role-based-access-control/troubleshooting). A hand-made
+    `az role assignment create` of the same (principal, role, scope) would make the next `azd provision` fail
+    with RoleAssignmentExists, so the fix is to wait and run the doctor again."""
+    from shared.domain.roles import ROLE_IDS
+
+    refused_by_storage(deployment, azurite)
+    arm, upload = deployment.arm, deployment.env["UPLOAD_CONTAINER"]
+    arm.assign(ME, ROLE_IDS["Storage Blob Data Reader"], f"/subscriptions/{SUB}")  # not enough to write
+    arm.assign(ME, ROLE_IDS["Storage Blob Data Contributor"], f"{STORAGE_ID}/blobServices/default/containers/{upload}")
+    arm.assign(ME, ROLE_IDS["Storage Blob Data Contributor"], f"{STORAGE_ID}/blobServices/default/containers/other")
+    arm.assign(
+        ME, ROLE_IDS["Storage Table Data Contributor"], f"{STORAGE_ID}/tableServices/default/tables/ledgerdoctor"
+    )
+    containers, ledger = storage_fixes(deployment)
+    for check in (containers, ledger):
+        assert not check.ok and "wait" in check.fix and "10 minutes" in check.fix, check.fix
+        assert "az role assignment create" not in check.fix.replace("not `az role assignment create`", "")
+    listed = [r for r in arm.requests if r[1].endswith("/roleAssignments")]
+    assert listed[0][2]["$filter"] == f"principalId eq '{ME}'" and len(listed) == 2  # two pages, listed once
+
+
+def test_a_role_the_template_assigns_but_that_is_missing_means_azd_provision(deployment, azurite) -> None:
+    """The deployer, whose assignments hold no such role (a failed or older provision): `azd provision` makes it
+    (with the name it will keep using), never a hand-made one."""
+    refused_by_storage(deployment, azurite)
+    containers, ledger = storage_fixes(deployment)
+    for check in (containers, ledger):
+        assert not check.ok and "run `azd provision`" in check.fix and "RoleAssignmentExists" in check.fix
+        assert "--assignee-object-id" not in check.fix
+
+
+def test_when_assignments_cannot_be_read_a_template_role_still_never_gets_a_create(deployment, azurite) -> None:
+    """Listing role assignments needs Microsoft.Authorization/roleAssignments/read; without it (403
+    AuthorizationFailed) the doctor still knows from the template's table that the role is the template's."""
+    refused_by_storage(deployment, azurite)
+    deployment.arm.refuse.add("roleAssignments")
+    containers, ledger = storage_fixes(deployment)
+    for check in (containers, ledger):
+        assert not check.ok and "wait" in check.fix and "azd provision" in check.fix
+        assert "--assignee-object-id" not in check.fix
+    # the same caller with settings that do not say who provisioned (no azd outputs): both ways, said once
+    del deployment.env["DEPLOYER_PRINCIPAL_ID"], deployment.env["APP_PRINCIPAL_ID"]
+    containers, _ = storage_fixes(deployment)
+    assert (
+        containers.fix.startswith("if `azd provision` ran as you") and "otherwise az role assignment" in containers.fix
+    )
+
+
+def test_the_app_identity_refused_by_the_workspace_waits_for_the_role_the_template_gives_it(deployment) -> None:
+    """Run as the function app's identity (APP_PRINCIPAL_ID), a 403 from the workspace is the AzureML Data
+    Scientist role aml.bicep assigns it: no create; for the deployer (not given that role) it is a create."""
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
+    from azure.mgmt.core.exceptions import ARMErrorFormat
+
+    def refuse(name: str, **kw: Any) -> Any:
+        """What the generated WorkspacesOperations.get raises for a 403 (azure/ai/ml/_restclient/arm_ml_service/
+        operations/_operations.py: 403 is not in its error_map, so `HttpResponseError(response=...,
+        error_format=ARMErrorFormat)`)."""
+        body = {"error": {"code": "AuthorizationFailed", "message": "no read on the workspace"}}
+        request = HttpRequest("GET", f"https://management.azure.com{WS_ID}")
+        response = RestResponse(request, 403, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+
+    deployment.ws.workspaces.get = refuse
+    deployment.env["APP_PRINCIPAL_ID"] = ME
+    deployment.env["DEPLOYER_PRINCIPAL_ID"] = "someone-else"
+    check = by_name(deployment)["workspace"]
+    assert not check.ok and "azd provision" in check.fix and "--assignee-object-id" not in check.fix
+    deployment.env["APP_PRINCIPAL_ID"], deployment.env["DEPLOYER_PRINCIPAL_ID"] = APP_ID, ME
+    check = by_name(deployment)["workspace"]
+    assert '--role "AzureML Data Scientist"' in check.fix and WS_ID in check.fix
 
 
 def test_a_missing_ledger_table(deployment) -> None:
@@ -372,10 +493,15 @@ def test_an_azure_function_destination_counts(deployment) -> None:
     subs[0]["properties"]["destination"] = {
         "endpointType": "AzureFunction",
         "properties": {
-            "resourceId": "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites/func/functions/job_events"
+            "resourceId": "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites/func-chatft/functions/job_events"
         },
     }
     assert by_name(deployment)["event grid: job events"].ok
+    subs[0]["properties"]["destination"]["properties"]["resourceId"] = subs[0]["properties"]["destination"][
+        "properties"
+    ]["resourceId"].replace("/sites/func-chatft/", "/sites/func-other/")
+    check = by_name(deployment)["event grid: job events"]
+    assert not check.ok and "func-other (another environment's)" in check.detail
 
 
 def test_azd_environment_files(tmp_path) -> None:
@@ -414,3 +540,81 @@ def test_an_azd_environment_gives_the_doctor_exactly_the_deployed_app_settings(t
     (tmp_path / ".azure" / "dev" / ".env").write_text('CHATFT_APP_SETTINGS="[1"\n')
     with pytest.raises(DoctorSetupError, match="CHATFT_APP_SETTINGS"):
         azd_env("dev", tmp_path)
+
+
+def other_environments_job_subscription(deployment, host: str = "func-chatft-other.azurewebsites.net") -> None:
+    """A second azd environment on the same workspace: the workspace's one system topic (Event Grid allows one per
+    source, learn.microsoft.com/azure/event-grid/system-topics) carries the tag of the environment that made it,
+    and each environment's job-events subscription delivers to its own app."""
+    topic, subs = deployment.eventgrid.topics["st-jobs"]
+    topic.tags = {"azd-env-name": "prod"}
+    theirs = json.loads(json.dumps(subs[0]))
+    theirs["name"] = "chatft-jobs-func-chatft-other"
+    theirs["_full_url"] = theirs["_full_url"].replace("func-chatft.azurewebsites.net", host)
+    subs.append(theirs)
+
+
+def test_the_doctor_says_which_other_environment_owns_the_workspace_topic_and_gets_its_events(deployment) -> None:
+    other_environments_job_subscription(deployment)
+    checks = by_name(deployment)
+    assert checks["event grid: job events"].ok
+    shared = checks["other azd environments"]
+    assert shared.ok and "st-jobs is environment 'prod''s (tag azd-env-name)" in shared.detail
+    assert "also go to func-chatft-other.azurewebsites.net" in shared.detail
+    assert len(shared.detail.splitlines()) == 1
+
+
+def test_another_environments_job_subscription_does_not_count_as_this_ones(deployment) -> None:
+    """Before subscriptions were named per app, the last environment's hook re-pointed `chatft-job-events` to its
+    own app: the doctor of the first then saw a subscription to job_events and passed."""
+    other_environments_job_subscription(deployment)
+    _, subs = deployment.eventgrid.topics["st-jobs"]
+    del subs[0]
+    check = by_name(deployment)["event grid: job events"]
+    assert not check.ok and "of this app (func-chatft.azurewebsites.net)" in check.detail
+    assert "chatft-jobs-func-chatft-other delivers to func-chatft-other.azurewebsites.net (another environment's)" in (
+        check.detail
+    )
+    assert "postdeploy" in check.fix
+
+
+def test_an_environment_that_shares_nothing_says_so(deployment) -> None:
+    check = by_name(deployment)["other azd environments"]
+    assert check.ok and "nothing environment 'dev' uses on ws-chatft is another's" in check.detail
+
+
+def test_settings_an_earlier_version_left_on_the_app_are_listed_as_unused(deployment) -> None:
+    """The AVM site module merges app settings, so one a newer template no longer sets stays on the app. The
+    doctor reads the app's settings (ARM appsettings/list) and lists, by name only, what neither chatft
+    (shared/settings.py), nor its storage connection (CHATFT_STORAGE__*), nor the host or the platform reads."""
+    deployment.arm.sites["rg-chatft/func-chatft"].update(
+        {
+            "OLD_CHATFT_SETTING": "secret-value",
+            "JANITOR_IDLE_MINUTE": "30",  # a typo: read by nothing either
+            "CHATFT_STORAGE__accountName": "st",  # a connection property the host reads
+            "AzureWebJobsFeatureFlags": "EnableWorkerIndexing",
+            "WEBSITE_RUN_FROM_PACKAGE": "1",
+            "FUNCTIONS_EXTENSION_VERSION": "~4",
+        }
+    )
+    check = by_name(deployment)["app settings"]
+    assert check.ok and "JANITOR_IDLE_MINUTE, OLD_CHATFT_SETTING" in check.detail
+    assert "secret-value" not in check.detail + (check.fix or "")
+    assert check.fix == (
+        "az functionapp config appsettings delete -n func-chatft -g rg-chatft "
+        "--setting-names JANITOR_IDLE_MINUTE OLD_CHATFT_SETTING"
+    )
+    listed = [r for r in deployment.arm.requests if r[1].endswith("/config/appsettings/list")]
+    assert listed and listed[0][0] == "POST"
+
+
+def test_the_template_settings_are_all_read(deployment) -> None:
+    check = by_name(deployment)["app settings"]
+    assert check.ok and check.fix is None and "read by chatft or the host" in check.detail
+
+
+def test_app_settings_the_caller_may_not_read_name_the_permission(deployment) -> None:
+    deployment.arm.refuse.add("appsettings")
+    check = by_name(deployment)["app settings"]
+    assert not check.ok and "403" in check.detail and "AuthorizationFailed" in check.detail
+    assert "Microsoft.Web/sites/config/list/action" in check.fix

@@ -9,6 +9,7 @@ A webhook destination's URL is write-only on a plain GET (`endpoint_url` comes b
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.domain.wiring import Route, webhook_target
 
@@ -33,7 +34,7 @@ def routes(client: Any, topic: Any) -> list[Route]:
         if destination is None and sub.delivery_with_resource_identity is not None:
             destination = sub.delivery_with_resource_identity.destination
         kind = (getattr(destination, "endpoint_type", "") or "").lower()
-        path = function = resource_id = ""
+        path = function = resource_id = host = ""
         if kind == "webhook":
             url = getattr(destination, "endpoint_url", None) or ""
             if not url:
@@ -41,6 +42,7 @@ def routes(client: Any, topic: Any) -> list[Route]:
                     client.system_topic_event_subscriptions.get_full_url(group, topic.name, sub.name).endpoint_url or ""
                 )
             path, function = webhook_target(url)
+            host = urlsplit(url).hostname or ""
         elif kind == "azurefunction":
             resource_id = getattr(destination, "resource_id", "") or ""
         flt = sub.filter
@@ -54,6 +56,7 @@ def routes(client: Any, topic: Any) -> list[Route]:
                 subject_ends_with=(flt.subject_ends_with or "") if flt else "",
                 webhook_path=path,
                 webhook_function=function,
+                webhook_host=host,
                 function_resource_id=resource_id,
                 dead_letter=sub.dead_letter_destination is not None
                 or sub.dead_letter_with_resource_identity is not None,

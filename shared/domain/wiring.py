@@ -39,6 +39,8 @@ class Route:
     """Path of a webhook destination (the secret `code` never kept)."""
     webhook_function: str = ""
     """The `functionName` query parameter of a webhook destination."""
+    webhook_host: str = ""
+    """The host a webhook destination delivers to (which function app: one environment's)."""
     function_resource_id: str = ""
     """The resource id of an `AzureFunction` destination."""
     dead_letter: bool = False
@@ -84,6 +86,14 @@ def webhook_target(url: str) -> tuple[str, str]:
     """(path, functionName) of a webhook URL; the `code` key is dropped, never returned."""
     parts = urlsplit(url)
     return parts.path, (parse_qs(parts.query).get("functionName") or [""])[0]
+
+
+def delivers_to_app(route: Route, host: str, site: str) -> bool:
+    """Whether the subscription delivers to this function app (by its host name, or for an AzureFunction
+    destination its site name); True when neither is known (nothing to tell environments apart by)."""
+    if route.function_resource_id:
+        return not site or f"/sites/{site.lower()}/" in route.function_resource_id.lower()
+    return not host or route.webhook_host.lower() == host.lower()
 
 
 def route_problem(route: Route, expected: Expected) -> str | None:

@@ -15,20 +15,31 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.domain import roles
 from shared.domain.finetune.compute import SERVERLESS
 from shared.domain.finetune.errors import PreflightError
+from shared.domain.host_settings import unused_settings
+from shared.domain.roles import Assignment
 from shared.domain.wiring import (
     Expected,
     Principal,
+    Route,
     best_route,
+    delivers_to_app,
     job_events_route,
     principal_of,
     role_fix,
     uploads_route,
 )
-from shared.settings import STORAGE_CONNECTION, Settings, storage_connection
+from shared.settings import IDENTITY_SETTINGS, STORAGE_CONNECTION, Settings, setting_names, storage_connection
 
 ARM_SCOPE = "https://management.azure.com/.default"
+ENV_TAG = "azd-env-name"
+"""The tag infra/main.bicep puts on everything an azd environment creates (`tags` there)."""
+DEPLOYER_OUTPUT = "DEPLOYER_PRINCIPAL_ID"
+APP_OUTPUT = "APP_PRINCIPAL_ID"
+"""infra/main.bicep outputs: who `azd provision` gave roles to (azd keeps them in .azure/<env>/.env)."""
+PROPAGATION = "Azure takes up to 10 minutes to apply a new role assignment"
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,10 @@ class DoctorContext:
     """azure.mgmt.eventgrid.EventGridManagementClient for AML_SUBSCRIPTION_ID."""
     metrics: Callable[[], Any]
     """shared.azure.metrics.AzureMonitorUsage."""
+    arm: Callable[[], Any] | None = None
+    """shared.azure.arm.ArmReads: the caller's role assignments and the app's settings."""
     principal: Principal | None = field(default=None, init=False)
+    assignments: list[Assignment] | None = field(default=None, init=False)
 
 
 def _error(exc: BaseException) -> str:
@@ -102,14 +116,86 @@ def _principal(ctx: DoctorContext) -> Principal:
     return ctx.principal or Principal("<object id>", "<tenant>", "you", "User")
 
 
-def _storage_fix(ctx: DoctorContext, exc: Exception, missing: str, role: str, service: str, under: str) -> str:
+def _holder(ctx: DoctorContext) -> str | None:
+    """Which principal of the template the caller is: roles.DEPLOYER, roles.APP, "" (neither), or None when
+    these settings do not say (no azd outputs) or the caller is unknown."""
+    deployer, app = (ctx.env.get(DEPLOYER_OUTPUT) or "").lower(), (ctx.env.get(APP_OUTPUT) or "").lower()
+    if ctx.principal is None or not (deployer or app):
+        return None
+    me = ctx.principal.object_id.lower()
+    return roles.DEPLOYER if me == deployer else roles.APP if me == app else ""
+
+
+def _holds(ctx: DoctorContext, role: str, target: str | None) -> bool | None:
+    """Whether the caller's role assignments grant `role` at `target`; None when they cannot be read."""
+    if not target or ctx.arm is None or ctx.principal is None:
+        return None
+    if ctx.assignments is None:
+        try:
+            ctx.assignments = ctx.arm().role_assignments(ctx.principal.object_id)
+        except Exception:
+            logging.getLogger("chatft").debug("listing role assignments failed", exc_info=True)
+            ctx.arm = None  # cannot list: do not ask again for the next check
+            return None
+    return roles.holds(ctx.assignments, role, target)
+
+
+def role_advice(ctx: DoctorContext, role: str, scope_kind: str, target: str | None, scope_expr: str) -> str:
+    """The fix for a refusal that `role` at a scope would cure. A role `azd provision` assigns is never answered
+    with `az role assignment create`: a hand-made assignment of the same role, principal and scope makes the next
+    provision fail with RoleAssignmentExists (Azure keeps one per triple), and a fresh one may just not be applied
+    yet (up to 10 minutes, learn.microsoft.com/azure/role-based-access-control/troubleshooting)."""
+    principal, holder = _principal(ctx), _holder(ctx)
+    held = _holds(ctx, role, target)
+    create = role_fix(principal, role, scope_expr)
+    if held:
+        return f"{principal.name} has {role} there already: {PROPAGATION}; wait and run `chatft doctor` again"
+    if holder:
+        if not roles.template_assigns(holder, role, scope_kind):
+            return create
+        if held is False:
+            return (
+                f"run `azd provision`: it assigns {role} there to {principal.name} (not `az role assignment "
+                "create`: a hand-made assignment makes the next provision fail with RoleAssignmentExists)"
+            )
+        return (
+            f"`azd provision` assigns {role} there to {principal.name} and {PROPAGATION}: if it ran just now, wait "
+            "and run `chatft doctor` again, else run `azd provision` (not `az role assignment create`: the next "
+            "provision would fail with RoleAssignmentExists)"
+        )
+    if holder is None and any(roles.template_assigns(h, role, scope_kind) for h in (roles.DEPLOYER, roles.APP)):
+        if held is False:
+            return (
+                f"if `azd provision` ran as you, run it again (it assigns {role} there; a hand-made assignment "
+                f"would make it fail with RoleAssignmentExists); otherwise {create}"
+            )
+        return (
+            f"if `azd provision` ran as you in the last 10 minutes, wait and run `chatft doctor` again (it assigns "
+            f"{role} there; a hand-made assignment would make the next one fail with RoleAssignmentExists); "
+            f"otherwise {create}"
+        )
+    return create
+
+
+def _account_id(ctx: DoctorContext) -> str | None:
+    """The storage account's resource id (the azd output AZURE_STORAGE_ACCOUNT_ID), if it is this account's."""
+    found = (ctx.env.get("AZURE_STORAGE_ACCOUNT_ID") or "").rstrip("/")
+    account = _account(ctx)
+    return found if account and found.lower().endswith(f"/storageaccounts/{account.lower()}") else None
+
+
+def _storage_fix(
+    ctx: DoctorContext, exc: Exception, missing: str, role: str, service: str, under: str, scope_kind: str
+) -> str:
     """404: create it; 403: the data role on just that container or table (what `azd up` gives the person who
     deploys); anything else: the endpoint setting is wrong."""
     status = _status(exc)
     if status == 404:
         return missing
     if status == 403:
-        return role_fix(_principal(ctx), role, _account_scope(ctx, under))
+        account_id = _account_id(ctx)
+        target = f"{account_id}{under}" if account_id else None
+        return role_advice(ctx, role, scope_kind, target, _account_scope(ctx, under))
     return f"set {STORAGE_CONNECTION}__{service}ServiceUri to the account's {service} endpoint"
 
 
@@ -125,7 +211,8 @@ def check_containers(ctx: DoctorContext) -> Check:
     except Exception as exc:
         missing = f"create the containers {s.upload_container} and {s.prepared_container} (`azd provision` does)"
         under = f"/blobServices/default/containers/{name}"
-        fix = _storage_fix(ctx, exc, missing, "Storage Blob Data Contributor", "blob", under)
+        kind = roles.UPLOAD_CONTAINER if name == s.upload_container else roles.PREPARED_CONTAINER
+        fix = _storage_fix(ctx, exc, missing, "Storage Blob Data Contributor", "blob", under, kind)
         return Check("storage containers", False, _error(exc), fix)
     return Check(
         "storage containers", True, f"{s.upload_container} and {s.prepared_container} readable on {_account(ctx)}"
@@ -139,15 +226,10 @@ def check_ledger(ctx: DoctorContext) -> Check:
         next(iter(client.query_entities("PartitionKey eq 'chatft-doctor'", results_per_page=1).by_page()), None)
     except Exception as exc:
         missing = f"create the table {table} (`azd provision` does; the app also creates it on first use)"
-        fix = _storage_fix(
-            ctx, exc, missing, "Storage Table Data Contributor", "table", f"/tableServices/default/tables/{table}"
-        )
+        under = f"/tableServices/default/tables/{table}"
+        fix = _storage_fix(ctx, exc, missing, "Storage Table Data Contributor", "table", under, roles.LEDGER_TABLE)
         return Check("ledger table", False, _error(exc), fix)
     return Check("ledger table", True, f"{table} readable")
-
-
-def _workspace_scope(s: Settings) -> str:
-    return s.workspace_resource_id
 
 
 def check_workspace(ctx: DoctorContext) -> Check:
@@ -156,7 +238,9 @@ def check_workspace(ctx: DoctorContext) -> Check:
         location = ctx.workspace().location()
     except Exception as exc:
         fix = (
-            role_fix(_principal(ctx), "AzureML Data Scientist", _workspace_scope(s))
+            role_advice(
+                ctx, "AzureML Data Scientist", roles.WORKSPACE_SCOPE, s.workspace_resource_id, s.workspace_resource_id
+            )
             if _status(exc) == 403
             else "check AML_SUBSCRIPTION_ID, AML_RESOURCE_GROUP and AML_WORKSPACE"
         )
@@ -231,6 +315,18 @@ def check_datastore(ctx: DoctorContext) -> Check:
     return Check("datastore", True, f"{s.aml_datastore} -> {account}/{container}, identity-based")
 
 
+def _this_app(ctx: DoctorContext) -> tuple[str, str]:
+    """(host name, site name) of this environment's function app, when the settings say (azd's outputs
+    SERVICE_CHATFT_BASE_URL and AZURE_FUNCTION_APP_NAME, or the platform's WEBSITE_HOSTNAME and WEBSITE_SITE_NAME)."""
+    base = ctx.env.get("SERVICE_CHATFT_BASE_URL") or ""
+    host = (urlsplit(base).hostname or "") if base else ctx.env.get("WEBSITE_HOSTNAME") or ""
+    return host, ctx.env.get("AZURE_FUNCTION_APP_NAME") or ctx.env.get("WEBSITE_SITE_NAME") or ""
+
+
+def _target(route: Route) -> str:
+    return route.webhook_host or route.function_resource_id.rstrip("/").split("/sites/")[-1].split("/")[0]
+
+
 def _route_check(ctx: DoctorContext, expected: Expected, source_matches: Callable[[str], bool], topic: str) -> Check:
     from shared.azure.event_routes import routes, topics_on
 
@@ -242,12 +338,18 @@ def _route_check(ctx: DoctorContext, expected: Expected, source_matches: Callabl
         return Check(
             name, False, _error(exc), "grant the Reader role on the resource group (and EventGrid Contributor to fix)"
         )
-    route, problem = best_route(found, expected)
+    host, site = _this_app(ctx)
+    mine = [r for r in found if delivers_to_app(r, host, site)]
+    route, problem = best_route(mine, expected)
     if route is None:
+        elsewhere = [r for r in found if best_route([r], expected)[1] is None]
+        note = "".join(f"; {r.topic}/{r.name} delivers to {_target(r)} (another environment's)" for r in elsewhere)
         return Check(
             name,
             False,
-            f"no Event Grid subscription on {topic} delivers to {expected.function}",
+            f"no Event Grid subscription on {topic} delivers to {expected.function}"
+            + (f" of this app ({host or site})" if elsewhere else "")
+            + note,
             "run the post-deploy hook again: `azd hooks run postdeploy`",
         )
     if problem:
@@ -264,9 +366,74 @@ def check_upload_route(ctx: DoctorContext) -> Check:
     return _route_check(ctx, uploads_route(ctx.settings.upload_container), lambda s: s.endswith(suffix), account)
 
 
-def check_job_route(ctx: DoctorContext) -> Check:
+def _on_workspace(ctx: DoctorContext) -> Callable[[str], bool]:
     workspace = ctx.settings.workspace_resource_id.lower().rstrip("/")
-    return _route_check(ctx, job_events_route(), lambda s: s.rstrip("/") == workspace, ctx.settings.aml_workspace)
+    return lambda source: source.rstrip("/") == workspace
+
+
+def check_job_route(ctx: DoctorContext) -> Check:
+    return _route_check(ctx, job_events_route(), _on_workspace(ctx), ctx.settings.aml_workspace)
+
+
+def check_shared(ctx: DoctorContext) -> Check | None:
+    """What this environment uses that another azd environment owns: the workspace's system topic (Azure allows
+    one per source, so a second environment on a workspace reuses the first one's: its `azd-env-name` tag names
+    the owner) and the other environments' subscriptions on it. None when the environment's name is unknown."""
+    from shared.azure.event_routes import routes, topics_on
+
+    me = ctx.env.get("AZURE_ENV_NAME") or ""
+    if not me:
+        return None
+    name = "other azd environments"
+    try:
+        client = ctx.eventgrid()
+        topics = topics_on(client, _on_workspace(ctx))
+        found = [r for t in topics for r in routes(client, t)]
+    except Exception as exc:
+        return Check(name, False, _error(exc), "grant the Reader role on the workspace's resource group")
+    notes = []
+    for topic in topics:
+        owner = (topic.tags or {}).get(ENV_TAG)
+        if owner and owner != me:
+            notes.append(
+                f"the workspace's system topic {topic.name} is environment {owner!r}'s (tag {ENV_TAG}); "
+                "this one reuses it (CHATFT_EXISTING_WORKSPACE_SYSTEM_TOPIC)"
+            )
+    host, site = _this_app(ctx)
+    if host or site:
+        others = sorted({_target(r) for r in found if not delivers_to_app(r, host, site) and _target(r)})
+        if others:
+            notes.append(f"its job events also go to {', '.join(others)} (other environments' apps)")
+    if not notes:
+        return Check(name, True, f"nothing environment {me!r} uses on {ctx.settings.aml_workspace} is another's")
+    return Check(name, True, "; ".join(notes))
+
+
+def check_app_settings(ctx: DoctorContext) -> Check | None:
+    """Settings on the function app that nothing reads: the AVM site module merges app settings, so one an
+    earlier version set stays when a newer template drops it. None when the app is not known (no azd outputs)."""
+    app, group = ctx.env.get("AZURE_FUNCTION_APP_NAME") or "", ctx.env.get("RESOURCE_GROUP") or ""
+    if not app or not group or ctx.arm is None:
+        return None
+    name = "app settings"
+    try:
+        names = list(ctx.arm().app_settings(group, app))
+    except Exception as exc:
+        return Check(
+            name,
+            False,
+            f"{app}: {_error(exc)}",
+            "reading them needs Microsoft.Web/sites/config/list/action on the app (Website Contributor)",
+        )
+    unused = unused_settings(names, [*setting_names(), *IDENTITY_SETTINGS], [STORAGE_CONNECTION])
+    if not unused:
+        return Check(name, True, f"{app}: each of its {len(names)} settings is read by chatft or the host")
+    return Check(
+        name,
+        True,
+        f"{app}: read by nothing (left by an earlier version?): {', '.join(unused)}",
+        f"az functionapp config appsettings delete -n {app} -g {group} --setting-names {' '.join(unused)}",
+    )
 
 
 def check_metrics(ctx: DoctorContext) -> Check:
@@ -278,7 +445,10 @@ def check_metrics(ctx: DoctorContext) -> Check:
     try:
         ctx.metrics().probe(probe, timedelta(minutes=5))
     except MetricsUnauthorized as exc:
-        return Check("janitor metrics", False, str(exc), role_fix(_principal(ctx), exc.role, exc.scope))
+        # The app gets the template's custom role for these reads; a person, the role the service names.
+        role = roles.APP_READER if _holder(ctx) == roles.APP else exc.role
+        fix = role_advice(ctx, role, roles.SUBSCRIPTION, exc.scope, exc.scope)
+        return Check("janitor metrics", False, str(exc), fix)
     except Exception as exc:
         logging.getLogger("chatft").debug("metrics probe failed", exc_info=True)
         return Check("janitor metrics", False, _error(exc), "see the README's troubleshooting: metrics not authorised")
@@ -292,4 +462,5 @@ def run_doctor(ctx: DoctorContext) -> list[Check]:
         checks += check_model_and_compute(ctx)
         checks.append(check_datastore(ctx))
     checks += [check_upload_route(ctx), check_job_route(ctx), check_metrics(ctx)]
+    checks += [c for c in (check_shared(ctx), check_app_settings(ctx)) if c is not None]
     return checks
