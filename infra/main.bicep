@@ -59,6 +59,9 @@ param existingWorkspaceName string = ''
 @description('Resource group of the existing workspace. Empty: the environment\'s resource group.')
 param existingWorkspaceResourceGroup string = ''
 
+@description('Name of the existing workspace\'s Event Grid system topic, in its resource group, when another azd environment (or anyone) already made one: Azure allows one system topic per source, so this environment reuses it. Empty: create one.')
+param existingWorkspaceSystemTopicName string = ''
+
 @description('VM size of a GPU compute cluster to create for fine-tuning (it scales to zero nodes when idle). Empty (the default): serverless compute, and no cluster is created.')
 param gpuClusterVmSize string = ''
 
@@ -106,7 +109,11 @@ var uploadContainerName = 'chat-uploads'
 var preparedContainerName = 'chat-prepared'
 var ledgerTableName = 'chatftledger'
 var deadLetterContainerName = 'eventgrid-deadletter'
-var datastoreName = 'chatft_prepared'
+// One datastore per environment: two environments on one workspace must not re-point each other's.
+// Datastore names are lowercase letters, digits and underscores, at most 255 (Azure resource name rules,
+// learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftmachinelearningservices);
+// resourceToken is 13 lowercase letters and digits.
+var datastoreName = 'chatft_prepared_${resourceToken}'
 
 var createWorkspace = empty(existingWorkspaceName)
 var workspaceName = createWorkspace
@@ -414,19 +421,16 @@ module storageTopic 'br/public:avm/res/event-grid/system-topic:0.6.1' = {
 }
 
 // Job events: the workspace's run events, to the job_events function. A system topic lives in its
-// source's region and there can be only one per source (README, "Deploy to Azure").
-module workspaceTopic 'br/public:avm/res/event-grid/system-topic:0.6.1' = {
+// source's region and there can be only one per source, so an existing one is reused (app/workspace-topic.bicep).
+module workspaceTopic 'app/workspace-topic.bicep' = {
   name: 'chatft-workspace-topic-${resourceToken}'
   scope: resourceGroup(workspaceResourceGroupName)
   params: {
     name: '${abbrs.eventGridSystemTopics}mlw-${resourceToken}'
+    existingName: createWorkspace ? '' : existingWorkspaceSystemTopicName
     location: aml.outputs.workspaceLocation
     tags: tags
-    source: aml.outputs.workspaceId
-    topicType: 'Microsoft.MachineLearningServices.Workspaces'
-    managedIdentities: {
-      systemAssigned: true
-    }
+    workspaceId: aml.outputs.workspaceId
   }
 }
 
@@ -497,5 +501,9 @@ output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connect
 // The app settings as one JSON string, so `chatft doctor --env <name>` checks exactly what the app was
 // given (no secrets: names, endpoints and the identity's client id).
 output CHATFT_APP_SETTINGS string = string(chatftAppSettings)
+// Who this template gave roles to, so `chatft doctor` can tell a role it assigns (wait for it, or run
+// `azd provision`) from one it does not (`az role assignment create`).
+output DEPLOYER_PRINCIPAL_ID string = principalId
+output APP_PRINCIPAL_ID string = appIdentity.outputs.principalId
 // Whether this environment created the workspace (scripts/predown.sh deletes only such a one, permanently).
 output AML_WORKSPACE_CREATED bool = createWorkspace

@@ -130,6 +130,7 @@ EXPRESSION_SAMPLES = {
     "AML_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",  # subscription().subscriptionId
     "AML_RESOURCE_GROUP": "rg-chatft",  # the environment's group, or the existing workspace's
     "AML_WORKSPACE": "mlw-chatft-abcdefghijklm",  # generated, or the existing workspace's
+    "AML_DATASTORE": "chatft_prepared_abcdefghijklm",  # one per environment (tests/test_infra_environments.py)
     "FINETUNE_COMPUTE": "serverless",  # serverless, or the GPU cluster's name (checked separately)
     "FINETUNE_INSTANCE_TYPE": "Standard_NC24ads_A100_v4",  # the serverless size, or the cluster's
     # the events topic's endpoint (Microsoft.EventGrid/topics properties.endpoint)

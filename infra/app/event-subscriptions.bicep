@@ -74,10 +74,16 @@ resource uploads 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15
   }
 }
 
+// One subscription per function app on the workspace's topic, which several azd environments may share
+// (workspace-topic.bicep): a fixed name would let the last environment's hook re-point the others' events.
+// Event subscription names: 3-64 letters, digits and hyphens (Azure resource name rules).
+var jobEventsSubscriptionName = 'chatft-jobs-${take(split(functionAppHostName, '.')[0], 52)}'
+
 module jobEvents 'job-events-subscription.bicep' = {
-  name: 'chatft-job-events'
+  name: take('chatft-job-events-${split(functionAppHostName, '.')[0]}', 64)
   scope: resourceGroup(workspaceResourceGroup)
   params: {
+    subscriptionName: jobEventsSubscriptionName
     functionAppHostName: functionAppHostName
     eventGridExtensionKey: eventGridExtensionKey
     workspaceSystemTopicName: workspaceSystemTopicName

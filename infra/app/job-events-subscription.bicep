@@ -3,6 +3,9 @@
 // the workspace's resource group, where its system topic is.
 param functionAppHostName string
 
+@description('Name of the subscription: one per function app, since environments may share the topic.')
+param subscriptionName string
+
 @secure()
 param eventGridExtensionKey string
 
@@ -25,7 +28,7 @@ resource workspaceTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing =
 // exactly as its event would, so an upload then goes live about 15 minutes later.
 resource jobEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
   parent: workspaceTopic
-  name: 'chatft-job-events'
+  name: subscriptionName
   properties: {
     destination: {
       endpointType: 'WebHook'
