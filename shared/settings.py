@@ -397,17 +397,23 @@ def storage_connection(
 ) -> tuple[str, str] | None:
     """('connection_string', value) or ('account_url', value) for a connection setting's blob/queue/table service.
 
-    The same rules as the Functions host: the setting itself holds a connection string, or
-    `<name>__<service>ServiceUri` / `<name>__serviceUri` name the endpoint for managed identity.
+    In the order the Functions storage extensions read a connection (Azure/azure-sdk-for-net
+    sdk/extensions/Microsoft.Azure.WebJobs.Extensions.Clients/src/Shared/StorageClientProvider.cs,
+    `CreateClient` and `TryGetServiceUri`): the setting itself holds a connection string; else
+    `<name>__accountName` gives https://<account>.<service>.core.windows.net; else `<name>__<service>ServiceUri`;
+    else, for the blob service only, `<name>__serviceUri` (BlobServiceClient's own `serviceUri`; "If both versions
+    are provided, the multi-service form is used" and "The URI can only designate the blob service": MicrosoftDocs
+    azure-docs includes/functions-storage-blob-connections.md, "Identity-based connections").
     """
     env = os.environ if env is None else env
     if env.get(connection):
         return "connection_string", env[connection]
-    for suffix in (f"__{service}ServiceUri", "__serviceUri"):
+    if env.get(f"{connection}__accountName"):
+        return "account_url", f"https://{env[f'{connection}__accountName']}.{service}.core.windows.net"
+    suffixes = (f"__{service}ServiceUri", "__serviceUri") if service == "blob" else (f"__{service}ServiceUri",)
+    for suffix in suffixes:
         if env.get(connection + suffix):
             return "account_url", env[connection + suffix]
-    if connection == "AzureWebJobsStorage" and env.get("AzureWebJobsStorage__accountName"):
-        return "account_url", f"https://{env['AzureWebJobsStorage__accountName']}.{service}.core.windows.net"
     return None
 
 

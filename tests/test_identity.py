@@ -9,7 +9,7 @@ import pytest
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 from shared.azure.identity import credential
-from shared.settings import IdentityChoice, identity_for
+from shared.settings import IdentityChoice, identity_for, storage_connection
 
 UAMI = "11111111-2222-3333-4444-555555555555"
 
@@ -72,3 +72,47 @@ def test_the_storage_clients_use_the_connection_identity(monkeypatch) -> None:
     service = blob_service(env)
     assert isinstance(service.credential, ManagedIdentityCredential)
     assert service.url.startswith("https://acct.blob.core.windows.net")
+
+
+ACCOUNT = "https://acct.blob.core.windows.net"
+OTHER = "https://other.blob.core.windows.net"
+
+
+@pytest.mark.parametrize(
+    ("env", "service", "expected"),
+    [
+        ({"CHATFT_STORAGE__serviceUri": ACCOUNT}, "blob", ACCOUNT),
+        ({"CHATFT_STORAGE__blobServiceUri": ACCOUNT, "CHATFT_STORAGE__serviceUri": OTHER}, "blob", ACCOUNT),
+        ({"CHATFT_STORAGE__serviceUri": ACCOUNT}, "table", None),
+        ({"CHATFT_STORAGE__accountName": "acct"}, "blob", ACCOUNT),
+        ({"CHATFT_STORAGE__accountName": "acct"}, "table", "https://acct.table.core.windows.net"),
+        ({"CHATFT_STORAGE__accountName": "acct", "CHATFT_STORAGE__blobServiceUri": OTHER}, "blob", ACCOUNT),
+        ({"CHATFT_STORAGE": "UseDevelopmentStorage=true", "CHATFT_STORAGE__accountName": "acct"}, "blob", None),
+    ],
+    ids=[
+        "serviceUri names the blob service",
+        "blobServiceUri wins over serviceUri",
+        "serviceUri is not the table service",
+        "accountName",
+        "accountName for tables",
+        "accountName first",
+        "a connection string first of all",
+    ],
+)
+def test_the_connection_settings_are_read_in_the_blob_extensions_order(env, service, expected) -> None:
+    """The Functions storage extensions build a client from a connection the way
+    Azure/azure-sdk-for-net sdk/extensions/Microsoft.Azure.WebJobs.Extensions.Clients/src/Shared/
+    StorageClientProvider.cs does: a connection string if the setting itself has a value; else `accountName`
+    (https://<account>.<service>.core.windows.net); else `<service>ServiceUri` (blobServiceUri, tableServiceUri);
+    else the client's own constructor argument through Microsoft.Extensions.Azure, which for BlobServiceClient is
+    `serviceUri`. MicrosoftDocs azure-docs includes/functions-storage-blob-connections.md ("Identity-based
+    connections") says the same of the URIs: `<CONNECTION_NAME_PREFIX>__serviceUri` is the blob service URI,
+    `blobServiceUri` its alias for a connection used across services, "If both versions are provided, the
+    multi-service form is used", and "The URI can only designate the blob service"."""
+    found = storage_connection(env, service=service)
+    if expected is None and "CHATFT_STORAGE" in env:
+        assert found == ("connection_string", env["CHATFT_STORAGE"])
+    elif expected is None:
+        assert found is None
+    else:
+        assert found == ("account_url", expected)
