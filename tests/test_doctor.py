@@ -618,3 +618,20 @@ def test_app_settings_the_caller_may_not_read_name_the_permission(deployment) ->
     check = by_name(deployment)["app settings"]
     assert not check.ok and "403" in check.detail and "AuthorizationFailed" in check.detail
     assert "Microsoft.Web/sites/config/list/action" in check.fix
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_metrics_refused_for_the_app_wait_for_its_custom_role_for_a_person_name_monitoring_reader(
+    deployment, status
+) -> None:
+    """The real MetricsClient refused (401 ClientAuthenticationError, 403 HttpResponseError: tests/fake_monitor.py).
+    Run as the app's identity, the role is metrics-rbac.bicep's custom one (its id is per environment, so the
+    listing cannot show it): wait or `azd provision`, never a create. Run as the person who deployed (whom the
+    template gives no metrics role), the built-in Monitoring Reader on the subscription."""
+    deployment.metrics = FakeMetricsClient(refuse=status)
+    deployment.env["APP_PRINCIPAL_ID"], deployment.env["DEPLOYER_PRINCIPAL_ID"] = ME, "someone-else"
+    check = by_name(deployment)["janitor metrics"]
+    assert not check.ok and "azd provision" in check.fix and "--assignee-object-id" not in check.fix
+    deployment.env["APP_PRINCIPAL_ID"], deployment.env["DEPLOYER_PRINCIPAL_ID"] = APP_ID, ME
+    check = by_name(deployment)["janitor metrics"]
+    assert f'--role "Monitoring Reader" --scope /subscriptions/{SUB}' in check.fix

@@ -64,6 +64,9 @@ ROLE_IDS = {
 """Built-in role definition ids (the same in every tenant): those the Bicep files assign, and Monitoring Reader,
 which the doctor names for a person who wants to read the janitor's metrics."""
 
+METRICS_READER = "Monitoring Reader"
+"""The built-in role a person needs to make the janitor's metrics query (the batch API checks the subscription)."""
+
 APP_READER = "chatft app reader"
 """metrics-rbac.bicep's custom role (named per environment: `chatft app reader (<env>, <token>)`): the batch
 metrics reads and the region's VM sizes. Its id is made per environment, so assignments cannot be matched by it."""

@@ -445,8 +445,8 @@ def check_metrics(ctx: DoctorContext) -> Check:
     try:
         ctx.metrics().probe(probe, timedelta(minutes=5))
     except MetricsUnauthorized as exc:
-        # The app gets the template's custom role for these reads; a person, the role the service names.
-        role = roles.APP_READER if _holder(ctx) == roles.APP else exc.role
+        # The app gets the template's custom role for these reads; a person, the built-in role that has them.
+        role = roles.APP_READER if _holder(ctx) == roles.APP else roles.METRICS_READER
         fix = role_advice(ctx, role, roles.SUBSCRIPTION, exc.scope, exc.scope)
         return Check("janitor metrics", False, str(exc), fix)
     except Exception as exc:
