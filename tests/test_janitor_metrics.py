@@ -118,11 +118,17 @@ def test_a_refused_query_is_an_error_naming_the_role_and_the_subscription_scope(
     assert isinstance(counts, RequestCounts) and dict(counts) == {}
     assert set(counts.unreadable) == set(endpoints)
     reason = counts.unreadable[endpoints[0]]
-    assert ROLE == "Monitoring Reader" and ROLE in reason and reason.endswith(f"on {SUBSCRIPTION}")
+    assert (
+        ROLE == "Monitoring Reader"
+        and ROLE in reason
+        and f"Microsoft.Insights/metrics/read on {SUBSCRIPTION}" in reason
+    )
+    assert "'chatft app reader' from azd" in reason  # the least role: the one infra/app/metrics-rbac.bicep assigns
     assert f"HTTP {status}" in reason
     [(level, line)] = lines(caplog, "janitor.metrics_unauthorized")
     assert level == logging.ERROR
     assert line["role"] == "Monitoring Reader" and line["scope"] == SUBSCRIPTION and line["status"] == status
+    assert line["fix"].startswith("azd provision (assigns the custom role 'chatft app reader'")
     assert f'--role "Monitoring Reader" --scope {SUBSCRIPTION}' in line["fix"]
     assert "AuthorizationFailed" in line["error"] or "InvalidAuthenticationToken" in line["error"]
     assert not lines(caplog, "janitor.metrics_failed")

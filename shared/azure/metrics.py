@@ -22,7 +22,9 @@ What the documentation says, and the choices made here:
   /subscriptions/<id>** (the subscription of the endpoints' resource ids). The per-resource API
   (azure-monitor-query's `MetricsQueryClient.query_resource`, Monitoring Reader on the resource)
   would need another package and one ARM call per endpoint, which is what throttling and the
-  batch API exist to avoid; it was not chosen.
+  batch API exist to avoid; it was not chosen. Monitoring Reader is `*/read` over the whole
+  subscription, so `azd up` grants the one action the query needs (with metric definitions and
+  the region's VM sizes) through a custom role instead (infra/app/metrics-rbac.bicep).
 - Failures: the same page says a 401 means the role is missing on the subscription and a 403
   that the Microsoft.Insights resource provider is not registered in it ("403 authorization
   failures"). The SDK maps 401 to `azure.core.exceptions.ClientAuthenticationError` and raises
@@ -61,8 +63,12 @@ GRAINS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60))
 """PT1M is the metric's time grain; a coarser one keeps a long window under MAX_POINTS per series."""
 MAX_POINTS = 1440
 """Our own bound (a day of minutes per series), not a documented limit of the API."""
+PERMISSION = "Microsoft.Insights/metrics/read"
+"""What the batch metrics API checks, on the subscription (see the module docstring)."""
+APP_ROLE = "chatft app reader"
+"""The custom role `azd up` assigns the app for PERMISSION and nothing broader (infra/app/metrics-rbac.bicep)."""
 ROLE = "Monitoring Reader"
-"""The role the batch metrics API needs, on the subscription (see the module docstring)."""
+"""The built-in role that grants PERMISSION (with every other read): what a person assigns without azd."""
 
 
 class UsageMetrics(Protocol):
@@ -85,9 +91,10 @@ class MetricsUnauthorized(Exception):
     def __init__(self, status: int, scope: str, detail: str = "") -> None:
         self.status, self.scope, self.role, self.detail = status, scope, ROLE, detail
         super().__init__(
-            f"Azure Monitor refused the metrics query (HTTP {status}): assign the {ROLE} role to the "
-            f"function app's identity on {scope} (the batch metrics API checks the subscription; a role "
-            "on the workspace or resource group is not enough)"
+            f"Azure Monitor refused the metrics query (HTTP {status}): the function app's identity needs "
+            f"{PERMISSION} on {scope} (`azd provision` assigns it the custom role {APP_ROLE!r}; without azd, "
+            f"{ROLE}). The batch metrics API checks the subscription: a role on the workspace or resource group "
+            "is not enough"
             + ("; if it has the role, register the Microsoft.Insights resource provider there" if status == 403 else "")
             + (f". Service said: {detail}" if detail else "")
         )
@@ -95,7 +102,10 @@ class MetricsUnauthorized(Exception):
     @property
     def reason(self) -> str:
         """Short and stable (no trace ids), for decisions and reports."""
-        return f"HTTP {self.status} from Azure Monitor: the function app's identity needs {self.role} on {self.scope}"
+        return (
+            f"HTTP {self.status} from Azure Monitor: the function app's identity needs {PERMISSION} on {self.scope} "
+            f"(role {APP_ROLE!r} from azd, or {self.role})"
+        )
 
 
 def subscription_scope(resource_id: str) -> str:
@@ -218,7 +228,8 @@ class AzureMonitorUsage:
                     status=exc.status,
                     endpoints=len(batch),
                     error=str(exc),
-                    fix=f'az role assignment create --assignee <function app principal id> --role "{exc.role}" '
+                    fix=f"azd provision (assigns the custom role {APP_ROLE!r} on {exc.scope}); without azd: "
+                    f'az role assignment create --assignee <function app principal id> --role "{exc.role}" '
                     f"--scope {exc.scope}",
                     consequence="these endpoints are never found idle: they bill until deleted by hand "
                     "(or by JANITOR_MAX_AGE_HOURS)",
