@@ -114,7 +114,7 @@ Write-Host 'Creating the Event Grid subscriptions (uploads -> ingest_upload, job
 foreach ($attempt in 1..3) {
     az deployment group create --name chatft-event-subscriptions --resource-group $resourceGroup --subscription $subscription --template-file $template --parameters $parameters --output none
     if ($LASTEXITCODE -eq 0) {
-        Write-Host "Event Grid subscriptions created: chatft-uploads on $storageTopic, chatft-job-events on $workspaceTopic."
+        Write-Host "Event Grid subscriptions created: chatft-uploads on $storageTopic, chatft-jobs-$($env:AZURE_FUNCTION_APP_NAME) on $workspaceTopic."
         Write-Host 'Upload a file:'
         Write-Host "  az storage blob upload --subscription $subscription --auth-mode login --account-name $env:AZURE_STORAGE_ACCOUNT_NAME --container-name $uploadContainer --name demo/chat_sample.jsonl --file samples/chat_sample.jsonl"
         exit 0

@@ -100,7 +100,7 @@ for attempt in 1 2 3; do
       deadLetterStorageAccountId="$AZURE_STORAGE_ACCOUNT_ID" \
       deadLetterContainer="$DEAD_LETTER_CONTAINER" \
     --output none; then
-    echo "Event Grid subscriptions created: chatft-uploads on $STORAGE_SYSTEM_TOPIC_NAME, chatft-job-events on $WORKSPACE_SYSTEM_TOPIC_NAME."
+    echo "Event Grid subscriptions created: chatft-uploads on $STORAGE_SYSTEM_TOPIC_NAME, chatft-jobs-$AZURE_FUNCTION_APP_NAME on $WORKSPACE_SYSTEM_TOPIC_NAME."
     echo "Upload a file:"
     echo "  az storage blob upload --subscription $subscription --auth-mode login --account-name ${AZURE_STORAGE_ACCOUNT_NAME:-<account>} \\"
     echo "    --container-name $UPLOAD_CONTAINER --name demo/chat_sample.jsonl --file samples/chat_sample.jsonl"
