@@ -257,6 +257,20 @@ def test_a_transient_azure_error_is_one_line_and_exit_1(ctx) -> None:
     service._failures.clear()
 
 
+def test_no_sign_in_is_one_line_naming_az_login(ctx) -> None:
+    """azure-identity raises CredentialUnavailableError (a ClientAuthenticationError with no response) when no
+    credential in the chain has a sign-in (azure-identity `_exceptions.py`). For the app that is a managed identity
+    endpoint warming up, retried; for a person it means `az login`, not "try again"."""
+    service, _, later, path = ctx
+    add(service, "ep-nologin", OURS, later - timedelta(hours=3))
+    service.credential.unavailable = 50
+    result = chatft(path, "keep", "ep-nologin")
+    service.credential.unavailable = 0
+    assert result.exit_code == 1
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("error:")]  # after the one "using settings" line
+    assert "az login" in line and "try again" in line and "Traceback" not in result.output
+
+
 # --- the local backend, acted on from a second process while another owns the scoring server ---
 
 

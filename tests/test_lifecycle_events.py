@@ -150,10 +150,10 @@ def flow(aml, topic, blob_service, storage_env):
 
 
 def lifecycle_ctx() -> lifecycle.LifecycleContext:
-    """What `chatft retire` / `redeploy` build (shared/commands/lifecycle.py `_context`)."""
-    from shared.commands.lifecycle import _context
+    """What `chatft retire` / `redeploy` build (shared/commands/lifecycle.py `context`)."""
+    from shared.commands.lifecycle import context
 
-    return _context()
+    return context()
 
 
 # --- the whole loop, on the wire ---

@@ -50,19 +50,19 @@ def _run(
     err.print(f"[dim]using {escape(target.source)}[/]", highlight=False)
     try:
         with applied(target):
-            ctx = _context()
+            ctx = context()
             outcome = action(ctx, query, **options)
             note = after(target) if after and isinstance(outcome, Outcome) and outcome.changed else None
     except UploadNotFound as exc:
         fail(str(exc))
-    except (SettingsError, _NoBackend) as exc:
+    except (SettingsError, NoBackend) as exc:
         fail(str(exc))
     except Refused as exc:
         fail(str(exc), EXIT_REJECTED)
     except Exception as exc:  # Azure said no, or could not be reached: one line a person can act on
         if os.environ.get("CHATFT_DEBUG"):
             raise
-        fail(_azure_error(exc), EXIT_REJECTED)
+        fail(azure_error(exc), EXIT_REJECTED)
     assert isinstance(outcome, Outcome)
     style = "green" if outcome.ok and outcome.changed else ("yellow" if outcome.ok else "red")
     out.print(f"[{style}]{escape(outcome.message)}[/]", highlight=False)
@@ -71,18 +71,18 @@ def _run(
     raise typer.Exit(EXIT_ACCEPTED if outcome.ok else EXIT_REJECTED)
 
 
-class _NoBackend(Exception):
+class NoBackend(Exception):
     """ML_BACKEND=none: there is no workspace to act on."""
 
 
-def _context() -> object:
+def context() -> object:
     """The flow's context from shared.runtime, which `applied(target)` pointed at the target's settings."""
     import shared.runtime
     from shared.flows.lifecycle import LifecycleContext
 
     workspace = shared.runtime.workspace()
     if workspace is None:
-        raise _NoBackend("ML_BACKEND=none in these settings: there is no workspace (set ML_BACKEND to azure or local)")
+        raise NoBackend("ML_BACKEND=none in these settings: there is no workspace (set ML_BACKEND to azure or local)")
     return LifecycleContext(
         shared.runtime.settings(),
         shared.runtime.ledger(create=False),
@@ -92,11 +92,14 @@ def _context() -> object:
     )
 
 
-def _azure_error(exc: Exception) -> str:
-    """A failure as one line: transient ones say to try again, refusals say what Azure said."""
-    from shared.azure.azureml.errors import is_transient
+def azure_error(exc: Exception) -> str:
+    """A failure as one line: no sign-in says how to sign in, transient ones say to try again, refusals say
+    what Azure said."""
+    from shared.azure.azureml.errors import is_credential_unavailable, is_transient
 
     text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if is_credential_unavailable(exc):  # transient for the app (its identity endpoint warms up), not for a person
+        return "no Azure sign-in was found on this machine: run `az login` (or `azd auth login`), then try again"
     if is_transient(exc):
         return f"Azure did not answer ({text}); nothing was changed that a retry would not finish: try again"
     status = getattr(exc, "status_code", None)

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from shared.commands.lifecycle import _azure_error, _context, _NoBackend
+from shared.commands.lifecycle import NoBackend, azure_error, context
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, TargetError, applied, resolve
 
@@ -43,9 +43,9 @@ def register(app: typer.Typer) -> None:
         err.print(f"[dim]using {escape(target.source)}[/]", highlight=False)
         try:
             with applied(target):
-                ctx = _context()
+                ctx = context()
                 ok = _retire_all(ctx, force, reason, wait)
-        except _NoBackend:
+        except NoBackend:
             out.print("ML_BACKEND=none in these settings: there is no workspace, so no endpoint to retire")
             raise typer.Exit(EXIT_ACCEPTED) from None
         except SettingsError as exc:
@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         except Exception as exc:  # Azure said no, or could not be reached: one line a person can act on
             if os.environ.get("CHATFT_DEBUG"):
                 raise
-            fail(_azure_error(exc), EXIT_REJECTED)
+            fail(azure_error(exc), EXIT_REJECTED)
         raise typer.Exit(EXIT_ACCEPTED if ok else EXIT_REJECTED)
 
 
