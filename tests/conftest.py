@@ -52,6 +52,10 @@ DEPLOYED = {
     "tests.test_job_events",
     "tests.test_job_poll",
     "tests.test_janitor",
+    "tests.test_transient_azure",
+    "tests.test_model_tag",
+    "tests.test_identity",
+    "tests.test_tracking_rest",
 }
 
 
