@@ -238,27 +238,9 @@ def score_prompt(
 
     Without --state it looks in every local state folder (.chatft, .chatft/runs/*) for an endpoint
     whose scoring server is alive and answers /health, newest first."""
-    from shared.azure.scoring import SmokeError, score
-    from shared.local.scoring import live_endpoints
+    from shared.commands.score import score_local
 
-    roots = [state] if state else [Path(".chatft"), Path(".chatft/demo"), *sorted(Path(".chatft/runs").glob("*"))]
-    found = next(iter(live_endpoints(roots, name=endpoint)), None)
-    if found is None:
-        what = f"named {endpoint!r} " if endpoint else ""
-        where = state or ".chatft"
-        err.print(
-            f"[red]error:[/red] no live local endpoint {what}in {where}: run `make run ARGS=--keep` or `chatft dev` first"
-        )
-        raise typer.Exit(EXIT_USAGE)
-    url, config = found
-    try:
-        traffic = config.get("traffic") or {}
-        deployment = max(traffic, key=traffic.get) if traffic else next(iter(config.get("deployments") or {}), "")
-        result = score(url, config["key"], deployment, [{"role": "user", "content": prompt}], 30)
-    except (SmokeError, OSError, KeyError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {config.get('name')}: {exc}")
-        raise typer.Exit(EXIT_REJECTED) from None
-    out.print(f"[dim]{config['name']} ({result.latency_ms} ms)[/]\n{result.answer}")
+    score_local(prompt, state, endpoint)
 
 
 @app.command()

@@ -1,14 +1,21 @@
-"""A small local HTTP server that speaks the Azure ML online-endpoint scoring protocol."""
+"""A small local HTTP server that speaks the Azure ML online-endpoint scoring protocol.
+
+The body is read as Azure ML's MLflow scoring script reads it for the deployed model's flavour
+(azureml-assets mlflow-model-inference/context/mlflow_score_script.py; the rule is shared.local.scoring's
+`conversation`): `flavor` "hftransformersv2" (the default fine-tuned chat model's, see tests/test_smoke_shape.py)
+reads a list holding one conversation, "transformers" the list of messages. A body the model cannot read is the
+model server's 400, which the managed endpoint answers as a 424 carrying it (how-to-troubleshoot-online-endpoints).
+"""
 
 from __future__ import annotations
 
-import json
 import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from shared.domain.deploy.chat_turns import servable_problem
-from shared.local.http import JsonHandler
+from shared.local.http import HttpError, JsonHandler
+from shared.local.retrieval import DEFAULT_FLAVOR
+from shared.local.scoring import conversation
 
 
 class ScoringServer:
@@ -20,6 +27,7 @@ class ScoringServer:
         self.key, self.deployment, self.answer = key, deployment, answer
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[int] = []
+        self.flavor = DEFAULT_FLAVOR
         server = self
 
         class Handler(JsonHandler):
@@ -33,18 +41,14 @@ class ScoringServer:
                 if self.headers.get("azureml-model-deployment") != server.deployment:
                     return self._reply(404, {"error": "no such deployment"})
                 try:
-                    messages = json.loads(body)["input_data"]["input_string"]
-                    assert isinstance(messages, list) and messages
-                except (ValueError, KeyError, TypeError, AssertionError):
-                    return self._reply(400, {"error": "malformed body"})
-                problem = servable_problem(messages)
-                if problem:  # the model's server answered 400; the endpoint wraps it in a 424 (see REJECTIONS)
+                    conversation(body, server.flavor)
+                except HttpError as exc:  # the model's server answered 400; the endpoint wraps it in a 424
                     headers = {
-                        "ms-azureml-model-error-statuscode": "400",
+                        "ms-azureml-model-error-statuscode": str(exc.status),
                         "ms-azureml-model-error-reason": "model_error",
                     }
                     return self._reply(
-                        424, {"message": f"An unexpected error occurred in scoring script: {problem}"}, headers
+                        424, {"message": f"An unexpected error occurred in scoring script: {exc}"}, headers
                     )
                 return self._reply(200, {"output": server.answer})
 

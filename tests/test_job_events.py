@@ -97,7 +97,8 @@ def test_completed_five_times_and_out_of_order_deploys_once(flow, blob_service, 
     )
     body = json.loads(request["body"])
     assert body["params"] == {} and body["input_data"]["parameters"]["max_new_tokens"] == 200
-    assert body["input_data"]["input_string"][-1]["role"] == "user"
+    assert body["input_data"]["input_string"][0][-1]["role"] == "user"  # a list holding the conversation
+    assert entry.deploy["input_shape"] == "conversations"
     assert entry.deploy["smoke"]["answer"] == "Lower the learning rate." and entry.deploy["smoke"]["latency_ms"] >= 0
     deployed = report(blob_service, storage_env)["deployment"]
     assert deployed["status"] == "live" and deployed["smoke_test"]["answer"] == "Lower the learning rate."

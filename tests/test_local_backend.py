@@ -92,23 +92,18 @@ MESSAGES = [{"role": "user", "content": "Question 3.0: how do I tune model 3?"}]
 def test_scoring_protocol(local: LocalWorkspace) -> None:
     uri, key = live_endpoint(local)
     auth = {"Authorization": f"Bearer {key}"}
-    for shape in ([MESSAGES], [MESSAGES[0]]):  # [[messages]] and [messages]
-        status, body = post(
-            uri,
-            {
-                "input_data": {
-                    "input_string": shape if shape != [MESSAGES[0]] else MESSAGES,
-                    "parameters": {"max_new_tokens": 20},
-                }
-            },
-            {**auth, "azureml-model-deployment": "demo"},
-        )
-        assert status == 200 and body == {"output": "Answer 3.0: lower the learning rate for 3."}
+    notebook = {"input_data": {"input_string": [MESSAGES], "parameters": {"max_new_tokens": 20}}}
+    status, body = post(uri, notebook, {**auth, "azureml-model-deployment": "demo"})
+    assert status == 200 and body == {"output": "Answer 3.0: lower the learning rate for 3."}
+    # the local model is hftransformersv2, as the default fine-tuned model (tests/test_smoke_shape.py): its server
+    # reads a list holding the conversation, not the list of messages a transformers model reads
+    status, body = post(uri, {"input_data": {"input_string": MESSAGES}}, {**auth, "azureml-model-deployment": "demo"})
+    assert status == 400 and "hftransformersv2" in body["error"]
     assert post(uri, {"input_data": {"input_string": MESSAGES}}, {"Authorization": "Bearer wrong"})[0] == 401
     assert post(uri, {"input_data": {"input_string": MESSAGES}}, {})[0] == 401
     status, body = post(uri, {"input_data": {"input_string": MESSAGES}}, {**auth, "azureml-model-deployment": "blue"})
     assert status == 404 and "blue" in body["error"]
-    assert post(uri, {"input_data": {"input_string": MESSAGES}}, auth)[0] == 200  # routed by traffic
+    assert post(uri, notebook, auth)[0] == 200  # routed by traffic
     for bad in (
         b"{not json",
         {"input_data": {}},

@@ -39,10 +39,10 @@ def test_unreadable_answers_are_smoke_errors(payload: object) -> None:
 def test_the_prompt_stops_before_the_last_assistant_turn() -> None:
     conversation = {"messages": [*MESSAGES, {"role": "assistant", "content": "Lower the rate."}]}
     assert smoke_prompt(conversation) == MESSAGES
-    body = request_body(MESSAGES)
+    body = request_body(MESSAGES)  # the notebook's sample_score.json: a list holding the conversation
     assert body == {
         "input_data": {
-            "input_string": MESSAGES,
+            "input_string": [MESSAGES],
             "parameters": {"temperature": 0.6, "top_p": 0.9, "do_sample": True, "max_new_tokens": 200},
         },
         "params": {},
@@ -60,7 +60,7 @@ def test_score_sends_key_and_deployment_header() -> None:
             score(server.url, "secret", "green", MESSAGES, timeout=5)
         assert not no_traffic.value.permanent  # "no valid deployment with positive weight" (yet)
         assert [r["headers"]["azureml-model-deployment"] for r in server.requests] == ["blue", "blue", "green"]
-        assert json.loads(server.requests[0]["body"])["input_data"]["input_string"] == MESSAGES
+        assert json.loads(server.requests[0]["body"])["input_data"]["input_string"] == [MESSAGES]
 
 
 def test_an_unreachable_endpoint_is_a_smoke_error() -> None:

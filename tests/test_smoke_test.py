@@ -114,7 +114,7 @@ def test_a_non_alternating_test_conversation_still_goes_live(flow, blob_service,
     send(completed(job, tags))
     run_until(lambda: row().status is Status.LIVE)
     [request] = server.requests
-    sent = json.loads(request["body"])["input_data"]["input_string"]
+    [sent] = json.loads(request["body"])["input_data"]["input_string"]
     assert [m["role"] for m in sent] == [S, U]
 
 
@@ -125,7 +125,8 @@ def test_a_refused_smoke_test_fails_at_once_with_the_server_message(flow, blob_s
     run_until(lambda: row().status is Status.DEPLOY_FAILED)
     entry = row()
     assert "rejected the smoke test" in entry.error and "HTTP 400" in entry.error and "injected" in entry.error
-    assert len(server.requests) == 1  # not retried until the deadline
+    assert "refused both request bodies" in entry.error  # the other shape was tried once (tests/test_smoke_shape.py)
+    assert len(server.requests) == 2  # then not retried until the deadline
     assert entry.deploy["endpoint"] not in workspace.online_endpoints.endpoints  # nothing left billing
     assert "rejected the smoke test" in report(blob_service, storage_env)["deployment"]["error"]
 

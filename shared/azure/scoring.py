@@ -1,4 +1,13 @@
-"""The smoke test: one test conversation to the live endpoint, the way the notebook scores it."""
+"""The smoke test: one test conversation to the live endpoint, the way the notebook scores it.
+
+The body's `input_string` has two shapes, and which one a deployment reads depends on the MLflow flavour the
+fine-tuned model inherits from its base model (azureml-assets mlflow-model-inference/context/
+mlflow_score_script.py): an `hftransformersv2` model gets input_data as it came and reads a list of
+conversations (the notebook's sample_score.json); for a `transformers` model the server unwraps
+input_string and reads one list of messages. The notebook's shape goes first; a refusal (400, or 424 carrying
+the model's 4xx) gets the other shape once; the shape that worked is kept (the ledger row's
+`deploy["input_shape"]`) and sent alone after that.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 PARAMETERS = {"temperature": 0.6, "top_p": 0.9, "do_sample": True, "max_new_tokens": 200}
@@ -22,12 +32,27 @@ MODEL_STATUS_HEADER = "ms-azureml-model-error-statuscode"
 """With a 424, the status the model's own server answered (same page)."""
 
 
+class InputShape(str, Enum):
+    CONVERSATIONS = "conversations"
+    """input_string is a list holding the conversation (the notebook's; what an hftransformersv2 model reads)."""
+    MESSAGES = "messages"
+    """input_string is the conversation's messages (what a transformers model reads once the server unwraps it)."""
+
+
 class SmokeError(Exception):
     """The endpoint did not answer properly: retried until the deadline, unless `permanent`."""
 
-    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, permanent: bool = False, model_status: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.status, self.permanent = status, permanent
+        self.status, self.permanent, self.model_status = status, permanent, model_status
+
+    @property
+    def refuses_the_body(self) -> bool:
+        """A 400, or a 424 carrying the model server's 4xx: the other request shape may be what it reads."""
+        model = (self.model_status or "").strip()
+        return self.status == 400 or (self.status == 424 and model.isdigit() and 400 <= int(model) < 500)
 
 
 def is_rejection(status: int, model_status: str | None) -> bool:
@@ -41,10 +66,27 @@ def is_rejection(status: int, model_status: str | None) -> bool:
 class SmokeResult:
     latency_ms: int
     answer: str
+    shape: InputShape = InputShape.CONVERSATIONS
+    """The request shape the endpoint answered."""
 
 
-def request_body(messages: list[dict[str, str]]) -> dict[str, Any]:
-    return {"input_data": {"input_string": messages, "parameters": dict(PARAMETERS)}, "params": {}}
+def request_body(messages: list[dict[str, str]], shape: InputShape = InputShape.CONVERSATIONS) -> dict[str, Any]:
+    strings: list[Any] = [messages] if shape is InputShape.CONVERSATIONS else messages
+    return {"input_data": {"input_string": strings, "parameters": dict(PARAMETERS)}, "params": {}}
+
+
+_DESCRIBED = {
+    InputShape.CONVERSATIONS: "as a list holding the conversation",
+    InputShape.MESSAGES: "as the list of messages",
+}
+
+
+def known_shape(value: Any) -> InputShape | None:
+    """A remembered shape (a ledger value), or None when there is none or it is not one we know."""
+    try:
+        return InputShape(value) if value else None
+    except ValueError:
+        return None
 
 
 def extract_answer(payload: Any) -> str:
@@ -63,11 +105,45 @@ def extract_answer(payload: Any) -> str:
     raise SmokeError(f"no answer in a {type(payload).__name__} response")
 
 
-def score(scoring_uri: str, key: str, deployment: str, messages: list[dict[str, str]], timeout: float) -> SmokeResult:
+def score(
+    scoring_uri: str,
+    key: str,
+    deployment: str,
+    messages: list[dict[str, str]],
+    timeout: float,
+    *,
+    shape: InputShape | str | None = None,
+) -> SmokeResult:
+    """Score in the remembered `shape`; with none, the notebook's shape and, if the body is refused, the other once."""
+    known = known_shape(shape)
+    if known is not None:
+        return _post(scoring_uri, key, deployment, messages, timeout, known)
+    try:
+        return _post(scoring_uri, key, deployment, messages, timeout, InputShape.CONVERSATIONS)
+    except SmokeError as first:
+        if not first.refuses_the_body:
+            raise
+        try:
+            return _post(scoring_uri, key, deployment, messages, timeout, InputShape.MESSAGES)
+        except SmokeError as second:
+            if not second.refuses_the_body:
+                raise
+            raise SmokeError(
+                f"the endpoint refused both request bodies: {_DESCRIBED[InputShape.CONVERSATIONS]}: {first}; "
+                f"{_DESCRIBED[InputShape.MESSAGES]}: {second}",
+                status=second.status,
+                permanent=True,
+                model_status=second.model_status,
+            ) from second
+
+
+def _post(
+    scoring_uri: str, key: str, deployment: str, messages: list[dict[str, str]], timeout: float, shape: InputShape
+) -> SmokeResult:
     """POST with key auth and the azureml-model-deployment header; stdlib only, nothing shared between calls."""
     request = urllib.request.Request(
         scoring_uri,
-        data=json.dumps(request_body(messages)).encode(),
+        data=json.dumps(request_body(messages, shape)).encode(),
         method="POST",
         headers={
             "Content-Type": "application/json",
@@ -92,6 +168,7 @@ def score(scoring_uri: str, key: str, deployment: str, messages: list[dict[str, 
             f"HTTP {exc.code} from the endpoint{model}: {detail}",
             status=exc.code,
             permanent=is_rejection(exc.code, model_status),
+            model_status=model_status,
         ) from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise SmokeError(f"could not reach the endpoint: {exc}") from exc
@@ -103,4 +180,4 @@ def score(scoring_uri: str, key: str, deployment: str, messages: list[dict[str, 
     answer = extract_answer(payload).strip()
     if not answer:
         raise SmokeError("the endpoint answered with empty text")
-    return SmokeResult(latency_ms, answer[:ANSWER_PREVIEW])
+    return SmokeResult(latency_ms, answer[:ANSWER_PREVIEW], shape)

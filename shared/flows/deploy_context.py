@@ -5,15 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Protocol
 
-from shared.azure.scoring import SmokeResult
+from shared.azure.scoring import InputShape, SmokeResult
 from shared.azure.storage import PreparedStore
 from shared.domain.ledger import Ledger
 from shared.domain.workspace import Workspace
 from shared.flows.lifecycle_events import Publisher
 from shared.settings import Settings
 
-Scorer = Callable[[str, str, str, list[dict[str, str]], float], SmokeResult]
+
+class Scorer(Protocol):
+    """shared.azure.scoring.score: (scoring URI, key, deployment, messages, timeout, shape) -> the answer."""
+
+    def __call__(
+        self,
+        scoring_uri: str,
+        key: str,
+        deployment: str,
+        messages: list[dict[str, str]],
+        timeout: float,
+        *,
+        shape: InputShape | str | None = None,
+    ) -> SmokeResult: ...
 
 
 @dataclass

@@ -144,7 +144,12 @@ def _smoke_test(ctx: DeployContext, entry: LedgerEntry) -> str | None:
     key = ctx.workspace.endpoint_key(endpoint.name)
     try:
         result = ctx.scorer(
-            endpoint.scoring_uri, key, d["deployment"], messages, float(ctx.settings.smoke_timeout_seconds)
+            endpoint.scoring_uri,
+            key,
+            d["deployment"],
+            messages,
+            float(ctx.settings.smoke_timeout_seconds),
+            shape=d.get("input_shape"),
         )
     except SmokeError as exc:
         if exc.permanent:  # the server refuses this request: waiting for the deadline cannot help
@@ -154,6 +159,7 @@ def _smoke_test(ctx: DeployContext, entry: LedgerEntry) -> str | None:
         log_step("deploy.smoke_retry", cid=entry.cid, endpoint=endpoint.name, error=str(exc), level=logging.WARNING)
         return None
     d["scoring_uri"] = endpoint.scoring_uri
+    d["input_shape"] = result.shape.value  # what this deployment reads: every later score sends it alone
     d["smoke"] = {"latency_ms": result.latency_ms, "answer": result.answer, "prompt": messages[-1]["content"][:200]}
     return "live"
 

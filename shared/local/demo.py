@@ -249,7 +249,12 @@ def _stages(
     messages = smoke_prompt(conversation) or [{"role": "user", "content": "Hello!"}]
     endpoint = entry.deploy["endpoint"]
     answer = score(
-        entry.deploy["scoring_uri"], workspace.endpoint_key(endpoint), entry.deploy["deployment"], messages, 30
+        entry.deploy["scoring_uri"],
+        workspace.endpoint_key(endpoint),
+        entry.deploy["deployment"],
+        messages,
+        30,
+        shape=entry.deploy.get("input_shape"),  # what the smoke test found this deployment reads
     ).answer
     console.print(f"    [bold]user[/]      {escape(messages[-1]['content'])}")  # data, not markup
     console.print(f"    [bold]model[/]     {escape(answer)}")

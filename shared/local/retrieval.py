@@ -8,7 +8,9 @@ thousands of conversations on one core, needs no weights from a hub, and is easy
 
 Saved in the MLflow model folder layout: an `MLmodel` file plus `artifacts/index.json`, with a
 `python_function` flavor whose loader is this module, so the local registry holds the same
-artifact shape Azure ML registers (mlflow itself is not needed to write or read it).
+artifact shape Azure ML registers (mlflow itself is not needed to write or read it). The MLmodel also
+names the Hugging Face flavour a fine-tuned catalog model would have (DEFAULT_FLAVOR), which decides the
+request body the local scoring server accepts, as it decides the real one's (shared.local.scoring).
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ from typing import Any
 
 _WORD = re.compile(r"\w+")
 ARTIFACT = "artifacts/index.json"
+FLAVORS = ("hftransformersv2", "transformers")
+DEFAULT_FLAVOR = "hftransformersv2"
+"""A fine-tuned model takes its base model's MLmodel flavour (azureml-assets
+assets/training/finetune_acft_hf_nlp/src/finetune/finetune.py, `_get_model_flavor`), and the default
+FINETUNE_MODEL, Phi-4, is `hftransformersv2` (azureml-assets assets/models/system/Phi-4/MLmodel)."""
 MAX_DF = 0.2
 """Terms found in more than this share of training contexts are ignored."""
 QUERY_TERMS = 24
@@ -116,8 +123,10 @@ class RetrievalModel:
         baseline = sum(token_f1(self.fallback, reply) for _, reply in pairs) / len(pairs)
         return {"examples": len(pairs), "token_f1": round(model, 4), "baseline_token_f1": round(baseline, 4)}
 
-    def save(self, folder: Path, metadata: dict[str, Any]) -> None:
-        """MLflow model folder layout: MLmodel + artifacts."""
+    def save(self, folder: Path, metadata: dict[str, Any], *, flavor: str = DEFAULT_FLAVOR) -> None:
+        """MLflow model folder layout: MLmodel + artifacts; `flavor` is one of FLAVORS."""
+        if flavor not in FLAVORS:
+            raise ValueError(f"flavor {flavor!r} is not one of {', '.join(FLAVORS)}")
         (folder / "artifacts").mkdir(parents=True, exist_ok=True)
         index = {"replies": self.replies, "vectors": self.vectors, "idf": self.idf, "fallback": self.fallback}
         (folder / ARTIFACT).write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
@@ -131,6 +140,8 @@ class RetrievalModel:
             f"    python_version: {python}\n"
             "  chatft_retrieval:\n"
             "    version: 1\n"
+            f"  {flavor}:\n"
+            "    task_type: chat-completion\n"
             f"model_uuid: {uuid.uuid4().hex}\n"
             f"utc_time_created: '{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')}'\n"
             "metadata:\n" + "".join(f"  {key}: {json.dumps(value)}\n" for key, value in metadata.items()),
@@ -142,6 +153,18 @@ class RetrievalModel:
     def load(cls, folder: Path) -> RetrievalModel:
         index = json.loads((folder / ARTIFACT).read_text(encoding="utf-8"))
         return cls(index["replies"], index["vectors"], index["idf"], index["fallback"])
+
+
+def flavor_of(folder: Path) -> str:
+    """The model's Hugging Face flavour, from the top-level keys under `flavors:` in its MLmodel (DEFAULT_FLAVOR
+    for a model saved before flavours were recorded)."""
+    in_flavors = False
+    for line in (folder / "MLmodel").read_text(encoding="utf-8").splitlines():
+        if not line.startswith(" "):
+            in_flavors = line.rstrip() == "flavors:"
+        elif in_flavors and line.startswith("  ") and not line.startswith("   ") and line.strip()[:-1] in FLAVORS:
+            return line.strip()[:-1]
+    return DEFAULT_FLAVOR
 
 
 def _normalise(vector: dict[str, float]) -> dict[str, float]:

@@ -2,8 +2,11 @@
 
 Speaks the Azure ML scoring protocol on 127.0.0.1 (a free port, written to server.json):
 key auth (`Authorization: Bearer <key>`), the `azureml-model-deployment` header or else the
-traffic split, `{"input_data": {"input_string": [[messages]] or [messages], "parameters": {...}}}`
-in and `{"output": "<text>"}` out, JSON errors with the right status codes. It counts requests
+traffic split, `{"input_data": {"input_string": ..., "parameters": {...}}}` in and `{"output": "<text>"}`
+out, JSON errors with the right status codes. Like Azure ML's MLflow scoring script (azureml-assets
+mlflow-model-inference/context/mlflow_score_script.py), the deployed model's flavour decides what
+`input_string` must be: a list holding the conversation for `hftransformersv2` (passed to the model as
+it came), the conversation's messages for `transformers` (unwrapped from input_string); the other is a 400. It counts requests
 (per second, so a demo-sized idle window works) into requests.json for the local UsageMetrics.
 """
 
@@ -19,29 +22,35 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.domain.deploy.chat_turns import servable_problem
 from shared.local.http import HttpError, JsonHandler, JsonServer
 from shared.local.procs import watch_parent
-from shared.local.retrieval import RetrievalModel
+from shared.local.retrieval import RetrievalModel, flavor_of
 from shared.local.state import read_json, write_json
 
 MAX_BODY = 1 << 20
 
 
-def conversation(body: bytes) -> list[dict[str, str]]:
-    """The messages to answer, from either accepted input_string shape; HttpError(400) otherwise."""
+def conversation(body: bytes, flavor: str) -> list[dict[str, str]]:
+    """The messages to answer, from the one input_string shape the model's flavour reads; HttpError(400) otherwise."""
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise HttpError(400, f"body is not JSON: {exc}") from exc
     data = payload.get("input_data") if isinstance(payload, dict) else None
-    messages = data.get("input_string") if isinstance(data, dict) else None
-    if not isinstance(messages, list) or not messages:
-        raise HttpError(400, "expected {'input_data': {'input_string': [messages] or [[messages]]}}")
-    if isinstance(messages[0], list):
-        messages = messages[0]
+    strings = data.get("input_string") if isinstance(data, dict) else None
+    if not isinstance(strings, list) or not strings:
+        raise HttpError(400, "expected {'input_data': {'input_string': [...], 'parameters': {...}}}")
+    if flavor == "hftransformersv2":
+        if len(strings) != 1 or not isinstance(strings[0], list):
+            raise HttpError(400, "a hftransformersv2 model reads input_string as a list holding one conversation")
+        messages = strings[0]
+    elif any(not isinstance(m, dict) for m in strings):
+        raise HttpError(400, "a transformers model reads input_string as the conversation's messages")
+    else:
+        messages = strings
     if not all(
         isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in messages
     ):
@@ -57,7 +66,7 @@ def conversation(body: bytes) -> list[dict[str, str]]:
 class Endpoint:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.models: dict[str, RetrievalModel] = {}
+        self.models: dict[str, tuple[RetrievalModel, str]] = {}
         self.counts: dict[str, int] = read_json(folder / "requests.json", {}) or {}
         self.lock = threading.Lock()
 
@@ -86,12 +95,13 @@ class Endpoint:
             raise HttpError(424, "no valid deployments to route to: set traffic or the azureml-model-deployment header")
         return live[0][1]
 
-    def answer(self, deployment: str, config: dict[str, Any], messages: list[dict[str, str]]) -> str:
+    def model(self, deployment: str, config: dict[str, Any]) -> tuple[RetrievalModel, str]:
+        """The deployment's model and its flavour, loaded once."""
         with self.lock:
             if deployment not in self.models:
-                self.models[deployment] = RetrievalModel.load(Path(config["deployments"][deployment]["model_path"]))
-            model = self.models[deployment]
-        return model.answer(messages)
+                folder = Path(config["deployments"][deployment]["model_path"])
+                self.models[deployment] = (RetrievalModel.load(folder), flavor_of(folder))
+            return self.models[deployment]
 
 
 def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
@@ -108,27 +118,36 @@ def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             config = endpoint.config()
             if self.headers.get("Authorization") != f"Bearer {config.get('key')}":
                 return self._reply(401, {"error": "missing or wrong key (Authorization: Bearer <key>)"})
-            messages = conversation(self.read_body(MAX_BODY))  # HttpError: a JSON 4xx, from the base
+            raw = self.read_body(MAX_BODY)  # HttpError: a JSON 4xx, from the base
             deployment = endpoint.route(config, self.headers.get("azureml-model-deployment"))
-            return self._reply(200, {"output": endpoint.answer(deployment, config, messages)})
+            model, flavor = endpoint.model(deployment, config)
+            return self._reply(200, {"output": model.answer(conversation(raw, flavor))})
 
     return Handler
 
 
-def live_endpoints(roots: list[Path], name: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """(scoring URL, endpoint.json) of every endpoint under these state folders whose server is really
-    up (its pid is alive and GET /health answers with that pid), the newest server first."""
+class LiveEndpoint(NamedTuple):
+    url: str
+    config: dict[str, Any]
+    """Its endpoint.json."""
+    state_dir: Path
+    """The state folder it is under (a session there holds the settings of its ledger)."""
+
+
+def live_endpoints(roots: list[Path], name: str | None = None) -> list[LiveEndpoint]:
+    """Every endpoint under these state folders whose server is really up (its pid is alive and GET /health
+    answers with that pid), the newest server first."""
     servers = []
     for root in roots:
         for folder in (root / "endpoints").glob("*") if (root / "endpoints").is_dir() else []:
             with contextlib.suppress(OSError, ValueError):
                 config, server = read_json(folder / "endpoint.json"), read_json(folder / "server.json")
                 if config and server and (name is None or config.get("name") == name):
-                    servers.append(((folder / "server.json").stat().st_mtime, server, config))
+                    servers.append(((folder / "server.json").stat().st_mtime, server, config, root))
     live = []
-    for _, server, config in sorted(servers, key=lambda s: s[0], reverse=True):
+    for _, server, config, root in sorted(servers, key=lambda s: s[0], reverse=True):
         if _answers(server):
-            live.append((f"http://127.0.0.1:{server['port']}/score", config))
+            live.append(LiveEndpoint(f"http://127.0.0.1:{server['port']}/score", config, root))
     return live
 
 
