@@ -100,18 +100,16 @@ def deploy_context():
 
 
 def job_event_handler(event: object) -> str:
-    """Event Grid: a run event from the workspace (see shared.flows.job_events)."""
+    """Event Grid: a run event from the workspace (see shared.flows.job_events). Event Grid waits 30 s for the
+    answer, so a delivery only classifies, registers and writes the ledger: the settled row's lifecycle events
+    (up to 15 s against a slow topic) and its training metrics (up to 20 s) go out on the reconciler's next tick."""
     from shared.domain.run_events import from_function_event
     from shared.flows.job_events import handle_run_event
 
     ctx = deploy_context()
     if ctx is None:
         return "ignored: ML_BACKEND=none"
-    run_event = from_function_event(event)
-    try:
-        return handle_run_event(run_event, ctx)
-    finally:  # the settled row's events (best effort; the reconciler's tick retries)
-        _publish_for(run_event.tags.get("chatft_dataset", ""), run_event.tags.get("chatft_upload", ""))
+    return handle_run_event(from_function_event(event), ctx)
 
 
 def _publish_for(dataset: str, sha256: str) -> None:
