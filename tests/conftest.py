@@ -56,6 +56,7 @@ DEPLOYED = {
     "tests.test_model_tag",
     "tests.test_identity",
     "tests.test_tracking_rest",
+    "tests.test_event_deadline",
 }
 
 
