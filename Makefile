@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.chatft-installed
 # The Python the app runs on in Azure (pyproject's [tool.chatft] deployed-python; infra/main.bicep deploys the
 # same): .venv-deployed runs the deployed tests on it with requirements.txt as Azure installs it.
 DEPLOYED_VERSION := $(shell sed -n 's/^deployed-python = "\([0-9.]*\)"/\1/p' pyproject.toml)
-DEPLOYED_PYTHON ?= $(shell for p in $$(command -v python$(DEPLOYED_VERSION)) $$(ls -d $$HOME/.pyenv/versions/$(DEPLOYED_VERSION).*/bin/python$(DEPLOYED_VERSION) 2>/dev/null | sort -V -r) /usr/local/bin/python$(DEPLOYED_VERSION) /usr/bin/python$(DEPLOYED_VERSION); do "$$p" -c 'import sys; sys.exit(f"{sys.version_info[0]}.{sys.version_info[1]}" != "$(DEPLOYED_VERSION)")' 2>/dev/null && { echo "$$p"; break; }; done)
+DEPLOYED_PYTHON ?= $(shell for p in $$(command -v python$(DEPLOYED_VERSION)) $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(DEPLOYED_VERSION).*/bin/python$(DEPLOYED_VERSION) 2>/dev/null | sort -V -r) /usr/local/bin/python$(DEPLOYED_VERSION) /usr/bin/python$(DEPLOYED_VERSION); do "$$p" -c 'import sys; sys.exit(f"{sys.version_info[0]}.{sys.version_info[1]}" != "$(DEPLOYED_VERSION)")' 2>/dev/null && { echo "$$p"; break; }; done)
 DVENV := .venv-deployed
 DBIN := $(DVENV)/bin
 DPIP := $(DBIN)/python -m pip --disable-pip-version-check -q
