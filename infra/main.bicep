@@ -65,10 +65,9 @@ param existingWorkspaceSystemTopicName string = ''
 @description('VM size of a GPU compute cluster to create for fine-tuning (it scales to zero nodes when idle). Empty (the default): serverless compute, and no cluster is created.')
 param gpuClusterVmSize string = ''
 
-@minLength(2)
 @maxLength(16)
-@description('Name of that cluster; it becomes FINETUNE_COMPUTE.')
-param gpuClusterName string = 'chatft-gpu'
+@description('Name of that cluster; it becomes FINETUNE_COMPUTE. Empty (the default): cft-gpu-<token>, one per environment, so two environments on one existing workspace never re-size each other\'s cluster.')
+param gpuClusterName string = ''
 
 @minValue(1)
 @description('Most nodes the cluster may scale to.')
@@ -97,6 +96,8 @@ param janitorDryRun string = 'false'
 
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+// A compute name is 2-16 letters, digits and hyphens, unique in its workspace.
+var gpuCluster = empty(gpuClusterName) ? 'cft-gpu-${take(resourceToken, 8)}' : gpuClusterName
 var tags = { 'azd-env-name': environmentName }
 
 var appName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}chatft-${resourceToken}'
@@ -163,7 +164,7 @@ var chatftAppSettings = {
   AML_REGISTRY: 'azureml'
   AML_DATASTORE: datastoreName
   FINETUNE_MODEL: finetuneModel
-  FINETUNE_COMPUTE: createGpuCluster ? gpuClusterName : 'serverless'
+  FINETUNE_COMPUTE: createGpuCluster ? gpuCluster : 'serverless'
   FINETUNE_INSTANCE_TYPE: createGpuCluster ? gpuClusterVmSize : finetuneInstanceType
   FINETUNE_OVERRIDES: '{}'
   EXPERIMENT_NAME: 'chatft-finetune'
@@ -392,7 +393,7 @@ module aml 'app/aml.bicep' = {
     preparedContainerName: preparedContainerName
     appPrincipalId: appIdentity.outputs.principalId
     createGpuCluster: createGpuCluster
-    gpuClusterName: gpuClusterName
+    gpuClusterName: gpuCluster
     gpuClusterVmSize: gpuClusterVmSize
     gpuClusterMaxNodes: gpuClusterMaxNodes
   }

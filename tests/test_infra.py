@@ -346,11 +346,19 @@ def test_the_template_offers_only_backends_that_run_in_azure() -> None:
     assert values == set(ML_BACKENDS) - {"local"}, "the local backend runs on one machine and is not deployed"
 
 
-def test_a_gpu_cluster_name_is_a_valid_finetune_compute() -> None:
-    default = _literal(_params(MAIN.read_text())["gpuClusterName"] or "")
-    assert default and _SPECS["finetune_compute"].parse(default) == default
+def test_a_gpu_cluster_name_is_a_valid_finetune_compute_one_per_environment() -> None:
+    """Empty by default: `cft-gpu-<8 of the environment's token>`, 16 characters at most (an AmlCompute name is
+    2-16 letters, digits and hyphens), so two environments on one existing workspace get two clusters."""
+    text = MAIN.read_text()
+    assert _literal(_params(text)["gpuClusterName"] or "") == ""
+    [default] = re.findall(r"var gpuCluster = empty\(gpuClusterName\) \? '([^']+)' : gpuClusterName", text)
+    assert default == "cft-gpu-${take(resourceToken, 8)}"
+    sample = default.replace("${take(resourceToken, 8)}", "abcdefgh")
+    assert len(sample) <= 16 and _SPECS["finetune_compute"].parse(sample) == sample
+    assert "toLower(uniqueString(subscription().id, environmentName" in text  # the token differs per environment
     setting = _chatft_app_settings()["FINETUNE_COMPUTE"]
-    assert re.fullmatch(r"createGpuCluster \? gpuClusterName : 'serverless'", setting)
+    assert re.fullmatch(r"createGpuCluster \? gpuCluster : 'serverless'", setting)
+    assert "gpuClusterName: gpuCluster\n" in text  # the module creates the cluster the setting names
 
 
 # ---------------------------------------------------------------------------------------------
