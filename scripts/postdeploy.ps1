@@ -15,20 +15,9 @@ Set-StrictMode -Version Latest
 $root = Split-Path -Parent $PSScriptRoot
 $template = Join-Path $root 'infra/app/event-subscriptions.bicep'
 
-foreach ($tool in @('az', 'azd')) {
-    if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) {
-        Write-Host "Error: $tool is not installed; see README.md, 'Deploy to Azure', prerequisites."
-        exit 1
-    }
-}
-
-Write-Host 'Loading the azd environment...'
-foreach ($line in (& azd env get-values)) {
-    if ($line -match '^([^=]+)=(.*)$') {
-        $value = $Matches[2] -replace '^"|"$', ''
-        [Environment]::SetEnvironmentVariable($Matches[1], $value)
-    }
-}
+. (Join-Path $PSScriptRoot 'hook-common.ps1')
+Assert-Tools
+Import-AzdEnv
 
 function Get-Required([string]$Name) {
     $value = [Environment]::GetEnvironmentVariable($Name)
@@ -47,18 +36,7 @@ $workspaceResourceGroup = Get-Required 'AML_RESOURCE_GROUP'
 $uploadContainer = Get-Required 'UPLOAD_CONTAINER'
 $storageAccountId = Get-Required 'AZURE_STORAGE_ACCOUNT_ID'
 $deadLetterContainer = Get-Required 'DEAD_LETTER_CONTAINER'
-$subscription = $env:AZURE_SUBSCRIPTION_ID
-if (-not $subscription) {
-    Write-Host "Error: AZURE_SUBSCRIPTION_ID is not set in this azd environment: run 'azd env set AZURE_SUBSCRIPTION_ID <id>'."
-    exit 1
-}
-
-# The Azure CLI has its own login and default subscription, apart from azd's: check it can reach azd's.
-az account show --subscription $subscription --query id --output tsv 2>$null | Out-Null
-if ($LASTEXITCODE -ne 0) {
-    Write-Host "Error: the Azure CLI is not signed in to subscription $subscription (azd's): run 'az login', then 'azd hooks run postdeploy'."
-    exit 1
-}
+$subscription = Get-AzdSubscription 'azd hooks run postdeploy'
 
 $hostName = az functionapp show --name $appName --resource-group $resourceGroup --subscription $subscription --query defaultHostName --output tsv
 if ($LASTEXITCODE -ne 0 -or -not $hostName) {

@@ -17,20 +17,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 template="$root/infra/app/event-subscriptions.bicep"
 
-for cmd in az azd; do
-  if ! command -v "$cmd" >/dev/null 2>&1; then
-    echo "Error: $cmd is not installed; see README.md, 'Deploy to Azure', prerequisites." >&2
-    exit 1
-  fi
-done
-
-echo "Loading the azd environment..."
-while IFS='=' read -r key value; do
-  [ -n "$key" ] || continue
-  value="${value#\"}"
-  value="${value%\"}"
-  export "$key=$value"
-done < <(azd env get-values)
+# shellcheck source=scripts/hook-common.sh
+source "$root/scripts/hook-common.sh"
+require_tools
+load_azd_env
 
 : "${AZURE_FUNCTION_APP_NAME:?not set: run azd provision first}"
 : "${RESOURCE_GROUP:?not set: run azd provision first}"
@@ -40,17 +30,8 @@ done < <(azd env get-values)
 : "${UPLOAD_CONTAINER:?not set: run azd provision first}"
 : "${AZURE_STORAGE_ACCOUNT_ID:?not set: run azd provision first}"
 : "${DEAD_LETTER_CONTAINER:?not set: run azd provision first}"
-if [ -z "${AZURE_SUBSCRIPTION_ID:-}" ]; then
-  echo "Error: AZURE_SUBSCRIPTION_ID is not set in this azd environment: run 'azd env set AZURE_SUBSCRIPTION_ID <id>'." >&2
-  exit 1
-fi
-subscription="$AZURE_SUBSCRIPTION_ID"
-
 # The Azure CLI has its own login and default subscription, apart from azd's: check it can reach azd's.
-if ! az account show --subscription "$subscription" --query id --output tsv >/dev/null 2>&1; then
-  echo "Error: the Azure CLI is not signed in to subscription $subscription (azd's): run 'az login', then 'azd hooks run postdeploy'." >&2
-  exit 1
-fi
+require_az_login "azd hooks run postdeploy"
 
 host_name="$(az functionapp show --name "$AZURE_FUNCTION_APP_NAME" --resource-group "$RESOURCE_GROUP" \
   --subscription "$subscription" --query defaultHostName --output tsv)"

@@ -22,20 +22,9 @@ $root = Split-Path -Parent $PSScriptRoot
 Set-Location $root
 $retireWaitMinutes = 30
 
-foreach ($tool in @('az', 'azd')) {
-    if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) {
-        Write-Host "Error: $tool is not installed; see README.md, 'Deploy to Azure', prerequisites."
-        exit 1
-    }
-}
-
-Write-Host 'Loading the azd environment...'
-foreach ($line in (& azd env get-values)) {
-    if ($line -match '^([^=]+)=(.*)$') {
-        $value = $Matches[2] -replace '^"|"$', ''
-        [Environment]::SetEnvironmentVariable($Matches[1], $value)
-    }
-}
+. (Join-Path $PSScriptRoot 'hook-common.ps1')
+Assert-Tools
+Import-AzdEnv
 
 $workspace = $env:AML_WORKSPACE
 if (-not $workspace) {
@@ -52,18 +41,8 @@ if (-not $resourceGroup) {
     Write-Host 'Error: AML_RESOURCE_GROUP is not set: run azd provision first.'
     exit 1
 }
-$subscription = $env:AZURE_SUBSCRIPTION_ID
-if (-not $subscription) {
-    Write-Host "Error: AZURE_SUBSCRIPTION_ID is not set in this azd environment: run 'azd env set AZURE_SUBSCRIPTION_ID <id>'."
-    exit 1
-}
-
 # The Azure CLI has its own login and default subscription, apart from azd's: check it can reach azd's.
-az account show --subscription $subscription --query id --output tsv 2>$null | Out-Null
-if ($LASTEXITCODE -ne 0) {
-    Write-Host "Error: the Azure CLI is not signed in to subscription $subscription (azd's): run 'az login', then 'azd down' again."
-    exit 1
-}
+$subscription = Get-AzdSubscription 'azd down'
 
 # Already gone (an earlier `azd down` stopped after this step): nothing to delete.
 $shown = az ml workspace show --name $workspace --resource-group $resourceGroup --subscription $subscription --query name --output tsv 2>&1

@@ -24,20 +24,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 retire_wait_minutes=30
 
-for cmd in az azd; do
-  if ! command -v "$cmd" >/dev/null 2>&1; then
-    echo "Error: $cmd is not installed; see README.md, 'Deploy to Azure', prerequisites." >&2
-    exit 1
-  fi
-done
-
-echo "Loading the azd environment..."
-while IFS='=' read -r key value; do
-  [ -n "$key" ] || continue
-  value="${value#\"}"
-  value="${value%\"}"
-  export "$key=$value"
-done < <(azd env get-values)
+# shellcheck source=scripts/hook-common.sh
+source "$root/scripts/hook-common.sh"
+require_tools
+load_azd_env
 
 workspace="${AML_WORKSPACE:-}"
 if [ -z "$workspace" ]; then
@@ -50,17 +40,8 @@ if [ -n "${CHATFT_EXISTING_WORKSPACE:-}" ] || [ "$(echo "${AML_WORKSPACE_CREATED
   exit 0
 fi
 : "${AML_RESOURCE_GROUP:?not set: run azd provision first}"
-if [ -z "${AZURE_SUBSCRIPTION_ID:-}" ]; then
-  echo "Error: AZURE_SUBSCRIPTION_ID is not set in this azd environment: run 'azd env set AZURE_SUBSCRIPTION_ID <id>'." >&2
-  exit 1
-fi
-subscription="$AZURE_SUBSCRIPTION_ID"
-
 # The Azure CLI has its own login and default subscription, apart from azd's: check it can reach azd's.
-if ! az account show --subscription "$subscription" --query id --output tsv >/dev/null 2>&1; then
-  echo "Error: the Azure CLI is not signed in to subscription $subscription (azd's): run 'az login', then 'azd down' again." >&2
-  exit 1
-fi
+require_az_login "azd down"
 
 # Already gone (an earlier `azd down` stopped after this step): nothing to delete.
 if ! shown="$(az ml workspace show --name "$workspace" --resource-group "$AML_RESOURCE_GROUP" \

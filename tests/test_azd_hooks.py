@@ -322,11 +322,16 @@ def test_predown_reads_only_outputs_azds_own_values_and_the_existing_workspace_s
 
 
 def test_the_hooks_pass_shellcheck() -> None:
-    for hook in ("predown.sh", "postdeploy.sh"):
+    """`-x` follows `source scripts/hook-common.sh` (its `# shellcheck source=` path is from the repository root)."""
+    for hook in ("predown.sh", "postdeploy.sh", "hook-common.sh"):
         done = subprocess.run(
-            [_shellcheck(), "--shell=bash", "--severity=style", str(SCRIPTS / hook)], capture_output=True, text=True
+            [_shellcheck(), "-x", "--shell=bash", "--severity=style", f"scripts/{hook}"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         )
         assert done.returncode == 0, done.stdout + done.stderr
+        subprocess.run(["bash", "-n", str(SCRIPTS / hook)], check=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,14 +353,20 @@ def _code(path: Path) -> list[str]:
 def test_the_powershell_hooks_check_the_login_first_and_name_azds_subscription_on_every_az_call(hook: str) -> None:
     path = SCRIPTS / hook
     text = path.read_text()
-    calls = [line.strip() for line in _code(path) if re.search(r"(^|=\s*|&\s*)az\s", line.strip())]
+    code = _code(path)
+    calls = [line.strip() for line in code if re.search(r"(^|=\s*|&\s*)az\s", line.strip())]
     assert calls, hook
     for call in calls:
         assert "--subscription $subscription" in call, call
-    assert calls[0].startswith("az account show --subscription $subscription"), calls[0]
-    login = text[text.index("az account show") :]
+    # the login check (scripts/hook-common.ps1) runs before the first az call of the hook
+    assert ". (Join-Path $PSScriptRoot 'hook-common.ps1')" in text
+    [check] = [i for i, line in enumerate(code) if line.strip().startswith("$subscription = Get-AzdSubscription '")]
+    assert check < min(i for i, line in enumerate(code) if line.strip() in calls)
+    common = (SCRIPTS / "hook-common.ps1").read_text()
+    login = common[common.index("function Get-AzdSubscription") :]
+    assert "$subscription = $env:AZURE_SUBSCRIPTION_ID" in login
+    login = login[login.index("az account show --subscription $subscription") :]
     assert login.index("$LASTEXITCODE -ne 0") < login.index("'az login'") < login.index("exit 1")
-    assert "$subscription = $env:AZURE_SUBSCRIPTION_ID" in text
     masked = re.sub(r"(?m)^\s*#.*$", "", text)
     masked = re.sub(r"'[^'\n]*'", "''", masked)
     masked = re.sub(r'"(?:[^"`\n]|`.)*"', '""', masked)

