@@ -72,13 +72,17 @@ case "$*" in
     fi
     echo "$FAKE_WORKSPACE" ;;
   "ml workspace delete "*) ;;
+  "eventgrid system-topic list "*) cat "${FAKE_TOPICS:-/dev/null}" ;;
   *) echo "fake az: no canned answer for: $*" >&2; exit 3 ;;
 esac
 """
 FAKE_AZD = r"""#!/usr/bin/env bash
 { printf 'azd'; printf '\t%s' "$@"; printf '\n'; } >> "$FAKE_LOG"
-[ "$*" = "env get-values" ] || { echo "fake azd: no canned answer for: $*" >&2; exit 3; }
-cat "$FAKE_AZD_VALUES"
+case "$*" in
+  "env get-values") cat "$FAKE_AZD_VALUES" ;;
+  "env set "*) ;;
+  *) echo "fake azd: no canned answer for: $*" >&2; exit 3 ;;
+esac
 """
 FAKE_CHATFT = r"""#!/usr/bin/env bash
 { printf 'chatft'; printf '\t%s' "$@"; printf '\n'; } >> "$FAKE_LOG"
@@ -313,7 +317,7 @@ def test_predown_reads_only_outputs_azds_own_values_and_the_existing_workspace_s
 
 def test_the_hooks_pass_shellcheck() -> None:
     """`-x` follows `source scripts/hook-common.sh` (its `# shellcheck source=` path is from the repository root)."""
-    for hook in ("predown.sh", "postdeploy.sh", "hook-common.sh"):
+    for hook in ("predown.sh", "postdeploy.sh", "preprovision.sh", "hook-common.sh"):
         done = subprocess.run(
             [_shellcheck(), "-x", "--shell=bash", "--severity=style", f"scripts/{hook}"],
             capture_output=True,
@@ -339,7 +343,7 @@ def _code(path: Path) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("hook", ["postdeploy.ps1", "predown.ps1"])
+@pytest.mark.parametrize("hook", ["postdeploy.ps1", "predown.ps1", "preprovision.ps1"])
 def test_the_powershell_hooks_check_the_login_first_and_name_azds_subscription_on_every_az_call(hook: str) -> None:
     path = SCRIPTS / hook
     text = path.read_text()
@@ -509,3 +513,78 @@ def test_wait_until_gone_gives_up_at_the_deadline_and_names_what_is_left() -> No
 
     left = wait_until_gone(ctx_, {"slow"}, 40, sleep=sleep, clock=lambda: now[0])  # type: ignore[arg-type]
     assert left == {"slow"} and slept == [15.0, 15.0, 10.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# B11: an existing workspace's system topic is found and reused (Azure allows one per source)
+
+EXISTING_WS = "team-ws"
+EXISTING_RG = "rg-team"
+WS_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{EXISTING_RG}/providers/Microsoft.MachineLearningServices/workspaces/{EXISTING_WS}"
+
+
+def existing_workspace_values(**extra: str) -> dict[str, str]:
+    """Before the first `azd provision` of an environment on someone's workspace: azd's own values and the user's."""
+    return {
+        "AZURE_ENV_NAME": ENV_NAME,
+        "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION,
+        "CHATFT_EXISTING_WORKSPACE": EXISTING_WS,
+        "CHATFT_EXISTING_WORKSPACE_RESOURCE_GROUP": EXISTING_RG,
+        **extra,
+    }
+
+
+def _topics(hooks: Hooks, *rows: tuple[str, str, str]) -> dict[str, str]:
+    """What `az eventgrid system-topic list --query [...].[name, resourceGroup, source] --output tsv` prints."""
+    path = hooks.project / "topics.tsv"
+    path.write_text("".join("\t".join(row) + "\n" for row in rows))
+    return {"FAKE_TOPICS": str(path)}
+
+
+def test_preprovision_records_the_existing_workspace_topic_for_the_template_to_reuse(hooks: Hooks) -> None:
+    """ "Only one Azure Event Grid system topic is allowed per source" (learn.microsoft.com/azure/event-grid/
+    system-topics): a second environment on the workspace (or a topic made by hand) fails the provision unless it
+    reuses the topic. azd reloads the environment after each hook (azure-dev pkg/ext/hooks_runner.go, RunHooks:
+    "reloading environment after running hook"), so the value set here reaches infra/main.parameters.json."""
+    other = (
+        "evgt-other",
+        "rg-x",
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-x/providers/Microsoft.MachineLearningServices/workspaces/other",
+    )
+    mine = ("evgt-mlw-first", EXISTING_RG, WS_ID.upper())  # ARM ids compare without case
+    done = hooks.run("preprovision", existing_workspace_values(), **_topics(hooks, other, mine))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ["azd", "env", "set", "CHATFT_EXISTING_WORKSPACE_SYSTEM_TOPIC", "evgt-mlw-first"] in hooks.calls("azd")
+    assert "reuses it" in done.stdout
+    for call in hooks.calls("az"):
+        assert _option(call, "--subscription") == [SUBSCRIPTION], call
+    params = (ROOT / "infra" / "main.parameters.json").read_text()
+    assert "${CHATFT_EXISTING_WORKSPACE_SYSTEM_TOPIC=}" in params
+
+
+def test_preprovision_does_nothing_for_a_new_workspace_or_a_name_already_set(hooks: Hooks) -> None:
+    for values in (postdeploy_values(), existing_workspace_values(CHATFT_EXISTING_WORKSPACE_SYSTEM_TOPIC="evgt-x")):
+        done = hooks.run("preprovision", values)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert hooks.calls("az") == [] and [c for c in hooks.calls("azd") if c[1:3] == ["env", "set"]] == []
+
+
+def test_preprovision_without_a_topic_lets_the_template_create_one(hooks: Hooks) -> None:
+    done = hooks.run("preprovision", existing_workspace_values(), **_topics(hooks))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "creates one" in done.stdout and [c for c in hooks.calls("azd") if c[1:3] == ["env", "set"]] == []
+
+
+def test_preprovision_stops_on_a_topic_the_template_cannot_reuse(hooks: Hooks) -> None:
+    """The template reuses a topic as an `existing` resource in the workspace's group; one elsewhere is named."""
+    done = hooks.run("preprovision", existing_workspace_values(), **_topics(hooks, ("evgt-far", "rg-far", WS_ID)))
+    assert done.returncode == 1
+    assert "evgt-far" in done.stderr and "rg-far" in done.stderr and "Traceback" not in done.stderr
+    assert [c for c in hooks.calls("azd") if c[1:3] == ["env", "set"]] == []
+
+
+def test_preprovision_without_an_az_login_is_one_line(hooks: Hooks) -> None:
+    done = hooks.run("preprovision", existing_workspace_values(), FAKE_AZ_LOGGED_IN="0")
+    assert done.returncode != 0
+    [line] = done.stderr.splitlines()
+    assert "az login" in line and "azd provision" in line
