@@ -14,6 +14,8 @@ Why each choice:
   we also hash the bytes the SDK actually read: they must be the bytes that were validated (the
   file did not change in between), and the blob's stored Content-MD5 (which we set to the file's
   MD5) and size must match. A mismatch deletes the blob we wrote (only if it is still ours).
+- The same bytes once: given the claim on the file's SHA-256 (shared.azure.content_claims), each name is
+  recorded in it before it is tried, the claim is kept alive as blocks go up, and let go if nothing is kept.
 """
 
 from __future__ import annotations
@@ -27,17 +29,18 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
+from shared.domain.content_claim import SHA_METADATA
 from shared.settings import STORAGE_CONNECTION, SettingsError, storage_connection
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
+    from shared.azure.content_claims import HeldClaim
+
 BLOCK_SIZE = 8 << 20
 SINGLE_PUT_SIZE = 8 << 20
 CONCURRENCY = 4
 MAX_SUFFIX = 1000
-SHA_METADATA = "chatft_sha256"
-"""Blob metadata our uploads carry, so `chatft status` ties a blob to its ledger row without reading it."""
 JSONL = "application/x-ndjson"
 
 Progress = Callable[[int, int | None], None]
@@ -173,19 +176,49 @@ class UploadContainer:
         overwrite: bool = False,
         progress: Progress | None = None,
         max_concurrency: int = CONCURRENCY,
+        claim: HeldClaim | None = None,
     ) -> Uploaded:
-        """Upload `path` as `name` (or the first free suffixed name); verify it is the validated bytes."""
+        """Upload `path` as `name` (or the first free suffixed name); verify it is the validated bytes. With the
+        claim on its bytes, the blob name it ends up under is recorded there; on any failure it is let go."""
+        from shared.azure.content_claims import ClaimLost
+
+        try:
+            uploaded = self._upload_file(path, name, digest, overwrite, progress, max_concurrency, claim)
+        except ClaimLost as exc:
+            raise UploadError(str(exc)) from None
+        except BaseException:  # Ctrl-C included: an upload that stored nothing holds nothing
+            if claim is not None:
+                claim.release()
+            raise
+        if claim is not None:
+            claim.uploaded(uploaded.name, uploaded.etag)
+        return uploaded
+
+    def _upload_file(
+        self,
+        path: Path,
+        name: str,
+        digest: FileDigest,
+        overwrite: bool,
+        progress: Progress | None,
+        max_concurrency: int,
+        claim: HeldClaim | None,
+    ) -> Uploaded:
         from azure.core.exceptions import ResourceExistsError
 
         from shared.azure.storage import ensure_container
 
         ensure_container(self._uploads)
+        if claim is not None:
+            progress = _beating(claim, progress)
         skipped: list[str] = []
         for candidate in [name] if overwrite else candidate_names(name):
             client = self._uploads.get_blob_client(candidate)
             if not overwrite and client.exists():
                 skipped.append(candidate)
                 continue
+            if claim is not None:  # before the blob can exist: ingest finds its name in the claim
+                claim.naming(candidate)
             try:
                 return self._put(client, path, digest, overwrite, progress, max_concurrency, tuple(skipped))
             except ResourceExistsError:  # created between our look and our write: never replaced
@@ -302,9 +335,40 @@ class UploadContainer:
             return []
         return sorted(found, key=lambda item: item[1].timestamp() if item[1] else 0.0, reverse=True)
 
+    def failure_notes(
+        self, dataset: str, since: datetime | None = None
+    ) -> list[tuple[datetime | None, dict[str, Any]]]:
+        """The notes ingest left for failed deliveries (<dataset>/_failed/<time>.json), oldest first; with
+        `since`, only those written then or later (an earlier upload's notes are not read)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        found = []
+        try:
+            for blob in self._prepared.list_blobs(name_starts_with=f"{dataset}/_failed/"):
+                if since is not None and blob.last_modified is not None and blob.last_modified < since:
+                    continue
+                with contextlib.suppress(ResourceNotFoundError, ValueError):
+                    doc = json.loads(self._prepared.get_blob_client(blob.name).download_blob().readall())
+                    if isinstance(doc, dict):
+                        found.append((blob.name, blob.last_modified, doc))
+        except ResourceNotFoundError:
+            return []
+        return [(written, doc) for _, written, doc in sorted(found, key=lambda item: item[0])]
+
     def report_location(self, prefix: str) -> str:
         """How reports are named everywhere else: <container>/<prefix>/report.md."""
         return f"{self._prepared.container_name}/{prefix}/report.md"
+
+
+def _beating(claim: HeldClaim, progress: Progress | None) -> Progress:
+    """The SDK's progress hook, also keeping the claim alive (an exception here stops the upload uncommitted)."""
+
+    def hook(current: int, total: int | None) -> None:
+        claim.beat()
+        if progress is not None:
+            progress(current, total)
+
+    return hook
 
 
 def _hex(value: Any) -> str:

@@ -8,6 +8,8 @@ validation counts). Pure: callers read the row and the report and pass them in.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -34,6 +36,10 @@ class Stage(str, Enum):
     CANCELED = "canceled"
     DEPLOY_FAILED = "deploy_failed"
 
+
+POISON_AFTER = 5
+"""Failed deliveries after which the host gives up on a blob (host.json extensions.blobs.poisonBlobThreshold,
+default 5) and moves it to the `webjobs-blobtrigger-poison` queue; the local runner counts the same."""
 
 FAILURES = frozenset({Stage.REJECTED, Stage.FAILED, Stage.CANCELED, Stage.DEPLOY_FAILED})
 """Stages an upload does not leave by itself (a new upload of the same file retries)."""
@@ -174,6 +180,32 @@ def _rejected_line(report: dict[str, Any], where: str) -> str:
     return f"{sum(totals.values())} errors ({codes or 'see the report'}); report {where or '(not written yet)'}"
 
 
+@dataclass(frozen=True)
+class IngestFailure:
+    """One failed delivery of the upload to the ingest function (its note at <dataset>/_failed/<time>.json)."""
+
+    at: datetime | None
+    error: str
+
+
+def _poisoned(failures: Sequence[IngestFailure], base: dict[str, Any], uploaded_at: datetime | None) -> UploadView:
+    """The host gave up: nothing more happens until the file is uploaded again."""
+    error = failures[-1].error
+    line = (
+        f"the ingest function failed {len(failures)} times and the host gave up (the blob is in the "
+        f"webjobs-blobtrigger-poison queue): {error}; fix the cause, then upload the file again with --overwrite"
+    )
+    return UploadView(
+        **base,
+        stage=Stage.FAILED,
+        detail=line,
+        milestones=(Milestone(Stage.FAILED, line),),
+        since=failures[-1].at,
+        uploaded_at=uploaded_at,
+        error=error,
+    )
+
+
 def is_stale(entry: LedgerEntry, upload_etag: str) -> bool:
     """A row that describes an earlier upload of the same bytes (another ETag) which this upload will retry
     (failed, canceled, deploy_failed) or redeploy (retired): until the ingest function takes it over, it
@@ -196,16 +228,32 @@ def upload_view(
     report_time: datetime | None = None,
     uploaded_at: datetime | None = None,
     upload_etag: str = "",
+    failures: Sequence[IngestFailure] = (),
 ) -> UploadView:
     """The view of one upload. `report_path` is where the report is (or will be); `report_time` when
-    report.json was last written; `upload_etag`, when known, the upload this view is about (see is_stale)."""
+    report.json was last written; `upload_etag`, when known, the upload this view is about (see is_stale);
+    `failures` the failed deliveries of this upload to the ingest function, oldest first (only an upload
+    no ledger row accounts for reads them: a row is the truth, and the reconciler retries its claims)."""
     if entry is not None and is_stale(entry, upload_etag):
         entry, report = None, None
     where = report_path if report is not None else ""
     base: dict[str, Any] = {"name": name, "dataset": dataset, "sha256": sha256, "report": where}
     if entry is None:
-        return _without_row(report, base, report_time, uploaded_at)
+        view = _without_row(report, base, report_time, uploaded_at)
+        if failures and view.stage in (Stage.UPLOADED, Stage.VALIDATED) and not view.not_submitted:
+            return _with_failures(view, failures, base, uploaded_at)
+        return view
     return _from_row(entry, report, base, uploaded_at or _time(entry.claimed_at))
+
+
+def _with_failures(
+    view: UploadView, failures: Sequence[IngestFailure], base: dict[str, Any], uploaded_at: datetime | None
+) -> UploadView:
+    """An upload still waiting, but whose deliveries failed: failed once the host gave up, else retrying."""
+    if len(failures) >= POISON_AFTER:
+        return _poisoned(failures, base, uploaded_at)
+    retrying = f"; the ingest function failed {len(failures)} of {POISON_AFTER} times (the host retries): "
+    return dataclasses.replace(view, detail=view.detail + retrying + failures[-1].error, error=failures[-1].error)
 
 
 def _without_row(

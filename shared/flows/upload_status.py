@@ -15,7 +15,7 @@ from shared.azure.upload import UploadedBlob
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
 from shared.domain.naming import dataset_name, dataset_prefix, is_upload
 from shared.domain.upload_lookup import MIN_SHA_PREFIX, UploadNotFound, find_upload
-from shared.domain.upload_stage import UploadView, upload_view
+from shared.domain.upload_stage import IngestFailure, UploadView, is_stale, upload_view
 
 RECENT = 20
 """How many uploads `chatft status` lists without --all: the newest by their last change."""
@@ -35,6 +35,10 @@ class StatusStore(Protocol):
     def report_prefixes(self, dataset: str) -> list[tuple[str, datetime | None]]: ...
 
     def report_location(self, prefix: str) -> str: ...
+
+    def failure_notes(
+        self, dataset: str, since: datetime | None = None
+    ) -> list[tuple[datetime | None, dict[str, Any]]]: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,19 @@ def blob_name(source: str) -> str:
     return source.split("/", 1)[1] if "/" in source else source
 
 
+def ingest_failures(store: StatusStore, name: str, uploaded_at: datetime | None) -> list[IngestFailure]:
+    """The failed deliveries of the upload `name` to the ingest function since it was uploaded, oldest first:
+    the notes ingest leaves (one per failed delivery, naming its source)."""
+    source = f"{store.upload_container}/{name}"
+    failures = []
+    for written, note in store.failure_notes(dataset_name(name), since=uploaded_at):
+        if note.get("source") != source:
+            continue
+        error = str(note.get("failed") or "no detail recorded").strip()
+        failures.append(IngestFailure(written, error.splitlines()[0] if error else "no detail recorded"))
+    return failures
+
+
 def follow_view(
     ledger: Ledger, store: StatusStore, *, name: str, sha256: str, etag: str = "", uploaded_at: datetime | None = None
 ) -> UploadView:
@@ -69,8 +86,9 @@ def follow_view(
     dataset = dataset_name(name)
     prefix = dataset_prefix(dataset, sha256)
     report, written = store.read_report(prefix)
+    entry = ledger.get(UploadKey(dataset, sha256))
     return upload_view(
-        ledger.get(UploadKey(dataset, sha256)),
+        entry,
         report,
         name=name,
         dataset=dataset,
@@ -79,7 +97,23 @@ def follow_view(
         report_time=written,
         uploaded_at=uploaded_at,
         upload_etag=etag,
+        failures=_failures_unless_told(entry, etag, report, store, name, uploaded_at),
     )
+
+
+def _failures_unless_told(
+    entry: LedgerEntry | None,
+    etag: str,
+    report: dict[str, Any] | None,
+    store: StatusStore,
+    name: str,
+    uploaded_at: datetime | None,
+) -> list[IngestFailure]:
+    """Failure notes matter only while nothing else tells the story: no ledger row, and no report that
+    rejected the upload or says it is not submitted (one listing, skipped otherwise)."""
+    if (entry is not None and not is_stale(entry, etag)) or (report is not None and not report.get("valid")):
+        return []
+    return ingest_failures(store, name, uploaded_at)
 
 
 def _candidates(ledger: Ledger, store: StatusStore) -> list[_Candidate]:
@@ -168,6 +202,7 @@ def _view(candidate: _Candidate, ledger: Ledger, store: StatusStore) -> UploadVi
             report_path=store.report_location(prefix),
             report_time=written,
             uploaded_at=uploaded_at,
+            failures=_failures_unless_told(None, "", report, store, blob.name, uploaded_at),
         )
     return _view_by_report(blob, dataset, ledger, store)
 
@@ -195,5 +230,9 @@ def _view_by_report(blob: UploadedBlob, dataset: str, ledger: Ledger, store: Sta
             report_path=store.report_location(prefix),
             report_time=written,
             uploaded_at=blob.last_modified,
+            failures=_failures_unless_told(None, "", report, store, blob.name, blob.last_modified),
         )
-    return upload_view(None, None, name=blob.name, dataset=dataset, sha256="", uploaded_at=blob.last_modified)
+    failures = ingest_failures(store, blob.name, blob.last_modified)
+    return upload_view(
+        None, None, name=blob.name, dataset=dataset, sha256="", uploaded_at=blob.last_modified, failures=failures
+    )
