@@ -20,7 +20,7 @@ from shared.commands import dataset, lifecycle, retire_all, status, upload
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.commands.validation_report import print_report
 from shared.domain.chatdata.options import ValidationOptions
-from shared.domain.chatdata.prepare import OutputConflict, SplitFiles, check_outputs, write_atomically
+from shared.domain.chatdata.prepare import OutputConflict, OutputError, SplitFiles, check_outputs
 from shared.domain.chatdata.report import Report
 from shared.domain.chatdata.split import SplitFractions
 from shared.domain.chatdata.streams import buffered, file_chunks
@@ -119,11 +119,14 @@ def prepare(
         check_outputs(out_dir, path)
         with SplitFiles(out_dir) as sink:
             report = _run(path, options, sink, show_progress=True)
-            written = sink.commit() if report.valid else {}
-        report.extra["prepared"] = {name: str(p) for name, p in written.items()}
-        write_atomically(out_dir / "report.json", orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
-        write_atomically(out_dir / "report.md", report.to_markdown().encode())
-    except OutputConflict as exc:
+            written = sink.targets() if report.valid else {}
+            report.extra["prepared"] = {name: str(p) for name, p in written.items()}
+            reports = {
+                "report.json": orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2),
+                "report.md": report.to_markdown().encode(),
+            }
+            sink.commit(reports, splits=report.valid)  # all at once: a full disk leaves nothing half there
+    except (OutputConflict, OutputError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write to {out_dir}: {exc.strerror or exc}")

@@ -32,7 +32,7 @@ from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.domain.chatdata.issues import Code
 from shared.domain.chatdata.layouts import Layout, UnknownLayout, chat_row, detect_layout
 from shared.domain.chatdata.options import ValidationOptions
-from shared.domain.chatdata.prepare import BUFFER, write_atomically
+from shared.domain.chatdata.prepare import OutputError, open_output
 from shared.domain.chatdata.report import Report
 from shared.domain.chatdata.streams import buffered
 from shared.domain.chatdata.validator import FILE_LEVEL_ERRORS, validate_stream
@@ -78,33 +78,30 @@ class Loaded:
     """`datasets`' hash of the local data files (None for the Hub and saved folders)."""
 
 
-class OutputError(Exception):
-    """Writing an output failed (a full disk): told apart from the input failing while it is read."""
-
-    def __init__(self, cause: OSError) -> None:
-        super().__init__(cause.strerror or str(cause))
-
-
 class _OneFile:
     """A RowSink writing every accepted row to one file, hashing as it goes.
 
     The validator splits rows into train/validation/test by content hash; here each source split
-    is one output file, so the split index is ignored and so are its moves between splits."""
+    is one output file, so the split index is ignored and so are its moves between splits.
+    A failed write (or the flush when closing: a full disk fails both) is OutputError naming `shown`,
+    the output as the user knows it."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, shown: Path) -> None:
+        self.path, self.shown = path, shown
         self.sha256 = hashlib.sha256()
         self.bytes = 0
+        self._failed = False
         try:
-            self._file = path.open("wb", buffering=BUFFER)
+            self._file = open_output(path)
         except OSError as exc:
-            raise OutputError(exc) from exc
+            raise OutputError(shown, exc) from exc
 
     def write(self, split: int, row: bytes) -> None:
         try:
             self._file.write(row)
         except OSError as exc:
-            raise OutputError(exc) from exc
+            self._failed = True
+            raise OutputError(self.shown, exc) from exc
         self.sha256.update(row)
         self.bytes += len(row)
 
@@ -112,7 +109,11 @@ class _OneFile:
         """Nothing moves: all rows are in the one file whatever split the validator gave them."""
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:
+            if not self._failed:  # after a failed write, that failure is the one to tell
+                raise OutputError(self.shown, exc) from exc
 
 
 def register(app: typer.Typer) -> None:
@@ -182,7 +183,7 @@ def dataset(
     except OSError as exc:
         fail(f"cannot write to {out_dir}: {exc.strerror or exc}")
     try:
-        entries = _write_splits(loaded, layouts, work, percent, sample, seed, options, source)
+        entries = _write_splits(loaded, layouts, work, out_dir, percent, sample, seed, options, source)
         written = [s for s, e in entries.items() if e["file"]]
         if not written:
             _reject(entries)
@@ -201,7 +202,7 @@ def dataset(
         }
         _commit(work, out_dir, written, manifest)
     except OutputError as exc:
-        fail(f"cannot write to {out_dir}: {exc}")
+        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write to {out_dir}: {exc.strerror or exc}")
     finally:
@@ -407,6 +408,7 @@ def _write_splits(
     loaded: Loaded,
     layouts: dict[str, Layout],
     work: Path,
+    out_dir: Path,
     percent: float,
     sample: Sample,
     seed: int | None,
@@ -426,7 +428,13 @@ def _write_splits(
             task = progress.add_task(f"writing {split}.jsonl", total=len(rows))
             try:
                 entries[split] = _write_split(
-                    data, layouts[split], rows, work, split, options, lambda n, t=task: progress.advance(t, n)
+                    data,
+                    layouts[split],
+                    rows,
+                    (work, out_dir),
+                    split,
+                    options,
+                    lambda n, t=task: progress.advance(t, n),
                 )
             except OutputError:
                 raise  # reported by the caller
@@ -440,16 +448,18 @@ def _write_split(
     data: Any,
     layout: Layout,
     rows: Sequence[int],
-    work: Path,
+    folders: tuple[Path, Path],
     split: str,
     options: ValidationOptions,
     advance: Callable[[int], object],
 ) -> dict[str, Any]:
+    """Validate and write one split into the work folder (`folders`: work, out_dir)."""
     entry = _entry(layout, len(data), len(rows))
     if not rows:
         return entry
     unencodable = [0]
-    sink = _OneFile(work / f"{split}.jsonl")
+    work, out_dir = folders
+    sink = _OneFile(work / f"{split}.jsonl", out_dir / f"{split}.jsonl")
     try:
         lines = _encoded(data.select_columns([layout.column]).select(rows), layout.column, unencodable, advance)
         report = validate_stream(buffered(lines), options, source=split, sink=sink)
@@ -528,11 +538,16 @@ def _reject(entries: dict[str, dict[str, Any]]) -> NoReturn:
 
 
 def _commit(work: Path, out_dir: Path, written: list[str], manifest: dict[str, Any]) -> None:
-    """Move the finished files in; outputs that appeared meanwhile are refused, never overwritten."""
+    """Move the finished files in, the manifest written beside them first (a full disk then leaves no output
+    half there); outputs that appeared meanwhile are refused, never overwritten."""
+    try:
+        with open_output(work / MANIFEST) as f:
+            f.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+    except OSError as exc:
+        raise OutputError(out_dir / MANIFEST, exc) from exc
     _refuse_existing(out_dir, [f"{s}.jsonl" for s in written])
-    for split in written:
-        (work / f"{split}.jsonl").replace(out_dir / f"{split}.jsonl")
-    write_atomically(out_dir / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+    for name in (*(f"{split}.jsonl" for split in written), MANIFEST):
+        (work / name).replace(out_dir / name)
 
 
 def _print_summary(entries: dict[str, dict[str, Any]], out_dir: Path) -> None:
