@@ -147,8 +147,23 @@ def janitor_handler() -> list:
     return [] if ctx is None else run_janitor(ctx)
 
 
+@functools.cache
+def content_claims():
+    """One claim per uploaded file's SHA-256 (shared.azure.content_claims): the same bytes train once."""
+    from shared.azure.content_claims import BlobContentClaims
+
+    return BlobContentClaims(blob_service(), settings().prepared_container, settings().upload_container)
+
+
 def ingest_handler(client: object) -> IngestOutcome:
-    outcome = ingest_blob(client, settings(), prepared_store(), submitter(), event_publisher())  # type: ignore[arg-type]
+    outcome = ingest_blob(
+        client,  # type: ignore[arg-type]
+        settings(),
+        prepared_store(),
+        submitter(),
+        event_publisher(),
+        content_claims(),
+    )
     if outcome.status == "accepted" and outcome.sha256 and workspace() is not None:  # submitted (or failed)
         from shared.domain.naming import dataset_name
 
@@ -158,5 +173,14 @@ def ingest_handler(client: object) -> IngestOutcome:
 
 def reset() -> None:
     """Forget cached settings and clients (tests change settings between cases)."""
-    for cached in (settings, prepared_store, ledger, workspace, deploy_context, janitor_context, event_publisher):
+    for cached in (
+        settings,
+        prepared_store,
+        ledger,
+        workspace,
+        deploy_context,
+        janitor_context,
+        event_publisher,
+        content_claims,
+    ):
         getattr(cached, "cache_clear", lambda: None)()  # a test may have put a plain function in its place

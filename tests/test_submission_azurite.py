@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -316,3 +317,41 @@ def test_report_writes_never_raise_under_contention(aml, blob_service, storage_e
     doc = report(blob_service, storage_env)
     assert {f"note_{i}" for i in range(20)} <= doc.keys()
     assert _report_md(blob_service, storage_env)[1] == doc["revision"]
+
+
+# --- the same bytes under other names: one claim per SHA-256 ---
+
+COPIES = [f"copy-{i}.jsonl" for i in range(5)]
+
+
+def test_the_same_bytes_under_five_names_at_once_train_once(aml, blob_service, storage_env, caplog) -> None:
+    """Was: five blobs of one file under five names (`az storage blob upload`, the portal) delivered at once made
+    five ledger rows (the ledger is keyed by dataset + SHA-256) and five jobs. Ingest claims the bytes by their
+    SHA-256 alone before submitting (a blob created with If-None-Match: *: azure/storage/blob/_upload_helpers.py
+    upload_block_blob sends it for overwrite=False; a second create is 409, ResourceExistsError), so one copy
+    trains and the four others are reported "not submitted", pointing at it; no upload is touched."""
+    workspace, _ = aml
+    for name in COPIES:
+        upload(blob_service, storage_env, name)
+    container = blob_service.get_container_client(storage_env["UPLOAD_CONTAINER"])
+    before = {b.name: b.etag for b in container.list_blobs()}
+    function = find_function(function_app.app, "ingest_upload")
+    handler = function.get_user_function()
+    clients = [blob_client_for_trigger(function, name) for name in COPIES]
+    with caplog.at_level(logging.INFO, logger="chatft"):
+        _, errors = run_concurrently([lambda c=c: handler(c) for c in clients])
+    assert errors == []
+    [call] = workspace.jobs.created
+    first = call["tags"]["chatft_source"].split("/", 1)[1]
+    submissions = {
+        name: report(blob_service, storage_env, name.removesuffix(".jsonl"))["submission"] for name in COPIES
+    }
+    assert submissions[first]["status"] == "submitted"
+    for name in set(COPIES) - {first}:
+        refused = submissions[name]
+        assert refused["status"] == "not submitted", refused
+        assert refused["duplicate_of"] == f"{storage_env['UPLOAD_CONTAINER']}/{first}"
+        assert first in refused["reason"] and f"--name {first} --overwrite" in refused["reason"]
+    duplicates = [r.getMessage() for r in caplog.records if r.getMessage().startswith("chatft ingest.duplicate ")]
+    assert len(duplicates) == 4 and all(first in m for m in duplicates)
+    assert {b.name: b.etag for b in container.list_blobs()} == before, "the user's blobs are never touched"

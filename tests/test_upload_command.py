@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -29,6 +31,7 @@ from shared.domain.ledger import Status, UploadKey
 from tests.chats import jsonl, valid_file
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -94,9 +97,14 @@ def test_a_taken_name_gets_a_suffix_and_only_overwrite_replaces(target, tmp_path
     assert "team/chats.jsonl is taken" in result.stdout
     stored = blobs(blob_service, storage_env["UPLOAD_CONTAINER"])
     assert stored == {"team/chats.jsonl": first.read_bytes(), "team/chats-2.jsonl": second.read_bytes()}
-    result = upload(target, str(second), "--name", "team/chats.jsonl", "--overwrite")
+    third = chats(tmp_path, valid_file(22, 200), "c.jsonl")
+    result = upload(target, str(third), "--name", "team/chats.jsonl", "--overwrite")
     assert result.exit_code == 0 and "replaced" in result.stdout
-    assert blobs(blob_service, storage_env["UPLOAD_CONTAINER"])["team/chats.jsonl"] == second.read_bytes()
+    assert blobs(blob_service, storage_env["UPLOAD_CONTAINER"])["team/chats.jsonl"] == third.read_bytes()
+    # bytes another name holds are not stored twice, --overwrite or not
+    again = upload(target, str(second), "--name", "team/chats.jsonl", "--overwrite")
+    assert again.exit_code == 0 and "already uploaded as team/chats-2.jsonl" in again.stdout
+    assert blobs(blob_service, storage_env["UPLOAD_CONTAINER"])["team/chats.jsonl"] == third.read_bytes()
 
 
 def test_the_same_bytes_again_are_not_uploaded_twice(target, tmp_path, blob_service, storage_env) -> None:
@@ -110,6 +118,71 @@ def test_the_same_bytes_again_are_not_uploaded_twice(target, tmp_path, blob_serv
     assert list(blobs(blob_service, storage_env["UPLOAD_CONTAINER"])) == ["chats.jsonl"]
     retry = upload(target, str(path), "--overwrite")
     assert retry.exit_code == 0 and "replaced" in retry.stdout
+
+
+_AT_ONCE = """
+import sys, time
+from pathlib import Path
+ready, go = Path(sys.argv[1]), Path(sys.argv[2])
+sys.argv = ["chatft", *sys.argv[3:]]
+import azure.storage.blob, rich.progress, shared.cli, shared.commands.upload, shared.azure.upload
+ready.touch()
+while not go.exists():
+    time.sleep(0.002)
+shared.cli.main()
+"""
+
+
+def uploads_at_once(target: Path, path: Path, names: list[str]) -> list[subprocess.CompletedProcess]:
+    """`chatft upload` in one process per name, each released by the same go-file once all have loaded."""
+    folder = path.parent / f"at-once-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    go = folder / "go"
+    command = ["upload", str(path), "--settings", str(target)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _AT_ONCE, str(folder / f"ready-{i}"), str(go), *command, "--name", name],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, name in enumerate(names)
+    ]
+    deadline = time.monotonic() + 25
+    while len(list(folder.glob("ready-*"))) < len(names) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    done = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=30)
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return done
+
+
+@pytest.mark.slow
+def test_five_uploads_of_one_file_at_once_store_it_once(target, tmp_path, blob_service, storage_env) -> None:
+    """Was: five `chatft upload` of one file under five names at the same moment each found no blob with its
+    SHA-256 and uploaded (5 blobs, 5 datasets, 5 jobs). The bytes are claimed by their SHA-256 before any
+    blob is written (a blob created with If-None-Match: *, which the SDK sends for overwrite=False:
+    azure/storage/blob/_upload_helpers.py upload_block_blob; a second create fails with 409 BlobAlreadyExists,
+    ResourceExistsError: https://learn.microsoft.com/rest/api/storageservices/specifying-conditional-headers-for-blob-service-operations),
+    so one upload stores them and the other four say which blob holds them, writing nothing."""
+    path = chats(tmp_path, valid_file(300))
+    names = [f"copy-{i}.jsonl" for i in range(5)]
+    done = uploads_at_once(target, path, names)
+    stored = blobs(blob_service, storage_env["UPLOAD_CONTAINER"])
+    assert list(stored.values()) == [path.read_bytes()], [r.stdout + r.stderr for r in done]
+    [first] = stored
+    [winner] = [r for r in done if f"blob name: {first}" in r.stdout]
+    assert winner.returncode == 0
+    for other in (r for r in done if r is not winner):
+        said = other.stdout + other.stderr
+        assert "Traceback" not in said and f"as {first}" in said and "uploaded again" in said, said
+    uncommitted = blob_service.get_container_client(storage_env["UPLOAD_CONTAINER"]).list_blobs(
+        include=["uncommittedblobs"]
+    )
+    assert [b.name for b in uncommitted] == [first]
 
 
 def test_a_name_taken_during_the_upload_is_never_overwritten(tmp_path, blob_service, storage_env, monkeypatch) -> None:

@@ -140,6 +140,9 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(EXIT_REJECTED)
             try:
                 same = None if overwrite else _same_bytes(digest.sha256)
+                claim = None
+                if same is None:  # claimed before a byte is written: uploads of one file at once store it once
+                    claim, same = _claim_bytes(digest.sha256, blob)
                 if same is not None:  # a second copy would train the same data again, on GPUs, for nothing
                     uploaded, store = same
                     out.print(
@@ -151,7 +154,7 @@ def register(app: typer.Typer) -> None:
                     if follow:
                         raise typer.Exit(follow_upload(uploaded, digest.sha256, store, interval, seconds))
                     raise typer.Exit(EXIT_ACCEPTED)
-                uploaded, store = _upload(path, blob, digest, overwrite, concurrency)
+                uploaded, store = _upload(path, blob, digest, overwrite, concurrency, claim)
             except typer.Exit:
                 raise
             except Exception as exc:
@@ -186,7 +189,39 @@ def _same_bytes(sha256: str):  # -> (Uploaded, UploadContainer) | None
     return Uploaded(newest.name, newest.etag, newest.size, newest.last_modified), store
 
 
-def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int):  # -> (Uploaded, UploadContainer)
+def _claim_bytes(sha256: str, blob: str):  # -> (HeldClaim | None, (Uploaded, UploadContainer) | None)
+    """Claim these bytes for `blob` before writing anything (shared.azure.content_claims: a create keyed by the
+    SHA-256 that only one caller wins). Held by another name: that upload is the answer when its blob is
+    there; while it is still being uploaded this one is refused (exit 1), never a second copy."""
+    from datetime import datetime, timezone
+
+    import shared.runtime
+    from shared.azure.content_claims import BlobContentClaims, ClaimContended, HeldClaim
+    from shared.azure.upload import UploadContainer, Uploaded, cli_retry, storage_client
+    from shared.domain.content_claim import STALE_AFTER
+
+    settings = shared.runtime.settings()
+    service = storage_client(retry_policy=cli_retry())
+    claims = BlobContentClaims(service, settings.prepared_container, settings.upload_container)
+    try:
+        found = claims.claim(sha256, blob, by="chatft upload", now=datetime.now(timezone.utc))
+    except ClaimContended as exc:
+        fail(str(exc))
+    if found.acquired:
+        return HeldClaim(claims, found.claim), None
+    holder, seen = found.claim.blob, found.seen
+    if found.uploaded and seen is not None:
+        store = UploadContainer(service, settings.upload_container, settings.prepared_container)
+        return None, (Uploaded(holder, seen.etag, seen.size, seen.last_modified), store)
+    fail(
+        f"not uploaded again: the same bytes are {found.reason} (by another `chatft upload`); "
+        f"`chatft status {holder}` shows it once it is there. If that upload was stopped, its claim lapses "
+        f"{STALE_AFTER.total_seconds() / 60:.0f} min after its last progress: upload again then",
+        EXIT_REJECTED,
+    )
+
+
+def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int, claim=None):  # -> (Uploaded, Store)
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     import shared.runtime
@@ -209,7 +244,7 @@ def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int):  
             bar.update(task, completed=current, total=total or digest.size)
 
         uploaded = store.upload_file(
-            path, blob, digest, overwrite=overwrite, progress=progress, max_concurrency=concurrency
+            path, blob, digest, overwrite=overwrite, progress=progress, max_concurrency=concurrency, claim=claim
         )
     return uploaded, store
 

@@ -1,7 +1,10 @@
 """Ingest use case: stream an uploaded blob through the validator, write the split, submit, report.
 
 The upload is only ever read. Outputs go to a different container, content-addressed by the
-upload's SHA-256, so a repeated trigger rewrites identical bytes and never loops on itself.
+upload's SHA-256, so a repeated trigger rewrites identical bytes and never loops on itself. Before
+submitting, the bytes are claimed by their SHA-256 (shared.domain.content_claim): the same bytes under
+another name (`az storage blob upload`, the portal) are reported and logged as a copy of the first, not
+trained again, even when both arrive at once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from shared.domain.chatdata.report_merge import merge_report
 from shared.domain.chatdata.split import SPLITS
 from shared.domain.chatdata.streams import buffered
 from shared.domain.chatdata.validator import validate_stream
+from shared.domain.content_claim import ClaimResult, ContentClaims
 from shared.domain.naming import correlation_id, dataset_name, is_upload, prepared_prefix
 from shared.flows.lifecycle_events import Publisher, publish_rejected, rejected_fields
 from shared.flows.reports import write_report
@@ -53,7 +57,7 @@ class _Download(Protocol):
 @dataclass
 class IngestOutcome:
     status: str
-    """accepted, rejected, or ignored (not a .jsonl upload)."""
+    """accepted, rejected, duplicate (its bytes are another blob's: not submitted), or ignored (not .jsonl)."""
     source: str
     sha256: str | None = None
     report: str | None = None
@@ -71,13 +75,14 @@ def ingest_blob(
     store: PreparedStore,
     submit: Submit | None = None,
     events: Publisher | None = None,
+    claims: ContentClaims | None = None,
 ) -> IngestOutcome:
     source = f"{blob.container_name}/{blob.blob_name}"
     if not is_upload(blob.blob_name):
         log_step("ingest.ignored", source=source, reason="not a .jsonl upload")
         return IngestOutcome("ignored", source)
     try:
-        return _ingest(blob, source, settings, store, submit, events)
+        return _ingest(blob, source, settings, store, submit, events, claims)
     except Exception as exc:
         _leave_failure_report(store, blob.blob_name, source, exc)
         raise
@@ -90,6 +95,7 @@ def _ingest(
     store: PreparedStore,
     submit: Submit | None,
     events: Publisher | None = None,
+    claims: ContentClaims | None = None,
 ) -> IngestOutcome:
     download = blob.download_blob()
     etag = str(getattr(download.properties, "etag", "") or "")
@@ -114,7 +120,10 @@ def _ingest(
             bytes=report.stats.bytes_read,
         )
         prepared: dict[str, str] = {}
-        if report.valid:
+        holder = None
+        if report.valid and submit is not None and claims is not None:  # the bytes go to training: once
+            holder = _holder(claims, sha, blob.blob_name, etag)
+        if report.valid and holder is None:
             for name, path in sink.commit().items():
                 prepared[name] = store.put_file(f"{prefix}/{name}.jsonl", path, JSONL)
     report.extra["prepared"] = prepared
@@ -123,6 +132,8 @@ def _ingest(
         log_step("ingest.rejected", cid=cid, source=source, report=report_path, level=logging.WARNING)
         publish_rejected(events, **rejected_fields(dataset, sha, source, etag, cid, report_path, report))
         return IngestOutcome("rejected", source, sha, report_path, prepared, report)
+    if holder is not None:
+        return _duplicate(store, prefix, report, holder, blob.container_name, source)
     log_step("ingest.prepared", cid=cid, source=source, prepared=prepared)
     upload = PreparedUpload(
         source=source,
@@ -157,6 +168,36 @@ def _ingest(
         submission=report.extra["submission"].get("status"),
     )
     return IngestOutcome("accepted", source, sha, report_path, prepared, report)
+
+
+def _holder(claims: ContentClaims, sha: str, blob_name: str, etag: str) -> ClaimResult | None:
+    """Claim the bytes for this blob; the claim of the blob that holds them instead, if another does."""
+    found = claims.claim(sha, blob_name, by="ingest", now=datetime.now(timezone.utc), blob_etag=etag)
+    return None if found.acquired else found
+
+
+def _duplicate(
+    store: PreparedStore, prefix: str, report: Report, holder: ClaimResult, container: str, source: str
+) -> IngestOutcome:
+    """Another blob holds these bytes: say so in this blob's report and the log; the upload stays as it is."""
+    first = holder.claim.blob
+    report.extra["submission"] = {
+        "status": "not submitted",
+        "duplicate_of": f"{container}/{first}",
+        "reason": f"the same bytes are {holder.reason} (sha256 {report.sha256[:12]}), not trained twice: "
+        f"`chatft status {first}` follows that upload; to retry it, `chatft upload FILE --name {first} --overwrite`",
+    }
+    report_path = _write_report(store, prefix, report)
+    log_step(
+        "ingest.duplicate",
+        cid=correlation_id(report.sha256 or ""),
+        source=source,
+        duplicate_of=f"{container}/{first}",
+        reason=holder.reason,
+        report=report_path,
+        level=logging.WARNING,
+    )
+    return IngestOutcome("duplicate", source, report.sha256, report_path, {}, report)
 
 
 def _write_report(store: PreparedStore, prefix: str, report: Report) -> str:
