@@ -330,6 +330,29 @@ def test_an_untyped_empty_split_is_read_as_empty(tmp_path: Path) -> None:
     assert "train: 0 rows in the split" in result.output
 
 
+def test_an_empty_parquet_split_is_an_empty_split(tmp_path: Path) -> None:
+    """Was: exit 2, "ArrowInvalid: BatchSize must be greater than 0". The parquet builder reads a file in
+    batches of its first row group's row count when no batch_size is set, and Arrow refuses a batch size of 0
+    (datasets/packaged_modules/parquet/parquet.py `_generate_tables`, datasets 4.x); a split generated with no
+    rows then has num_examples 0 and `as_dataset` refuses it ("corresponds to no data",
+    datasets/arrow_reader.py)."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    Dataset.from_dict({"messages": [chat(i) for i in range(20)]}).to_parquet(str(folder / "train.parquet"))
+    import pyarrow.parquet as pq
+
+    typed = Dataset.from_dict({"messages": [chat(0)]}).data.table
+    pq.write_table(typed.slice(0, 0), folder / "test.parquet")  # one row group of 0 rows, as pyarrow writes it
+    out = tmp_path / "out"
+    result = run(str(folder), "--out", str(out), "--percent", "50")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.jsonl"]
+    assert manifest(out)["splits"]["test"]["rows_in_split"] == 0
+    alone = run(str(folder / "test.parquet"), "--out", str(tmp_path / "out2"), "--percent", "50")
+    assert alone.exit_code == 1, alone.output
+    assert "train: 0 rows in the split" in alone.output and "ArrowInvalid" not in alone.output
+
+
 def test_existing_outputs_are_never_overwritten(saved: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
@@ -409,6 +432,10 @@ class FakeBuilder:
     def __init__(self, splits: dict[str, Dataset]) -> None:
         self.splits = splits
         self.prepared = False
+        self.config = datasets.BuilderConfig(name="default")
+        self.info = datasets.DatasetInfo(
+            splits=datasets.SplitDict({n: datasets.SplitInfo(n, num_examples=len(d)) for n, d in splits.items()})
+        )
 
     def download_and_prepare(self) -> None:
         self.prepared = True

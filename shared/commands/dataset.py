@@ -43,6 +43,8 @@ MANIFEST = "manifest.json"
 FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".arrow": "arrow"}
 """Single data files we read, by suffix, and the `datasets` builder that reads each."""
 BATCH = 1000
+PARQUET_BATCH = 10_000
+"""Rows per batch the parquet builder reads (a batch is sliced from its row group, so this costs no copies)."""
 EXAMPLES = 5
 """Dropped rows quoted in the manifest per split (all of them are counted)."""
 UNENCODABLE = "unencodable-value"
@@ -345,13 +347,23 @@ def _load(datasets: Any, source: Source, selected: list[str], available: list[st
             return Loaded({s: saved[s] for s in selected}, available)
         path, data_files = _builder_args(source)
         builder = datasets.load_dataset_builder(path, data_files=data_files)
+        if getattr(builder.config, "batch_size", 0) is None and type(builder.config).__name__ == "ParquetConfig":
+            # unset, the parquet builder reads in batches of the first row group's row count: 0 for an
+            # empty file, which Arrow refuses ("BatchSize must be greater than 0")
+            builder.config.batch_size = PARQUET_BATCH
         builder.download_and_prepare()
-        splits = {s: builder.as_dataset(split=s) for s in selected}
+        splits = {s: None if _no_examples(builder, s) else builder.as_dataset(split=s) for s in selected}
         if source.kind == "hub":
             return Loaded(splits, available, revision=builder.hash)
         return Loaded(splits, available, fingerprint=builder.hash)
     except Exception as exc:
         _load_error(exc, source)
+
+
+def _no_examples(builder: Any, split: str) -> bool:
+    """A split generated with no rows: `datasets` refuses to read it back ("corresponds to no data")."""
+    info = (builder.info.splits or {}).get(split)
+    return info is not None and not info.num_examples
 
 
 def _load_error(exc: BaseException, source: Source) -> NoReturn:
