@@ -60,3 +60,15 @@ def test_a_prefix_shared_by_two_files_lists_them() -> None:
     with pytest.raises(UploadNotFound, match="names 2 uploads") as caught:
         find_upload([A, twin], "ab12cd")
     assert "twin.jsonl" in str(caught.value) and "demo/chats.jsonl" in str(caught.value)
+
+
+def test_the_same_bytes_under_two_names_ask_for_the_name_not_more_sha() -> None:
+    """Was: "Give more of the SHA-256", which the whole SHA-256 cannot satisfy: both rows have it."""
+    same = entry(A.key.sha256, "chat-uploads/copy.jsonl", "chatft-copy-a1")
+    for query in (A.key.sha256, A.key.sha256[:8]):
+        with pytest.raises(UploadNotFound) as caught:
+            find_upload([A, same], query)
+        message = str(caught.value)
+        assert "demo/chats.jsonl" in message and "copy.jsonl" in message
+        assert "more of the SHA-256" not in message and "blob name" in message
+    assert find_upload([A, same], "copy.jsonl") is same

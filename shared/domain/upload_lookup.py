@@ -51,5 +51,13 @@ def find_upload(entries: Iterable[LedgerEntry], query: str) -> LedgerEntry:
         if len({e.source for e in found}) == 1:  # the same blob name, different bytes over time
             return max(found, key=lambda e: e.updated_at or e.claimed_at)
         listed = "; ".join(_label(e) for e in found[:10])
-        raise UploadNotFound(f"{query!r} names {len(found)} uploads: {listed}. Give more of the SHA-256")
+        if len({e.key.sha256 for e in found}) == 1:  # one file under several names: no SHA-256 tells them apart
+            names = " or ".join(repr(_blob_name(e.source) or e.key.dataset) for e in found[:10])
+            raise UploadNotFound(
+                f"{query!r} is one file uploaded under {len(found)} names: {listed}. "
+                f"Give the blob name instead ({names})"
+            )
+        raise UploadNotFound(
+            f"{query!r} names {len(found)} uploads: {listed}. Give more of the SHA-256, or the blob name"
+        )
     return found[0]
