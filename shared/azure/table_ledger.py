@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.domain.ledger import Claim, LedgerEntry, Status, UploadKey, decide_claim, remember_studio_url
+from shared.azure.ledger_rows import RowProblem, from_entity, to_entity, unreadable
+from shared.domain.ledger import (
+    Claim,
+    LedgerEntry,
+    Status,
+    UnreadableRow,
+    UploadKey,
+    decide_claim,
+    remember_studio_url,
+)
+from shared.logs import log_step
 from shared.settings import STORAGE_CONNECTION, SettingsError, storage_connection
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-_FIELDS = ("status", "attempt", "claim_id", "claimed_at", "upload_etag", "source", "cid", "job_name", "error", "deploy")
+_REPORTED_MAX = 10_000
+"""Row versions whose unreadability was logged; forgotten past this many (a long-lived host)."""
 
 
 def table_client(table: str, env: Mapping[str, str] | None = None, *, create: bool = True) -> TableClient:
@@ -38,56 +49,51 @@ def table_client(table: str, env: Mapping[str, str] | None = None, *, create: bo
     return service.create_table_if_not_exists(table) if create else service.get_table_client(table)
 
 
-def _to_entity(entry: LedgerEntry) -> dict[str, Any]:
-    return {
-        "PartitionKey": entry.key.dataset,
-        "RowKey": entry.key.sha256,
-        "status": entry.status.value,
-        "attempt": entry.attempt,
-        "claim_id": entry.claim_id,
-        "claimed_at": entry.claimed_at.isoformat(),
-        "upload_etag": entry.upload_etag,
-        "source": entry.source,
-        "cid": entry.cid,
-        "job_name": entry.job_name,
-        "error": entry.error[:30000],
-        "updated_at": (entry.updated_at or entry.claimed_at).isoformat(),
-        "deploy": json.dumps(entry.deploy, sort_keys=True) if entry.deploy else "",
-        **entry.extra,
-    }
-
-
-def _from_entity(entity: Mapping[str, Any]) -> LedgerEntry:
-    known = {"PartitionKey", "RowKey", "updated_at", *_FIELDS}
-    return LedgerEntry(
-        key=UploadKey(entity["PartitionKey"], entity["RowKey"]),
-        status=Status(entity["status"]),
-        attempt=int(entity["attempt"]),
-        claim_id=entity["claim_id"],
-        claimed_at=datetime.fromisoformat(entity["claimed_at"]),
-        upload_etag=entity.get("upload_etag", ""),
-        source=entity.get("source", ""),
-        cid=entity.get("cid", ""),
-        job_name=entity.get("job_name", ""),
-        error=entity.get("error", ""),
-        updated_at=datetime.fromisoformat(entity["updated_at"]) if entity.get("updated_at") else None,
-        extra={k: v for k, v in entity.items() if k not in known},
-        deploy=json.loads(entity.get("deploy") or "{}"),
-        etag=getattr(entity, "metadata", {}).get("etag", ""),
-    )
-
-
 class TableLedger:
+    """The Ledger on a table. Every row is parsed here (shared/azure/ledger_rows.py): one that does not parse is
+    skipped with one ERROR log naming its keys and what is wrong, so no loop over rows ever stops on it."""
+
     def __init__(self, table: TableClient) -> None:
         self._table = table
+        self._reported: set[tuple[str, str, str, str]] = set()
+
+    def _read(self, entity: Mapping[str, Any]) -> LedgerEntry | UnreadableRow:
+        try:
+            return from_entity(entity)
+        except RowProblem as exc:
+            row = unreadable(entity, str(exc))
+            self._report(row, entity)
+            return row
+
+    def _report(self, row: UnreadableRow, entity: Mapping[str, Any]) -> None:
+        """One ERROR log per version of a bad row (not one per listing: a reconciler tick lists rows often)."""
+        metadata = getattr(entity, "metadata", None)
+        version = (row.dataset, row.sha256, str(metadata.get("etag")) if isinstance(metadata, Mapping) else "")
+        if (*version, row.problem) in self._reported:
+            return
+        if len(self._reported) >= _REPORTED_MAX:
+            self._reported.clear()
+        self._reported.add((*version, row.problem))
+        log_step(
+            "ledger.unreadable_row",
+            level=logging.ERROR,
+            PartitionKey=row.dataset,
+            RowKey=row.sha256,
+            problem=row.problem,
+            fix="the row is skipped: correct the column or delete the row (chatft status lists it as unreadable)",
+        )
+
+    def _parsed(self, entities: Iterable[Mapping[str, Any]]) -> list[LedgerEntry | UnreadableRow]:
+        return [self._read(e) for e in entities]
 
     def get(self, key: UploadKey) -> LedgerEntry | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return _from_entity(self._table.get_entity(key.dataset, key.sha256))
+            found = self._read(self._table.get_entity(key.dataset, key.sha256))
         except ResourceNotFoundError:
             return None
+        return found if isinstance(found, LedgerEntry) else None
 
     def claim(
         self, key: UploadKey, *, upload_etag: str, source: str, cid: str, now: datetime, stale_after: timedelta
@@ -97,7 +103,7 @@ class TableLedger:
         claim_id = uuid.uuid4().hex
         fresh = LedgerEntry(key, Status.CLAIMED, 1, claim_id, now, upload_etag, source, cid, updated_at=now)
         try:
-            self._table.create_entity(_to_entity(fresh))
+            self._table.create_entity(to_entity(fresh))
             return Claim(True, 1, "first claim", claim_id)
         except ResourceExistsError:
             pass
@@ -105,7 +111,14 @@ class TableLedger:
             entity = self._table.get_entity(key.dataset, key.sha256)
         except ResourceNotFoundError:
             return Claim(False, 0, "the row vanished while claiming; the next delivery will claim it")
-        existing = _from_entity(entity)
+        existing = self._read(entity)
+        if isinstance(existing, UnreadableRow):
+            return Claim(
+                False,
+                0,
+                f"its ledger row (PartitionKey {key.dataset!r}, RowKey {key.sha256!r}) is unreadable: "
+                f"{existing.problem}; correct or delete the row, then upload again",
+            )
         decision = decide_claim(existing, upload_etag, now, stale_after)
         if not decision.acquire:
             return Claim(False, decision.attempt, decision.reason, existing=existing)
@@ -123,7 +136,7 @@ class TableLedger:
             extra=existing.extra,
             deploy=existing.deploy,
         )
-        if not self._replace_if_unchanged(taken, entity.metadata["etag"]):
+        if not self._replace_if_unchanged(taken, existing.etag):
             return Claim(False, decision.attempt, "another worker claimed it first", existing=existing)
         return Claim(True, decision.attempt, decision.reason, claim_id, existing)
 
@@ -138,8 +151,8 @@ class TableLedger:
         error: str = "",
         studio_url: str | None = None,
     ) -> bool:
-        entry = _from_entity(self._table.get_entity(key.dataset, key.sha256))
-        if entry.claim_id != claim_id:
+        entry = self.get(key)
+        if entry is None or entry.claim_id != claim_id:
             return False
         entry.status, entry.updated_at, entry.error = status, now, error
         entry.job_name = job_name or entry.job_name
@@ -154,9 +167,19 @@ class TableLedger:
 
         query = " or ".join(f"status eq '{s.value}'" for s in statuses)
         try:
-            return [_from_entity(e) for e in self._table.query_entities(query)]
+            rows = self._parsed(self._table.query_entities(query))
         except ResourceNotFoundError:  # no table yet (a command before the app's first upload): no rows
             return []
+        return [r for r in rows if isinstance(r, LedgerEntry)]
+
+    def unreadable(self) -> list[UnreadableRow]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            rows = self._parsed(self._table.list_entities())
+        except ResourceNotFoundError:
+            return []
+        return [r for r in rows if isinstance(r, UnreadableRow)]
 
     def _replace_if_unchanged(self, entry: LedgerEntry, etag: str) -> bool:
         """Optimistic concurrency: write only if nobody changed the row since we read it."""
@@ -166,7 +189,7 @@ class TableLedger:
 
         try:
             written = self._table.update_entity(
-                _to_entity(entry), mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                to_entity(entry), mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
             )
         except (ResourceModifiedError, ResourceNotFoundError):
             return False

@@ -48,8 +48,8 @@ def register(app: typer.Typer) -> None:
         """Show the uploads: stage, job, model, endpoint, how long in this stage / since upload, last error, report.
 
         Stages: uploaded, rejected, validated, submitted, training, registered, deploying, live, retiring,
-        retired, failed, canceled, deploy_failed. Exit 0; 2 if UPLOAD names nothing (or several uploads),
-        or settings or storage cannot be read."""
+        retired, failed, canceled, deploy_failed, unreadable (a ledger row that does not parse). Exit 0; 2 if
+        UPLOAD names nothing (or several uploads), or settings or storage cannot be read."""
         from shared.domain.upload_lookup import UploadNotFound
 
         with target_applied(settings_file, env, use_azd) as source:

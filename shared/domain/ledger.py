@@ -69,6 +69,18 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class UnreadableRow:
+    """A stored row that does not parse as a LedgerEntry: its keys and what is wrong. Listings skip it (one bad row
+    stops no loop) and `chatft status` shows it, so a person can fix or delete it."""
+
+    dataset: str
+    """The row's PartitionKey."""
+    sha256: str
+    """The row's RowKey."""
+    problem: str
+
+
+@dataclass(frozen=True)
 class Claim:
     acquired: bool
     attempt: int
@@ -130,12 +142,17 @@ class Ledger(Protocol):
     ) -> bool:
         """Record the outcome of a claim; False (and no write) if the claim was taken over meanwhile."""
 
-    def get(self, key: UploadKey) -> LedgerEntry | None: ...
+    def get(self, key: UploadKey) -> LedgerEntry | None:
+        """The row, or None when there is none or it is unreadable (logged)."""
 
     def save(self, entry: LedgerEntry) -> bool:
         """Write the whole entry if the row is unchanged since it was read (its etag); False otherwise."""
 
-    def with_status(self, *statuses: Status) -> list[LedgerEntry]: ...
+    def with_status(self, *statuses: Status) -> list[LedgerEntry]:
+        """The readable rows with these statuses; an unreadable row is skipped (and logged), never raised."""
+
+    def unreadable(self) -> list[UnreadableRow]:
+        """Every row that does not parse, whatever its status."""
 
 
 def change_and_save(

@@ -35,13 +35,15 @@ class Stage(str, Enum):
     FAILED = "failed"
     CANCELED = "canceled"
     DEPLOY_FAILED = "deploy_failed"
+    UNREADABLE = "unreadable"
+    """Its ledger row does not parse (a person or another tool wrote it): every flow skips it until it is fixed."""
 
 
 POISON_AFTER = 5
 """Failed deliveries after which the host gives up on a blob (host.json extensions.blobs.poisonBlobThreshold,
 default 5) and moves it to the `webjobs-blobtrigger-poison` queue; the local runner counts the same."""
 
-FAILURES = frozenset({Stage.REJECTED, Stage.FAILED, Stage.CANCELED, Stage.DEPLOY_FAILED})
+FAILURES = frozenset({Stage.REJECTED, Stage.FAILED, Stage.CANCELED, Stage.DEPLOY_FAILED, Stage.UNREADABLE})
 """Stages an upload does not leave by itself (a new upload of the same file retries)."""
 _AFTER_JOB = (Status.SUBMITTED, Status.REGISTERED, Status.DEPLOYING, Status.LIVE, Status.RETIRING, Status.RETIRED)
 _AFTER_DEPLOY_START = (Status.DEPLOYING, Status.LIVE, Status.RETIRING, Status.RETIRED, Status.DEPLOY_FAILED)

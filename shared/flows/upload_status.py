@@ -7,15 +7,16 @@ rejected upload) and the upload container (uploads not validated yet), joined in
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from shared.azure.upload import UploadedBlob
-from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
+from shared.domain.ledger import Ledger, LedgerEntry, Status, UnreadableRow, UploadKey
 from shared.domain.naming import dataset_name, dataset_prefix, is_upload
 from shared.domain.upload_lookup import MIN_SHA_PREFIX, UploadNotFound, find_upload
-from shared.domain.upload_stage import IngestFailure, UploadView, is_stale, upload_view
+from shared.domain.upload_stage import IngestFailure, Milestone, Stage, UploadView, is_stale, upload_view
 
 RECENT = 20
 """How many uploads `chatft status` lists without --all: the newest by their last change."""
@@ -116,9 +117,9 @@ def _failures_unless_told(
     return ingest_failures(store, name, uploaded_at)
 
 
-def _candidates(ledger: Ledger, store: StatusStore) -> list[_Candidate]:
+def _candidates(ledger: Ledger, store: StatusStore, unreadable: Iterable[UnreadableRow] = ()) -> list[_Candidate]:
     entries = ledger.with_status(*Status)
-    keys = {(e.key.dataset, e.key.sha256) for e in entries}
+    keys = {(e.key.dataset, e.key.sha256) for e in entries} | {(r.dataset, r.sha256) for r in unreadable}
     blobs = [b for b in store.list_uploads() if is_upload(b.name)]
     by_etag = {b.etag: b for b in blobs if b.etag}
     found = [_Candidate(e, by_etag.get(e.upload_etag.strip('"'))) for e in entries]
@@ -131,15 +132,34 @@ def _candidates(ledger: Ledger, store: StatusStore) -> list[_Candidate]:
 
 
 def list_uploads(ledger: Ledger, store: StatusStore, limit: int | None = RECENT) -> list[UploadView]:
-    """The uploads, newest change first: `limit` of them (None: all)."""
-    views = (_view(c, ledger, store) for c in _candidates(ledger, store))
+    """The uploads, newest change first: `limit` of them (None: all); then every unreadable ledger row."""
+    unreadable = ledger.unreadable()
+    views = (_view(c, ledger, store) for c in _candidates(ledger, store, unreadable))
     found: list[UploadView] = []
     for view in views:
         if view is not None:
             found.append(view)
         if limit is not None and len(found) >= limit:
             break
-    return found
+    return found + [_unreadable_view(row) for row in unreadable]
+
+
+def _unreadable_view(row: UnreadableRow) -> UploadView:
+    """A ledger row no flow can read (they all skip it): one line saying which row and what is wrong."""
+    line = (
+        f"ledger row PartitionKey {row.dataset!r}, RowKey {row.sha256!r} is unreadable ({row.problem}): every flow "
+        "skips it; correct the column or delete the row"
+    )
+    stage = Stage.UNREADABLE
+    return UploadView(
+        name=f"ledger row {row.dataset}",
+        dataset=row.dataset,
+        sha256=row.sha256,
+        stage=stage,
+        detail=line,
+        milestones=(Milestone(stage, line),),
+        error=row.problem,
+    )
 
 
 def find(ledger: Ledger, store: StatusStore, query: str) -> UploadView:
