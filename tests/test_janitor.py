@@ -48,7 +48,10 @@ def facts(**kw) -> Facts:
         (facts(requests=0), Verdict.IDLE),
         (facts(requests=None), Verdict.UNKNOWN),
         (facts(ledger_status="deploying"), Verdict.NOT_LIVE),
+        (facts(ledger_status="registered"), Verdict.NOT_LIVE),
         (facts(ledger_status=None), Verdict.IDLE),  # ours by tag, no ledger row: an orphan we may remove
+        (facts(ledger_status="retired"), Verdict.IDLE),  # a row that lost a race with its endpoint: an orphan
+        (facts(ledger_status="deploy_failed"), Verdict.IDLE),
         (facts(created_at=None), Verdict.YOUNG),  # missing createdAt and no live time: age unknown, kept
         (facts(created_at=None, live_at=NOW - timedelta(hours=3)), Verdict.IDLE),
         (facts(provisioning_state="Deleting"), Verdict.DELETING),
@@ -62,8 +65,11 @@ def facts(**kw) -> Facts:
         "busy",
         "idle",
         "metrics error",
-        "ledger not live",
+        "ledger deploying",
+        "ledger registered",
         "no ledger row",
+        "ledger retired",
+        "ledger deploy_failed",
         "missing createdAt",
         "missing createdAt, live long ago",
         "deleting",
@@ -71,6 +77,15 @@ def facts(**kw) -> Facts:
 )
 def test_decisions(case: Facts, verdict: Verdict) -> None:
     assert judge(case, NOW, WINDOW).verdict is verdict
+
+
+def test_an_orphan_says_why_it_is_judged_like_a_live_endpoint() -> None:
+    """Issue 19 item 1: an endpoint whose row lost a race (retired, deploy_failed) or that no row names."""
+    assert judge(facts(ledger_status="retired"), NOW, WINDOW).reason.startswith("orphan (its ledger row is retired)")
+    assert judge(facts(ledger_status=None), NOW, WINDOW).reason.startswith("orphan (no ledger row deploys it)")
+    assert judge(facts(), NOW, WINDOW).reason.startswith("no requests in the last 2h00m")
+    capped = judge(facts(ledger_status="retired", requests=None), NOW, WINDOW, max_age=timedelta(hours=4))
+    assert capped.verdict is Verdict.OVER_AGE and capped.reason.startswith("orphan (its ledger row is retired)")
 
 
 @pytest.mark.parametrize(
@@ -111,7 +126,7 @@ fact_sets = st.lists(
         ).map(lambda t: {k: v for k, v in ((t[0], t[1]), (t[2], t[3])) if v is not None}),
         provisioning_state=st.sampled_from([None, "Succeeded", "Deleting", "Updating"]),
         created_at=st.one_of(st.none(), st.integers(0, 600).map(lambda m: NOW - timedelta(minutes=m))),
-        ledger_status=st.sampled_from([None, "live", "deploying", "registered", "retired"]),
+        ledger_status=st.sampled_from([None, "live", "deploying", "registered", "retired", "deploy_failed"]),
         live_at=st.one_of(st.none(), st.integers(0, 600).map(lambda m: NOW - timedelta(minutes=m))),
         requests=st.one_of(st.none(), st.integers(0, 3)),
     ),
@@ -133,7 +148,8 @@ def test_the_janitor_never_deletes_what_it_must_not(endpoints: list[Facts], cap:
         assert tags.get("chatft_managed") == "true"
         assert tags.get("chatft_keep") not in ("true", "yes", "1", "y", "on")
         assert f.requests == 0  # known, and zero
-        assert f.ledger_status in (None, "live") and (f.provisioning_state or "").lower() != "deleting"
+        assert f.ledger_status not in ("registered", "deploying"), "the reconciler's"
+        assert (f.provisioning_state or "").lower() != "deleting"
         moments = [m for m in (f.created_at, f.live_at) if m is not None]
         assert moments and NOW - max(moments) >= WINDOW
 

@@ -265,7 +265,7 @@ fact_sets = st.lists(
         ).map(lambda t: {k: v for k, v in ((t[0], t[1]), (t[2], t[3])) if v is not None}),
         provisioning_state=st.sampled_from([None, "Succeeded", "Deleting"]),
         created_at=st.one_of(st.none(), st.integers(0, 3000).map(lambda m: NOW - timedelta(minutes=m))),
-        ledger_status=st.sampled_from([None, "live", "deploying", "retired"]),
+        ledger_status=st.sampled_from([None, "live", "deploying", "registered", "retired", "deploy_failed"]),
         live_at=st.one_of(st.none(), st.integers(0, 3000).map(lambda m: NOW - timedelta(minutes=m))),
         requests=st.one_of(st.none(), st.integers(0, 3)),
     ),
@@ -288,7 +288,8 @@ def test_with_a_cap_the_janitor_still_never_deletes_what_it_must_not(
         tags = {k.lower(): v.lower() for k, v in f.tags.items()}
         assert tags.get("chatft_managed") == "true"
         assert tags.get("chatft_keep") not in ("true", "yes", "1", "y", "on")
-        assert f.ledger_status in (None, "live") and (f.provisioning_state or "").lower() != "deleting"
+        assert f.ledger_status not in ("registered", "deploying"), "the reconciler's"
+        assert (f.provisioning_state or "").lower() != "deleting"
         created = f.created_at or f.live_at
         idle = f.requests == 0 and NOW - max(m for m in (f.created_at, f.live_at) if m) >= WINDOW
         assert idle or (created is not None and NOW - created >= max_age)

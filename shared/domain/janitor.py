@@ -1,10 +1,14 @@
 """Which managed online endpoints are idle, decided without any I/O.
 
-Fail safe throughout: an endpoint is deleted only if it is ours, not protected, live in the
-ledger, older than the idle window, and its metrics *prove* zero requests in that window. The one
-exception is the optional hard cap (JANITOR_MAX_AGE_HOURS): an endpoint of ours, not protected,
-created longer ago than the cap goes whatever its metrics, so unreadable metrics cannot keep a
-GPU endpoint billing forever.
+Fail safe throughout: an endpoint is deleted only if it is ours, not protected, not being deployed
+by the reconciler, older than the idle window, and its metrics *prove* zero requests in that window.
+The one exception is the optional hard cap (JANITOR_MAX_AGE_HOURS): an endpoint of ours, not
+protected, created longer ago than the cap goes whatever its metrics, so unreadable metrics cannot
+keep a GPU endpoint billing forever.
+
+An endpoint of ours that no ledger row owns as live or deploying (no row, a row naming another
+endpoint, a row `retired` or `deploy_failed` after a race with `chatft retire`) is an orphan: judged
+like a live one (idle window, metrics, cap), so no race can leave one billing for good.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ class Facts:
     provisioning_state: str | None = None
     created_at: datetime | None = None
     ledger_status: str | None = None
-    """None when the ledger has no row for the endpoint's upload."""
+    """The status of the ledger row that deploys this endpoint; None when no row names it."""
     live_at: datetime | None = None
     requests: int | None = None
     """Requests in the idle window; None when the metrics could not be read."""
@@ -104,14 +108,14 @@ def judge(
         return decision(Verdict.DELETING, "already being deleted")
     if facts.ledger_status == "retiring":
         return decision(Verdict.RETIRING, "its deletion was requested before but it still exists: deleting again")
-    if facts.ledger_status is not None and facts.ledger_status != "live":
+    if facts.ledger_status in DEPLOYING:
         return decision(Verdict.NOT_LIVE, f"ledger status {facts.ledger_status}: the deployment reconciler owns it")
     lifetime = created_age(facts, now)
     if max_age is not None and lifetime is not None and lifetime >= max_age:
         return decision(
             Verdict.OVER_AGE,
-            f"{_minutes(lifetime)} since it was created, over the JANITOR_MAX_AGE_HOURS cap of {_minutes(max_age)}: "
-            "deleted whatever its traffic",
+            f"{_orphan(facts)}{_minutes(lifetime)} since it was created, over the JANITOR_MAX_AGE_HOURS cap of "
+            f"{_minutes(max_age)}: deleted whatever its traffic",
         )
     if age is None:
         return decision(Verdict.YOUNG, "age unknown (no createdAt and no live time): kept to be safe")
@@ -122,7 +126,20 @@ def judge(
         return decision(Verdict.UNKNOWN, f"request metrics could not be read{why}: kept to be safe")
     if facts.requests > 0:
         return decision(Verdict.BUSY, f"{facts.requests} request(s) in the last {_minutes(window)}")
-    return decision(Verdict.IDLE, f"no requests in the last {_minutes(window)} (age {_minutes(age)})")
+    return decision(Verdict.IDLE, f"{_orphan(facts)}no requests in the last {_minutes(window)} (age {_minutes(age)})")
+
+
+DEPLOYING = frozenset({"registered", "deploying"})
+"""Ledger statuses whose endpoint the deployment reconciler is still building (or cleaning up)."""
+
+
+def _orphan(facts: Facts) -> str:
+    """How an endpoint no row owns as live came to be judged like one ("" for a live row's)."""
+    if facts.ledger_status == "live":
+        return ""
+    if facts.ledger_status is None:
+        return "orphan (no ledger row deploys it): "
+    return f"orphan (its ledger row is {facts.ledger_status}): "
 
 
 def plan(

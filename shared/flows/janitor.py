@@ -8,6 +8,13 @@ drops, is asked again on every run until the endpoint is gone; one failure never
 Metrics that cannot be read are never a silent keep: the decision says why (for a refused query,
 the role and the scope to assign it on, also logged at ERROR by the metrics adapter), and the
 upload's report says its endpoint's usage could not be read, until it can be again.
+
+The run's one list of the workspace's endpoints also keeps the ledger honest both ways: an endpoint
+of ours that no row owns as live or deploying is an orphan, deleted once idle (the row, if any, is
+left as it is); a `live` row whose endpoint is not in the list (deleted outside chatft, or lost with
+a crash) is confirmed gone with one read (only a 404 counts) and becomes `retired` with the reason,
+reported and announced like any retirement, so `chatft redeploy` works again. A list that fails
+raises before anything is judged: a failure is never taken for "gone".
 """
 
 from __future__ import annotations
@@ -46,7 +53,14 @@ class JanitorContext:
     """Where lifecycle events go (shared.flows.lifecycle_events); None: nowhere."""
 
 
+GONE = "endpoint deleted outside chatft"
+"""The reason a `live` row whose endpoint the workspace no longer has is retired with."""
+OWNING = (Status.LIVE, Status.RETIRING)
+"""A row in these statuses owns its endpoint for the janitor: retiring it changes the row."""
+
+
 def _ledger_entry(ctx: JanitorContext, endpoint: EndpointInfo) -> LedgerEntry | None:
+    """The row that names this endpoint as its deployment's, whatever its status."""
     dataset, sha = tag(endpoint.tags, "chatft_dataset"), tag(endpoint.tags, "chatft_upload")
     if not dataset or not sha:
         return None
@@ -55,24 +69,28 @@ def _ledger_entry(ctx: JanitorContext, endpoint: EndpointInfo) -> LedgerEntry | 
 
 
 def _live_at(entry: LedgerEntry | None) -> datetime | None:
-    value = entry.deploy.get("live_at") if entry else None
+    value = entry.deploy.get("live_at") if entry is not None and entry.status is Status.LIVE else None
     return datetime.fromisoformat(value) if value else None
 
 
 def run_janitor(ctx: JanitorContext) -> list[Decision]:
     settings, now = ctx.settings, ctx.now()
     window, max_age = timedelta(minutes=settings.janitor_idle_minutes), settings.janitor_max_age
-    endpoints = ctx.workspace.list_endpoints()
-    confirm_retired(ctx, {e.name for e in endpoints}, now)
-    entries = {e.name: _ledger_entry(ctx, e) for e in endpoints if is_true(tag(e.tags, MANAGED_TAG))}
+    live = ctx.ledger.with_status(Status.LIVE)  # read before the list: a row live now had its endpoint by then
+    endpoints = ctx.workspace.list_endpoints()  # raises rather than return part of the workspace
+    listed = {e.name for e in endpoints}
+    confirm_retired(ctx, listed, now)
+    retire_vanished(ctx, live, listed, now)
+    rows = {e.name: _ledger_entry(ctx, e) for e in endpoints if is_true(tag(e.tags, MANAGED_TAG))}
+    entries = {name: e for name, e in rows.items() if e is not None and e.status in OWNING}
     facts = {
         e.name: Facts(
             name=e.name,
             tags=e.tags,
             provisioning_state=e.provisioning_state,
             created_at=e.created_at,
-            ledger_status=entries[e.name].status.value if entries.get(e.name) else None,
-            live_at=_live_at(entries.get(e.name)),
+            ledger_status=rows[e.name].status.value if rows.get(e.name) else None,
+            live_at=_live_at(rows.get(e.name)),
         )
         for e in endpoints
     }
@@ -118,7 +136,7 @@ def run_janitor(ctx: JanitorContext) -> list[Decision]:
             requests=decision.requests,
             action=decision.action,
             reason=decision.reason,
-            cid=entries[decision.name].cid if entries.get(decision.name) else None,
+            cid=rows[decision.name].cid if rows.get(decision.name) else None,
             level=logging.WARNING if decision.verdict.value == "metrics-unknown" else logging.INFO,
         )
     publish_all_due(ctx.ledger, ctx.events, now, ctx.store)  # retiring/retired rows: best effort
@@ -170,18 +188,47 @@ def confirm_retired(ctx: JanitorContext, listed: set[str], now: datetime) -> Non
             report_retirement(ctx, entry, now, "retired")
 
 
+def retire_vanished(ctx: JanitorContext, live: list[LedgerEntry], listed: set[str], now: datetime) -> None:
+    """`live` rows (read before the list) whose endpoint the list lacks: read once more, and only if the
+    workspace answers 404 (get_endpoint's None) the row becomes `retired`, with the reason; an ETag save,
+    so a row someone changed meanwhile (a retire, a redeploy) is left to them."""
+    for entry in live:
+        name = entry.deploy.get("endpoint")
+        if not name or name in listed:
+            continue
+        try:
+            if ctx.workspace.get_endpoint(name) is not None:
+                continue  # listed late, or created again meanwhile: not gone
+        except Exception as exc:  # not a 404: no evidence it is gone; the next run looks again
+            log_step("janitor.error", endpoint=name, error=f"{type(exc).__name__}: {exc}", level=logging.WARNING)
+            continue
+        entry.status, entry.updated_at = Status.RETIRED, now
+        entry.deploy["retired"] = {
+            "at": now.isoformat(),
+            "reason": f"{GONE} (the workspace no longer has it)",
+            "by": "the idle-endpoint janitor",
+            "confirmed_gone_at": now.isoformat(),
+            "found_gone": True,
+        }
+        if ctx.ledger.save(entry):
+            log_step("janitor.endpoint_gone", cid=entry.cid, endpoint=name, level=logging.WARNING)
+            report_retirement(ctx, entry, now, "retired")
+
+
 def report_retirement(ctx: JanitorContext, entry: LedgerEntry, now: datetime, stage: str) -> None:
     """The report's deployment section for a retiring or retired endpoint (also `chatft retire`'s)."""
     retired = entry.deploy.get("retired") or {}
     summary = deployment_summary(entry)
     summary["retired"] = f"{retired.get('at', now.isoformat())}: {retired.get('reason')}"
     if stage == "retired":
-        summary["endpoint_hours"] = endpoint_uptime(
+        hours = endpoint_uptime(
             entry.deploy.get("live_at"),
             retired.get("confirmed_gone_at") or retired.get("at"),
             entry.deploy.get("instance_type") or "",
             price_of(entry.deploy.get("instance_type") or ""),
         )
+        # found gone: deleted at some moment before this run, so this is the most it can have been up
+        summary["endpoint_hours"] = f"at most {hours}" if retired.get("found_gone") and entry.deploy.get("live_at") else hours
     if stage == "retiring":
         summary["retiring"] = (
             f"delete requested ({retired.get('delete_requests')}x); the next janitor run confirms it is gone"

@@ -26,7 +26,7 @@ from shared.domain.tags import is_true, is_truthy, tag
 from shared.domain.upload_lookup import UploadNotFound, find_upload
 from shared.domain.workspace import EndpointInfo, Workspace
 from shared.flows.deployment_start import deployment_summary, start_deployment
-from shared.flows.janitor import JanitorContext, confirm_retired, report_retirement
+from shared.flows.janitor import GONE, JanitorContext, confirm_retired, report_retirement
 from shared.flows.lifecycle_events import Publisher, publish_key
 from shared.flows.reports import update_report
 from shared.logs import log_step
@@ -333,6 +333,12 @@ def redeploy(ctx: LifecycleContext, query: str) -> Outcome:
         previous = entry.deploy
         model = {k: previous[k] for k in MODEL_FIELDS}
         after = previous.get("retired") or {"status": entry.status.value, "error": previous.get("error") or entry.error}
+        if entry.status is Status.LIVE:  # its endpoint is gone: that deployment ended, announced as retired
+            after = {
+                "at": now.isoformat(),
+                "reason": f"{GONE} (found gone by chatft redeploy)",
+                "by": "chatft redeploy",
+            }
         start_deployment(entry, ctx.settings, now, **model)
         entry.deploy["redeployed_after"] = after
         entry.deploy["redeployed_by"] = "chatft redeploy"
@@ -359,9 +365,22 @@ def redeploy(ctx: LifecycleContext, query: str) -> Outcome:
     )
 
 
+def _endpoint_gone(subject: Subject, entry: LedgerEntry) -> bool:
+    """The row's endpoint was looked up (find: get_endpoint, None only on a 404) and is not there."""
+    name = entry.deploy.get("endpoint")
+    return (
+        bool(name)
+        and subject.name == name
+        and subject.endpoint is None
+        and all(entry.deploy.get(k) for k in MODEL_FIELDS)
+    )
+
+
 def _nothing_to_redeploy(subject: Subject, entry: LedgerEntry) -> Outcome | None:
     """None if the upload can be redeployed; an Outcome if there is nothing to do; Refused if it cannot be."""
     status, d = entry.status, entry.deploy
+    if status is Status.LIVE and _endpoint_gone(subject, entry):
+        return None  # deleted outside chatft (the workspace answered 404): the row's `live` is stale
     if status is Status.LIVE:
         return Outcome(
             f"{subject.label} is live at {d.get('scoring_uri') or d.get('endpoint')}: nothing to do", changed=False

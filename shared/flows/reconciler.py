@@ -9,6 +9,12 @@ The notebook's steps as a state machine kept in the ledger (`entry.deploy["step"
 Every step first looks at what exists, so re-running it after a crash creates nothing twice.
 Long-running operations are started and never awaited: a pending resource means "look again
 next tick". Each transition is saved with the row's ETag, so a racing worker cannot overwrite it.
+
+Nothing billable is created from a stale row: a step first claims the row (an ETag save recording
+what it is about to create, `deploy["creating"]`), so a worker whose row was retired or moved on
+meanwhile stops before its request; one that loses the row after its request deletes what it made
+if the row no longer deploys that endpoint. The janitor removes any endpoint of ours that no row
+owns (shared.domain.janitor), whatever race comes next.
 """
 
 from __future__ import annotations
@@ -41,6 +47,18 @@ class PermanentDeployError(Exception):
     """Retrying cannot help: clean up and record why."""
 
 
+class Superseded(Exception):
+    """The row changed since this worker read it (a retire, another worker): it must not create anything."""
+
+
+def _claim(ctx: DeployContext, entry: LedgerEntry, what: str) -> None:
+    """Record what is about to be created with an ETag save before the request that bills: a worker
+    holding a stale row fails here, before anything exists."""
+    entry.deploy["creating"] = {"what": what, "at": ctx.now().isoformat()}
+    if not ctx.ledger.save(entry):
+        raise Superseded(what)
+
+
 # --- the steps: each returns the next step, or None to wait for a long-running operation ---
 
 
@@ -67,6 +85,7 @@ def _check_sku(ctx: DeployContext, entry: LedgerEntry) -> str | None:
 def _create_endpoint(ctx: DeployContext, entry: LedgerEntry) -> str | None:
     d = entry.deploy
     if ctx.workspace.get_endpoint(d["endpoint"]) is None:
+        _claim(ctx, entry, f"endpoint {d['endpoint']}")
         tags = {
             "chatft_managed": "true",
             "chatft_upload": entry.key.sha256,
@@ -93,6 +112,7 @@ def _wait_endpoint(ctx: DeployContext, entry: LedgerEntry) -> str | None:
 def _create_deployment(ctx: DeployContext, entry: LedgerEntry) -> str | None:
     d = entry.deploy
     if ctx.workspace.get_deployment(d["endpoint"], d["deployment"]) is None:
+        _claim(ctx, entry, f"deployment {d['deployment']} on endpoint {d['endpoint']}")
         ctx.workspace.begin_create_deployment(
             endpoint=d["endpoint"], name=d["deployment"], model_id=d["model_id"], instance_type=d["instance_type"]
         )
@@ -208,25 +228,58 @@ def advance(entry: LedgerEntry, ctx: DeployContext, max_steps: int = 12) -> str:
         d = entry.deploy
         step = d.get("step", "check_sku")
         now = ctx.now()
+        before = dict(d)
         if step != "cleanup" and now > datetime.fromisoformat(d["deadline"]):
             d["error"] = f"not live by the deadline ({ctx.settings.deploy_deadline_minutes} min) while at step {step}"
             following: str | None = "cleanup"
         else:
-            before = dict(d)
             following = _run_step(step, ctx, entry)
+            if following == SUPERSEDED:
+                return MOVED_ON
             if following in (None, "transient"):
                 if d != before:  # keep what the step learned (e.g. the smoke test's last error)
                     ctx.ledger.save(entry)
                 return f"waiting at {step}" + (" (transient error)" if following else "")
         if not _transition(entry, following, ctx, now):
-            return "another worker moved this deployment on"
+            if d.get("creating") is not before.get("creating"):  # this step claimed (a new dict), created, lost
+                _delete_if_unowned(ctx, entry)
+            return MOVED_ON
     return f"stopped after {max_steps} steps"
+
+
+SUPERSEDED = "superseded"
+MOVED_ON = "another worker moved this deployment on"
+
+
+def _delete_if_unowned(ctx: DeployContext, entry: LedgerEntry) -> None:
+    """The row was taken between this worker's claim and its save (a retire that found nothing to delete
+    yet): if it no longer deploys this endpoint, delete what was just created rather than leave it billing."""
+    name = entry.deploy["endpoint"]
+    fresh = ctx.ledger.get(entry.key)
+    owned = (*DEPLOYMENT_ACTIVE, Status.LIVE)
+    if fresh is not None and fresh.status in owned and fresh.deploy.get("endpoint") == name:
+        return
+    log_step(
+        "deploy.orphan_deleted",
+        cid=entry.cid,
+        endpoint=name,
+        status=fresh.status.value if fresh else None,
+        level=logging.WARNING,
+    )
+    try:
+        ctx.workspace.begin_delete_endpoint(name)
+    except Exception as exc:  # the janitor removes it once idle: an endpoint no row owns is an orphan
+        log_step(
+            "deploy.orphan_delete_failed", endpoint=name, error=f"{type(exc).__name__}: {exc}", level=logging.ERROR
+        )
 
 
 def _run_step(step: str, ctx: DeployContext, entry: LedgerEntry) -> str | None:
     d = entry.deploy
     try:
         return STEPS[step](ctx, entry)
+    except Superseded:
+        return SUPERSEDED
     except PermanentDeployError as exc:
         d["error"] = str(exc)
     except Exception as exc:
