@@ -1,9 +1,11 @@
 """The base the local HTTP servers (scoring, host webhook) share: quiet, and every request gets a
 JSON reply, whatever it sends (bad Content-Length, unknown method, a handler bug: 4xx/5xx JSON,
-never a dropped connection)."""
+never a dropped connection); a request must arrive within a deadline, and the CloudEvents webhook
+handshake (OPTIONS) is answered."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -31,11 +33,70 @@ class JsonServer(ThreadingHTTPServer):
         log.debug("request from %s failed", client_address, exc_info=True)
 
 
+class RequestTooSlow(Exception):
+    """A request began to arrive but was not all there by its deadline (not a TimeoutError: the stdlib
+    swallows those without a reply, right for an idle keep-alive connection, wrong for a slow sender)."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The request socket, read with an overall deadline: a client sending a byte just within each socket
+    timeout is cut off when its request has taken the deadline in all, not served for as long as it trickles."""
+
+    def __init__(self, sock: socket.socket, idle: float) -> None:
+        self._sock = sock
+        self._idle = idle
+        self.deadline: float | None = None
+        """time.monotonic() by which the request must have arrived; None: only the idle timeout."""
+        self.received = 0
+        """Bytes of the current request so far (none: an idle connection, closed quietly)."""
+
+    def start(self, seconds: float) -> None:
+        self.deadline, self.received = time.monotonic() + seconds, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._idle if self.deadline is None else self.deadline - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError("the request deadline passed")
+            self._sock.settimeout(min(self._idle, left))
+            n = self._sock.recv_into(buffer)
+        except TimeoutError:
+            if self.received and left <= self._idle:
+                raise RequestTooSlow from None
+            raise
+        finally:
+            self._sock.settimeout(self._idle)  # replies are written with the idle timeout, whatever is left
+        self.received += n
+        return n
+
+
 class JsonHandler(BaseHTTPRequestHandler):
     timeout = 30  # a client that stops sending mid-body gets 408, not a handler thread forever
+    read_deadline = 30.0
+    """Seconds a whole request (line, headers, body) may take to arrive, however it trickles in."""
     _replied = False
     _body_read = True
     """False once a body was refused unread: the reply then says Connection: close."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the stdlib's reader: replaced by one that keeps the request deadline
+        self._reader = _DeadlineReader(self.connection, self.timeout)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def do_OPTIONS(self) -> None:
+        """The CloudEvents webhook abuse-protection handshake (http-webhook.md section 4): a sender asks with
+        WebHook-Request-Origin; we allow that origin, at any rate, to POST. Event Grid sends it before
+        delivering CloudEvents to a webhook, and the Functions host answers it."""
+        origin = (self.headers.get("WebHook-Request-Origin") or "").strip()
+        if not origin:
+            raise HttpError(400, "OPTIONS here is the CloudEvents webhook handshake: send WebHook-Request-Origin")
+        self._reply(
+            200, None, {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"}
+        )
 
     def log_message(self, *args: Any) -> None:
         """Silent: the servers print their own one line per request where it matters."""
@@ -52,10 +113,15 @@ class JsonHandler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         """The catch-all: whatever a handler raises, the client gets a JSON reply (500 unless HttpError)."""
         self._replied, self._body_read = False, True
+        self._reader.start(self.read_deadline)
+        self.requestline, self.request_version = "", "HTTP/1.0"  # until parsed (a reply may come before)
         try:
             super().handle_one_request()
         except HttpError as exc:
             self._fail(exc.status, str(exc))
+        except RequestTooSlow:
+            self._body_read = False
+            self._fail(408, f"the request did not arrive within {self.read_deadline:g} s")
         except ConnectionError:  # the client went away: nobody to answer
             self.close_connection = True
         except Exception as exc:
@@ -89,7 +155,8 @@ class JsonHandler(BaseHTTPRequestHandler):
             raise HttpError(413, f"body of {length} bytes is over the {limit}-byte limit")
         try:
             body = self.rfile.read(length)
-        except TimeoutError as exc:
+        except (TimeoutError, RequestTooSlow) as exc:
+            self._body_read = False
             raise HttpError(408, f"timed out reading the body ({length} bytes announced)") from exc
         if len(body) < length:
             raise HttpError(400, f"body ended after {len(body)} of {length} bytes")
