@@ -355,3 +355,47 @@ def test_the_same_bytes_under_five_names_at_once_train_once(aml, blob_service, s
     duplicates = [r.getMessage() for r in caplog.records if r.getMessage().startswith("chatft ingest.duplicate ")]
     assert len(duplicates) == 4 and all(first in m for m in duplicates)
     assert {b.name: b.etag for b in container.list_blobs()} == before, "the user's blobs are never touched"
+
+
+def test_a_copy_is_refused_until_the_first_is_gone(aml, blob_service, storage_env) -> None:
+    """Later, too: a copy under another name points at the first and trains nothing, while the first blob holds
+    the bytes. Deleting the first lets the copy's next upload train (a claim whose blob is gone holds nothing)."""
+    workspace, _ = aml
+    upload(blob_service, storage_env, "first.jsonl")
+    trigger("first.jsonl")
+    upload(blob_service, storage_env, "copy.jsonl")
+    assert trigger("copy.jsonl") is None
+    assert len(workspace.jobs.created) == 1
+    refused = report(blob_service, storage_env, "copy")["submission"]
+    assert refused["status"] == "not submitted" and "uploaded as first.jsonl" in refused["reason"]
+    blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], "first.jsonl").delete_blob()
+    upload(blob_service, storage_env, "copy.jsonl")  # uploaded again: a new ETag, a new delivery
+    trigger("copy.jsonl")
+    assert [c["tags"]["chatft_source"].split("/", 1)[1] for c in workspace.jobs.created] == [
+        "first.jsonl",
+        "copy.jsonl",
+    ]
+    assert report(blob_service, storage_env, "copy")["submission"]["status"] == "submitted"
+
+
+@pytest.mark.parametrize(("idle_minutes", "trains"), [(1, False), (11, True)], ids=["uploading", "killed"])
+def test_a_claim_of_an_upload_in_flight_holds_until_it_stops(
+    aml, blob_service, storage_env, idle_minutes: int, trains: bool
+) -> None:
+    """`chatft upload` claims the bytes before its blob exists. While it shows progress, the same bytes arriving
+    by hand under another name point at it; a claim left by a killed upload (no progress for STALE_AFTER)
+    holds nothing, and ingest takes it over."""
+    from shared.azure.content_claims import BlobContentClaims
+
+    workspace, _ = aml
+    claims = BlobContentClaims(blob_service, storage_env["PREPARED_CONTAINER"], storage_env["UPLOAD_CONTAINER"])
+    since = datetime.now(timezone.utc) - timedelta(minutes=idle_minutes)
+    assert claims.claim(SHA, "big-upload.jsonl", by="chatft upload", now=since).acquired
+    upload(blob_service, storage_env)
+    trigger()
+    assert len(workspace.jobs.created) == (1 if trains else 0)
+    submission = report(blob_service, storage_env)["submission"]
+    if trains:
+        assert submission["status"] == "submitted"
+    else:
+        assert submission["status"] == "not submitted" and "being uploaded as big-upload.jsonl" in submission["reason"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -183,6 +184,124 @@ def test_five_uploads_of_one_file_at_once_store_it_once(target, tmp_path, blob_s
         include=["uncommittedblobs"]
     )
     assert [b.name for b in uncommitted] == [first]
+
+
+def claims_for(storage_env):
+    from shared.azure.content_claims import BlobContentClaims
+    from shared.azure.storage import blob_service
+
+    return BlobContentClaims(blob_service(), storage_env["PREPARED_CONTAINER"], storage_env["UPLOAD_CONTAINER"])
+
+
+def test_a_claim_left_by_a_dead_upload_lapses(target, tmp_path, blob_service, storage_env) -> None:
+    """A `chatft upload` killed mid-upload leaves its claim on the bytes (never its blob: the block list is
+    committed last). While the claim is fresh another upload of the bytes is refused, naming it, and stores
+    nothing; once it shows no progress for STALE_AFTER it holds nothing and the next upload goes ahead."""
+    from shared.domain.content_claim import STALE_AFTER
+
+    path = chats(tmp_path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    claims = claims_for(storage_env)
+    dead = claims.claim(sha, "killed.jsonl", by="chatft upload", now=datetime.now(timezone.utc)).claim
+    refused = upload(target, str(path))
+    assert refused.exit_code == 1, refused.output
+    assert "being uploaded as killed.jsonl" in refused.stderr and "Traceback" not in refused.output
+    assert blobs(blob_service, storage_env["UPLOAD_CONTAINER"]) == {}
+    long_ago = datetime.now(timezone.utc) - STALE_AFTER - timedelta(seconds=1)
+    claims.update(dead, lambda c: c.__class__(**{**c.__dict__, "claimed_at": long_ago, "updated_at": long_ago}))
+    done = upload(target, str(path))
+    assert done.exit_code == 0 and "blob name: chats.jsonl" in done.stdout, done.output
+    assert list(blobs(blob_service, storage_env["UPLOAD_CONTAINER"])) == ["chats.jsonl"]
+    held = claims.claim(sha, "other.jsonl", by="chatft upload", now=datetime.now(timezone.utc))
+    assert not held.acquired and held.uploaded and held.claim.blob == "chats.jsonl"
+
+
+def test_an_upload_that_fails_lets_go_of_its_bytes(tmp_path, azurite, storage_env) -> None:
+    """A file edited mid-upload is deleted again (ChecksumMismatch); its claim goes with it, so the next upload
+    of the validated bytes is not refused for ten minutes."""
+    from shared.azure.content_claims import HeldClaim
+
+    service = BlobServiceClient.from_connection_string(
+        azurite.connection_string, max_block_size=16 << 10, max_single_put_size=16 << 10
+    )
+    path = chats(tmp_path, valid_file(300))
+    with path.open("rb") as f:
+        validated = digest_file(f)
+    path.write_bytes(path.read_bytes().replace(b"Answer", b"Antwort"))
+    claims = claims_for(storage_env)
+    now = datetime.now(timezone.utc)
+    held = HeldClaim(claims, claims.claim(validated.sha256, "chats.jsonl", by="chatft upload", now=now).claim)
+    store = UploadContainer(service, storage_env["UPLOAD_CONTAINER"], storage_env["PREPARED_CONTAINER"])
+    with pytest.raises(ChecksumMismatch):
+        store.upload_file(path, "chats.jsonl", validated, claim=held)
+    assert claims.claim(validated.sha256, "again.jsonl", by="chatft upload", now=now).acquired
+
+
+def test_an_upload_whose_claim_was_taken_over_stops_before_committing(
+    tmp_path, azurite, storage_env, monkeypatch
+) -> None:
+    """An upload stalled past STALE_AFTER may lose its claim to another; its next heartbeat (from the SDK's
+    progress hook, which runs after each staged block: azure/storage/blob/_shared/uploads.py
+    _ChunkUploader.update_progress; an exception there is re-raised by the executor's future.result() in
+    upload_data_chunks, before commit_block_list) stops it, so the bytes are never stored twice."""
+    import shared.azure.content_claims as content_claims
+    from shared.azure.content_claims import HeldClaim
+    from shared.azure.upload import UploadError
+    from shared.domain.content_claim import STALE_AFTER
+
+    monkeypatch.setattr(content_claims, "HEARTBEAT", timedelta(0))
+    service = BlobServiceClient.from_connection_string(
+        azurite.connection_string, max_block_size=16 << 10, max_single_put_size=16 << 10
+    )
+    path = chats(tmp_path, valid_file(300))
+    with path.open("rb") as f:
+        digest = digest_file(f)
+    claims = claims_for(storage_env)
+    now = datetime.now(timezone.utc)
+    held = HeldClaim(claims, claims.claim(digest.sha256, "chats.jsonl", by="chatft upload", now=now).claim)
+    later = now + STALE_AFTER + timedelta(minutes=1)
+    taken: list[bool] = []
+
+    def another_upload_takes_over(current: int, total: int | None) -> None:
+        if not taken:
+            taken.append(claims.claim(digest.sha256, "theirs.jsonl", by="chatft upload", now=later).acquired)
+
+    store = UploadContainer(service, storage_env["UPLOAD_CONTAINER"], storage_env["PREPARED_CONTAINER"])
+    with pytest.raises(UploadError, match="another upload took over these bytes"):
+        store.upload_file(
+            path, "chats.jsonl", digest, progress=another_upload_takes_over, max_concurrency=1, claim=held
+        )
+    assert taken == [True]
+    assert blobs(service, storage_env["UPLOAD_CONTAINER"]) == {}
+    holder = claims.claim(digest.sha256, "x.jsonl", by="chatft upload", now=later)
+    assert holder.claim.blob == "theirs.jsonl", "the claim that won is left alone"
+
+
+def test_an_upload_is_trained_once_and_a_copy_under_another_name_points_at_it(
+    aml, tmp_path, blob_service, storage_env
+) -> None:
+    """`chatft upload` claims the bytes for its blob name, so its own trigger submits; the same bytes put under
+    another name by hand (az storage blob upload) are reported as a copy of it, not trained."""
+    import function_app
+    from tests.hosting import invoke_blob_trigger
+
+    workspace, _ = aml
+    settings = tmp_path / "local.settings.json"
+    values = {**storage_env, "LEDGER_TABLE": os.environ["LEDGER_TABLE"]}
+    settings.write_text(json.dumps({"Values": values}))
+    path = chats(tmp_path)
+    assert upload(settings, str(path)).exit_code == 0
+    invoke_blob_trigger(function_app.app, "ingest_upload", "chats.jsonl")
+    [call] = workspace.jobs.created
+    assert call["tags"]["chatft_source"].endswith("/chats.jsonl")
+    blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], "by-hand.jsonl").upload_blob(path.read_bytes())
+    outcome = invoke_blob_trigger(function_app.app, "ingest_upload", "by-hand.jsonl")
+    assert outcome is None and len(workspace.jobs.created) == 1
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    report = blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"by-hand/{sha[:16]}/report.json")
+    submission = json.loads(report.download_blob().readall())["submission"]
+    assert submission["status"] == "not submitted"
+    assert submission["duplicate_of"] == f"{storage_env['UPLOAD_CONTAINER']}/chats.jsonl"
 
 
 def test_a_name_taken_during_the_upload_is_never_overwritten(tmp_path, blob_service, storage_env, monkeypatch) -> None:
