@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -199,6 +200,7 @@ class HeldClaim:
     def __init__(self, claims: BlobContentClaims, claim: ContentClaim, now: Callable[[], datetime] = _utcnow) -> None:
         self._claims, self.claim, self._now = claims, claim, now
         self._beat_at = time.monotonic()
+        self._beating = threading.Lock()
 
     def naming(self, blob: str) -> None:
         if blob != self.claim.blob:
@@ -207,9 +209,10 @@ class HeldClaim:
     def beat(self) -> None:
         """Called from the SDK's progress hook (any upload thread); raising there stops the upload before its
         block list is committed."""
-        if time.monotonic() - self._beat_at >= HEARTBEAT.total_seconds():
-            self._beat_at = time.monotonic()
-            self._change(lambda c: replace(c, updated_at=self._now()))
+        with self._beating:
+            if time.monotonic() - self._beat_at >= HEARTBEAT.total_seconds():
+                self._beat_at = time.monotonic()
+                self._change(lambda c: replace(c, updated_at=self._now()))
 
     def uploaded(self, blob: str, etag: str) -> None:
         """Best effort: the blob is there either way, and its SHA-256 metadata already tells a later look."""

@@ -20,6 +20,8 @@ from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err
 from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
 from shared.commands.validation_report import print_report
 
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as a shell reports SIGINT (128 + 2)."""
 FOLLOW_INTERVAL = 5.0
 FOLLOW_TIMEOUT = "6h"
 """Fine-tuning a 14B model takes hours; a deployment up to DEPLOY_DEADLINE_MINUTES more."""
@@ -80,11 +82,14 @@ def _validate_and_hash(path: Path, validate: bool):  # -> tuple[Report | None, F
                 bar.advance(task, len(chunk))
 
             stream = buffered(file_chunks(f), tap=tap)
-            report = validate_stream(stream, options, source=str(path)) if validate else None
-            while stream.read(1 << 20):  # hash whatever the validator did not need to read
-                pass
+            report = validate_stream(stream, options, source=str(path), read_all=False) if validate else None
+            while (report is None or report.valid) and stream.read(1 << 20):  # hash what validation did not read
+                pass  # (a rejected file is not uploaded: its hash is never needed)
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was uploaded", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     return report, hasher.digest()
 
 
@@ -125,8 +130,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate FILE locally, upload it to the upload container, and (--follow) watch it go live.
 
-        Exit codes: 0 uploaded (with --follow: live); 1 rejected by the validator, failed, or the upload
-        did not verify; 2 usage, settings or storage error, or --follow timed out."""
+        Exit codes: 0 uploaded, or already uploaded (with --follow: live); 1 rejected by the validator, failed,
+        the upload did not verify, or the same bytes are being uploaded right now; 2 usage, settings or storage
+        error, or --follow timed out."""
         seconds = parse_duration(timeout)
         open_input(path).close()  # a regular, readable file, or exit 2 now
         blob = name if name is not None else path.name
@@ -157,6 +163,12 @@ def register(app: typer.Typer) -> None:
                 uploaded, store = _upload(path, blob, digest, overwrite, concurrency, claim)
             except typer.Exit:
                 raise
+            except KeyboardInterrupt as exc:  # one line saying what storage holds, never a blank line
+                from shared.azure.upload import UploadInterrupted
+
+                said = str(exc) if isinstance(exc, UploadInterrupted) else "interrupted: nothing was uploaded"
+                err.print(escape(said), highlight=False)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
             except Exception as exc:
                 from shared.azure.upload import UploadError
 
