@@ -9,7 +9,6 @@ with Storage Blob Data Contributor on it) and nothing lists it whole; dataset fo
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from shared.domain.content_claim import (
     Standing,
     standing,
 )
+from shared.logs import log_step
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
@@ -80,9 +80,7 @@ class BlobContentClaims:
             if current is not None and verdict.holds:
                 return ClaimResult(False, current, verdict.reason, verdict.uploaded, seen)
             if self._write(mine, version):
-                logging.getLogger("chatft").info(
-                    "content claim on %s taken over for %s: %s", sha256, blob, verdict.reason
-                )
+                log_step("claim.taken_over", cid=sha256[:12], blob=blob, by=by, reason=verdict.reason)
                 return ClaimResult(True, mine, f"taken over: {verdict.reason}")
         raise ClaimContended(f"claims on the bytes {sha256[:12]} kept changing: try again")
 
