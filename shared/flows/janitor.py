@@ -228,7 +228,9 @@ def report_retirement(ctx: JanitorContext, entry: LedgerEntry, now: datetime, st
             price_of(entry.deploy.get("instance_type") or ""),
         )
         # found gone: deleted at some moment before this run, so this is the most it can have been up
-        summary["endpoint_hours"] = f"at most {hours}" if retired.get("found_gone") and entry.deploy.get("live_at") else hours
+        summary["endpoint_hours"] = (
+            f"at most {hours}" if retired.get("found_gone") and entry.deploy.get("live_at") else hours
+        )
     if stage == "retiring":
         summary["retiring"] = (
             f"delete requested ({retired.get('delete_requests')}x); the next janitor run confirms it is gone"
