@@ -50,6 +50,10 @@ class UploadError(Exception):
     """The upload did not happen (or was undone): one line saying why."""
 
 
+class UploadInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an upload; the message says what storage holds now (one line for the user)."""
+
+
 class ChecksumMismatch(UploadError):
     """What reached storage is not what was validated; the blob was deleted."""
 
@@ -242,6 +246,8 @@ class UploadContainer:
             reader = _HashingReader(f)
             try:
                 written = self._send(client, reader, digest, overwrite, progress, max_concurrency)
+            except KeyboardInterrupt:
+                raise UploadInterrupted(_interrupted(client, reader, digest)) from None
             except HttpResponseError as exc:
                 if getattr(exc, "error_code", None) != "Md5Mismatch":
                     raise
@@ -369,6 +375,25 @@ def _beating(claim: HeldClaim, progress: Progress | None) -> Progress:
             progress(current, total)
 
     return hook
+
+
+def _interrupted(client: Any, reader: _HashingReader, digest: FileDigest) -> str:
+    """What Ctrl-C left in storage. Until the SDK has read every byte, the commit (the single put, or Put Block
+    List after the blocks) cannot have been sent: nothing is there, and staged blocks are discarded by the
+    service. After that, one look at the blob tells (a second Ctrl-C leaves it unknown)."""
+    name = client.blob_name
+    nothing = f"interrupted: nothing was committed ({name} was not created; blocks already sent are discarded)"
+    if reader.hasher.size < digest.size:
+        return nothing
+    try:
+        metadata = client.get_blob_properties().metadata or {}
+    except KeyboardInterrupt:
+        return f"interrupted while committing {name}: it may be there; `chatft status {name}` tells"
+    except Exception:  # not there (or not reachable): nothing of ours was committed
+        return nothing
+    if metadata.get(SHA_METADATA) == digest.sha256:
+        return f"interrupted after {name} was committed, before it was verified: `chatft status {name}` shows it"
+    return nothing
 
 
 def _hex(value: Any) -> str:

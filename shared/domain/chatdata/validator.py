@@ -163,10 +163,13 @@ def validate_stream(
     *,
     source: str,
     sink: RowSink | None = None,
+    read_all: bool = True,
 ) -> Report:
     """Validate (and with a sink, normalise and split) a JSONL byte stream in one pass.
 
-    The stream is always read to its end, even when its first bytes already reject it.
+    The stream is read to its end even when its first bytes already reject it (the ingest function hashes
+    what it reads: the report is filed under the SHA-256), unless `read_all` is False: a caller that only
+    needs the verdict then stops there, and the report's byte and line counts are of what was read.
     """
     options = options or ValidationOptions()
     run = _Run(options, sink)
@@ -178,7 +181,8 @@ def validate_stream(
             _fast_loop(run, reader, reader.rest(), reader.lines + 1)
         else:
             _fast_loop(run, reader, itertools.chain((first,), reader.rest()), reader.lines)
-    reader.drain()
+    if proceed or read_all:
+        reader.drain()
     run.stats.bytes_read = reader.bytes_read
     run.stats.lines = reader.lines
     return _finish(run, source)
