@@ -42,6 +42,7 @@ def target(storage_env, tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_block_upload_says_nothing_was_committed(target, tmp_path, blob_service, storage_env) -> None:
     """Was: a blank line (and click's "Aborted!"), nothing saying whether the blob exists."""
     path = tmp_path / "big.jsonl"
