@@ -24,6 +24,7 @@ import shared.commands.dataset as dataset
 import shared.domain.chatdata.prepare as prepare
 from shared.cli import app
 from tests.chats import valid_file
+from tests.test_dataset_command import no_network  # noqa: F401 (offline Hub, refused sockets, private cache)
 
 runner = CliRunner()
 CAPACITY = 64 << 10
@@ -96,6 +97,7 @@ def test_prepare_on_a_full_disk_says_so_once_and_leaves_nothing(full_disk, tmp_p
     assert _left_behind(out) == []
 
 
+@pytest.mark.usefixtures("no_network")
 def test_dataset_on_a_full_disk_names_the_output_not_the_split(full_disk, tmp_path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
