@@ -57,6 +57,7 @@ DEPLOYED = {
     "tests.test_identity",
     "tests.test_tracking_rest",
     "tests.test_event_deadline",
+    "tests.test_content_claims",
 }
 
 
