@@ -6,6 +6,7 @@ Cheap to import (no SDKs), because the function blueprints read it at index time
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from typing import Any
 
 from shared.domain.chatdata.fractions import SplitFractions
 from shared.domain.chatdata.options import ValidationOptions
+from shared.domain.ncrontab import check_ncrontab
 
 STORAGE_CONNECTION = "CHATFT_STORAGE"
 """Name of the connection setting the blob trigger and our storage clients use.
@@ -48,50 +50,62 @@ def _bool(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise ValueError(f"must be a positive integer, got {value}")
-    return value
+def _shown(text: str) -> str:
+    """A value in an error message: quoted, and short whatever was set."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= 40 else quoted[:37] + "..."
 
 
-def _bounded_int(maximum: int) -> Callable[[str], int]:
-    """A positive integer up to `maximum`: these settings size memory and reports."""
+def _whole(minimum: int, maximum: int) -> Callable[[str], int]:
+    """A whole number from `minimum` to `maximum`: every count, size and duration has a finite, sane range
+    (README "### Settings" says why each one's)."""
 
     def parse(text: str) -> int:
-        value = _positive_int(text)
-        if value > maximum:
-            raise ValueError(f"must be at most {maximum}, got {value}")
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"must be a whole number from {minimum} to {maximum}, got {_shown(text)}") from None
+        if not minimum <= value <= maximum:
+            raise ValueError(f"must be a whole number from {minimum} to {maximum}, got {_shown(str(value))}")
         return value
 
     return parse
 
 
-def _positive_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"must be a positive number, got {text!r}") from None
-    if not value > 0:
-        raise ValueError(f"must be a positive number, got {text!r}")
-    return value
+def _number(maximum: float, what: str) -> Callable[[str], float]:
+    """A finite number above 0 and at most `maximum` (`what` says the unit): timedelta() of it never overflows."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 < value <= maximum):
+            raise ValueError(f"must be a number of {what} above 0 and at most {maximum:g}, got {_shown(text)}")
+        return value
+
+    return parse
 
 
-def _hours(text: str) -> float:
-    """A positive number of hours, at most ten years (so it is always a valid timedelta)."""
-    value = _positive_number(text)
-    if value > 87_600:
-        raise ValueError(f"must be at most 87600 (ten years), got {text!r}")
-    return value
+def _split_fractions(text: str) -> SplitFractions:
+    fractions = SplitFractions.parse(text)
+    parts = (fractions.train, fractions.validation, fractions.test)
+    if not all(math.isfinite(p) for p in parts):
+        raise ValueError(f"must be three finite fractions 'train,validation,test', got {_shown(text)}")
+    return fractions
 
 
-def _path(text: str) -> str:
-    if not text.strip():
+def _folder(text: str) -> str:
+    """A folder path that is, or can become, a folder: nothing along it may be a file (e.g. /dev/null)."""
+    path = text.strip()
+    if not path:
         raise ValueError("must be a folder path")
-    return text.strip()
+    here = os.path.abspath(path)
+    while not os.path.lexists(here):
+        here = os.path.dirname(here)
+    if not os.path.isdir(here):
+        raise ValueError(f"{_shown(path)} cannot be a folder: {here} is not a folder")
+    return path
 
 
 def _container(text: str) -> str:
@@ -138,14 +152,6 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
-def _ncrontab(text: str) -> str:
-    """The Functions host's NCRONTAB: six fields, seconds first."""
-    value = " ".join(text.split())
-    if len(value.split(" ")) != 6:
-        raise ValueError(f"must be an NCRONTAB expression with 6 fields (seconds first), got {text!r}")
-    return value
-
-
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text or "{}")
@@ -162,12 +168,12 @@ _SPECS: dict[str, _Spec] = {
     "upload_trigger_source": _Spec("UPLOAD_TRIGGER_SOURCE", _trigger_source, DEFAULT_TRIGGER_SOURCE),
     "strict": _Spec("VALIDATION_STRICT", _bool, "false"),
     "drop_invalid": _Spec("VALIDATION_DROP_INVALID", _bool, "false"),
-    "max_seq_tokens": _Spec("MAX_SEQ_TOKENS", _positive_int, "4096"),
-    "min_train_rows": _Spec("MIN_TRAIN_ROWS", _positive_int, "10"),
-    "split_fractions": _Spec("SPLIT_FRACTIONS", SplitFractions.parse, "0.9,0.05,0.05"),
-    "max_line_bytes": _Spec("MAX_LINE_BYTES", _bounded_int(64 << 20), str(1 << 20)),
-    "examples_per_code": _Spec("REPORT_EXAMPLES_PER_CODE", _bounded_int(200), "20"),
-    "duplicate_check_limit": _Spec("DUPLICATE_CHECK_LIMIT", _bounded_int(10_000_000), "100000"),
+    "max_seq_tokens": _Spec("MAX_SEQ_TOKENS", _whole(1, 1 << 20), "4096"),
+    "min_train_rows": _Spec("MIN_TRAIN_ROWS", _whole(1, 10_000_000), "10"),
+    "split_fractions": _Spec("SPLIT_FRACTIONS", _split_fractions, "0.9,0.05,0.05"),
+    "max_line_bytes": _Spec("MAX_LINE_BYTES", _whole(1, 64 << 20), str(1 << 20)),
+    "examples_per_code": _Spec("REPORT_EXAMPLES_PER_CODE", _whole(1, 200), "20"),
+    "duplicate_check_limit": _Spec("DUPLICATE_CHECK_LIMIT", _whole(1, 10_000_000), "100000"),
     "ml_backend": _Spec("ML_BACKEND", _choice(*ML_BACKENDS), "azure"),
     "aml_subscription_id": _Spec("AML_SUBSCRIPTION_ID", _name(r"[0-9a-fA-F-]{36}", "subscription id"), ""),
     "aml_resource_group": _Spec("AML_RESOURCE_GROUP", _name(r"[-\w.()]{1,90}", "resource group name"), ""),
@@ -184,7 +190,7 @@ _SPECS: dict[str, _Spec] = {
         "EXPERIMENT_NAME", _name(r"[A-Za-z0-9][\w-]{0,254}", "experiment name"), "chatft-finetune"
     ),
     "ledger_table": _Spec("LEDGER_TABLE", _name(r"[A-Za-z][A-Za-z0-9]{2,62}", "table name"), "chatftledger"),
-    "claim_timeout_seconds": _Spec("SUBMIT_CLAIM_TIMEOUT_SECONDS", _positive_int, "900"),
+    "claim_timeout_seconds": _Spec("SUBMIT_CLAIM_TIMEOUT_SECONDS", _whole(60, 86_400), "900"),
     "registered_model_suffix": _Spec(
         "REGISTERED_MODEL_SUFFIX", _name(r"[A-Za-z0-9][\w-]{0,63}", "model name suffix"), "ultrachat-200k"
     ),
@@ -193,13 +199,13 @@ _SPECS: dict[str, _Spec] = {
     ),
     # "" (unset or empty): the cheapest of the model's recommended sizes (shared/domain/deploy/sku.py).
     "deploy_instance_type": _Spec("DEPLOY_INSTANCE_TYPE", _name(r"\w+", "VM size"), ""),
-    "deploy_deadline_minutes": _Spec("DEPLOY_DEADLINE_MINUTES", _positive_int, "120"),
-    "smoke_timeout_seconds": _Spec("SMOKE_TIMEOUT_SECONDS", _positive_int, "120"),
-    "reconcile_schedule": _Spec("DEPLOY_RECONCILE_SCHEDULE", _ncrontab, "0 */2 * * * *"),
-    "job_poll_quiet_minutes": _Spec("JOB_POLL_QUIET_MINUTES", _positive_number, "15"),
-    "janitor_schedule": _Spec("JANITOR_SCHEDULE", _ncrontab, "0 */15 * * * *"),
-    "janitor_idle_minutes": _Spec("JANITOR_IDLE_MINUTES", _positive_number, "120"),
-    "local_state_dir": _Spec("LOCAL_STATE_DIR", _path, ".chatft"),
+    "deploy_deadline_minutes": _Spec("DEPLOY_DEADLINE_MINUTES", _whole(10, 10_080), "120"),
+    "smoke_timeout_seconds": _Spec("SMOKE_TIMEOUT_SECONDS", _whole(1, 600), "120"),
+    "reconcile_schedule": _Spec("DEPLOY_RECONCILE_SCHEDULE", check_ncrontab, "0 */2 * * * *"),
+    "job_poll_quiet_minutes": _Spec("JOB_POLL_QUIET_MINUTES", _number(10_080, "minutes"), "15"),
+    "janitor_schedule": _Spec("JANITOR_SCHEDULE", check_ncrontab, "0 */15 * * * *"),
+    "janitor_idle_minutes": _Spec("JANITOR_IDLE_MINUTES", _number(86_400, "minutes"), "120"),
+    "local_state_dir": _Spec("LOCAL_STATE_DIR", _folder, ".chatft"),
     "local_workspace_id": _Spec(
         "LOCAL_WORKSPACE_ID",
         _name(
@@ -214,14 +220,14 @@ _SPECS: dict[str, _Spec] = {
         "http://localhost:7071/runtime/webhooks/EventGrid?functionName=job_events",
     ),
     "janitor_dry_run": _Spec("JANITOR_DRY_RUN", _bool, "false"),
-    "janitor_max_deletes": _Spec("JANITOR_MAX_DELETES", _positive_int, "5"),
-    "janitor_max_age_hours": _Spec("JANITOR_MAX_AGE_HOURS", _hours, ""),
+    "janitor_max_deletes": _Spec("JANITOR_MAX_DELETES", _whole(1, 1000), "5"),
+    "janitor_max_age_hours": _Spec("JANITOR_MAX_AGE_HOURS", _number(87_600, "hours"), ""),
     # "" (unset or empty): no lifecycle events are published (shared/flows/lifecycle_events.py).
     "events_topic_endpoint": _Spec("EVENTS_TOPIC_ENDPOINT", _name(r"https?://\S+", "URL"), ""),
     # "": EVENTS_TOPIC_ENDPOINT is a basic custom topic; a name: it is an Event Grid namespace, and this its topic
     # (the rule for namespace topic names: 3-50 letters, digits and hyphens).
     "events_namespace_topic": _Spec("EVENTS_NAMESPACE_TOPIC", _name(r"[A-Za-z0-9-]{3,50}", "namespace topic name"), ""),
-    "gpu_hourly_price_usd": _Spec("GPU_HOURLY_PRICE_USD", _positive_number, ""),
+    "gpu_hourly_price_usd": _Spec("GPU_HOURLY_PRICE_USD", _number(10_000, "US dollars"), ""),
 }
 
 
@@ -350,6 +356,7 @@ class Settings:
         """
         names = [f.name for f in fields(cls) if f.name != "submission_problems"]
         values, problems = _parse([n for n in names if n not in _SUBMISSION_FIELDS], env)
+        problems += storage_problems(os.environ if env is None else env)
         if values.get("prepared_container") and values.get("prepared_container") == values.get("upload_container"):
             problems.append(
                 "PREPARED_CONTAINER: must differ from UPLOAD_CONTAINER, or the trigger fires on its own output"
@@ -415,6 +422,54 @@ def storage_connection(
         if env.get(connection + suffix):
             return "account_url", env[connection + suffix]
     return None
+
+
+_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?")
+_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
+
+
+def storage_problems(env: Mapping[str, str]) -> list[str]:
+    """CHATFT_STORAGE and its identity-based settings, checked as the storage SDKs will read them, so a bad one is
+    named when the settings are read, not by the first upload. Never quotes the value (it may hold a key)."""
+    problems: list[str] = []
+    if env.get(STORAGE_CONNECTION):
+        try:
+            _connection_string(env[STORAGE_CONNECTION])
+        except ValueError as exc:
+            problems.append(f"{STORAGE_CONNECTION}: {exc}")
+    account = env.get(f"{STORAGE_CONNECTION}__accountName")
+    if account and not _ACCOUNT.fullmatch(account):
+        problems.append(f"{STORAGE_CONNECTION}__accountName: a storage account name is 3-24 of a-z and 0-9")
+    for suffix in ("__blobServiceUri", "__queueServiceUri", "__tableServiceUri", "__serviceUri"):
+        uri = env.get(STORAGE_CONNECTION + suffix)
+        if uri and not _URL.fullmatch(uri.strip()):
+            problems.append(f"{STORAGE_CONNECTION}{suffix}: must be the service's https:// URL")
+    return problems
+
+
+def _connection_string(value: str) -> None:
+    """As azure-storage-blob (_shared/base_client.py) and azure-data-tables (_base_client.py) parse it in
+    `parse_connection_str`: `Key=value` pairs joined by ';' (keys in any case); `UseDevelopmentStorage=true`; else
+    credentials (AccountName and AccountKey, or SharedAccessSignature) and, for the blob and table services chatft
+    uses, an endpoint or the AccountName to build one from."""
+    pairs = [item.split("=", 1) for item in value.rstrip(";").split(";")]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError("is not a connection string (Key=value;Key=value..., or UseDevelopmentStorage=true)")
+    keys = {key.upper(): setting for key, setting in pairs}
+    if "USEDEVELOPMENTSTORAGE" in keys:
+        if keys["USEDEVELOPMENTSTORAGE"] != "true":
+            raise ValueError("UseDevelopmentStorage can only be true")
+        return
+    if not ({"ACCOUNTNAME", "ACCOUNTKEY"} <= set(keys) or keys.get("SHAREDACCESSSIGNATURE")):
+        raise ValueError(
+            "the connection string has no credentials (AccountName and AccountKey, or SharedAccessSignature)"
+        )
+    for service in ("Blob", "Table"):
+        endpoint = keys.get(f"{service.upper()}ENDPOINT")
+        if endpoint is None and not keys.get("ACCOUNTNAME"):
+            raise ValueError(f"the connection string names neither {service}Endpoint nor AccountName")
+        if endpoint is not None and not _URL.fullmatch(endpoint.strip()):
+            raise ValueError(f"the connection string's {service}Endpoint is not an http(s) URL")
 
 
 IDENTITY_SETTINGS = (

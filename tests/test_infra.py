@@ -756,8 +756,8 @@ AZURE_CALLS: dict[str, Needs] = {
     "table_ledger.py::TableLedger.get::_table.get_entity": _app((ENTITIES + "read",), "rbac.bicep"),
     "table_ledger.py::TableLedger.claim::_table.create_entity": _app((ENTITIES + "add/action",), "rbac.bicep"),
     "table_ledger.py::TableLedger.claim::_table.get_entity": _app((ENTITIES + "read",), "rbac.bicep"),
-    "table_ledger.py::TableLedger.finish::_table.get_entity": _app((ENTITIES + "read",), "rbac.bicep"),
     "table_ledger.py::TableLedger.with_status::_table.query_entities": _app((ENTITIES + "read",), "rbac.bicep"),
+    "table_ledger.py::TableLedger.unreadable::_table.list_entities": _app((ENTITIES + "read",), "rbac.bicep"),
     "table_ledger.py::TableLedger._replace_if_unchanged::_table.update_entity": _app(
         (ENTITIES + "update/action",), "rbac.bicep"
     ),

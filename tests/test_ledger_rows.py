@@ -1,6 +1,6 @@
-"""One malformed ledger row stops nothing: the table adapter parses every row at its edge, skips one that does not
-parse with one ERROR log naming its PartitionKey and RowKey and what is wrong, and `chatft status` shows it as
-unreadable; the reconciler, the janitor, `status` and `keep`/`release` of healthy uploads carry on.
+"""The table adapter parses every ledger row at its edge: one that does not parse is skipped with one ERROR log
+naming its PartitionKey and RowKey and what is wrong, never raised (the whole flow, with the reconciler, the janitor,
+`chatft status` and `keep`, is tests/test_unreadable_rows.py).
 
 Rows are written with the real azure-data-tables client into Azurite, so each garbage value comes back as the SDK
 reads it (`_convert_to_entity` in azure/data/tables/_deserialize.py: an untyped JSON int is an int, a bool a
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -24,10 +23,6 @@ from hypothesis import strategies as st
 
 from shared.azure.table_ledger import TableLedger, table_client
 from shared.domain.ledger import Status, UploadKey
-from tests.deploy_flow import completed, row, run_until, send, submit
-from tests.scoring_server import ScoringServer
-from tests.test_janitor import run_timer
-from tests.test_lifecycle_command import chatft, ctx  # noqa: F401  (ctx: the fixture)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 
@@ -75,57 +70,6 @@ GARBAGE: dict[str, dict[str, Any]] = {
 }
 """The issue's six (attempt="abc", no claimed_at, deploy="{not json", claimed_at="yesterday", deploy="[1,2]", a
 time without a zone) and more, spread over the statuses each loop lists."""
-
-
-def write_rows(table: str, rows: list[dict[str, Any]]) -> None:
-    client = table_client(table)
-    for entity in rows:
-        client.upsert_entity(entity)
-
-
-def test_garbage_rows_beside_a_healthy_upload_stop_no_tick_status_or_keep(
-    ctx,  # noqa: F811
-    blob_service,
-    storage_env,
-    caplog,
-) -> None:
-    service, _, _, path = ctx
-    caplog.set_level(logging.ERROR, logger="chatft")
-    job, tags = submit(blob_service, storage_env, service)
-    send(completed(job, tags))  # the healthy upload is registered; the reconciler deploys it below
-    write_rows(os.environ["LEDGER_TABLE"], list(GARBAGE.values()))
-
-    with ScoringServer(key="k", deployment="demo") as server:
-        service.online_endpoints.scoring_uri, service.online_endpoints.key = server.url, "k"
-        run_until(lambda: row().status is Status.LIVE)
-    endpoint = row().deploy["endpoint"]
-
-    result = chatft(path, "status", "--json")
-    assert result.exit_code == 0, result.output
-    docs = json.loads(result.stdout)
-    assert [d["stage"] for d in docs if d["name"] == "chats.jsonl"] == ["live"]
-    unreadable = {d["sha256"]: d for d in docs if d["stage"] == "unreadable"}
-    assert set(unreadable) == {e["RowKey"] for e in GARBAGE.values()}
-    assert "attempt" in unreadable[GARBAGE["attempt-abc"]["RowKey"]]["error"]
-    assert "claimed_at" in unreadable[GARBAGE["naive-time"]["RowKey"]]["error"]
-    table = chatft(path, "status")
-    assert table.exit_code == 0, table.output
-    lines = [line for line in table.stdout.splitlines() if "unreadable" in line]
-    assert len(lines) == len(GARBAGE), table.stdout  # one line each
-    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "chatft"]
-    for name, entity in GARBAGE.items():  # the app's loops, or status (rows whose status no loop lists)
-        about = [m for m in logged if entity["RowKey"] in m]
-        assert about, f"no ERROR log names the bad row {name}"
-        assert all('"PartitionKey":"chats"' in m and "unreadable_row" in m for m in about), about
-    assert not [m for m in logged if "unreadable_row" not in m], "no other error: nothing failed on a bad row"
-
-    kept = chatft(path, "keep", endpoint)
-    assert kept.exit_code == 0, kept.output
-    assert "is kept" in kept.stdout and "settings:" not in kept.output
-    run_timer()  # the janitor lists every row too
-    released = chatft(path, "release", "chats.jsonl")
-    assert released.exit_code == 0, released.output
-    assert row().status is Status.LIVE and "kept" not in row().deploy
 
 
 @pytest.fixture
