@@ -58,6 +58,8 @@ DEPLOYED = {
     "tests.test_tracking_rest",
     "tests.test_event_deadline",
     "tests.test_content_claims",
+    "tests.test_ledger_rows",
+    "tests.test_settings",
 }
 
 
