@@ -766,7 +766,29 @@ AZURE_CALLS: dict[str, Needs] = {
         ("Microsoft.EventGrid/events/send/action",), "events-topic.bicep"
     ),
     # --- `chatft upload` and `chatft status`, as the person running azd (their roles in rbac.bicep)
-    "upload.py::UploadContainer.upload_file::client.exists": Needs((BLOBS + "blobs/read",), "user", "rbac.bicep"),
+    "upload.py::UploadContainer._upload_file::client.exists": Needs((BLOBS + "blobs/read",), "user", "rbac.bicep"),
+    "upload.py::_interrupted::client.get_blob_properties": Needs((BLOBS + "blobs/read",), "user", "rbac.bicep"),
+    "upload.py::UploadContainer.failure_notes::_prepared.list_blobs": Needs(
+        (BLOBS + "blobs/read",), "user", "rbac.bicep"
+    ),
+    "upload.py::UploadContainer.failure_notes::_prepared.get_blob_client().download_blob": Needs(
+        (BLOBS + "blobs/read",), "user", "rbac.bicep"
+    ),
+    # --- the content claims (shared/azure/content_claims.py, `_claims/<sha256>.json` in the prepared container):
+    # taken by `chatft upload` as the person (Blob Data Contributor on the prepared container) and by the ingest
+    # as the app (Blob Data Owner on the account), both in rbac.bicep; the person's is the narrower grant
+    "content_claims.py::BlobContentClaims._read::_client().download_blob": Needs(
+        (BLOBS + "blobs/read",), "user", "rbac.bicep"
+    ),
+    "content_claims.py::BlobContentClaims._write::_client().upload_blob": Needs(
+        (BLOBS + "blobs/write",), "user", "rbac.bicep"
+    ),
+    "content_claims.py::BlobContentClaims.release::_client().delete_blob": Needs(
+        (BLOBS + "blobs/delete",), "user", "rbac.bicep"
+    ),
+    "content_claims.py::BlobContentClaims.seen::_uploads.get_blob_client().get_blob_properties": Needs(
+        (BLOBS + "blobs/read",), "user", "rbac.bicep"
+    ),
     "upload.py::UploadContainer._put::client.get_blob_properties": Needs((BLOBS + "blobs/read",), "user", "rbac.bicep"),
     "upload.py::UploadContainer._put::client.delete_blob": Needs((BLOBS + "blobs/delete",), "user", "rbac.bicep"),
     "upload.py::UploadContainer._send::client.upload_blob": Needs((BLOBS + "blobs/write",), "user", "rbac.bicep"),
