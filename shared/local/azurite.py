@@ -1,9 +1,16 @@
-"""Start (or reuse) the Azurite storage emulator on free local ports, and stop what we started."""
+"""Start (or reuse) the Azurite storage emulator on free local ports, and stop what we started.
+
+Azurite keeps its metadata in LokiJS databases that it saves every 5 s and when it closes on SIGTERM
+(node_modules/azurite/dist/src/azurite.js; `autosaveInterval: 5000` in each Loki*MetadataStore). So an
+Azurite with data on disk is never SIGKILLed while it may hold acknowledged writes: it gets SIGTERM when
+we die (even by kill -9), and the next start on the same folder waits for it to finish saving.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -14,12 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.local import procs
+from shared.local.state import read_json, write_json
 
 # Azurite's published development account (a well-known public value, not a secret).
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DEFAULT_PORTS = (10000, 10001, 10002)
 ROOT = Path(__file__).resolve().parents[2]
+OWNER_FILE = "chatft-azurite.json"
+"""In Azurite's data folder: its pid and the pid of the process that started it."""
+SAVE_SECONDS = 10.0
+"""How long an Azurite with data on disk may take to save and exit after SIGTERM before it is killed."""
 
 
 def connection_string(host: str, blob: int, queue: int, table: int) -> str:
@@ -66,6 +78,8 @@ def azurite_binary() -> str:
 class Azurite:
     connection_string: str
     process: subprocess.Popen[bytes] | None = None
+    location: Path | None = None
+    """Its data folder (None: in memory, or not started here)."""
 
     @property
     def started_here(self) -> bool:
@@ -77,10 +91,57 @@ class Azurite:
             return f"Azurite exited with code {self.process.returncode}"
         return None
 
-    def stop(self, grace: float = 0.5) -> None:
-        """SIGTERM, then SIGKILL after `grace`: in memory there is nothing to save, on disk it saves at once."""
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after `grace`: in memory there is nothing to save (0.5 s), on disk it saves
+        and exits (it may take up to SAVE_SECONDS)."""
         if self.process is not None:
-            procs.stop([self.process], grace=grace)
+            default = SAVE_SECONDS if self.location is not None else 0.5
+            procs.stop([self.process], grace=default if grace is None else grace)
+            if self.location is not None and self.process.poll() is not None:
+                found = _owner(self.location)
+                if found and found[0] == self.process.pid:
+                    (self.location / OWNER_FILE).unlink(missing_ok=True)
+
+
+def _owner(location: Path) -> tuple[int, int] | None:
+    """(Azurite's pid, its starter's pid) from the data folder, or None."""
+    try:
+        found = read_json(location / OWNER_FILE, None)
+    except (OSError, ValueError):
+        return None
+    if isinstance(found, dict) and isinstance(found.get("pid"), int) and isinstance(found.get("owner"), int):
+        return found["pid"], found["owner"]
+    return None
+
+
+def _serves(pid: int, location: Path) -> bool:
+    """Whether `pid` is an Azurite on this data folder (a reused pid is not)."""
+    if not procs.is_running(pid):
+        return False
+    try:
+        return str(location).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no /proc: trust the pid
+        return True
+
+
+def _previous_finished(location: Path, timeout: float = SAVE_SECONDS) -> None:
+    """An Azurite on this folder whose starter died (kill -9 of `chatft dev`) got SIGTERM and is saving:
+    wait until it exits, so we never load a half-saved database; kill it if it hangs. If its starter still
+    runs, the folder is in use: one clear error."""
+    found = _owner(location)
+    if found is None or not _serves(found[0], location):
+        return
+    pid, owner = found
+    if owner != os.getpid() and procs.is_running(owner):
+        raise RuntimeError(
+            f"{location} is in use by the Azurite of another chatft dev (pid {owner}): stop that one first"
+        )
+    deadline = time.monotonic() + timeout
+    while _serves(pid, location) and time.monotonic() < deadline:
+        procs.check_interrupt()
+        time.sleep(0.05)
+    if _serves(pid, location):
+        procs.stop([pid], grace=1.0)
 
 
 def start_or_reuse(timeout: float = 30.0, location: Path | None = None, reuse: bool = True) -> Azurite:
@@ -94,6 +155,9 @@ def start_or_reuse(timeout: float = 30.0, location: Path | None = None, reuse: b
         return Azurite(given)
     if reuse and _is_azurite(DEFAULT_PORTS[0]) and all(_listening(p) for p in DEFAULT_PORTS[1:]):
         return Azurite(connection_string("127.0.0.1", *DEFAULT_PORTS))
+    if location is not None:
+        location = location.resolve()
+        _previous_finished(location)
     ports = (_free_port(), _free_port(), _free_port())
     persistence = ["--location", str(location)] if location else ["--inMemoryPersistence"]
     args = [
@@ -117,8 +181,14 @@ def start_or_reuse(timeout: float = 30.0, location: Path | None = None, reuse: b
         str(ports[2]),
     ]
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe nobody reads (a full pipe would block Azurite)
-        process = procs.start(args, stdout=subprocess.DEVNULL, stderr=errors, stdin=subprocess.DEVNULL)
-        azurite = Azurite(connection_string("127.0.0.1", *ports), process)
+        process = procs.start(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            stdin=subprocess.DEVNULL,
+            on_parent_death=signal.SIGTERM if location else signal.SIGKILL,  # SIGTERM: it saves, then exits
+        )
+        azurite = Azurite(connection_string("127.0.0.1", *ports), process, location)
         try:  # whatever happens while it starts (Ctrl-C included), what we started is stopped
             deadline = time.monotonic() + timeout
             while not all(_listening(p) for p in ports):
@@ -131,6 +201,8 @@ def start_or_reuse(timeout: float = 30.0, location: Path | None = None, reuse: b
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Azurite did not listen on {ports} within {timeout:.0f}s")
                 time.sleep(0.05)
+            if location is not None:
+                write_json(location / OWNER_FILE, {"pid": process.pid, "owner": os.getpid()})
         except BaseException:
             azurite.stop(grace=0)
             raise

@@ -1,6 +1,7 @@
 """The local loop's child processes (Azurite, scoring servers, training jobs): started in their own
 process group so the terminal's Ctrl-C reaches only us and we decide the order; stopped together
-and fast; and never outliving the Python process that started them, even if it is killed."""
+and fast; and never outliving the Python process that started them, even if it is killed (one that
+must save first, as an Azurite with data on disk, is told with SIGTERM instead of being killed)."""
 
 from __future__ import annotations
 
@@ -23,19 +24,24 @@ _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("lin
 """Looked up here, not in the child: between fork and exec the child should do as little as possible."""
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the kernel sends SIGKILL to the child when the thread that forked it exits."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def _signal_on_parent_death(sig: int) -> Any:
+    def arm() -> None:  # pragma: no cover - runs in the child between fork and exec
+        """Linux: the kernel sends `sig` to the child when the thread that forked it exits (kept across exec)."""
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, sig)
+
+    return arm
 
 
-def start(args: list[str], **popen: Any) -> subprocess.Popen[bytes]:
-    """Popen in a new session. From the main thread on Linux, the child also dies with us (PDEATHSIG);
+def start(args: list[str], *, on_parent_death: int = signal.SIGKILL, **popen: Any) -> subprocess.Popen[bytes]:
+    """Popen in a new session. From the main thread on Linux, the kernel sends the child `on_parent_death`
+    when we die, even by SIGKILL (PDEATHSIG): SIGKILL by default, SIGTERM for a child that must save first.
     Python children get PARENT_ENV so they can watch for our death themselves (any thread may start them).
     """
     env = dict(popen.pop("env", None) or os.environ)
     env[PARENT_ENV] = str(os.getpid())
-    preexec = _die_with_parent if _PRCTL and threading.current_thread() is threading.main_thread() else None
+    main = threading.current_thread() is threading.main_thread()
+    preexec = _signal_on_parent_death(on_parent_death) if _PRCTL and main else None
     return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=preexec, **popen)
 
 
@@ -59,6 +65,11 @@ def _running(target: subprocess.Popen[bytes] | int) -> bool:
         except OSError:
             return True
     return target.poll() is None
+
+
+def is_running(pid: int) -> bool:
+    """Whether a process (not necessarily ours) is running; a zombie counts as gone."""
+    return _running(pid)
 
 
 def stop(targets: Iterable[subprocess.Popen[bytes] | int], grace: float = 0.5) -> None:
