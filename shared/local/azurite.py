@@ -3,11 +3,13 @@
 Azurite keeps its metadata in LokiJS databases that it saves every 5 s and when it closes on SIGTERM
 (node_modules/azurite/dist/src/azurite.js; `autosaveInterval: 5000` in each Loki*MetadataStore). So an
 Azurite with data on disk is never SIGKILLed while it may hold acknowledged writes: it gets SIGTERM when
-we die (even by kill -9), and the next start on the same folder waits for it to finish saving.
+we die (even by kill -9; repeats of it are ignored, azurite_signals.js), and the next start on the same
+folder waits for it to finish saving.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -30,6 +32,8 @@ DEFAULT_PORTS = (10000, 10001, 10002)
 ROOT = Path(__file__).resolve().parents[2]
 OWNER_FILE = "chatft-azurite.json"
 """In Azurite's data folder: its pid and the pid of the process that started it."""
+SIGNALS_PRELOAD = Path(__file__).with_name("azurite_signals.js")
+"""Keeps a repeated SIGTERM from killing Azurite while it saves (see the file)."""
 SAVE_SECONDS = 10.0
 """How long an Azurite with data on disk may take to save and exit after SIGTERM before it is killed."""
 
@@ -181,8 +185,11 @@ def start_or_reuse(timeout: float = 30.0, location: Path | None = None, reuse: b
         str(ports[2]),
     ]
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe nobody reads (a full pipe would block Azurite)
+        env = dict(os.environ)
+        env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} --require {json.dumps(str(SIGNALS_PRELOAD))}".strip()
         process = procs.start(
             args,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=errors,
             stdin=subprocess.DEVNULL,

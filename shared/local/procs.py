@@ -58,6 +58,8 @@ def _running(target: subprocess.Popen[bytes] | int) -> bool:
     if isinstance(target, int):
         try:
             os.kill(target, 0)
+        except PermissionError:  # someone else's: it exists
+            pass
         except OSError:
             return False
         try:  # a zombie (someone else's child) is gone for our purposes

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.local.procs import is_running
 from shared.local.state import read_json, write_json
 
 NAME = "session.json"
@@ -38,15 +39,8 @@ def remove_session(state_dir: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
+    """Running, not a zombie: a killed dev not yet reaped by whoever started it serves nothing."""
+    return is_running(pid)
 
 
 def live_sessions(roots: Iterable[Path]) -> Iterator[LocalSession]:
