@@ -22,10 +22,12 @@ def prepared_store() -> BlobPreparedStore:
 @functools.cache
 def ledger(*, create: bool = True):
     """The ledger. The app creates its table if missing; the commands pass create=False (they never need to,
-    and the person running them has a role on the table alone)."""
+    and the person running them has a role on the table alone) and get a command's bounded timeouts."""
+    from shared.azure.storage import command_table_options
     from shared.azure.table_ledger import TableLedger, table_client
 
-    return TableLedger(table_client(settings().ledger_table, create=create))
+    options = {} if create else command_table_options()
+    return TableLedger(table_client(settings().ledger_table, create=create, **options))
 
 
 @functools.cache

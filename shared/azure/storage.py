@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -54,6 +55,69 @@ class PreparedStore(Protocol):
 
     def put_if_newer(self, path: str, data: bytes, content_type: str, revision: int) -> bool:
         """Write unless the blob already holds this revision or a newer one (kept in its metadata)."""
+
+
+CONNECT_SECONDS = 5.0
+"""A command's connect timeout. urllib3 also uses it while it sends a request (connectionpool._make_request
+switches to the read timeout only once the request is sent), so it bounds sending a small request too."""
+SEND_SECONDS = 20.0
+"""The connect timeout while sending upload blocks (8 MiB each): azure-storage-blob's own CONNECTION_TIMEOUT."""
+READ_SECONDS = 10.0
+"""No byte for this long after a command's request is sent: the storage is not answering (frozen, overloaded)."""
+DEADLINE_SECONDS = 20.0
+"""A command's storage call gives up by then: a retry starts only if it can still finish in time."""
+_BACKOFF_MAX = 4.0
+"""The longest backoff of the command's retry (1 s, then 1 + 2 s, each with up to 1 s of jitter)."""
+
+
+def command_blob_options(*, sending_blocks: bool = False) -> dict[str, Any]:
+    """BlobServiceClient options for a `chatft` command: every call answers or fails within DEADLINE_SECONDS,
+    a frozen or stopped storage within seconds, not the SDK's minutes (its defaults are 20 s to connect, 60 s
+    per read, 3 retries: azure/storage/blob/_shared/constants.py and policies.py). The keyword names are the
+    SDK's: `connection_timeout` and `read_timeout` reach azure-core's RequestsTransport
+    (_shared/base_client.py `_create_pipeline`), `retry_policy` replaces the ExponentialRetry."""
+    return {
+        "connection_timeout": SEND_SECONDS if sending_blocks else CONNECT_SECONDS,
+        "read_timeout": READ_SECONDS,
+        "retry_policy": _deadline_retry()(initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1),
+    }
+
+
+def command_table_options() -> dict[str, Any]:
+    """TableServiceClient options for a command, bounded like command_blob_options. azure-data-tables builds
+    azure-core's RetryPolicy from these keywords (`retry_total`, `retry_read`, `retry_backoff_factor`,
+    `retry_backoff_max`, and `timeout`, the total for one operation: azure/core/pipeline/policies/_retry.py)
+    and RequestsTransport from `connection_timeout`/`read_timeout` (its defaults: 300 s each). A read that
+    timed out is not sent again (`retry_read=0`): azure-core's `timeout` is checked only before an attempt."""
+    return {
+        "connection_timeout": CONNECT_SECONDS,
+        "read_timeout": READ_SECONDS,
+        "retry_total": 2,
+        "retry_read": 0,
+        "retry_backoff_factor": 0.5,
+        "retry_backoff_max": 2,
+        "timeout": DEADLINE_SECONDS,
+    }
+
+
+@functools.cache
+def _deadline_retry() -> type:
+    """azure-storage-blob's ExponentialRetry with a total deadline per call (the storage retry has none:
+    StorageRetryPolicy.send retries while its counts last, each attempt up to the read timeout)."""
+    from azure.storage.blob import ExponentialRetry
+
+    class DeadlineRetry(ExponentialRetry):
+        def configure_retries(self, request: Any) -> dict[str, Any]:
+            settings = super().configure_retries(request)
+            settings["deadline"] = time.monotonic() + DEADLINE_SECONDS
+            return settings
+
+        def increment(self, settings: dict[str, Any], request: Any, response: Any = None, error: Any = None) -> bool:
+            if time.monotonic() + _BACKOFF_MAX + READ_SECONDS > settings["deadline"]:
+                return False  # another attempt could not finish by the deadline: the caller gets this error now
+            return super().increment(settings, request, response, error)
+
+    return DeadlineRetry
 
 
 def blob_service(env: Mapping[str, str] | None = None, connection: str = STORAGE_CONNECTION) -> BlobServiceClient:

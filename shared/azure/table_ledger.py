@@ -28,10 +28,12 @@ _REPORTED_MAX = 10_000
 """Row versions whose unreadability was logged; forgotten past this many (a long-lived host)."""
 
 
-def table_client(table: str, env: Mapping[str, str] | None = None, *, create: bool = True) -> TableClient:
+def table_client(
+    table: str, env: Mapping[str, str] | None = None, *, create: bool = True, **options: Any
+) -> TableClient:
     """A TableClient on CHATFT_STORAGE (connection string locally, managed identity in Azure). The app creates
     the table if missing (an account-level call); the commands (`create=False`) only read and update rows,
-    which a role on the table alone allows."""
+    which a role on the table alone allows. `options`: client options (a command's timeouts)."""
     from azure.data.tables import TableServiceClient
 
     connection = storage_connection(env, service="table")
@@ -41,11 +43,11 @@ def table_client(table: str, env: Mapping[str, str] | None = None, *, create: bo
         )
     kind, value = connection
     if kind == "connection_string":
-        service = TableServiceClient.from_connection_string(value)
+        service = TableServiceClient.from_connection_string(value, **options)
     else:
         from shared.azure.identity import credential
 
-        service = TableServiceClient(endpoint=value, credential=credential(STORAGE_CONNECTION, env))
+        service = TableServiceClient(endpoint=value, credential=credential(STORAGE_CONNECTION, env), **options)
     return service.create_table_if_not_exists(table) if create else service.get_table_client(table)
 
 

@@ -112,9 +112,14 @@ def candidate_names(name: str, limit: int = MAX_SUFFIX) -> Iterator[str]:
 
 
 def storage_client(env: Mapping[str, str] | None = None, **options: Any) -> BlobServiceClient:
-    """A BlobServiceClient as shared.azure.storage.blob_service builds it, with client options (block sizes,
-    retries): a connection string (Azurite), else the account URL and DefaultAzureCredential (you)."""
+    """A BlobServiceClient as shared.azure.storage.blob_service builds it, with a command's bounded timeouts
+    (shared.azure.storage.command_blob_options) and client options (block sizes): a connection string
+    (Azurite), else the account URL and DefaultAzureCredential (you)."""
     from azure.storage.blob import BlobServiceClient
+
+    from shared.azure.storage import command_blob_options
+
+    options = {**command_blob_options(), **options}
 
     found = storage_connection(env)
     if found is None:
@@ -132,9 +137,9 @@ def storage_client(env: Mapping[str, str] | None = None, **options: Any) -> Blob
 
 def cli_retry() -> Any:
     """A command waits seconds, not the SDK's default minutes, before saying storage is unreachable."""
-    from azure.storage.blob import ExponentialRetry
+    from shared.azure.storage import command_blob_options
 
-    return ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2)
+    return command_blob_options()["retry_policy"]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import typer
 
 from shared.commands.output import fail
 from shared.doctor_command import DoctorSetupError, as_caller, azd_env, settings_file
-from shared.local.session_file import live_sessions
+from shared.local.session_file import LocalSession, live_sessions
 from shared.settings import STORAGE_CONNECTION
 
 STATE_ROOTS = (Path(".chatft"), Path(".chatft/demo"))
@@ -49,6 +49,8 @@ class Target:
     """The settings, as the function app would read them."""
     source: str
     """Where they came from, for one line of output."""
+    session: LocalSession | None = None
+    """The live local session they came from, if any (a restarted dev is found again in its state folder)."""
 
 
 def resolve(
@@ -63,7 +65,7 @@ def resolve(
         raise TargetError(str(exc)) from exc
     search = roots or (*STATE_ROOTS, *sorted(Path(".chatft/runs").glob("*"), reverse=True))
     for session in live_sessions(search):
-        return Target(dict(session.settings), f"local session in {session.state_dir} (pid {session.pid})")
+        return _session_target(session)
     from shared.local.host import load_local_settings
 
     values = load_local_settings()
@@ -71,27 +73,67 @@ def resolve(
     return Target(as_caller(values), "this shell's environment and local.settings*.json")
 
 
+def _session_target(session: LocalSession) -> Target:
+    return Target(dict(session.settings), f"local session in {session.state_dir} (pid {session.pid})", session)
+
+
+_APPLIED: list[tuple[Target, dict[str, str | None]]] = []
+"""The targets applied now (innermost last), each with the environment values to restore."""
+
+
+def _apply(target: Target, saved: dict[str, str | None]) -> None:
+    import shared.runtime
+
+    # a storage connection in the shell must not win over the target's other form of it
+    stale = [k for k in os.environ if k.startswith(STORAGE_CONNECTION) and k not in target.env]
+    for key in [*target.env, *stale]:
+        saved.setdefault(key, os.environ.get(key))
+    for key in stale:
+        del os.environ[key]
+    os.environ.update(target.env)
+    shared.runtime.reset()
+
+
 @contextmanager
 def applied(target: Target) -> Iterator[None]:
     """Run with the target's settings as the process environment (shared.runtime reads it), then restore."""
     import shared.runtime
 
-    # a storage connection in the shell must not win over the target's other form of it
-    stale = [k for k in os.environ if k.startswith(STORAGE_CONNECTION) and k not in target.env]
-    saved = {k: os.environ.get(k) for k in [*target.env, *stale]}
-    for key in stale:
-        del os.environ[key]
-    os.environ.update(target.env)
-    shared.runtime.reset()
+    saved: dict[str, str | None] = {}
+    _apply(target, saved)
+    _APPLIED.append((target, saved))
     try:
         yield
     finally:
+        _APPLIED.pop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
         shared.runtime.reset()
+
+
+def session_ended() -> bool:
+    """Whether the settings in use came from a local session (`chatft dev`) whose process is gone."""
+    if not _APPLIED or _APPLIED[-1][0].session is None:
+        return False
+    session = _APPLIED[-1][0].session
+    return not any(s.pid == session.pid for s in live_sessions([session.state_dir]))
+
+
+def reconnect() -> str | None:
+    """After session_ended(): the session now live in the same state folder (dev restarted, on new Azurite
+    ports) becomes the environment; returns where its settings came from, or None while none runs."""
+    if not _APPLIED or _APPLIED[-1][0].session is None:
+        return None
+    old, saved = _APPLIED[-1]
+    for session in live_sessions([old.session.state_dir]):
+        target = _session_target(session)
+        _apply(target, saved)
+        _APPLIED[-1] = (target, saved)
+        return target.source
+    return None
 
 
 def describe(env: Mapping[str, str]) -> str:

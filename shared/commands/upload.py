@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
-from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
+from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, reconnect, session_ended, target_applied
 from shared.commands.validation_report import print_report
 
 EXIT_INTERRUPTED = 130
@@ -25,6 +25,7 @@ EXIT_INTERRUPTED = 130
 FOLLOW_INTERVAL = 5.0
 FOLLOW_TIMEOUT = "6h"
 """Fine-tuning a 14B model takes hours; a deployment up to DEPLOY_DEADLINE_MINUTES more."""
+RECONNECTING = "dev is not running (or restarted): reconnecting…"
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*\Z")
 
 
@@ -237,10 +238,16 @@ def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int, cl
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     import shared.runtime
+    from shared.azure.storage import SEND_SECONDS
     from shared.azure.upload import BLOCK_SIZE, SINGLE_PUT_SIZE, UploadContainer, cli_retry, storage_client
 
     settings = shared.runtime.settings()
-    service = storage_client(max_block_size=BLOCK_SIZE, max_single_put_size=SINGLE_PUT_SIZE, retry_policy=cli_retry())
+    service = storage_client(  # an 8 MiB block is sent under the connect timeout (see SEND_SECONDS)
+        max_block_size=BLOCK_SIZE,
+        max_single_put_size=SINGLE_PUT_SIZE,
+        retry_policy=cli_retry(),
+        connection_timeout=SEND_SECONDS,
+    )
     store = UploadContainer(service, settings.upload_container, settings.prepared_container)
     columns = (
         TextColumn("uploading"),
@@ -306,9 +313,18 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
                 message = storage_failure(exc)
                 if message is None:
                     raise
-                if message != problem:  # once per distinct problem; keep polling until the timeout
+                view = None
+                if session_ended():  # `chatft dev` was killed or restarted: find it again (new Azurite ports)
+                    if problem != RECONNECTING:
+                        err.print(f"[yellow]{RECONNECTING}[/]", highlight=False)
+                    problem = RECONNECTING
+                    if (source := reconnect()) is not None:
+                        store, ledger, problem = _store_again(), None, ""
+                        err.print(f"reconnected: {escape(source)}", highlight=False)
+                        continue
+                elif message != problem:  # once per distinct problem; keep polling until the timeout
                     err.print(f"[yellow]cannot read the status yet:[/] {escape(message)}", highlight=False)
-                problem, view = message, None
+                    problem = message
             if view is not None:
                 for milestone in view.milestones:
                     if milestone.stage not in printed:
@@ -334,6 +350,15 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
     except KeyboardInterrupt:
         err.print(f"stopped following; the upload goes on: `chatft status {escape(uploaded.name)}`", highlight=False)
         return 130
+
+
+def _store_again():  # -> UploadContainer
+    """The upload container as the settings now say (after reconnecting to a restarted dev)."""
+    import shared.runtime
+    from shared.azure.upload import UploadContainer, storage_client
+
+    settings = shared.runtime.settings()
+    return UploadContainer(storage_client(), settings.upload_container, settings.prepared_container)
 
 
 def _stage_line(stage, detail: str, elapsed: float) -> None:
