@@ -1,5 +1,6 @@
 """A local training job always ends Completed or Failed in job.json, whatever happens to its event
-webhook, its input or its process; undeliverable events are recorded, never fatal."""
+webhook or its input, or Queued for the next runner when its runner stops; undeliverable events are
+recorded, never fatal."""
 
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def test_a_bad_job_json_ends_failed_not_running(tmp_path: Path, content: bytes |
     assert record["status"] == "Failed" and record["error"].startswith("ValueError: job.json")
 
 
-def test_sigterm_ends_the_job_failed(job: Path) -> None:
+def test_sigterm_queues_the_job_for_the_next_runner(job: Path) -> None:
+    """SIGTERM is the runner stopping (or gone): not the job's failure. No Failed event; Queued, with why."""
     with socket.socket() as stall:  # accepts the event POST, never answers: the job hangs in delivery
         stall.bind(("127.0.0.1", 0))
         stall.listen()
@@ -104,5 +106,6 @@ def test_sigterm_ends_the_job_failed(job: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 1
     record = read_json(job / "job.json")
-    assert record["status"] == "Failed" and "stopped" in record["error"]
-    assert record["events_undelivered"]
+    assert record["status"] == "Queued" and record["interrupted"] == train_job.INTERRUPTED and "error" not in record
+    statuses = [e["event"]["data"]["runStatus"] for e in record["events_undelivered"]]
+    assert statuses and "Failed" not in statuses

@@ -44,6 +44,8 @@ class JobInfo:
     studio_url: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     """The job's tags, names lower-cased (Azure treats tag names case-insensitively)."""
+    error: str = ""
+    """Why the job failed, in one line, when the backend knows (the local one does; Azure ML's Job has no such field)."""
 
 
 @dataclass(frozen=True)

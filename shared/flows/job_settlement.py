@@ -64,7 +64,10 @@ def _failed(entry: LedgerEntry, outcome: Outcome, ctx: DeployContext, via: str) 
     info = _job_info(ctx, entry.job_name)
     remember_studio_url(entry, info.studio_url if info else None)
     entry.status = Status.CANCELED if outcome is Outcome.CANCELED else Status.FAILED
-    entry.error = f"the fine-tuning job was {outcome.value}"
+    cause = info.error if info is not None else ""  # the backend's one line, when it says why
+    entry.error = (
+        f"the fine-tuning job {outcome.value}: {cause}" if cause else f"the fine-tuning job was {outcome.value}"
+    )
     entry.updated_at = ctx.now()
     read_on_next_tick(entry)  # a failed job may have logged curves worth showing
     if not ctx.ledger.save(entry):
@@ -79,6 +82,7 @@ def _failed(entry: LedgerEntry, outcome: Outcome, ctx: DeployContext, via: str) 
             "status": outcome.value,
             "job": entry.job_name,
             "studio_url": info.studio_url if info else None,
+            "error": cause or None,
             "retry": "look at the job in the studio, fix the cause, then upload the same file again",
         },
     )

@@ -34,6 +34,7 @@ from shared.domain.workspace import (
 )
 from shared.local import procs
 from shared.local.state import read_json, write_json
+from shared.local.train_job import INTERRUPTED
 from shared.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,7 @@ LOCAL_MODEL_TAGS = {
 }
 
 TERMINAL_JOB_STATES = ("Completed", "Failed", "Canceled")
+KILLED = "the job process ended without finishing (killed?)"
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 """Processes this Python process started (polled, so finished ones are reaped, never zombies)."""
 
@@ -74,6 +76,16 @@ def _alive(pid: int | None) -> bool:
     except OSError:
         return False
     return True
+
+
+def _is_job_process(pid: int, folder: Path) -> bool:
+    """Whether `pid` is still the training process of this job folder (not a reused pid, not a zombie)."""
+    if not procs.is_running(pid):
+        return False
+    try:
+        return str(folder).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no /proc: trust the pid
+        return True
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -188,7 +200,8 @@ class LocalWorkspace:
         if not job:
             return None
         tags = {str(k).lower(): str(v) for k, v in (job.get("tags") or {}).items()}
-        return JobInfo(name, job["status"], self._job(name).as_uri(), tags)
+        error = str(job.get("error") or "").strip().splitlines()[:1]  # the cause, not the service's whole answer
+        return JobInfo(name, job["status"], self._job(name).as_uri(), tags, error=error[0] if error else "")
 
     def training_metrics(self, job_name: str) -> TrainingMetrics:
         """What the local job logged to metrics.json, in MLflow's Metric form, and its start and end."""
@@ -212,20 +225,49 @@ class LocalWorkspace:
     def job_record(self, name: str) -> dict[str, Any] | None:
         """The whole job record (status, metrics); local only, for `make run` to show.
 
-        A job whose process is gone without a final status (killed) is recorded as Failed here."""
+        A job whose process is gone without a final status (killed) is recorded as Failed here; one its
+        runner stopped (Queued, `interrupted`) waits for the next runner (resume_interrupted_jobs)."""
         folder = self._job(name)
         job = read_json(folder / "job.json")
-        if not job or job.get("status") in TERMINAL_JOB_STATES:
+        if not job or job.get("status") in TERMINAL_JOB_STATES or job.get("interrupted"):
             return job
         pid = (read_json(folder / "process.json") or {}).get("pid")
         if pid and not _alive(pid):
             job = read_json(folder / "job.json")  # it may have finished just before exiting
-            if job and job.get("status") not in TERMINAL_JOB_STATES:
-                job.update(
-                    status="Failed", error="the job process ended without finishing (killed?)", ended_at=time.time()
-                )
+            if job and job.get("status") not in TERMINAL_JOB_STATES and not job.get("interrupted"):
+                job.update(status="Failed", error=KILLED, ended_at=time.time())
                 write_json(folder / "job.json", job)
         return job
+
+    def resume_interrupted_jobs(self, wait: float = 3.0) -> list[str]:
+        """After a restart of the runner: start again every job that did not end (its runner stopped or died,
+        even by kill -9), under the same name, with this session's event webhook; what Azure ML does with a job
+        the Functions host never owned. A job process still running (orphaned, stopping) gets `wait` to end."""
+        folder = self.root / "jobs"
+        names = sorted(p.parent.name for p in folder.glob("*/job.json")) if folder.exists() else []
+        deadline = time.monotonic() + wait
+        resumed = []
+        for name in names:
+            job = read_json(self._job(name) / "job.json")
+            if not isinstance(job, dict) or job.get("status") in TERMINAL_JOB_STATES:
+                continue
+            pid = (read_json(self._job(name) / "process.json") or {}).get("pid")
+            while pid and _is_job_process(pid, self._job(name)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if pid and _is_job_process(pid, self._job(name)):
+                continue  # still running: not ours to start twice
+            job = read_json(self._job(name) / "job.json")
+            if job.get("status") in TERMINAL_JOB_STATES:  # it finished while we waited
+                continue
+            job.pop("interrupted", None)
+            job.update(
+                status="NotStarted", webhook=self.settings.local_event_webhook, resumed=job.get("resumed", 0) + 1
+            )
+            write_json(self._job(name) / "job.json", job)
+            child = self._start(["shared.local.train_job", str(self._job(name))], self._job(name) / "log.txt")
+            write_json(self._job(name) / "process.json", {"pid": child.pid})
+            resumed.append(name)
+        return resumed
 
     def foundation_model_tags(self, name: str) -> dict[str, str]:
         return dict(LOCAL_MODEL_TAGS)
@@ -373,7 +415,7 @@ class LocalWorkspace:
 
     def shutdown(self, grace: float = 0.5) -> None:
         """Stop every process the backend started (scoring servers, training jobs) at once, start no more,
-        and record the jobs that were stopped as Failed."""
+        and record the jobs that were stopped as interrupted: the next runner resumes them."""
         with self._lock:
             self._closed = True
         endpoints = sorted((self.root / "endpoints").glob("*")) if (self.root / "endpoints").exists() else []
@@ -382,7 +424,10 @@ class LocalWorkspace:
         pids += [(read_json(record) or {}).get("pid") for record in jobs]
         _stop([*pids, *_CHILDREN], grace=grace)
         for record in jobs:
-            self.job_record(record.parent.name)
+            job = read_json(record.parent / "job.json")
+            if isinstance(job, dict) and job.get("status") not in TERMINAL_JOB_STATES and not job.get("interrupted"):
+                job.update(status="Queued", interrupted=INTERRUPTED)  # killed before it could say so itself
+                write_json(record.parent / "job.json", job)
 
 
 class LocalUsageMetrics:

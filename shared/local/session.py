@@ -102,6 +102,9 @@ class DevSession:
                 self.say(f"local  restarted endpoint {name}")
         self.host = LocalHost(function_app.app, port=self.port, poll_seconds=self.poll_seconds, say=self.say).start()
         procs.check_interrupt()
+        if workspace is not None and hasattr(workspace, "resume_interrupted_jobs"):  # their events reach the host
+            for name in workspace.resume_interrupted_jobs():
+                self.say(f"local  resumed job {name} (its runner stopped before it finished)")
         # other `chatft` commands (upload, status, keep, ...) in another shell find this session by it
         self._session_dir = Path(values.get("LOCAL_STATE_DIR") or ".chatft")
         write_session(self._session_dir, values)

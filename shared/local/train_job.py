@@ -6,10 +6,11 @@ evaluates it on the test split against a trivial baseline, saves it as an MLflow
 and publishes run events for the parent pipeline run and a child step, in Azure ML's own Event
 Grid schema.
 
-Whatever happens, job.json ends Completed or Failed (with the error): a bad job.json, a missing
-split, SIGTERM, the runner dying. Events that cannot be delivered are recorded in job.json
-(`events_undelivered`) and never fail the job: on Azure ML, the job's outcome does not depend
-on Event Grid either.
+Whatever happens, job.json ends Completed or Failed (with the error: a bad job.json, a missing
+split), or, when its runner stops or dies (SIGTERM), Queued with `interrupted` saying so: that is
+not the job's failure, and the next runner resumes it (shared.local.backend). Events that cannot be
+delivered are recorded in job.json (`events_undelivered`) and never fail the job: on Azure ML, the
+job's outcome does not depend on Event Grid either.
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ from shared.local.state import read_json, write_json
 
 STEP = "chat_completion_finetune"
 TERMINAL = ("Completed", "Failed")
+INTERRUPTED = "stopped before it finished: the runner shut down"
+QUEUED = "Queued"
+"""An Azure ML job status: waiting to run. Here: waiting for the next runner to resume it."""
 
 
 class Stopped(Exception):
-    """SIGTERM (the runner is stopping, or it is gone): end as Failed, at once."""
+    """SIGTERM (the runner is stopping, or it is gone): stop at once, queued for the next runner."""
 
 
 def _stop(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough: we are already finishing
-    raise Stopped("stopped before it finished: the runner shut down")
+    raise Stopped(INTERRUPTED)
 
 
 def _read_split(uri: str, containers: dict[str, str]) -> list[dict[str, Any]]:
@@ -106,6 +110,18 @@ class Job:
             write_json(self.path, self.record)
             if isinstance(exc, Stopped):
                 self.stopped = True
+
+    def interrupt(self) -> int:
+        """The runner stopped: not the job's failure. Queued again (no Failed event), for the next runner."""
+        try:
+            record = read_json(self.path)  # all of it, even when stopped while loading it
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            return self.fail(Stopped(INTERRUPTED))
+        self.record = record
+        self.status(QUEUED, interrupted=INTERRUPTED, interrupted_at=time.time())
+        return 1
 
     def fail(self, exc: BaseException) -> int:
         self.stopped = self.stopped or isinstance(exc, Stopped)
@@ -187,9 +203,13 @@ def run(folder: Path) -> int:
             ]
         )
         if job.stopped:
-            raise Stopped("stopped before it finished: the runner shut down")
+            raise Stopped(INTERRUPTED)
         metrics = train(job)
+    except Stopped:
+        return job.interrupt()
     except Exception as exc:  # the job fails; Azure ML would say Failed too
+        if job.stopped:  # stopped while delivering an event, then failed on the way out
+            return job.interrupt()
         return job.fail(exc)
     try:
         job.status("Completed", metrics=metrics, ended_at=time.time())
@@ -212,7 +232,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m shared.local.train_job <job folder>", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _stop)
-    watch_parent()  # the runner is gone: SIGTERM ourselves, and end as Failed
+    watch_parent()  # the runner is gone: SIGTERM ourselves, and wait Queued for the next one
     return run(Path(argv[0]))
 
 
