@@ -38,7 +38,11 @@ def storage_failure(exc: Exception) -> str | None:
     if isinstance(exc, SettingsError):
         return str(exc)
     if isinstance(exc, AzureError):
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError)):  # refused, reset, timed out
+            return f"storage: {type(exc).__name__}: {first} (no answer: is it running? for Azurite, `chatft dev`)"
         return f"storage: {type(exc).__name__}: {first}"
     if isinstance(exc, ValueError):  # e.g. a malformed connection string
         return f"settings: {exc}"
