@@ -27,6 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from shared.domain.evaluation import held_out_pair, mean_token_f1, token_f1
+
+__all__ = ["RetrievalModel", "flavor_of", "token_f1", "tokens"]
 _WORD = re.compile(r"\w+")
 ARTIFACT = "artifacts/index.json"
 FLAVORS = ("hftransformersv2", "transformers")
@@ -62,16 +65,6 @@ def examples(conversations: Iterable[dict[str, Any]]) -> Iterable[tuple[list[dic
         for index, message in enumerate(messages):
             if message["role"] == "assistant" and any(m["role"] == "user" for m in messages[:index]):
                 yield messages[:index], message["content"]
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    """SQuAD-style token F1 between two texts."""
-    predicted, expected = Counter(tokens(prediction)), Counter(tokens(reference))
-    common = sum((predicted & expected).values())
-    if not common:
-        return 0.0
-    precision, recall = common / sum(predicted.values()), common / sum(expected.values())
-    return 2 * precision * recall / (precision + recall)
 
 
 @dataclass
@@ -115,12 +108,15 @@ class RetrievalModel:
         return self.replies[best]
 
     def evaluate(self, conversations: Iterable[dict[str, Any]]) -> dict[str, float]:
-        """Mean token F1 of the model and of the trivial baseline (always the most common reply)."""
-        pairs = list(examples(conversations))
+        """Mean token F1 of the model and of the trivial baseline (always the most common reply), one sample per
+        conversation exactly as the evaluation of a deployed endpoint takes it (shared.domain.evaluation): the
+        last assistant turn, given every turn before it. So the test token F1 the job reports is the figure its
+        endpoint's evaluation measures on the same conversations."""
+        pairs = [pair for pair in map(held_out_pair, conversations) if pair is not None]
         if not pairs:
             return {"examples": 0, "token_f1": 0.0, "baseline_token_f1": 0.0}
-        model = sum(token_f1(self.answer(context), reply) for context, reply in pairs) / len(pairs)
-        baseline = sum(token_f1(self.fallback, reply) for _, reply in pairs) / len(pairs)
+        _, model = mean_token_f1((self.answer(prompt), reference) for prompt, reference in pairs)
+        _, baseline = mean_token_f1((self.fallback, reference) for _, reference in pairs)
         return {"examples": len(pairs), "token_f1": round(model, 4), "baseline_token_f1": round(baseline, 4)}
 
     def save(self, folder: Path, metadata: dict[str, Any], *, flavor: str = DEFAULT_FLAVOR) -> None:
