@@ -91,6 +91,12 @@ param janitorMaxAgeHours string = ''
 @description('GPU_HOURLY_PRICE_USD: USD per GPU hour for the report\'s training cost estimate. Empty: GPU hours only.')
 param gpuHourlyPriceUsd string = ''
 
+@description('EVAL_MIN_TOKEN_F1: an endpoint whose token F1 on held-out conversations is below this is retired at once. Empty: no gate.')
+param evalMinTokenF1 string = ''
+
+@description('DEPLOY_MAX_EVAL_LOSS: a model whose training ended with a higher eval_loss is registered but not deployed. Empty: no gate.')
+param deployMaxEvalLoss string = ''
+
 @description('JANITOR_DRY_RUN: true logs what the janitor would delete and deletes nothing.')
 param janitorDryRun string = 'false'
 
@@ -175,6 +181,10 @@ var chatftAppSettings = {
   DEPLOY_INSTANCE_TYPE: deployInstanceType
   DEPLOY_DEADLINE_MINUTES: '120'
   SMOKE_TIMEOUT_SECONDS: '120'
+  // The evaluation before `live` and its gates (README "Evaluation on held-out conversations"); empty: no gate.
+  EVAL_SAMPLES: '50'
+  EVAL_MIN_TOKEN_F1: evalMinTokenF1
+  DEPLOY_MAX_EVAL_LOSS: deployMaxEvalLoss
   DEPLOY_RECONCILE_SCHEDULE: '0 */2 * * * *'
   JOB_POLL_QUIET_MINUTES: '15'
   JANITOR_SCHEDULE: '0 */15 * * * *'

@@ -201,6 +201,10 @@ _SPECS: dict[str, _Spec] = {
     "deploy_instance_type": _Spec("DEPLOY_INSTANCE_TYPE", _name(r"\w+", "VM size"), ""),
     "deploy_deadline_minutes": _Spec("DEPLOY_DEADLINE_MINUTES", _whole(10, 10_080), "120"),
     "smoke_timeout_seconds": _Spec("SMOKE_TIMEOUT_SECONDS", _whole(1, 600), "120"),
+    "eval_samples": _Spec("EVAL_SAMPLES", _whole(1, 1000), "50"),
+    # "" (unset or empty): no gate (shared/flows/evaluation.py).
+    "eval_min_token_f1": _Spec("EVAL_MIN_TOKEN_F1", _number(1, "token F1"), ""),
+    "deploy_max_eval_loss": _Spec("DEPLOY_MAX_EVAL_LOSS", _number(1_000_000, "loss"), ""),
     "reconcile_schedule": _Spec("DEPLOY_RECONCILE_SCHEDULE", check_ncrontab, "0 */2 * * * *"),
     "job_poll_quiet_minutes": _Spec("JOB_POLL_QUIET_MINUTES", _number(10_080, "minutes"), "15"),
     "janitor_schedule": _Spec("JANITOR_SCHEDULE", check_ncrontab, "0 */15 * * * *"),
@@ -290,6 +294,9 @@ _SUBMISSION_FIELDS = (
     "deploy_instance_type",
     "deploy_deadline_minutes",
     "smoke_timeout_seconds",
+    "eval_samples",
+    "eval_min_token_f1",
+    "deploy_max_eval_loss",
 )
 
 # Required only when ML_BACKEND=azure (empty defaults above).
@@ -328,6 +335,12 @@ class Settings:
     """The deployment's VM size; "" (unset or empty): the cheapest the model recommends (domain/deploy/sku.py)."""
     deploy_deadline_minutes: int
     smoke_timeout_seconds: int
+    eval_samples: int
+    """Held-out conversations scored before an endpoint goes live (shared/flows/evaluation.py)."""
+    eval_min_token_f1: float | str
+    """Below this token F1 the endpoint is retired at once; "" (unset or empty): no gate."""
+    deploy_max_eval_loss: float | str
+    """Above this final eval_loss the model is registered but not deployed; "" (unset or empty): no gate."""
     reconcile_schedule: str
     job_poll_quiet_minutes: float
     janitor_schedule: str

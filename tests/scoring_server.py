@@ -10,6 +10,7 @@ model server's 400, which the managed endpoint answers as a 424 carrying it (how
 from __future__ import annotations
 
 import threading
+import time
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -28,6 +29,8 @@ class ScoringServer:
         self.requests: list[dict[str, Any]] = []
         self.fail_next: list[int] = []
         self.flavor = DEFAULT_FLAVOR
+        self.delay = 0.0
+        """Seconds each answer takes (a slow GPU endpoint)."""
         server = self
 
         class Handler(JsonHandler):
@@ -50,6 +53,7 @@ class ScoringServer:
                     return self._reply(
                         424, {"message": f"An unexpected error occurred in scoring script: {exc}"}, headers
                     )
+                time.sleep(server.delay)
                 return self._reply(200, {"output": server.answer})
 
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

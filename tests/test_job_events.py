@@ -90,7 +90,7 @@ def test_completed_five_times_and_out_of_order_deploys_once(flow, blob_service, 
         ep_tags["chatft_managed"] == "true" and ep_tags["chatft_upload"] == KEY.sha256 and ep_tags["chatft_job"] == job
     )
     # the smoke test: one conversation from the prepared test split, the notebook's body, key and header
-    [request] = server.requests
+    request = server.requests[0]  # the evaluation's requests follow (tests/test_evaluation_flow.py)
     assert (
         request["headers"]["authorization"] == f"Bearer {SCORING_KEY}"
         and request["headers"]["azureml-model-deployment"] == "demo"

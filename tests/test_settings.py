@@ -97,12 +97,17 @@ NUMERIC = {
     "SUBMIT_CLAIM_TIMEOUT_SECONDS": ("60", "86400"),
     "DEPLOY_DEADLINE_MINUTES": ("10", "10080"),
     "SMOKE_TIMEOUT_SECONDS": ("1", "600"),
+    "EVAL_SAMPLES": ("1", "1000"),
+    "EVAL_MIN_TOKEN_F1": ("0.01", "1"),
+    "DEPLOY_MAX_EVAL_LOSS": ("0.01", "1000000"),
     "JOB_POLL_QUIET_MINUTES": ("1", "10080"),
     "JANITOR_IDLE_MINUTES": ("0.05", "86400"),
     "JANITOR_MAX_DELETES": ("1", "1000"),
     "JANITOR_MAX_AGE_HOURS": ("0.05", "87600"),
     "GPU_HOURLY_PRICE_USD": ("0.01", "10000"),
 }
+EMPTY_BY_DEFAULT = ("JANITOR_MAX_AGE_HOURS", "GPU_HOURLY_PRICE_USD", "EVAL_MIN_TOKEN_F1", "DEPLOY_MAX_EVAL_LOSS")
+"""Empty is their default: no cap, no price, no gate."""
 GARBAGE_NUMBERS = ("inf", "-inf", "nan", "1e308", "-1", "0", "1e20", "100000000000000000000", "9" * 5000, "", "ten")
 
 
@@ -123,15 +128,15 @@ def test_the_numeric_settings_table_covers_every_numeric_setting() -> None:
         s.env
         for n, s in _SPECS.items()
         if isinstance(getattr(defaults, n), int | float) and not isinstance(getattr(defaults, n), bool)
-    } | {"JANITOR_MAX_AGE_HOURS", "GPU_HOURLY_PRICE_USD"}  # empty by default: no cap, no price
+    } | set(EMPTY_BY_DEFAULT)
     assert numeric == set(NUMERIC)
 
 
 @pytest.mark.parametrize("name", sorted(NUMERIC))
 @pytest.mark.parametrize("bad", GARBAGE_NUMBERS, ids=lambda b: b[:12] or "empty")
 def test_every_numeric_setting_refuses_what_is_not_finite_and_in_range(name: str, bad: str) -> None:
-    if bad == "" and name in ("JANITOR_MAX_AGE_HOURS", "GPU_HOURLY_PRICE_USD"):
-        pytest.skip("empty is this setting's documented default (no cap / no price)")
+    if bad == "" and name in EMPTY_BY_DEFAULT:
+        pytest.skip("empty is this setting's documented default (no cap / no price / no gate)")
     said = refusal({name: bad})
     assert said.count(name) == 1, said
     assert "\n" not in said and len(said) < 300, "one short line, whatever the value"

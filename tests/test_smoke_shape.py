@@ -143,10 +143,15 @@ def test_the_deployment_remembers_the_shape_that_worked(aml, blob_service, stora
         job, tags = submit(blob_service, storage_env, workspace)
         send(completed(job, tags))
         run_until(lambda: row().status is Status.LIVE)
-    assert len(server.requests) == sent
+    evaluated = row().deploy["evaluation"]["samples"]  # then the evaluation's requests (shared.flows.evaluation)
+    assert evaluated >= 1 and len(server.requests) == sent + evaluated
     first = json.loads(server.requests[0]["body"])["input_data"]["input_string"]
     assert isinstance(first[0], list)  # the notebook's shape went first
     assert row().deploy["input_shape"] == SHAPE_OF[flavor].value
+    for request in server.requests[sent:]:  # the evaluation sends the remembered shape alone, never a refused one
+        strings = json.loads(request["body"])["input_data"]["input_string"]
+        assert isinstance(strings[0], list) is (SHAPE_OF[flavor].value == "conversations")
+    assert row().deploy["evaluation"]["empty_or_failed"] == 0
 
 
 def test_chatft_score_uses_the_shape_on_the_ledger_row(storage_env, tmp_path, monkeypatch) -> None:

@@ -163,11 +163,19 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def redeploy(
         name: NameArg,
+        skip_gate: Annotated[
+            bool,
+            typer.Option(
+                "--skip-gate",
+                help="Deploy it even if a gate stopped it (EVAL_MIN_TOKEN_F1, DEPLOY_MAX_EVAL_LOSS): the evaluation "
+                "still runs and is reported, but nothing retires or holds it.",
+            ),
+        ] = False,
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
     ) -> None:
-        """Deploy a retired (or deploy_failed) upload's registered model again, without retraining."""
+        """Deploy a retired, held (or deploy_failed) upload's registered model again, without retraining."""
         from shared.flows.lifecycle import redeploy as action
 
-        _run(settings_file, env, use_azd, action, name, after=_who_deploys)
+        _run(settings_file, env, use_azd, action, name, after=_who_deploys, skip_gate=skip_gate)

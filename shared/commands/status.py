@@ -24,7 +24,8 @@ from shared.flows.upload_status import RECENT as RECENT_DEFAULT
 JSON_HELP = (
     "Machine-readable output: with UPLOAD one JSON object, else a JSON array of them. Each has exactly the "
     "keys name, dataset, sha256, stage, status, detail, error, job, studio_url, model, endpoint, step, "
-    "scoring_uri, report, uploaded_at, stage_since, stage_age_seconds, upload_age_seconds (null when unknown)."
+    "scoring_uri, token_f1, latency_p95_ms, report, uploaded_at, stage_since, stage_age_seconds, "
+    "upload_age_seconds (null when unknown)."
 )
 
 
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show the uploads: stage, job, model, endpoint, how long in this stage / since upload, last error, report.
 
-        Stages: uploaded, rejected, validated, submitted, training, registered, deploying, live, retiring,
+        Stages: uploaded, rejected, validated, submitted, training, registered, deploying, live, held, retiring,
         retired, failed, canceled, deploy_failed, unreadable (a ledger row that does not parse). Exit 0; 2 if
         UPLOAD names nothing (or several uploads), or settings or storage cannot be read."""
         from shared.domain.upload_lookup import UploadNotFound
@@ -105,12 +106,24 @@ def _ages(view, now: datetime) -> str:
 
 def _stage_text(view) -> str:
     colour = "red" if view.failed else "green" if view.stage.value == "live" else "cyan"
+    colour = "yellow" if view.stage.value == "held" else colour
     step = f" ({view.step})" if view.step else ""
     return f"[{colour}]{view.stage.value}[/]{escape(step)}"
 
 
-COLUMNS = ("upload", "sha256", "stage", "job", "model", "endpoint", "age (stage / upload)", "error", "report")
-NARROW = ("upload", "sha256", "stage", "model", "endpoint", "age (stage / upload)", "error")
+COLUMNS = (
+    "upload",
+    "sha256",
+    "stage",
+    "job",
+    "model",
+    "endpoint",
+    "F1 / p95",
+    "age (stage / upload)",
+    "error",
+    "report",
+)
+NARROW = ("upload", "sha256", "stage", "model", "endpoint", "F1 / p95", "age (stage / upload)", "error")
 """Below WIDE columns a terminal gets the narrow table (`chatft status NAME` shows the rest)."""
 WIDE = 160
 
@@ -133,6 +146,7 @@ def _print_table(views: list, now: datetime, show_all: bool) -> None:
             "job": escape(v.job) or "-",
             "model": escape(v.model.rsplit(":", 1)[-1] if v.model else "") or "-",
             "endpoint": escape(v.endpoint) or "-",
+            "F1 / p95": _evaluated(v),
             "age (stage / upload)": _ages(v, now),
             "error": escape(v.error[:120]) or "-",
             "report": escape(v.report) or "-",
@@ -143,6 +157,13 @@ def _print_table(views: list, now: datetime, show_all: bool) -> None:
         out.print("[dim]job and report: `chatft status NAME`, a wider terminal, or --json[/]")
     if not show_all and len(views) >= RECENT_DEFAULT:
         out.print(f"[dim]the {RECENT_DEFAULT} most recent; --all lists every upload[/]")
+
+
+def _evaluated(view) -> str:
+    """The endpoint's token F1 and p95 latency on held-out conversations (shared.flows.evaluation), or "-"."""
+    if view.token_f1 is None:
+        return "-"
+    return f"{view.token_f1:.2f} / {'-' if view.latency_p95_ms is None else view.latency_p95_ms} ms"
 
 
 def _print_one(view, now: datetime) -> None:
@@ -158,6 +179,7 @@ def _print_one(view, now: datetime) -> None:
         ("model", view.model),
         ("endpoint", view.endpoint),
         ("scoring", view.scoring_uri),
+        ("eval", view.evaluation),
         ("error", view.error),
         ("report", view.report),
     ]

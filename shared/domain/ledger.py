@@ -30,6 +30,9 @@ class Status(str, Enum):
     """The reconciler is moving the endpoint and deployment forward (`deploy["step"]`)."""
     LIVE = "live"
     """The endpoint answered the smoke test."""
+    HELD = "held"
+    """The model is registered, and a gate keeps it from deploying (its training's eval_loss is above
+    DEPLOY_MAX_EVAL_LOSS, `deploy["gated"]`): `chatft redeploy --skip-gate` deploys it anyway."""
     DEPLOY_FAILED = "deploy_failed"
     """Deployment failed or ran out of time; what we created was deleted."""
     RETIRING = "retiring"

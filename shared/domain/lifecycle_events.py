@@ -39,7 +39,15 @@ CID_EXTENSION = "chatftcid"
 """The CloudEvents extension attribute carrying the correlation id (lower-case alphanumeric, as the spec asks)."""
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://chatft/events")
 
-_HAS_MODEL = (Status.REGISTERED, Status.DEPLOYING, Status.LIVE, Status.DEPLOY_FAILED, Status.RETIRING, Status.RETIRED)
+_HAS_MODEL = (
+    Status.REGISTERED,
+    Status.DEPLOYING,
+    Status.LIVE,
+    Status.HELD,
+    Status.DEPLOY_FAILED,
+    Status.RETIRING,
+    Status.RETIRED,
+)
 _WAS_SUBMITTED = (Status.SUBMITTED, Status.CANCELED, *_HAS_MODEL)
 
 
@@ -176,25 +184,48 @@ def earned(entry: LedgerEntry, report: str = "") -> list[LifecycleEvent]:
                 instance_type=d.get("instance_type") or None,
                 scoring_uri=d.get("scoring_uri"),
                 smoke_latency_ms=smoke.get("latency_ms"),
+                evaluation=_figures(d),
             )
         )
-    if status is Status.DEPLOY_FAILED:
+    gated = d.get("gated") if isinstance(d.get("gated"), dict) else {}
+    if status is Status.DEPLOY_FAILED or (gated.get("reason") and status in (Status.HELD, *_GATE_RETIRED)):
+        phase = str(gated.get("phase") or "deployment") if status is not Status.DEPLOY_FAILED else "deployment"
         events.append(
             _event(
                 entry,
                 DEPLOY_FAILED,
                 started,
-                d.get("updated_at"),
+                gated.get("at") if status is not Status.DEPLOY_FAILED else d.get("updated_at"),
                 report,
                 **model,
                 deployment=d.get("deployment"),
-                error=entry.error or d.get("error"),
-                cleanup=f"endpoint {d.get('endpoint')} deleted so nothing stays billable",
+                phase=phase,
+                error=gated.get("reason") if status is not Status.DEPLOY_FAILED else entry.error or d.get("error"),
+                evaluation=_figures(d),
+                cleanup=_cleanup(d, phase),
             )
         )
     if status is Status.RETIRED and isinstance(d.get("retired"), dict):
         events.append(_retired(entry, d["retired"], report, model))
     return events
+
+
+_GATE_RETIRED = (Status.RETIRING, Status.RETIRED)
+"""A deployment the evaluation gate stopped is retired the janitor's way: these rows earn its `deployment.failed`."""
+
+
+def _figures(d: dict[str, Any]) -> dict[str, Any] | None:
+    """The evaluation's figures (shared.domain.evaluation.figures) on the row, when it finished."""
+    figures = d.get("evaluation")
+    return dict(figures) if isinstance(figures, dict) and figures.get("token_f1") is not None else None
+
+
+def _cleanup(d: dict[str, Any], phase: str) -> str:
+    if phase == "training":
+        return "nothing was created: the model stays registered"
+    if phase == "evaluation":
+        return f"endpoint {d.get('endpoint')} retired (delete asked at once); the model stays registered"
+    return f"endpoint {d.get('endpoint')} deleted so nothing stays billable"
 
 
 def _retired(entry: LedgerEntry, retired: dict[str, Any], report: str, model: dict[str, Any]) -> LifecycleEvent:

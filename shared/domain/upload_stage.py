@@ -30,6 +30,8 @@ class Stage(str, Enum):
     REGISTERED = "registered"
     DEPLOYING = "deploying"
     LIVE = "live"
+    HELD = "held"
+    """Registered, not deployed: a gate (DEPLOY_MAX_EVAL_LOSS) holds it until `chatft redeploy --skip-gate`."""
     RETIRING = "retiring"
     RETIRED = "retired"
     FAILED = "failed"
@@ -83,11 +85,16 @@ class UploadView:
     """Where the report is (<prepared container>/<dataset>/<sha16>/report.md); "" if there is none yet."""
     not_submitted: bool = False
     """Validated, and the settings say not to submit (ML_BACKEND=none): nothing more will happen."""
+    token_f1: float | None = None
+    """The endpoint's token F1 on held-out conversations (shared.domain.evaluation), once evaluated."""
+    latency_p95_ms: int | None = None
+    evaluation: str = ""
+    """The evaluation's figures in one line, or how far it is; "" before it starts."""
 
     @property
     def final(self) -> bool:
-        """Nothing more happens without a person: live, retired, a failure, or not submitted by choice."""
-        return self.stage in FAILURES or self.stage in (Stage.LIVE, Stage.RETIRED) or self.not_submitted
+        """Nothing more happens without a person: live, held, retired, a failure, or not submitted by choice."""
+        return self.stage in FAILURES or self.stage in (Stage.LIVE, Stage.HELD, Stage.RETIRED) or self.not_submitted
 
     @property
     def failed(self) -> bool:
@@ -108,6 +115,8 @@ JSON_KEYS = (
     "endpoint",
     "step",
     "scoring_uri",
+    "token_f1",
+    "latency_p95_ms",
     "report",
     "uploaded_at",
     "stage_since",
@@ -137,6 +146,8 @@ def as_json(view: UploadView, now: datetime) -> dict[str, Any]:
         "endpoint": view.endpoint or None,
         "step": view.step or None,
         "scoring_uri": view.scoring_uri or None,
+        "token_f1": view.token_f1,
+        "latency_p95_ms": view.latency_p95_ms,
         "report": view.report or None,
         "uploaded_at": view.uploaded_at.isoformat() if view.uploaded_at else None,
         "stage_since": view.since.isoformat() if view.since else None,
@@ -322,12 +333,22 @@ def _from_row(
         reached.append(Milestone(Stage.DEPLOYING, f"endpoint {endpoint}, step {d.get('step', '?')}"))
         if status is Status.DEPLOYING:
             since = _time(d.get("updated_at")) or since
-    if status in (Status.LIVE, Status.RETIRING, Status.RETIRED):
-        latency = f" (smoke test {smoke['latency_ms']} ms)" if smoke.get("latency_ms") is not None else ""
-        reached.append(Milestone(Stage.LIVE, f"{d.get('scoring_uri') or endpoint}{latency}"))
+    figures, evaluation = _evaluation(d)
+    if status is Status.LIVE or (status in (Status.RETIRING, Status.RETIRED) and d.get("live_at")):
+        latency = f"smoke test {smoke['latency_ms']} ms" if smoke.get("latency_ms") is not None else ""
+        measured = "; ".join(x for x in (latency, evaluation) if x)
+        reached.append(
+            Milestone(Stage.LIVE, f"{d.get('scoring_uri') or endpoint}" + (f" ({measured})" if measured else ""))
+        )
         since = _time(d.get("live_at")) or since
+    gated = d.get("gated") if isinstance(d.get("gated"), dict) else {}
+    if status is Status.HELD:
+        line = f"model {model} not deployed: {gated.get('reason', 'held by a gate')}; {SKIP_GATE_HINT}"
+        reached.append(Milestone(Stage.HELD, line))
+        since = _time(gated.get("at")) or since
     if status in (Status.RETIRING, Status.RETIRED):
-        reached.append(Milestone(Stage.RETIRING, f"deleting idle endpoint {endpoint}: {retired.get('reason', '')}"))
+        idle = "" if gated.get("reason") else "idle "
+        reached.append(Milestone(Stage.RETIRING, f"deleting {idle}endpoint {endpoint}: {retired.get('reason', '')}"))
         since = _time(retired.get("at")) or since
     if status is Status.RETIRED:
         reached.append(Milestone(Stage.RETIRED, f"endpoint {endpoint} removed: {retired.get('reason', 'idle')}"))
@@ -346,6 +367,12 @@ def _from_row(
         detail = f"{detail}; submission retrying after: {entry.error}"
     elif status is Status.DEPLOYING or status is Status.REGISTERED:
         error = str(d.get("last_error") or "")
+        if evaluation and step == "evaluate":
+            detail = f"{detail}; evaluating: {evaluation}"
+    if gated.get("reason") and status in (Status.HELD, Status.RETIRING, Status.RETIRED):
+        error = f"{gated['reason']}; {SKIP_GATE_HINT}"
+        if status is not Status.HELD:
+            detail = f"{detail}; {SKIP_GATE_HINT}"
     return UploadView(
         **base,
         stage=reached[-1].stage,
@@ -361,7 +388,30 @@ def _from_row(
         step=step if status in (Status.REGISTERED, Status.DEPLOYING) else "",
         scoring_uri=str(d.get("scoring_uri") or ""),
         error=error,
+        token_f1=figures.get("token_f1"),
+        latency_p95_ms=figures.get("latency_p95_ms"),
+        evaluation=evaluation,
     )
+
+
+SKIP_GATE_HINT = "`chatft redeploy UPLOAD --skip-gate` deploys it anyway"
+
+
+def _evaluation(d: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(figures, one line): the evaluation's figures once it finished, or how far it got."""
+    raw = d.get("evaluation")
+    figures = raw if isinstance(raw, dict) else {}
+    if figures.get("token_f1") is not None:
+        p95 = figures.get("latency_p95_ms")
+        return figures, (
+            f"token F1 {figures['token_f1']:.2f}, p95 {'-' if p95 is None else p95} ms "
+            f"on {figures.get('samples')} held-out conversations"
+        )
+    if figures.get("scored") is not None:
+        return {}, f"{figures['scored']} of {figures.get('samples')} held-out conversations scored"
+    if figures.get("samples") == 0:
+        return {}, "not evaluated: no held-out conversation to score"
+    return {}, ""
 
 
 def age_text(seconds: float | None) -> str:

@@ -43,6 +43,15 @@ def deployment_summary(entry: LedgerEntry) -> dict[str, Any]:
     }
     if d.get("smoke"):
         summary["smoke_test"] = {"latency ms": d["smoke"]["latency_ms"], "answer": d["smoke"]["answer"][:80]}
+    gated = d.get("gated") if isinstance(d.get("gated"), dict) else {}
+    if gated.get("reason"):
+        where = "no endpoint was created" if gated.get("phase") == "training" else "its endpoint is retired"
+        summary["gate"] = (
+            f"not deployed: {gated['reason']}; {where}, the model stays registered, and "
+            "`chatft redeploy UPLOAD --skip-gate` deploys it anyway"
+        )
+    if d.get("skip_gate"):
+        summary["gates"] = f"skipped ({d['skip_gate']})"
     if entry.status is Status.DEPLOY_FAILED:
         summary["cleanup"] = f"endpoint {d.get('endpoint')} deleted so nothing stays billable"
     return summary

@@ -315,10 +315,11 @@ def _record_request(entry: LedgerEntry, error: str | None, asked: bool) -> None:
 # --- redeploy: the registered model, back through the reconciler ---
 
 
-def redeploy(ctx: LifecycleContext, query: str) -> Outcome:
-    """Deploy a retired (or deploy_failed) upload's registered model again, without retraining: the row goes
+def redeploy(ctx: LifecycleContext, query: str, *, skip_gate: bool = False) -> Outcome:
+    """Deploy a retired, held (or deploy_failed) upload's registered model again, without retraining: the row goes
     back to `registered` at the first step (check_sku), exactly as a re-upload of a retired file does, and the
-    next reconciler tick takes it from there."""
+    next reconciler tick takes it from there. `skip_gate`: the gates (DEPLOY_MAX_EVAL_LOSS, EVAL_MIN_TOKEN_F1)
+    neither hold nor retire this deployment; its evaluation still runs and is reported."""
     subject = find(ctx, query)
     entry = subject.entry
     if entry is None:
@@ -332,7 +333,10 @@ def redeploy(ctx: LifecycleContext, query: str) -> Outcome:
         now = ctx.now()
         previous = entry.deploy
         model = {k: previous[k] for k in MODEL_FIELDS}
-        after = previous.get("retired") or {"status": entry.status.value, "error": previous.get("error") or entry.error}
+        after = previous.get("retired") or {
+            "status": entry.status.value,
+            "error": previous.get("error") or (previous.get("gated") or {}).get("reason") or entry.error,
+        }
         if entry.status is Status.LIVE:  # its endpoint is gone: that deployment ended, announced as retired
             after = {
                 "at": now.isoformat(),
@@ -341,7 +345,9 @@ def redeploy(ctx: LifecycleContext, query: str) -> Outcome:
             }
         start_deployment(entry, ctx.settings, now, **model)
         entry.deploy["redeployed_after"] = after
-        entry.deploy["redeployed_by"] = "chatft redeploy"
+        entry.deploy["redeployed_by"] = "chatft redeploy" + (" --skip-gate" if skip_gate else "")
+        if skip_gate:
+            entry.deploy["skip_gate"] = f"chatft redeploy --skip-gate at {now.isoformat()}"
         entry.error = ""
         if ctx.ledger.save(entry):
             break
@@ -359,8 +365,11 @@ def redeploy(ctx: LifecycleContext, query: str) -> Outcome:
     update_report(ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", summary)
     unannounced = publish_key(ctx.ledger, ctx.events, entry.key, ctx.store) is False
     log_step("lifecycle.redeploy", cid=entry.cid, model=version, endpoint=model["endpoint"])
+    gates = "; its gates are skipped (--skip-gate): it goes live whatever its evaluation" if skip_gate else ""
+    if not skip_gate and isinstance(previous.get("gated"), dict):
+        gates = f"; the gate that stopped it applies again ({previous['gated'].get('reason')}): add --skip-gate to deploy it anyway"
     return Outcome(
-        f"{subject.label}: redeploying model {version} to endpoint {model['endpoint']} without retraining; "
+        f"{subject.label}: redeploying model {version} to endpoint {model['endpoint']} without retraining{gates}; "
         "the next reconciler tick starts it" + (UNANNOUNCED if unannounced else "")
     )
 
@@ -394,7 +403,7 @@ def _nothing_to_redeploy(subject: Subject, entry: LedgerEntry) -> Outcome | None
             f"{subject.label}'s endpoint {d.get('endpoint')} is still being deleted: run `chatft redeploy "
             f"{subject.query}` again once the janitor has confirmed it retired"
         )
-    if status in (Status.RETIRED, Status.DEPLOY_FAILED) and all(d.get(k) for k in MODEL_FIELDS):
+    if status in (Status.RETIRED, Status.DEPLOY_FAILED, Status.HELD) and all(d.get(k) for k in MODEL_FIELDS):
         return None
     if d.get("registration_failed"):
         raise Refused(

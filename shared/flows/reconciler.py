@@ -3,8 +3,12 @@
 The notebook's steps as a state machine kept in the ledger (`entry.deploy["step"]`):
 
     check_sku -> create_endpoint -> wait_endpoint -> create_deployment -> wait_deployment
-              -> set_traffic -> wait_traffic -> smoke_test -> live
+              -> set_traffic -> wait_traffic -> smoke_test -> evaluate -> live
+    check_sku, final eval_loss above DEPLOY_MAX_EVAL_LOSS -> held (nothing created)
+    evaluate, token F1 below EVAL_MIN_TOKEN_F1 -> gate_retire (delete asked) -> retiring (the janitor's from there)
     any permanent failure or the deadline -> cleanup (delete the endpoint) -> deploy_failed
+
+`evaluate` scores the upload's held-out conversations a bounded time per tick (shared.flows.evaluation).
 
 Every step first looks at what exists, so re-running it after a crash creates nothing twice.
 Long-running operations are started and never awaited: a pending resource means "look again
@@ -26,7 +30,7 @@ from datetime import datetime
 import orjson
 
 from shared.azure.azureml.errors import is_transient
-from shared.azure.scoring import SmokeError
+from shared.azure.scoring import ANSWER_PREVIEW, SmokeError
 from shared.domain.deploy.chat_turns import smoke_prompt
 from shared.domain.deploy.sku import NoInferenceSize, deploy_instance_type
 from shared.domain.deploy.states import Progress, progress
@@ -35,6 +39,7 @@ from shared.domain.ledger import DEPLOYMENT_ACTIVE, LedgerEntry, Status
 from shared.domain.naming import dataset_prefix
 from shared.flows.deploy_context import DeployContext
 from shared.flows.deployment_start import deployment_summary
+from shared.flows.evaluation import evaluate_step, gate_retire_step, loss_gate_step
 from shared.flows.job_poll import poll_quiet_jobs
 from shared.flows.lifecycle_events import publish_all_due, publish_due
 from shared.flows.reports import update_report
@@ -64,7 +69,11 @@ def _claim(ctx: DeployContext, entry: LedgerEntry, what: str) -> None:
 
 def _check_sku(ctx: DeployContext, entry: LedgerEntry) -> str | None:
     """Settle the VM size once, before anything billable exists: DEPLOY_INSTANCE_TYPE if set (and the model
-    allows it), else the cheapest size the model itself recommends for inference; the report says which and why."""
+    allows it), else the cheapest size the model itself recommends for inference; the report says which and why.
+    First the DEPLOY_MAX_EVAL_LOSS gate: a model it holds is never deployed (wait: its metrics are being read)."""
+    gate = loss_gate_step(ctx, entry)
+    if gate != "pass":
+        return gate
     d = entry.deploy
     tags = ctx.workspace.foundation_model_tags(d["base_model"])
     try:
@@ -180,8 +189,12 @@ def _smoke_test(ctx: DeployContext, entry: LedgerEntry) -> str | None:
         return None
     d["scoring_uri"] = endpoint.scoring_uri
     d["input_shape"] = result.shape.value  # what this deployment reads: every later score sends it alone
-    d["smoke"] = {"latency_ms": result.latency_ms, "answer": result.answer, "prompt": messages[-1]["content"][:200]}
-    return "live"
+    d["smoke"] = {
+        "latency_ms": result.latency_ms,
+        "answer": result.answer[:ANSWER_PREVIEW],
+        "prompt": messages[-1]["content"][:200],
+    }
+    return "evaluate"
 
 
 def _test_conversation(ctx: DeployContext, entry: LedgerEntry) -> list[dict[str, str]]:
@@ -215,9 +228,11 @@ STEPS: dict[str, Callable[[DeployContext, LedgerEntry], str | None]] = {
     "set_traffic": _set_traffic,
     "wait_traffic": _wait_traffic,
     "smoke_test": _smoke_test,
+    "evaluate": evaluate_step,
+    "gate_retire": gate_retire_step,
     "cleanup": _cleanup,
 }
-TERMINAL = {"live": Status.LIVE, "deleted": Status.DEPLOY_FAILED}
+TERMINAL = {"live": Status.LIVE, "deleted": Status.DEPLOY_FAILED, "retiring": Status.RETIRING, "held": Status.HELD}
 
 
 def advance(entry: LedgerEntry, ctx: DeployContext, max_steps: int = 12) -> str:

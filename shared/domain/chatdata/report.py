@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.domain.evaluation import render_evaluation
 from shared.domain.training import render_training
 
 from .issues import FILE_LEVEL, FindingLog, LineRanges
@@ -93,6 +94,8 @@ def render_markdown(d: dict[str, Any]) -> str:
     if d.get("training"):
         out += render_training(d["training"])
     out += _section("Model and endpoint", d.get("deployment"))
+    if d.get("evaluation"):
+        out += render_evaluation(d["evaluation"])
     out += ["", "## Statistics", "", *(f"- {line}" for line in stats_lines(stats)), ""]
     return "\n".join(out)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LATER_SECTIONS = ("job", "training", "deployment")
+LATER_SECTIONS = ("job", "training", "deployment", "evaluation")
 """Sections written by later steps; a repeated ingest must not erase them."""
 IN_PROGRESS = frozenset({"submitting", "retrying"})
 TEXT_MAX = 4000
