@@ -1,7 +1,8 @@
 """`make run`: the whole loop on one machine, shown stage by stage.
 
 drop JSONL -> validated -> fine-tune job -> job-finished event -> model registered ->
-endpoint live and answering -> idle endpoint removed. Everything is stopped at the end.
+endpoint live, measured on the held-out split, and answering -> idle endpoint removed. Everything is stopped at
+the end.
 
 Every run is isolated: its own Azurite (free ports, in memory) and its own state folder
 (`.chatft/runs/<id>`), so two runs at once, or a run next to `chatft dev`, share nothing.
@@ -28,6 +29,7 @@ from rich.markup import escape
 import shared.runtime
 from shared.azure.scoring import score
 from shared.domain.deploy.chat_turns import smoke_prompt
+from shared.domain.evaluation import summary_line
 from shared.domain.ledger import LedgerEntry, Status, UploadKey
 from shared.domain.lifecycle_events import RETIRED
 from shared.domain.naming import dataset_name, dataset_prefix
@@ -46,6 +48,8 @@ DEMO_SETTINGS = {
     "JANITOR_SCHEDULE": "*/2 * * * * *",
     "JANITOR_IDLE_MINUTES": "0.25",
     "SUBMIT_CLAIM_TIMEOUT_SECONDS": "60",
+    # the whole test split is evaluated (not the first 50), so the endpoint's token F1 is the job's test token F1
+    "EVAL_SAMPLES": "1000",
 }
 STAGE_TIMEOUT = 90.0
 RUNS = Path(".chatft/runs")
@@ -244,6 +248,13 @@ def _stages(
         "endpoint live",
         f"{entry.deploy['endpoint']} at {entry.deploy['scoring_uri']} (smoke test {smoke['latency_ms']} ms)",
     )
+    figures = entry.deploy.get("evaluation") or {}
+    if figures.get("token_f1") is not None:
+        done(
+            "evaluated",
+            f"{summary_line(figures)} on {figures['samples']} held-out {figures.get('split', 'test')} conversations "
+            f"(the job measured test token F1 {m['token_f1']:.3f} on {m['examples']})",
+        )
 
     conversation = json.loads(store.read_first_line(f"{prefix}/test.jsonl"))
     messages = smoke_prompt(conversation) or [{"role": "user", "content": "Hello!"}]
