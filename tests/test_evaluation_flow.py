@@ -341,3 +341,43 @@ def test_deploy_max_eval_loss_lets_a_model_below_it_deploy(aml, blob_service, st
     send(completed(job, tags))
     with scoring(workspace):
         run_until(lambda: row().status is Status.LIVE)
+
+
+# --- chatft status ---
+
+
+def test_chatft_status_shows_token_f1_and_p95_and_why_a_model_is_held(storage_env, tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+    from tests.test_upload_command import settings_for
+
+    target = settings_for(storage_env, tmp_path, monkeypatch)
+    ledger, now = shared.runtime.ledger(), datetime.now(timezone.utc)
+    figures = {"samples": 50, "token_f1": 0.6234, "rouge_l": 0.5, "empty_or_failed": 1, "latency_p95_ms": 840}
+    for sha, status, extra in (
+        ("a" * 64, Status.LIVE, {"evaluation": figures, "live_at": now.isoformat(), "step": "live"}),
+        ("b" * 64, Status.HELD, {"gated": {"phase": "training", "reason": "the job's final eval_loss 1.2 is above X"}}),
+    ):
+        key = UploadKey("chats", sha)
+        ledger.claim(key, upload_etag="", source=f"up/{sha[0]}.jsonl", cid=sha[:12], now=now, stale_after=now - now)
+        entry = ledger.get(key)
+        entry.status, entry.job_name = status, f"job-{sha[0]}"
+        entry.deploy = {"model_name": "Phi-4-chatft", "model_version": "3", "endpoint": f"cft-{sha[0]}", **extra}
+        assert ledger.save(entry)
+    runner = CliRunner()
+
+    def run(*args: str):
+        result = runner.invoke(app, ["status", *args, "--settings", str(target)], env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    table = run()
+    assert "F1 / p95" in table and "0.62 / 840 ms" in table
+    one = run("a.jsonl")
+    assert "token F1 0.62, p95 840 ms on 50 held-out conversations" in one
+    doc = json.loads(run("a.jsonl", "--json"))
+    assert doc["token_f1"] == 0.6234 and doc["latency_p95_ms"] == 840
+    held = json.loads(run("b.jsonl", "--json"))
+    assert held["stage"] == "held" and "eval_loss 1.2 is above X" in held["detail"] and "--skip-gate" in held["error"]
+    assert "history   validated → submitted → training → registered → held" in run("b.jsonl")

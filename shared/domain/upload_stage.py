@@ -325,7 +325,7 @@ def _from_row(
     if has_job:
         reached.append(Milestone(Stage.SUBMITTED, f"job {entry.job_name}" + (f" {studio}" if studio else "")))
         reached.append(Milestone(Stage.TRAINING, f"job {entry.job_name} is running; waiting for it to end"))
-    if model and status in (Status.REGISTERED, *_AFTER_DEPLOY_START):
+    if model and status in (Status.REGISTERED, Status.HELD, *_AFTER_DEPLOY_START):
         reached.append(Milestone(Stage.REGISTERED, f"model {model}"))
         if status is Status.REGISTERED:
             since = _time(d.get("started_at")) or since

@@ -335,7 +335,7 @@ def redeploy(ctx: LifecycleContext, query: str, *, skip_gate: bool = False) -> O
         model = {k: previous[k] for k in MODEL_FIELDS}
         after = previous.get("retired") or {
             "status": entry.status.value,
-            "error": previous.get("error") or (previous.get("gated") or {}).get("reason") or entry.error,
+            "error": previous.get("error") or _gate_reason(previous) or entry.error,
         }
         if entry.status is Status.LIVE:  # its endpoint is gone: that deployment ended, announced as retired
             after = {
@@ -366,12 +366,20 @@ def redeploy(ctx: LifecycleContext, query: str, *, skip_gate: bool = False) -> O
     unannounced = publish_key(ctx.ledger, ctx.events, entry.key, ctx.store) is False
     log_step("lifecycle.redeploy", cid=entry.cid, model=version, endpoint=model["endpoint"])
     gates = "; its gates are skipped (--skip-gate): it goes live whatever its evaluation" if skip_gate else ""
-    if not skip_gate and isinstance(previous.get("gated"), dict):
-        gates = f"; the gate that stopped it applies again ({previous['gated'].get('reason')}): add --skip-gate to deploy it anyway"
+    if not skip_gate and _gate_reason(previous):
+        gates = (
+            f"; the gate that stopped it applies again ({_gate_reason(previous)}): add --skip-gate to deploy it anyway"
+        )
     return Outcome(
         f"{subject.label}: redeploying model {version} to endpoint {model['endpoint']} without retraining{gates}; "
         "the next reconciler tick starts it" + (UNANNOUNCED if unannounced else "")
     )
+
+
+def _gate_reason(deploy: dict[str, Any]) -> str:
+    """Why a gate stopped the previous deployment (shared.flows.evaluation), or ""."""
+    gated = deploy.get("gated")
+    return str(gated.get("reason") or "") if isinstance(gated, dict) else ""
 
 
 def _endpoint_gone(subject: Subject, entry: LedgerEntry) -> bool:
