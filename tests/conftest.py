@@ -60,6 +60,7 @@ DEPLOYED = {
     "tests.test_content_claims",
     "tests.test_ledger_rows",
     "tests.test_settings",
+    "tests.test_evaluation_metrics",
 }
 
 
