@@ -91,6 +91,9 @@ param janitorMaxAgeHours string = ''
 @description('GPU_HOURLY_PRICE_USD: USD per GPU hour for the report\'s training cost estimate. Empty: GPU hours only.')
 param gpuHourlyPriceUsd string = ''
 
+@description('MONTHLY_BUDGET_USD: at 100 % of the month\'s estimated spend new jobs and deployments wait (80 %: a warning event). Empty: no budget.')
+param monthlyBudgetUsd string = ''
+
 @description('EVAL_MIN_TOKEN_F1: an endpoint whose token F1 on held-out conversations is below this is retired at once. Empty: no gate.')
 param evalMinTokenF1 string = ''
 
@@ -193,6 +196,12 @@ var chatftAppSettings = {
   JANITOR_MAX_DELETES: '5'
   JANITOR_MAX_AGE_HOURS: janitorMaxAgeHours
   GPU_HOURLY_PRICE_USD: gpuHourlyPriceUsd
+  // The guards (README "Guards"): jobs and endpoints at once, a runaway job's hours, the month's budget.
+  MAX_ACTIVE_JOBS: '2'
+  MAX_LIVE_ENDPOINTS: '2'
+  DEPLOY_EVICT_IDLE: 'false'
+  JOB_MAX_HOURS: '24'
+  MONTHLY_BUDGET_USD: monthlyBudgetUsd
   // chatft's lifecycle events (README "Lifecycle events"): the custom topic below, published to as the app.
   EVENTS_TOPIC_ENDPOINT: eventsTopic.outputs.endpoint
   EVENTS_NAMESPACE_TOPIC: '' // the topic above is a basic custom topic, not a namespace's

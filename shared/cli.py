@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from shared.commands import dataset, lifecycle, retire_all, status, upload
+from shared.commands import budget, cancel, dataset, lifecycle, retire_all, status, upload
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.commands.validation_report import print_report
 from shared.domain.chatdata.options import ValidationOptions
@@ -278,5 +278,5 @@ def doctor(
 
 
 # The commands that act on an upload's life (shared/commands/): each module registers its own.
-for _commands in (dataset, upload, status, lifecycle, retire_all):
+for _commands in (dataset, upload, status, lifecycle, cancel, budget, retire_all):
     _commands.register(app)

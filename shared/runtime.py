@@ -98,6 +98,7 @@ def deploy_context():
         store=prepared_store(),
         scorer=score,
         events=event_publisher(),
+        usage=usage_metrics(ws),
     )
 
 

@@ -232,6 +232,13 @@ _SPECS: dict[str, _Spec] = {
     # (the rule for namespace topic names: 3-50 letters, digits and hyphens).
     "events_namespace_topic": _Spec("EVENTS_NAMESPACE_TOPIC", _name(r"[A-Za-z0-9-]{3,50}", "namespace topic name"), ""),
     "gpu_hourly_price_usd": _Spec("GPU_HOURLY_PRICE_USD", _number(10_000, "US dollars"), ""),
+    # The guards (README "Guards"): a person would otherwise be the one to stop twenty files starting twenty jobs.
+    "max_active_jobs": _Spec("MAX_ACTIVE_JOBS", _whole(1, 1000), "2"),
+    "max_live_endpoints": _Spec("MAX_LIVE_ENDPOINTS", _whole(1, 1000), "2"),
+    "deploy_evict_idle": _Spec("DEPLOY_EVICT_IDLE", _bool, "false"),
+    "job_max_hours": _Spec("JOB_MAX_HOURS", _number(8_760, "hours"), "24"),
+    # "" (unset or empty): no budget (shared/domain/spend.py).
+    "monthly_budget_usd": _Spec("MONTHLY_BUDGET_USD", _number(10_000_000, "US dollars"), ""),
 }
 
 
@@ -351,6 +358,16 @@ class Settings:
     """Hard cap on a managed endpoint's age, whatever its traffic; "" (unset or empty): no cap."""
     gpu_hourly_price_usd: float | str
     """USD per GPU hour for the report's training cost estimate; "" (unset or empty): hours only."""
+    max_active_jobs: int
+    """GPU jobs running at once; more uploads wait `queued` in arrival order (shared/domain/job_queue.py)."""
+    max_live_endpoints: int
+    """Endpoints deploying or live at once; more registered models wait `deploy_queued`."""
+    deploy_evict_idle: bool
+    """At MAX_LIVE_ENDPOINTS, retire the least recently used endpoint (not kept, up JANITOR_IDLE_MINUTES) first."""
+    job_max_hours: float
+    """A job running longer is canceled (shared/flows/job_poll.py)."""
+    monthly_budget_usd: float | str
+    """At 100 % of it new jobs and deployments wait; "" (unset or empty): no budget."""
     local_state_dir: str
     local_workspace_id: str
     local_event_webhook: str

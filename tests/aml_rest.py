@@ -25,7 +25,8 @@ Inspection API (what the flow tests read; the collections mirror the old hand-wr
         assigning an entity stores it as the service would; `begin_delete` is what DELETE does (replaceable)
     service.online_deployments.calls / deployments / fail_next / reads_to_finish / finish("endpoint/name")
     service.models.created / models
-    service.jobs            the submission fake (tests/fake_aml.FakeJobs); GET jobs/{name} renders what it holds
+    service.jobs            the submission fake (tests/fake_aml.FakeJobs); GET jobs/{name} renders what it holds,
+                            POST jobs/{name}/cancel cancels it (a finished one is refused); cancel_requests lists them
     service.workspaces      .get(name) -> Workspace entity; replace it to change the workspace's location
     service.compute         .clusters (add_cluster) / .sizes / .usages
     service.datastores      name -> (storage account, container)
@@ -619,6 +620,7 @@ class AmlRestService(InMemoryTransport):
         self.compute = Compute()
         self.datastores: dict[str, tuple[str, str]] = {}  # name -> (storage account, container), blob, no secrets
         self.jobs = jobs  # anything with get(name) raising ResourceNotFoundError; None: no jobs
+        self.cancel_requests: list[str] = []  # job names POSTed to jobs/{name}/cancel, in order
         self.mlflow: Any = None  # the workspace's MLflow tracking server (tests/mlflow_rest.py), set by the fixture
         self.credential: Any = None  # the FakeCredential of the MLClient workspace_client builds
         self.requests: list[Recorded] = []
@@ -642,6 +644,7 @@ class AmlRestService(InMemoryTransport):
             ("PUT", re.compile(rf"^{_WS}/models/{_NAME}/versions/{_NAME}$"), self._put_model_version),
             ("GET", re.compile(rf"^{_WS}/models/{_NAME}$"), self._get_model_container),
             ("GET", re.compile(rf"^{_WS}/jobs/{_NAME}$"), self._get_job),
+            ("POST", re.compile(rf"^{_WS}/jobs/{_NAME}/cancel$"), self._cancel_job),
             ("GET", re.compile(rf"^{_WS}/computes/{_NAME}$"), self._get_compute),
             ("GET", re.compile(rf"^{_WS}/datastores/{_NAME}$"), self._get_datastore),
             ("GET", re.compile(rf"^{_LOC}/vmSizes$"), self._list_sizes),
@@ -850,6 +853,27 @@ class AmlRestService(InMemoryTransport):
         except ResourceNotFoundError as exc:
             raise not_found(f"job {name}") from exc
         return 200, _job_document(job), {}
+
+    def _cancel_job(self, name: str, *, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """POST jobs/{name}/cancel: 202 Accepted with the async-operation headers (Jobs_Cancel in the
+        Microsoft.MachineLearningServices REST spec: 200 or 202, else an ErrorResponse), and the job is Canceled
+        at once (a real one is CancelRequested for a while). A job that already ended is refused with a 400
+        UserError: the service's wording and code for it are not documented, and the SDK's generated
+        `_cancel_initial` raises HttpResponseError for any status outside 200/202 and its error_map (401, 404,
+        409, 304), which is what azure-ai-ml's own test helper `cancel_job` (sdk/ml/azure-ai-ml/tests/
+        test_utilities/utils.py) catches when the job it cancels has finished."""
+        if self.jobs is None:
+            raise not_found(f"job {name}")
+        try:
+            job = self.jobs.get(name)
+        except ResourceNotFoundError as exc:
+            raise not_found(f"job {name}") from exc
+        self.cancel_requests.append(name)
+        status = str(job.status or "")
+        if status in ("Completed", "Failed", "Canceled"):
+            raise ServiceError(400, "UserError", f"Job {name} is in terminal state {status} and cannot be canceled")
+        job._status = "Canceled"
+        return 202, None, self._async_headers("job_cancel", name)
 
     def _get_compute(self, name: str, *, body: Any) -> tuple[int, Any, dict[str, str]]:
         if name not in self.compute.clusters:

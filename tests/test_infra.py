@@ -680,6 +680,8 @@ AZURE_CALLS: dict[str, Needs] = {
     ),
     "azureml/client.py::AzureMLWorkspace._existing_job::workspace.jobs.get": _app((WS + "jobs/read",), "aml.bicep"),
     "azureml/client.py::AzureMLWorkspace.job_info::workspace.jobs.get": _app((WS + "jobs/read",), "aml.bicep"),
+    # POST .../jobs/{name}/cancel (ARM names a POST to a child action `<type>/<action>/action`): JOB_MAX_HOURS as the
+    # app, and `chatft cancel` as the person (AzureML Data Scientist's workspaces/*/action covers it for both).
     "azureml/client.py::AzureMLWorkspace.submit_finetune::workspace.jobs.create_or_update": _app(
         (WS + "jobs/write", WS + "jobs/read", WS + "datastores/read"), "aml.bicep"
     ),
@@ -720,6 +722,10 @@ AZURE_CALLS: dict[str, Needs] = {
         (WS + "onlineEndpoints/deployments/write",), "aml.bicep"
     ),
     "azureml/lro.py::start_endpoint_delete::rest_ops.begin_delete": _app((WS + "onlineEndpoints/delete",), "aml.bicep"),
+    # POST .../jobs/{name}/cancel (ARM names a POST to a child action `<type>/<action>/action`): JOB_MAX_HOURS as the
+    # app, and `chatft cancel` as the person (AzureML Data Scientist's workspaces/*/action covers it for both).
+    "azureml/lro.py::start_job_cancel::rest_ops.begin_cancel": _app((WS + "jobs/cancel/action",), "aml.bicep"),
+    "azureml/lro.py::start_job_cancel::ops.begin_cancel": _app((WS + "jobs/cancel/action",), "aml.bicep"),
     "azureml/lro.py::start_endpoint_delete::ops.begin_delete": _app((WS + "onlineEndpoints/delete",), "aml.bicep"),
     "azureml/lro.py::start_endpoint_tags_patch::rest_ops.begin_update": _app(
         (WS + "onlineEndpoints/write",), "aml.bicep"

@@ -105,8 +105,18 @@ NUMERIC = {
     "JANITOR_MAX_DELETES": ("1", "1000"),
     "JANITOR_MAX_AGE_HOURS": ("0.05", "87600"),
     "GPU_HOURLY_PRICE_USD": ("0.01", "10000"),
+    "MAX_ACTIVE_JOBS": ("1", "1000"),
+    "MAX_LIVE_ENDPOINTS": ("1", "1000"),
+    "JOB_MAX_HOURS": ("0.05", "8760"),
+    "MONTHLY_BUDGET_USD": ("0.01", "10000000"),
 }
-EMPTY_BY_DEFAULT = ("JANITOR_MAX_AGE_HOURS", "GPU_HOURLY_PRICE_USD", "EVAL_MIN_TOKEN_F1", "DEPLOY_MAX_EVAL_LOSS")
+EMPTY_BY_DEFAULT = (
+    "JANITOR_MAX_AGE_HOURS",
+    "GPU_HOURLY_PRICE_USD",
+    "EVAL_MIN_TOKEN_F1",
+    "DEPLOY_MAX_EVAL_LOSS",
+    "MONTHLY_BUDGET_USD",
+)
 """Empty is their default: no cap, no price, no gate."""
 GARBAGE_NUMBERS = ("inf", "-inf", "nan", "1e308", "-1", "0", "1e20", "100000000000000000000", "9" * 5000, "", "ten")
 

@@ -48,8 +48,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show the uploads: stage, job, model, endpoint, how long in this stage / since upload, last error, report.
 
-        Stages: uploaded, rejected, validated, submitted, training, registered, deploying, live, held, retiring,
-        retired, failed, canceled, deploy_failed, unreadable (a ledger row that does not parse). Exit 0; 2 if
+        Stages: uploaded, rejected, validated, queued (waiting for a training slot or the budget: its place),
+        submitted, training, registered, deploy_queued, deploying, live, held, retiring, retired, failed, canceled,
+        deploy_failed, unreadable (a ledger row that does not parse). Exit 0; 2 if
         UPLOAD names nothing (or several uploads), or settings or storage cannot be read."""
         from shared.domain.upload_lookup import UploadNotFound
 
@@ -106,8 +107,8 @@ def _ages(view, now: datetime) -> str:
 
 def _stage_text(view) -> str:
     colour = "red" if view.failed else "green" if view.stage.value == "live" else "cyan"
-    colour = "yellow" if view.stage.value == "held" else colour
-    step = f" ({view.step})" if view.step else ""
+    colour = "yellow" if view.stage.value in ("held", "queued", "deploy_queued") else colour
+    step = f" ({view.step})" if view.step else (f" (#{view.queue_place})" if view.queue_place else "")
     return f"[{colour}]{view.stage.value}[/]{escape(step)}"
 
 

@@ -18,6 +18,9 @@ class Status(str, Enum):
     CLAIMED = "claimed"
     """A worker is submitting; stale after the claim timeout (it crashed)."""
     SUBMITTED = "submitted"
+    QUEUED = "queued"
+    """Validated and prepared, waiting for a training slot (MAX_ACTIVE_JOBS) or the budget (MONTHLY_BUDGET_USD):
+    `extra["queued_at"]` keeps its place, `extra["queued_reason"]` says why; the reconciler submits it."""
     RETRYABLE = "retryable"
     """A transient failure; the host's retry may claim it again at once."""
     FAILED = "failed"
@@ -26,6 +29,9 @@ class Status(str, Enum):
     """Someone canceled the job; a new upload of the same bytes retries it."""
     REGISTERED = "registered"
     """The job succeeded and its model is registered; deployment is about to start."""
+    DEPLOY_QUEUED = "deploy_queued"
+    """Registered, waiting for room among the live endpoints (MAX_LIVE_ENDPOINTS) or the budget: nothing is
+    created yet (`deploy["queued"]` says why and since when); the reconciler starts it when there is room."""
     DEPLOYING = "deploying"
     """The reconciler is moving the endpoint and deployment forward (`deploy["step"]`)."""
     LIVE = "live"
@@ -43,6 +49,8 @@ class Status(str, Enum):
 
 RETRY_ON_REUPLOAD = frozenset({Status.FAILED, Status.CANCELED, Status.DEPLOY_FAILED})
 DEPLOYMENT_ACTIVE = (Status.REGISTERED, Status.DEPLOYING)
+QUEUES = (Status.QUEUED, Status.DEPLOY_QUEUED)
+"""Waiting for a guard (shared.domain.guards): nothing runs or bills for them yet."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,8 @@ class ClaimDecision:
 def decide_claim(existing: LedgerEntry, upload_etag: str, now: datetime, stale_after: timedelta) -> ClaimDecision:
     """May a worker take over an existing ledger row? Same attempt = same deterministic job name."""
     status = existing.status
+    if status is Status.QUEUED:
+        return ClaimDecision(False, existing.attempt, f"queued ({existing.extra.get('queued_reason', 'waiting')})")
     if status not in RETRY_ON_REUPLOAD and status not in (Status.CLAIMED, Status.RETRYABLE):
         return ClaimDecision(False, existing.attempt, f"already submitted as job {existing.job_name} ({status.value})")
     if status is Status.CLAIMED:
@@ -119,6 +129,12 @@ def decide_claim(existing: LedgerEntry, upload_etag: str, now: datetime, stale_a
 STUDIO_URL = "studio_url"
 """`entry.extra` key: the job's Azure ML studio link, recorded at submission (and when the job ends, for rows
 submitted before it was kept), so events and status can name it without asking the workspace."""
+
+
+CANCELED_BY = "canceled_by"
+"""`entry.extra` key: who canceled the upload (`chatft cancel` as whom, or JOB_MAX_HOURS)."""
+CANCELED_AT = "canceled_at"
+"""`entry.extra` key: when (ISO 8601); `entry.error` says why."""
 
 
 def remember_studio_url(entry: LedgerEntry, url: str | None) -> None:

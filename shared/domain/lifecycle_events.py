@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.ledger import STUDIO_URL, LedgerEntry, Status
+from shared.domain.job_queue import QUEUED_AT, QUEUED_REASON
+from shared.domain.ledger import CANCELED_AT, CANCELED_BY, STUDIO_URL, LedgerEntry, Status
 from shared.domain.naming import dataset_prefix
 
 REJECTED = "chatft.upload.rejected"
@@ -31,7 +32,22 @@ LIVE = "chatft.endpoint.live"
 DEPLOY_FAILED = "chatft.deployment.failed"
 RETIRED = "chatft.endpoint.retired"
 REDEPLOYED = "chatft.endpoint.redeployed"
-TYPES = (REJECTED, SUBMITTED, JOB_FAILED, JOB_CANCELED, REGISTERED, LIVE, DEPLOY_FAILED, RETIRED, REDEPLOYED)
+JOB_QUEUED = "chatft.job.queued"
+BUDGET_WARNING = "chatft.budget.warning"
+"""Not an upload's: the month's estimated spend reached 80 % of MONTHLY_BUDGET_USD (shared.flows.budget)."""
+TYPES = (
+    REJECTED,
+    JOB_QUEUED,
+    SUBMITTED,
+    JOB_FAILED,
+    JOB_CANCELED,
+    REGISTERED,
+    LIVE,
+    DEPLOY_FAILED,
+    RETIRED,
+    REDEPLOYED,
+    BUDGET_WARNING,
+)
 
 PUBLISHED = "events"
 """`entry.extra` key: the ids of the row's events already published, space-separated (a Table column)."""
@@ -41,6 +57,7 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://chatft/events")
 
 _HAS_MODEL = (
     Status.REGISTERED,
+    Status.DEPLOY_QUEUED,
     Status.DEPLOYING,
     Status.LIVE,
     Status.HELD,
@@ -115,6 +132,18 @@ def earned(entry: LedgerEntry, report: str = "") -> list[LifecycleEvent]:
     status, d = entry.status, entry.deploy
     events: list[LifecycleEvent] = []
     phase = job_failure_phase(entry) if status is Status.FAILED else ""
+    queued_at = entry.extra.get(QUEUED_AT)
+    if queued_at and (status is Status.QUEUED or entry.job_name or status is Status.CANCELED):
+        events.append(
+            _event(
+                entry,
+                JOB_QUEUED,
+                f"{entry.attempt} {queued_at}",
+                queued_at,
+                report,
+                reason=entry.extra.get(QUEUED_REASON),
+            )
+        )
     if entry.job_name and (status in _WAS_SUBMITTED or phase in ("training", "registration")):
         events.append(_event(entry, SUBMITTED, str(entry.attempt), entry.claimed_at, report, job_name=entry.job_name))
     if status is Status.FAILED:
@@ -137,10 +166,12 @@ def earned(entry: LedgerEntry, report: str = "") -> list[LifecycleEvent]:
                 entry,
                 JOB_CANCELED,
                 str(entry.attempt),
-                entry.updated_at,
+                entry.extra.get(CANCELED_AT) or entry.updated_at,
                 report,
-                job_name=entry.job_name,
+                job_name=entry.job_name or None,
                 error=entry.error,
+                by=entry.extra.get(CANCELED_BY) or "Azure ML (the job was canceled outside chatft)",
+                phase="queue" if not entry.job_name else "training",
             )
         )
     if status not in _HAS_MODEL or not d.get("model_id"):
@@ -285,6 +316,26 @@ def record(entry: LedgerEntry, ids: list[str]) -> None:
     still = {e.id for e in earned(entry)}
     kept = [i for i in dict.fromkeys([*published(entry), *ids]) if i in still]
     entry.extra[PUBLISHED] = " ".join(kept)
+
+
+def budget_warning(*, month: str, spent_usd: float, budget_usd: float, time: str, uploads: int) -> LifecycleEvent:
+    """The month's one warning (its id is the month's): the estimate reached WARN_AT of the budget."""
+    subject = f"budget/{month}"
+    return LifecycleEvent(
+        BUDGET_WARNING,
+        subject,
+        event_id(subject, BUDGET_WARNING, month),
+        time,
+        {
+            "month": month,
+            "estimated_spend_usd": round(spent_usd, 2),
+            "budget_usd": budget_usd,
+            "share": round(spent_usd / budget_usd, 3),
+            "uploads": uploads,
+            "note": "an estimate from list prices (GPU_HOURLY_PRICE_USD, the endpoint sizes' list prices): at 100 % new "
+            "jobs and deployments wait; live endpoints are not touched",
+        },
+    )
 
 
 def rejected(

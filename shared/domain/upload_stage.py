@@ -24,10 +24,14 @@ class Stage(str, Enum):
     REJECTED = "rejected"
     VALIDATED = "validated"
     """Accepted; being submitted (or not submitted at all: ML_BACKEND=none)."""
+    QUEUED = "queued"
+    """Validated and prepared, waiting for a training slot (MAX_ACTIVE_JOBS) or the budget; `detail` says its place."""
     SUBMITTED = "submitted"
     TRAINING = "training"
     """The job exists and has not ended (the ledger says `submitted`)."""
     REGISTERED = "registered"
+    DEPLOY_QUEUED = "deploy_queued"
+    """Registered, waiting for room among the live endpoints (MAX_LIVE_ENDPOINTS) or the budget."""
     DEPLOYING = "deploying"
     LIVE = "live"
     HELD = "held"
@@ -90,6 +94,8 @@ class UploadView:
     latency_p95_ms: int | None = None
     evaluation: str = ""
     """The evaluation's figures in one line, or how far it is; "" before it starts."""
+    queue_place: int | None = None
+    """A queued upload's place in the queue (1: next to start)."""
 
     @property
     def final(self) -> bool:
@@ -242,6 +248,7 @@ def upload_view(
     uploaded_at: datetime | None = None,
     upload_etag: str = "",
     failures: Sequence[IngestFailure] = (),
+    queue_place: int | None = None,
 ) -> UploadView:
     """The view of one upload. `report_path` is where the report is (or will be); `report_time` when
     report.json was last written; `upload_etag`, when known, the upload this view is about (see is_stale);
@@ -256,7 +263,7 @@ def upload_view(
         if failures and view.stage in (Stage.UPLOADED, Stage.VALIDATED) and not view.not_submitted:
             return _with_failures(view, failures, base, uploaded_at)
         return view
-    return _from_row(entry, report, base, uploaded_at or _time(entry.claimed_at))
+    return _from_row(entry, report, base, uploaded_at or _time(entry.claimed_at), queue_place)
 
 
 def _with_failures(
@@ -305,7 +312,11 @@ def _without_row(
 
 
 def _from_row(
-    entry: LedgerEntry, report: dict[str, Any] | None, base: dict[str, Any], uploaded_at: datetime | None
+    entry: LedgerEntry,
+    report: dict[str, Any] | None,
+    base: dict[str, Any],
+    uploaded_at: datetime | None,
+    queue_place: int | None = None,
 ) -> UploadView:
     d, status = entry.deploy, entry.status
     submission, job_section = _section(report, "submission"), _section(report, "job")
@@ -322,13 +333,24 @@ def _from_row(
     # it is still "submitting", so `--follow` prints the submitted line once, complete.
     reporting = status is Status.SUBMITTED and submission.get("status") == "submitting"
     has_job = bool(entry.job_name) and status not in (Status.CLAIMED, Status.RETRYABLE) and not reporting
+    queued_at, why = entry.extra.get("queued_at"), entry.extra.get("queued_reason") or "waiting"
+    if status is Status.QUEUED:
+        place = f"place {queue_place} in the queue" if queue_place else "in the queue"
+        reached.append(Milestone(Stage.QUEUED, f"{place} since {queued_at}: {why}; `chatft cancel` takes it out"))
+        since = _time(queued_at) or since
+    elif queued_at and status is not Status.CLAIMED:  # it waited before it was submitted (or canceled)
+        reached.append(Milestone(Stage.QUEUED, f"waited in the queue from {queued_at}: {why}"))
     if has_job:
         reached.append(Milestone(Stage.SUBMITTED, f"job {entry.job_name}" + (f" {studio}" if studio else "")))
         reached.append(Milestone(Stage.TRAINING, f"job {entry.job_name} is running; waiting for it to end"))
-    if model and status in (Status.REGISTERED, Status.HELD, *_AFTER_DEPLOY_START):
+    if model and status in (Status.REGISTERED, Status.DEPLOY_QUEUED, Status.HELD, *_AFTER_DEPLOY_START):
         reached.append(Milestone(Stage.REGISTERED, f"model {model}"))
         if status is Status.REGISTERED:
             since = _time(d.get("started_at")) or since
+    waiting = d.get("queued") if isinstance(d.get("queued"), dict) else {}
+    if status is Status.DEPLOY_QUEUED:
+        reached.append(Milestone(Stage.DEPLOY_QUEUED, f"not deployed yet: {waiting.get('reason', 'waiting')}"))
+        since = _time(waiting.get("at")) or since
     if status in _AFTER_DEPLOY_START and endpoint:
         reached.append(Milestone(Stage.DEPLOYING, f"endpoint {endpoint}, step {d.get('step', '?')}"))
         if status is Status.DEPLOYING:
@@ -391,6 +413,7 @@ def _from_row(
         token_f1=figures.get("token_f1"),
         latency_p95_ms=figures.get("latency_p95_ms"),
         evaluation=evaluation,
+        queue_place=queue_place if status is Status.QUEUED else None,
     )
 
 

@@ -81,6 +81,10 @@ class Workspace(Protocol):
 
     def job_info(self, name: str) -> JobInfo | None: ...
 
+    def begin_cancel_job(self, name: str) -> str:
+        """Ask for the job to be canceled, without waiting: "" when asked; the job's final status when it had
+        already ended (nothing to cancel). A job that does not exist raises."""
+
     def training_metrics(self, job_name: str) -> TrainingMetrics:
         """The fine-tuning step's logged metrics (MLflow: key, value, timestamp, step) and the job's start and
         end; raises when the tracking store cannot be read."""

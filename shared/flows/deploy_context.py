@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.azure.scoring import InputShape, SmokeResult
 from shared.azure.storage import PreparedStore
@@ -40,3 +40,5 @@ class DeployContext:
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     events: Publisher | None = None
     """Where lifecycle events go (shared.flows.lifecycle_events); None: nowhere."""
+    usage: Any = None
+    """The endpoints' request counts (shared.azure.metrics.UsageMetrics), for DEPLOY_EVICT_IDLE; None: no eviction."""

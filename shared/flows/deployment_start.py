@@ -52,6 +52,13 @@ def deployment_summary(entry: LedgerEntry) -> dict[str, Any]:
         )
     if d.get("skip_gate"):
         summary["gates"] = f"skipped ({d['skip_gate']})"
+    queued = d.get("queued") if isinstance(d.get("queued"), dict) else {}
+    if entry.status is Status.DEPLOY_QUEUED and queued.get("reason"):
+        summary["queued"] = f"since {queued.get('at')}: {queued['reason']}; it deploys when there is room"
+    if isinstance(d.get("evicted"), dict):
+        summary["evicted"] = (
+            f"endpoint {d['evicted'].get('endpoint')} retired to make room: {d['evicted'].get('reason')}"
+        )
     if entry.status is Status.DEPLOY_FAILED:
         summary["cleanup"] = f"endpoint {d.get('endpoint')} deleted so nothing stays billable"
     return summary

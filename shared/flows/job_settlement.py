@@ -22,6 +22,7 @@ from shared.domain.deploy.names import endpoint_name, model_version, registered_
 from shared.domain.ledger import LedgerEntry, Status, remember_studio_url
 from shared.domain.naming import dataset_prefix
 from shared.domain.run_events import Outcome
+from shared.domain.spend import JOB_ENDED
 from shared.flows.deploy_context import DeployContext
 from shared.flows.deployment_start import deployment_summary, start_deployment
 from shared.flows.reports import update_report
@@ -55,6 +56,7 @@ def settle_job(entry: LedgerEntry, outcome: Outcome, ctx: DeployContext, *, base
             via=via,
         )
         return f"already handled ({entry.status.value})"
+    entry.extra[JOB_ENDED] = ctx.now().isoformat()  # the spend estimate's end of the job (shared.domain.spend)
     if outcome is Outcome.COMPLETED:
         return _completed(entry, ctx, base_model_id, via)
     return _failed(entry, outcome, ctx, via)

@@ -7,6 +7,7 @@ The notebook's steps as a state machine kept in the ledger (`entry.deploy["step"
     check_sku, final eval_loss above DEPLOY_MAX_EVAL_LOSS -> held (nothing created)
     evaluate, token F1 below EVAL_MIN_TOKEN_F1 -> gate_retire (delete asked) -> retiring (the janitor's from there)
     any permanent failure or the deadline -> cleanup (delete the endpoint) -> deploy_failed
+    registered, past MAX_LIVE_ENDPOINTS or the budget -> deploy_queued (nothing created; released in order)
 
 `evaluate` scores the upload's held-out conversations a bounded time per tick (shared.flows.evaluation).
 
@@ -37,10 +38,13 @@ from shared.domain.deploy.states import Progress, progress
 from shared.domain.finetune.compute import allowed_sizes
 from shared.domain.ledger import DEPLOYMENT_ACTIVE, LedgerEntry, Status
 from shared.domain.naming import dataset_prefix
+from shared.flows.budget import warn_budget
 from shared.flows.deploy_context import DeployContext
+from shared.flows.deploy_queue import admit, release
 from shared.flows.deployment_start import deployment_summary
 from shared.flows.evaluation import evaluate_step, gate_retire_step, loss_gate_step
 from shared.flows.job_poll import poll_quiet_jobs
+from shared.flows.job_queue import submit_queued
 from shared.flows.lifecycle_events import publish_all_due, publish_due
 from shared.flows.reports import update_report
 from shared.flows.stale_claims import resubmit_stale_claims, sync_submission_reports
@@ -240,6 +244,10 @@ def advance(entry: LedgerEntry, ctx: DeployContext, max_steps: int = 12) -> str:
     for _ in range(max_steps):
         if entry.status not in DEPLOYMENT_ACTIVE:
             return entry.status.value
+        if entry.status is Status.REGISTERED:  # nothing created yet: MAX_LIVE_ENDPOINTS and the budget first
+            waiting = admit(ctx, entry)
+            if waiting is not None:
+                return waiting
         d = entry.deploy
         step = d.get("step", "check_sku")
         now = ctx.now()
@@ -350,6 +358,9 @@ def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
     synced = sync_submission_reports(ctx)
     polled = poll_quiet_jobs(ctx)
     training = retry_pending_training(ctx)
+    dequeued = submit_queued(ctx)  # after the poll: a job it settled frees its slot this tick
+    released = release(ctx)
+    warned = warn_budget(ctx)
     results = []
     for entry in ctx.ledger.with_status(*DEPLOYMENT_ACTIVE):
         try:
@@ -367,6 +378,9 @@ def reconcile(ctx: DeployContext) -> list[tuple[str, str]]:
         reports_synced=synced or None,
         jobs_polled=polled or None,
         training_reports_retried=training or None,
+        queue_submitted=dequeued or None,
+        deployments_released=released or None,
+        budget_warning=warned,
         events_published=events or None,
     )
     return results

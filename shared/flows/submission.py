@@ -15,8 +15,18 @@ from typing import Any
 
 from shared.azure.azureml.errors import is_transient
 from shared.domain.finetune.errors import PreflightError
-from shared.domain.ledger import Ledger, LedgerEntry, Status, UploadKey
+from shared.domain.job_queue import QUEUED_AT, QUEUED_REASON, leave_queue, mark_queued, place, why_wait
+from shared.domain.ledger import (
+    RETRY_ON_REUPLOAD,
+    Claim,
+    Ledger,
+    LedgerEntry,
+    Status,
+    UploadKey,
+    remember_studio_url,
+)
 from shared.domain.naming import job_name
+from shared.domain.spend import JOB_ENDED, JOB_GPUS, JOB_STARTED, month_spend
 from shared.domain.workspace import FinetuneRequest, Workspace
 from shared.flows.deployment_start import start_deployment
 from shared.flows.job_settlement import REGISTER_AGAIN
@@ -91,6 +101,87 @@ def submit_prepared(
             }
         return {**ledger_summary(existing), "repeated_upload": claim.reason}
     log_step("submit.claimed", cid=upload.cid, attempt=claim.attempt, reason=claim.reason)
+    again = claim.existing is not None and claim.existing.status in RETRY_ON_REUPLOAD  # a new arrival, at the back
+    waiting = hold_for_guards(ledger, key, claim.claim_id, settings, now(), new_arrival=again)
+    if waiting is not None:
+        return waiting
+    return submit_claimed(
+        upload,
+        claim_id=claim.claim_id,
+        attempt=claim.attempt,
+        settings=settings,
+        ledger=ledger,
+        workspace=workspace,
+        now=now,
+    )
+
+
+def hold_for_guards(
+    ledger: Ledger, key: UploadKey, claim_id: str, settings: Settings, at: datetime, *, new_arrival: bool = False
+) -> dict[str, Any] | None:
+    """After the claim (so two workers never both pass, shared.domain.job_queue): the submission section of an
+    upload that must wait (MAX_ACTIVE_JOBS, uploads that came first, MONTHLY_BUDGET_USD), its row saved
+    `queued` with its place; None when it may be submitted now."""
+    rows = ledger.with_status(Status.SUBMITTED, Status.CLAIMED, Status.QUEUED)
+    me = next((r for r in rows if r.key == key and r.claim_id == claim_id), None)
+    if me is None:
+        return None  # not readable back: submit (the cap is a guard, not a reason to lose the upload)
+    if new_arrival:
+        leave_queue(me)  # an earlier attempt's place is not this upload's
+    over = budget_reason(ledger, settings, at)
+    reason = why_wait(
+        me,
+        rows,
+        cap=settings.max_active_jobs,
+        now=at,
+        stale_after=timedelta(seconds=settings.claim_timeout_seconds),
+        over_budget=over,
+    )
+    if reason is None:
+        return None
+    mark_queued(me, reason, at)
+    if not ledger.save(me):
+        return {**ledger_summary(me), "repeated_upload": "another worker took it over while it was being queued"}
+    log_step("submit.queued", cid=me.cid, reason=reason, place=place(me, rows))
+    return queued_summary(me, rows)
+
+
+def budget_reason(ledger: Ledger, settings: Settings, at: datetime) -> str | None:
+    """Why new work waits for MONTHLY_BUDGET_USD, or None (no budget, or under it)."""
+    if settings.monthly_budget_usd == "":
+        return None
+    spend = month_spend(
+        ledger.with_status(*Status), at, gpu_price=settings.gpu_hourly_price_usd, budget=settings.monthly_budget_usd
+    )
+    return spend.over_budget()
+
+
+def queued_summary(entry: LedgerEntry, rows: list[LedgerEntry]) -> dict[str, Any]:
+    """The report's submission section of a waiting upload."""
+    return {
+        "status": "queued",
+        "attempt": entry.attempt,
+        "place": place(entry, rows),
+        "reason": entry.extra.get(QUEUED_REASON, ""),
+        "queued_at": entry.extra.get(QUEUED_AT),
+        "next": "the reconciler submits queued uploads in arrival order as jobs end; `chatft cancel UPLOAD` "
+        "takes it out of the queue",
+    }
+
+
+def submit_claimed(
+    upload: PreparedUpload,
+    *,
+    claim_id: str,
+    attempt: int,
+    settings: Settings,
+    ledger: Ledger,
+    workspace: Workspace,
+    now: Callable[[], datetime] = _utcnow,
+) -> dict[str, Any]:
+    """Submit an upload this worker holds the claim of (ingest's, or the reconciler's from the queue)."""
+    key = UploadKey(upload.dataset, upload.sha256)
+    claim = Claim(True, attempt, "", claim_id)
     request = FinetuneRequest(
         job_name=job_name(upload.blob_name, upload.sha256, claim.attempt),
         data_uris={
@@ -114,7 +205,7 @@ def submit_prepared(
             raise
         logging.getLogger("chatft").exception("submission failed permanently")
         return _failed(ledger, key, claim.claim_id, upload, now(), error, None, claim.attempt)
-    ledger.finish(key, claim.claim_id, Status.SUBMITTED, now(), job_name=job.name, studio_url=job.studio_url)
+    _finish_submitted(ledger, key, claim.claim_id, now(), job)
     log_step(
         "submit.submitted",
         cid=upload.cid,
@@ -142,6 +233,32 @@ def submit_prepared(
         "dropped_parameters": [{"key": k, "source": s, "reason": r} for k, s, r in job.dropped_parameters],
         "warnings": job.warnings,
     }
+
+
+def _finish_submitted(ledger: Ledger, key: UploadKey, claim_id: str, at: datetime, job: Any) -> None:
+    """`submitted`, with what the spend estimate needs (shared.domain.spend): when, and how many GPUs."""
+    nodes = _whole(job.parameters.get("num_nodes_finetune")) if isinstance(job.parameters, dict) else 1
+
+    def submitted(entry: LedgerEntry) -> None:
+        entry.status, entry.updated_at, entry.error = Status.SUBMITTED, at, ""
+        entry.job_name = job.name
+        remember_studio_url(entry, job.studio_url)
+        entry.extra[JOB_STARTED] = at.isoformat()
+        entry.extra[JOB_GPUS] = str(nodes * max(int(job.gpus_per_node or 0), 0))
+        entry.extra.pop(JOB_ENDED, None)
+
+    entry = ledger.get(key)
+    if entry is not None and entry.claim_id == claim_id:  # else taken over meanwhile: no write, as Ledger.finish
+        submitted(entry)
+        ledger.save(entry)
+
+
+def _whole(value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return 1
+    return number if number >= 1 else 1
 
 
 def _redeploy(

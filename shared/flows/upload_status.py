@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from shared.azure.upload import UploadedBlob
+from shared.domain.job_queue import place
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UnreadableRow, UploadKey
 from shared.domain.naming import dataset_name, dataset_prefix, is_upload
 from shared.domain.upload_lookup import MIN_SHA_PREFIX, UploadNotFound, find_upload
@@ -99,7 +100,15 @@ def follow_view(
         uploaded_at=uploaded_at,
         upload_etag=etag,
         failures=_failures_unless_told(entry, etag, report, store, name, uploaded_at),
+        queue_place=_queue_place(ledger, entry),
     )
+
+
+def _queue_place(ledger: Ledger, entry: LedgerEntry | None) -> int | None:
+    """A queued upload's place (1: next to start); one listing of the queue, only for a queued upload."""
+    if entry is None or entry.status is not Status.QUEUED:
+        return None
+    return place(entry, ledger.with_status(Status.QUEUED))
 
 
 def _failures_unless_told(
@@ -205,6 +214,7 @@ def _view(candidate: _Candidate, ledger: Ledger, store: StatusStore) -> UploadVi
             report_path=store.report_location(prefix),
             report_time=written,
             uploaded_at=uploaded_at,
+            queue_place=_queue_place(ledger, entry),
         )
     assert blob is not None
     dataset = dataset_name(blob.name)

@@ -203,6 +203,28 @@ class LocalWorkspace:
         error = str(job.get("error") or "").strip().splitlines()[:1]  # the cause, not the service's whole answer
         return JobInfo(name, job["status"], self._job(name).as_uri(), tags, error=error[0] if error else "")
 
+    def begin_cancel_job(self, name: str) -> str:
+        """Stop the job's training process (SIGTERM, SIGKILL after a moment) and record it Canceled, as Azure ML
+        would; the job itself says so in its events when it can (train_job reads `cancel_requested`). A job
+        already ended is its final status; the next runner never resumes a canceled job."""
+        folder = self._job(name)
+        with _file_lock(self.root / "locks" / f"job-{name}.lock"):
+            job = self.job_record(name)
+            if not job:
+                raise FileNotFoundError(f"job {name} does not exist")
+            if job.get("status") in TERMINAL_JOB_STATES:
+                return str(job["status"])
+            write_json(folder / "job.json", {**job, "cancel_requested": time.time()})
+            _stop([(read_json(folder / "process.json") or {}).get("pid")], grace=2.0)
+            job = read_json(folder / "job.json") or job
+            if job.get("status") in ("Completed", "Failed"):  # it ended on its own just before
+                return str(job["status"])
+            if job.get("status") != "Canceled":  # stopped before it could say so itself
+                job.pop("interrupted", None)
+                job.update(status="Canceled", ended_at=time.time())
+                write_json(folder / "job.json", job)
+        return ""
+
     def training_metrics(self, job_name: str) -> TrainingMetrics:
         """What the local job logged to metrics.json, in MLflow's Metric form, and its start and end."""
         job = self.job_record(job_name)
@@ -235,7 +257,10 @@ class LocalWorkspace:
         if pid and not _alive(pid):
             job = read_json(folder / "job.json")  # it may have finished just before exiting
             if job and job.get("status") not in TERMINAL_JOB_STATES and not job.get("interrupted"):
-                job.update(status="Failed", error=KILLED, ended_at=time.time())
+                if job.get("cancel_requested"):
+                    job.update(status="Canceled", ended_at=time.time())
+                else:
+                    job.update(status="Failed", error=KILLED, ended_at=time.time())
                 write_json(folder / "job.json", job)
         return job
 

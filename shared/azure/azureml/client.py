@@ -13,12 +13,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any, NamedTuple
 
-from shared.azure.azureml.errors import is_missing
+from shared.azure.azureml.errors import is_missing, is_transient
 from shared.azure.azureml.lro import (
     start_deployment_put,
     start_endpoint_delete,
     start_endpoint_put,
     start_endpoint_tags_patch,
+    start_job_cancel,
 )
 from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
 from shared.azure.azureml.tracking import MlflowRest, read_training_metrics, rest_bases
@@ -29,6 +30,7 @@ from shared.domain.finetune.model_input import model_input
 from shared.domain.finetune.model_metadata import FACT_TAGS, model_tags
 from shared.domain.finetune.params import merge_parameters, parse_python_literal
 from shared.domain.naming import display_name
+from shared.domain.run_events import outcome_of_status
 from shared.domain.tags import endpoint_tags
 from shared.domain.training import TrainingMetrics
 from shared.domain.workspace import (
@@ -256,6 +258,29 @@ class AzureMLWorkspace:
             studio_url=getattr(job, "studio_url", None),
             tags={str(k).lower(): str(v) for k, v in (job.tags or {}).items()},
         )
+
+    def begin_cancel_job(self, name: str) -> str:
+        """`jobs.begin_cancel` (POST .../jobs/{name}/cancel), started without a poller (lro.start_job_cancel). A job already ended is not
+        asked: the service refuses to cancel it with an HttpResponseError (azure-ai-ml's own test helper
+        `cancel_job`, sdk/ml/azure-ai-ml/tests/test_utilities/utils.py, catches exactly that), so a refusal is
+        read again: a job that ended meanwhile is its final status, anything else is raised."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        info = self.job_info(name)
+        if info is None:
+            raise ResourceNotFoundError(f"job {name} does not exist in workspace {self._settings.aml_workspace}")
+        if outcome_of_status(info.status) is not None:
+            return info.status
+        try:
+            start_job_cancel(self.workspace, name)
+        except HttpResponseError as exc:
+            if is_transient(exc):
+                raise
+            again = self.job_info(name)
+            if again is not None and outcome_of_status(again.status) is not None:
+                return again.status
+            raise
+        return ""
 
     @property
     def tracking(self) -> MlflowRest:

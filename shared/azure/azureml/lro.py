@@ -130,3 +130,24 @@ def start_endpoint_tags_patch(client: Any, name: str, tags: dict[str, str]) -> N
         polling=False,
         **kwargs,
     )
+
+
+def start_job_cancel(client: Any, name: str) -> None:
+    """Cancel a job; do not wait. JobOperations.begin_cancel (operations/_job_operations.py) calls the generated
+    `jobs.begin_cancel` of its 2023-02-01-preview client (POST .../jobs/{name}/cancel) with the scope's resource
+    group and workspace; so does this, with `polling=False`."""
+    ops = client.jobs
+    try:
+        rest_ops, scope, workspace = ops._operation_2023_02_preview, ops._operation_scope, ops._workspace_name
+        kwargs = dict(ops._kwargs)
+    except AttributeError as exc:
+        _fallback("jobs.begin_cancel", exc)
+        ops.begin_cancel(name)
+        return
+    rest_ops.begin_cancel(
+        id=name,
+        resource_group_name=scope.resource_group_name,
+        workspace_name=workspace,
+        polling=False,
+        **kwargs,
+    )

@@ -1,0 +1,291 @@
+"""Issue 20 items 1-5 on the Azure side: the job queue, the live-endpoint cap, JOB_MAX_HOURS, `chatft cancel`
+and the budget, through the indexed functions on Azurite, with the real MLClient over the in-memory Azure ML
+service (tests/aml_rest.py).
+
+What the SDK raises when a job cannot be canceled: JobOperations.begin_cancel (azure/ai/ml/operations/
+_job_operations.py) calls the generated `jobs.begin_cancel`, whose `_cancel_initial`
+(_restclient/arm_ml_service/operations/_operations.py) maps 401/404/409/304 through its error_map and raises
+HttpResponseError for any other status outside 200/202. The service's own answer for a finished job is not
+documented; azure-ai-ml's test helper `cancel_job` (Azure/azure-sdk-for-python, sdk/ml/azure-ai-ml/tests/
+test_utilities/utils.py) catches HttpResponseError around it, which is what chatft relies on (and it reads the
+job's status first, so a finished job is never even asked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+import function_app
+import shared.runtime
+from shared.domain import lifecycle_events as le
+from shared.domain.ledger import Status, UploadKey
+from shared.flows.cancel import cancel
+from shared.flows.lifecycle import LifecycleContext, retire
+from shared.flows.upload_status import find
+from tests.aml_rest import ServiceError
+from tests.chats import valid_file
+from tests.concurrency import run_concurrently
+from tests.deploy_flow import completed, scoring, send, tick
+from tests.hosting import invoke_blob_trigger
+
+FILES = [valid_file(40, start=100 * i) for i in range(4)]
+SHAS = [hashlib.sha256(data).hexdigest() for data in FILES]
+
+
+def settings(monkeypatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    shared.runtime.reset()
+
+
+def upload(blob_service, storage_env, i: int) -> None:
+    name = f"set{i}.jsonl"
+    blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], name).upload_blob(FILES[i], overwrite=True)
+    invoke_blob_trigger(function_app.app, "ingest_upload", name)
+
+
+def row(i: int):
+    return shared.runtime.ledger().get(UploadKey(f"set{i}", SHAS[i]))
+
+
+def jobs(workspace) -> list[str]:
+    return [c["job"].name for c in workspace.jobs.created]
+
+
+def tags_of(workspace, job: str) -> dict[str, str]:
+    return next(c["tags"] for c in workspace.jobs.created if c["job"].name == job)
+
+
+def later(monkeypatch, hours: float) -> None:
+    ctx = shared.runtime.deploy_context()
+    moved = ctx.now() + timedelta(hours=hours)
+    monkeypatch.setattr(ctx, "now", lambda: moved)
+
+
+def lifecycle_ctx() -> LifecycleContext:
+    return LifecycleContext(
+        shared.runtime.settings(), shared.runtime.ledger(), shared.runtime.workspace(), shared.runtime.prepared_store()
+    )
+
+
+def status_of(storage_env, i: int):
+    from shared.azure.upload import UploadContainer, storage_client
+
+    s = shared.runtime.settings()
+    store = UploadContainer(storage_client(), s.upload_container, s.prepared_container)
+    return find(shared.runtime.ledger(), store, f"set{i}.jsonl")
+
+
+def test_uploads_past_the_cap_wait_in_arrival_order_and_start_as_jobs_end(
+    aml, blob_service, storage_env, monkeypatch
+) -> None:
+    workspace, _ = aml
+    settings(monkeypatch, MAX_ACTIVE_JOBS="1")
+    for i in range(3):
+        upload(blob_service, storage_env, i)
+    assert [row(i).status for i in range(3)] == [Status.SUBMITTED, Status.QUEUED, Status.QUEUED]
+    assert len(jobs(workspace)) == 1
+    second = status_of(storage_env, 1)
+    assert second.stage.value == "queued" and second.queue_place == 1
+    assert "place 1 in the queue" in second.detail and "MAX_ACTIVE_JOBS=1: 1 job running" in second.detail
+    assert status_of(storage_env, 2).queue_place == 2
+    queued = [e for e in le.earned(row(1)) if e.type == le.JOB_QUEUED]
+    assert queued and "MAX_ACTIVE_JOBS" in queued[0].data["reason"]
+    tick()  # no slot free: nothing moves
+    assert len(jobs(workspace)) == 1
+    shared.runtime.reset()  # a restart: the queue is in the ledger
+    [first] = jobs(workspace)
+    send(completed(first, tags_of(workspace, first)))
+    tick()
+    assert row(1).status is Status.SUBMITTED and row(2).status is Status.QUEUED
+    assert len(jobs(workspace)) == 2 and jobs(workspace)[1] == row(1).job_name
+    assert status_of(storage_env, 2).queue_place == 1
+    history = [m.stage.value for m in status_of(storage_env, 1).milestones]
+    assert history[:3] == ["validated", "queued", "submitted"]
+
+
+def test_concurrent_ticks_submit_each_queued_upload_once(aml, blob_service, storage_env, monkeypatch) -> None:
+    workspace, _ = aml
+    settings(monkeypatch, MAX_ACTIVE_JOBS="2")
+    for i in range(4):
+        upload(blob_service, storage_env, i)
+    assert len(jobs(workspace)) == 2
+    first = jobs(workspace)[0]
+    send(completed(first, tags_of(workspace, first)))
+    ctx = shared.runtime.deploy_context()
+    from shared.flows.job_queue import submit_queued
+
+    _, errors = run_concurrently([lambda: submit_queued(ctx) for _ in range(6)])
+    assert errors == []
+    assert len(jobs(workspace)) == 3 and len(set(jobs(workspace))) == 3
+    assert row(2).status is Status.SUBMITTED and row(3).status is Status.QUEUED
+    assert sum(row(i).status is Status.SUBMITTED for i in range(4)) == 2  # never past the cap
+
+
+def test_concurrent_deliveries_never_pass_the_cap(aml, blob_service, storage_env, monkeypatch) -> None:
+    workspace, _ = aml
+    settings(monkeypatch, MAX_ACTIVE_JOBS="1")
+    for i in range(4):
+        name = f"set{i}.jsonl"
+        blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], name).upload_blob(FILES[i], overwrite=True)
+    _, errors = run_concurrently(
+        [lambda i=i: invoke_blob_trigger(function_app.app, "ingest_upload", f"set{i}.jsonl") for i in range(4)]
+    )
+    assert errors == []
+    assert len(jobs(workspace)) <= 1
+    assert {row(i).status for i in range(4)} <= {Status.SUBMITTED, Status.QUEUED}
+    for _ in range(3):  # whoever backed off, the next tick starts the first of them
+        tick()
+    assert len(jobs(workspace)) == 1
+
+
+def test_cancel_a_running_job_then_again(aml, blob_service, storage_env, monkeypatch) -> None:
+    service, _ = aml
+    upload(blob_service, storage_env, 0)
+    job = row(0).job_name
+    outcome = cancel(lifecycle_ctx(), "set0.jsonl", reason="wrong file", by="chatft cancel (ana@laptop)")
+    assert outcome.ok and outcome.changed and f"job {job} canceled" in outcome.message
+    assert service.cancel_requests == [job] and service.jobs.get(job).status == "Canceled"
+    entry = row(0)
+    assert entry.status is Status.CANCELED and entry.extra["canceled_by"] == "chatft cancel (ana@laptop)"
+    assert entry.error == "canceled by chatft cancel (ana@laptop): wrong file"
+    [event] = [e for e in le.earned(entry) if e.type == le.JOB_CANCELED]
+    assert event.data["by"] == "chatft cancel (ana@laptop)" and event.time == entry.extra["canceled_at"]
+    again = cancel(lifecycle_ctx(), "set0.jsonl")
+    assert again.ok and not again.changed and "already canceled" in again.message and "ana@laptop" in again.message
+    assert service.cancel_requests == [job]
+    send(completed(job, tags_of(service, job)))  # a late event of the job finds the row settled
+    assert row(0).status is Status.CANCELED
+
+
+def test_cancel_a_finished_job_is_one_line_and_asks_nothing(aml, blob_service, storage_env) -> None:
+    service, _ = aml
+    upload(blob_service, storage_env, 0)
+    job = row(0).job_name
+    service.jobs.get(job)._status = "Completed"  # ended; its event not handled yet
+    outcome = cancel(lifecycle_ctx(), "set0.jsonl")
+    assert not outcome.ok and not outcome.changed and f"job {job} already completed" in outcome.message
+    assert service.cancel_requests == [] and row(0).status is Status.SUBMITTED
+
+
+def test_a_job_that_ends_while_its_cancel_is_sent_is_read_again(aml, blob_service, storage_env, monkeypatch) -> None:
+    service, _ = aml
+    upload(blob_service, storage_env, 0)
+
+    def ended_meanwhile(name: str, *, body):
+        service.jobs.get(name)._status = "Failed"
+        raise ServiceError(400, "UserError", f"Job {name} is in terminal state Failed and cannot be canceled")
+
+    service._routes = [(v, p, ended_meanwhile if "cancel" in p.pattern else h) for v, p, h in service._routes]
+    outcome = cancel(lifecycle_ctx(), "set0.jsonl")
+    assert not outcome.ok and "already failed" in outcome.message and row(0).status is Status.SUBMITTED
+
+
+def test_what_the_sdk_raises_for_a_job_it_cannot_cancel(aml, blob_service, storage_env) -> None:
+    service, _ = aml
+    upload(blob_service, storage_env, 0)
+    job = row(0).job_name
+    client = shared.runtime.workspace().workspace
+    service.jobs.get(job)._status = "Completed"
+    with pytest.raises(HttpResponseError) as refused:
+        client.jobs.begin_cancel(job)
+    assert type(refused.value) is HttpResponseError and refused.value.status_code == 400
+    with pytest.raises(ResourceNotFoundError):
+        client.jobs.begin_cancel("no-such-job")
+
+
+def test_cancel_takes_a_queued_upload_out_of_the_queue(aml, blob_service, storage_env, monkeypatch) -> None:
+    service, _ = aml
+    settings(monkeypatch, MAX_ACTIVE_JOBS="1")
+    upload(blob_service, storage_env, 0)
+    upload(blob_service, storage_env, 1)
+    outcome = cancel(lifecycle_ctx(), "set1.jsonl", by="chatft cancel (bo@desk)")
+    assert outcome.ok and "taken out of the queue" in outcome.message and service.cancel_requests == []
+    assert row(1).status is Status.CANCELED and row(1).job_name == ""
+    [first] = jobs(service)
+    send(completed(first, tags_of(service, first)))
+    tick()
+    assert len(jobs(service)) == 1 and row(1).status is Status.CANCELED  # never submitted
+    history = [m.stage.value for m in status_of(storage_env, 1).milestones]
+    assert history == ["validated", "queued", "canceled"]
+
+
+def test_a_job_past_job_max_hours_is_canceled(aml, blob_service, storage_env, monkeypatch) -> None:
+    service, _ = aml
+    settings(monkeypatch, JOB_MAX_HOURS="24")
+    upload(blob_service, storage_env, 0)
+    job = row(0).job_name
+    later(monkeypatch, 23.5)
+    tick()
+    assert row(0).status is Status.SUBMITTED and service.cancel_requests == []
+    later(monkeypatch, 1)
+    tick()
+    entry = row(0)
+    assert service.cancel_requests == [job] and entry.status is Status.CANCELED
+    assert "JOB_MAX_HOURS is 24" in entry.error and entry.extra["canceled_by"].startswith("JOB_MAX_HOURS")
+    [event] = [e for e in le.earned(entry) if e.type == le.JOB_CANCELED]
+    assert event.data["by"].startswith("JOB_MAX_HOURS") and "JOB_MAX_HOURS" in event.data["error"]
+
+
+def _live(service, blob_service, storage_env, i: int) -> None:
+    upload(blob_service, storage_env, i)
+    job = row(i).job_name
+    send(completed(job, tags_of(service, job)))
+    for _ in range(15):
+        if row(i).status in (Status.LIVE, Status.DEPLOY_QUEUED):
+            return
+        tick()
+
+
+def test_a_model_past_max_live_endpoints_waits_until_one_is_retired(
+    aml, blob_service, storage_env, monkeypatch
+) -> None:
+    service, _ = aml
+    settings(monkeypatch, MAX_LIVE_ENDPOINTS="1", MAX_ACTIVE_JOBS="5")
+    with scoring(service):
+        _live(service, blob_service, storage_env, 0)
+        _live(service, blob_service, storage_env, 1)
+        assert row(0).status is Status.LIVE and row(1).status is Status.DEPLOY_QUEUED
+        assert "MAX_LIVE_ENDPOINTS=1" in row(1).deploy["queued"]["reason"]
+        assert row(1).deploy["endpoint"] not in service.online_endpoints.endpoints  # nothing created
+        view = status_of(storage_env, 1)
+        assert view.stage.value == "deploy_queued" and "MAX_LIVE_ENDPOINTS=1" in view.detail
+        tick()
+        assert row(1).status is Status.DEPLOY_QUEUED
+        retire(lifecycle_ctx(), "set0.jsonl", reason="done with it")
+        for _ in range(15):
+            if row(1).status is Status.LIVE:
+                break
+            tick()
+        assert row(1).status is Status.LIVE
+
+
+def test_evict_idle_retires_the_least_used_endpoint_first(aml, blob_service, storage_env, monkeypatch) -> None:
+    from tests.fake_monitor import FakeMetricsClient
+
+    service, _ = aml
+    settings(
+        monkeypatch, MAX_LIVE_ENDPOINTS="2", MAX_ACTIVE_JOBS="5", DEPLOY_EVICT_IDLE="true", JANITOR_IDLE_MINUTES="60"
+    )
+    with scoring(service):
+        _live(service, blob_service, storage_env, 0)
+        _live(service, blob_service, storage_env, 1)
+        names = [row(0).deploy["endpoint"], row(1).deploy["endpoint"]]
+        ws_id = shared.runtime.settings().workspace_resource_id
+        metrics = FakeMetricsClient(
+            {f"{ws_id}/onlineEndpoints/{names[0]}": 5, f"{ws_id}/onlineEndpoints/{names[1]}": 0}
+        )
+        ctx = shared.runtime.deploy_context()
+        from shared.azure.metrics import AzureMonitorUsage
+
+        ctx.usage = AzureMonitorUsage(lambda: "eastus", client_factory=lambda endpoint, credential: metrics)
+        later(monkeypatch, 2)  # both live for longer than JANITOR_IDLE_MINUTES
+        _live(service, blob_service, storage_env, 2)
+        assert row(2).status is Status.LIVE
+        assert row(1).status in (Status.RETIRING, Status.RETIRED) and row(0).status is Status.LIVE
+        assert "least recently used" in row(1).deploy["retired"]["reason"]
+        assert row(2).deploy["evicted"]["endpoint"] == names[1]
