@@ -14,6 +14,7 @@ job's status first, so a finished job is never even asked).
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import timedelta
 
 import pytest
@@ -289,3 +290,115 @@ def test_evict_idle_retires_the_least_used_endpoint_first(aml, blob_service, sto
         assert row(1).status in (Status.RETIRING, Status.RETIRED) and row(0).status is Status.LIVE
         assert "least recently used" in row(1).deploy["retired"]["reason"]
         assert row(2).deploy["evicted"]["endpoint"] == names[1]
+
+
+def test_doctor_shows_the_caps_in_effect_in_one_line() -> None:
+    from shared.flows.doctor import DoctorContext, check_guards
+    from shared.settings import Settings
+
+    env = {"ML_BACKEND": "none", "MAX_ACTIVE_JOBS": "3", "MONTHLY_BUDGET_USD": "500", "DEPLOY_EVICT_IDLE": "true"}
+    none = lambda: None  # noqa: E731 - check_guards reads the settings alone
+    check = check_guards(DoctorContext(Settings.from_env(env), env, None, none, none, none, none, none))
+    assert check.ok and "\n" not in check.detail
+    assert check.detail == (
+        "MAX_ACTIVE_JOBS=3, MAX_LIVE_ENDPOINTS=2 (DEPLOY_EVICT_IDLE=true), JOB_MAX_HOURS=24, "
+        "MONTHLY_BUDGET_USD=$500 (GPU_HOURLY_PRICE_USD none (GPU hours not priced))"
+    )
+
+
+def test_the_budget_holds_new_jobs_and_deployments_and_leaves_live_endpoints(
+    aml, blob_service, storage_env, monkeypatch
+) -> None:
+    service, _ = aml
+    settings(monkeypatch, MAX_LIVE_ENDPOINTS="5", MAX_ACTIVE_JOBS="5")
+    with scoring(service):
+        _live(service, blob_service, storage_env, 0)
+        upload(blob_service, storage_env, 1)  # submitted before the budget is set
+        # a live NC24ads_A100_v4 costs about $3.67 an hour: a few hundred milliseconds pass a hundredth of a cent
+        settings(monkeypatch, MONTHLY_BUDGET_USD="0.0001")
+        time.sleep(0.3)
+        upload(blob_service, storage_env, 2)
+        assert row(2).status is Status.QUEUED and row(2).extra["queued_reason"].startswith("budget: ")
+        assert "has reached MONTHLY_BUDGET_USD $0.0001" in row(2).extra["queued_reason"]
+        job = row(1).job_name
+        send(completed(job, tags_of(service, job)))
+        for _ in range(3):
+            tick()
+        assert row(1).status is Status.DEPLOY_QUEUED and row(1).deploy["queued"]["reason"].startswith("budget: ")
+        assert row(1).deploy["endpoint"] not in service.online_endpoints.endpoints
+        assert row(0).status is Status.LIVE and row(2).status is Status.QUEUED  # nothing live is touched
+        settings(monkeypatch, MONTHLY_BUDGET_USD="1000")  # the setting rises: both go on
+        for _ in range(15):
+            tick()
+            if row(1).status is Status.LIVE and row(2).status is Status.SUBMITTED:
+                break
+        assert row(1).status is Status.LIVE and row(2).status is Status.SUBMITTED
+
+
+def test_the_spend_estimate_counts_the_month_at_list_prices() -> None:
+    """GPU hours x GPU_HOURLY_PRICE_USD from submission to the job's end, endpoint hours from live to retired (or
+    now) at the size's list price (shared/domain/deploy/sku.py: Standard_NC24ads_A100_v4 $3.67/h), clipped to the
+    month (UTC)."""
+    from datetime import datetime, timezone
+
+    from shared.domain.deploy.sku import price_of
+    from shared.domain.ledger import LedgerEntry
+    from shared.domain.spend import WARN_AT, month_spend
+
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+    since = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+    def entry(sha: str, status: Status, **extra: str) -> LedgerEntry:
+        return LedgerEntry(
+            UploadKey("d", sha), status, 1, "c", since, "e", "up/d.jsonl", sha[:12], "job-" + sha, extra=extra
+        )
+
+    running = entry("a", Status.SUBMITTED, job_gpus="4", job_started_at=since.isoformat())
+    live = entry("b", Status.LIVE, job_gpus="1", job_started_at="2026-02-28T12:00:00+00:00")
+    live.extra["job_ended_at"] = "2026-03-01T02:00:00+00:00"  # 2 of its 38 hours were in March
+    live.deploy = {"live_at": "2026-03-02T00:00:00+00:00", "instance_type": "Standard_NC24ads_A100_v4"}
+    queued = entry("c", Status.QUEUED)
+    spend = month_spend([running, live, queued], now, gpu_price="2", budget="200")
+    by_sha = {u.sha256: u for u in spend.uploads}
+    assert set(by_sha) == {"a", "b"} and spend.month == "2026-03"
+    assert by_sha["a"].gpu_hours == 96 and by_sha["a"].gpu_usd == 192
+    assert by_sha["b"].gpu_hours == 2 and by_sha["b"].endpoint_hours == 12
+    assert by_sha["b"].endpoint_usd == pytest.approx(12 * price_of("Standard_NC24ads_A100_v4"))
+    assert spend.usd == pytest.approx(192 + 4 + 12 * price_of("Standard_NC24ads_A100_v4")) and spend.share > WARN_AT
+    assert f"estimated spend ${spend.usd:.2f} has reached MONTHLY_BUDGET_USD $200 (2026-03)" in spend.over_budget()
+    assert month_spend([running], now, gpu_price="", budget="").over_budget() is None
+
+
+def test_chatft_budget_prints_the_month_by_upload_and_says_it_is_an_estimate(
+    storage_env, tmp_path, monkeypatch
+) -> None:
+    import json
+    from datetime import datetime, timezone
+
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+    from tests.test_upload_command import settings_for
+
+    target = settings_for(storage_env, tmp_path, monkeypatch)
+    values = json.loads(target.read_text())
+    values["Values"] |= {"MONTHLY_BUDGET_USD": "100", "GPU_HOURLY_PRICE_USD": "2.5"}
+    target.write_text(json.dumps(values))
+    ledger, now = shared.runtime.ledger(), datetime.now(timezone.utc)
+    key = UploadKey("chats", SHAS[0])
+    ledger.claim(key, upload_etag="", source="up/chats.jsonl", cid="c", now=now, stale_after=timedelta(1))
+    entry = ledger.get(key)
+    entry.status, entry.job_name = Status.SUBMITTED, "chatft-chats-abc-a1"
+    entry.extra |= {"job_gpus": "2", "job_started_at": now.isoformat()}
+    assert ledger.save(entry)
+    result = CliRunner().invoke(app, ["budget", "--json", "--settings", str(target)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert (
+        doc["budget_usd"] == 100 and doc["gpu_hourly_price_usd"] == 2.5 and "estimate from list prices" in doc["note"]
+    )
+    [spent] = doc["uploads"]
+    assert spent["upload"] == "up/chats.jsonl" and spent["status"] == "submitted" and spent["gpu_usd"] is not None
+    table = CliRunner().invoke(app, ["budget", "--settings", str(target)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "up/chats.jsonl" in table.output and "of MONTHLY_BUDGET_USD $100" in table.output
+    assert "estimate from list prices" in table.output

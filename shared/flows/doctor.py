@@ -455,12 +455,26 @@ def check_metrics(ctx: DoctorContext) -> Check:
     return Check("janitor metrics", True, "the request metrics of online endpoints are readable")
 
 
+def check_guards(ctx: DoctorContext) -> Check:
+    """The caps in effect, in one line (README "Guards"): read from the settings, nothing is asked of Azure."""
+    s = ctx.settings
+    budget = f"${s.monthly_budget_usd:g}" if s.monthly_budget_usd != "" else "none"
+    price = f"${s.gpu_hourly_price_usd:g}/GPU h" if s.gpu_hourly_price_usd != "" else "none (GPU hours not priced)"
+    return Check(
+        "guards",
+        True,
+        f"MAX_ACTIVE_JOBS={s.max_active_jobs}, MAX_LIVE_ENDPOINTS={s.max_live_endpoints} "
+        f"(DEPLOY_EVICT_IDLE={'true' if s.deploy_evict_idle else 'false'}), JOB_MAX_HOURS={s.job_max_hours:g}, "
+        f"MONTHLY_BUDGET_USD={budget} (GPU_HOURLY_PRICE_USD {price})",
+    )
+
+
 def run_doctor(ctx: DoctorContext) -> list[Check]:
     """Every check, in the order a person would fix them; one failure never hides the others."""
     checks = [check_identity(ctx), check_containers(ctx), check_ledger(ctx), check_workspace(ctx)]
     if checks[-1].ok:
         checks += check_model_and_compute(ctx)
         checks.append(check_datastore(ctx))
-    checks += [check_upload_route(ctx), check_job_route(ctx), check_metrics(ctx)]
+    checks += [check_upload_route(ctx), check_job_route(ctx), check_metrics(ctx), check_guards(ctx)]
     checks += [c for c in (check_shared(ctx), check_app_settings(ctx)) if c is not None]
     return checks
