@@ -61,6 +61,7 @@ DEPLOYED = {
     "tests.test_ledger_rows",
     "tests.test_settings",
     "tests.test_evaluation_metrics",
+    "tests.test_guards",
 }
 
 
