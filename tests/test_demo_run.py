@@ -38,6 +38,7 @@ def test_the_demo_prints_the_events_and_saves_report_chart_and_events(tmp_path, 
         printed,
     )
     assert measured_f1 == job_f1 and measured_on == job_on and f"{float(job_f1):.2f}" == trained
+    assert printed.index("evaluated ") < printed.index("endpoint live "), "measured before it goes live"
     folder = state / "report"
     assert f"report saved           {folder / 'report.md'}; training chart {folder / 'training.png'}" in printed
 

@@ -244,17 +244,17 @@ def _stages(
     done("model registered", f"{entry.deploy['model_name']}:{entry.deploy['model_version']}")
     entry = wait_for("deploying the endpoint", lambda: _entry(ledger, key, Status.LIVE), console, failed=broken)
     smoke = entry.deploy["smoke"]
-    done(
-        "endpoint live",
-        f"{entry.deploy['endpoint']} at {entry.deploy['scoring_uri']} (smoke test {smoke['latency_ms']} ms)",
-    )
     figures = entry.deploy.get("evaluation") or {}
-    if figures.get("token_f1") is not None:
+    if figures.get("token_f1") is not None:  # measured before the endpoint went live: said first
         done(
             "evaluated",
             f"{summary_line(figures)} on {figures['samples']} held-out {figures.get('split', 'test')} conversations "
             f"(the job measured test token F1 {m['token_f1']:.3f} on {m['examples']})",
         )
+    done(
+        "endpoint live",
+        f"{entry.deploy['endpoint']} at {entry.deploy['scoring_uri']} (smoke test {smoke['latency_ms']} ms)",
+    )
 
     conversation = json.loads(store.read_first_line(f"{prefix}/test.jsonl"))
     messages = smoke_prompt(conversation) or [{"role": "user", "content": "Hello!"}]
