@@ -15,9 +15,14 @@ def print_report(report: Report) -> None:
     d = report.as_dict()
     verdict = "[bold green]ACCEPTED[/]" if report.valid else "[bold red]REJECTED[/]"
     s = d["stats"]
+    counts = (
+        f"{report.conversations} conversations "
+        f"(train {report.split_counts[0]}, validation {report.split_counts[1]}, test {report.split_counts[2]})"
+        if report.valid
+        else f"{report.conversations} valid conversations, none accepted"
+    )
     out.print(
-        f"{verdict} {escape(report.source)}: {report.conversations} conversations "
-        f"(train {report.split_counts[0]}, validation {report.split_counts[1]}, test {report.split_counts[2]}), "
+        f"{verdict} {escape(report.source)}: {counts}, "
         f"{report.errors.total} errors, {report.warnings.total} warnings, {s['lines']} lines, {s['bytes_read']} bytes"
     )
     for title, log, style in (("errors", report.errors, "red"), ("warnings", report.warnings, "yellow")):

@@ -66,13 +66,12 @@ def render_markdown(d: dict[str, Any]) -> str:
 
     Later steps (job finished, model registered, endpoint live) update report.json and re-render.
     """
-    stats, splits = d["stats"], d["splits"]
+    stats = d["stats"]
     out = [f"# chatft validation report: {'ACCEPTED' if d['valid'] else 'REJECTED'}", "", f"- Source: `{d['source']}`"]
     if d.get("sha256"):
         out.append(f"- SHA-256: `{d['sha256']}`")
     out += [
-        f"- Conversations accepted: {d['conversations']} "
-        f"(train {splits['train']}, validation {splits['validation']}, test {splits['test']})",
+        accepted_line(d),
         f"- Lines read: {stats['lines']} ({stats['blank_lines']} blank), bytes read: {stats['bytes_read']}",
         f"- Errors: {sum(d['error_totals'].values())}, warnings: {sum(d['warning_totals'].values())}",
     ]
@@ -96,8 +95,24 @@ def render_markdown(d: dict[str, Any]) -> str:
     out += _section("Model and endpoint", d.get("deployment"))
     if d.get("evaluation"):
         out += render_evaluation(d["evaluation"])
-    out += ["", "## Statistics", "", *(f"- {line}" for line in stats_lines(stats)), ""]
+    heading = "## Statistics" if d["valid"] else f"## Statistics (of the {d['conversations']} valid conversations)"
+    out += ["", heading, "", *(f"- {line}" for line in stats_lines(stats)), ""]
     return "\n".join(out)
+
+
+def accepted_line(d: dict[str, Any]) -> str:
+    """What was accepted: a rejected file accepts nothing, however many of its conversations were valid."""
+    splits = d["splits"]
+    if d["valid"]:
+        return (
+            f"- Conversations accepted: {d['conversations']} "
+            f"(train {splits['train']}, validation {splits['validation']}, test {splits['test']})"
+        )
+    errors = sum(d["error_totals"].values())
+    return (
+        f"- Conversations accepted: none (rejected; {d['conversations']} valid conversations read, "
+        f"{errors} error{'s' if errors != 1 else ''})"
+    )
 
 
 def dropped_text(d: dict[str, Any]) -> str:
