@@ -1,6 +1,8 @@
-"""`chatft`: validate and prepare chat fine-tuning data locally, exactly as the ingest function does.
+"""`chatft`: chat fine-tuning data in, a live Azure ML endpoint out.
 
-Exit codes: 0 accepted, 1 rejected, 2 usage error or unreadable file.
+Check a JSONL file of conversations as the ingest function will, upload it, follow it through training,
+evaluation and deployment, read its report, ask the endpoint, and keep, retire or redeploy it; `chatft dev`
+runs the whole loop on this machine. Exit codes: 0 success or accepted, 1 rejected or failed, 2 usage error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from shared.commands import budget, cancel, dataset, lifecycle, retire_all, status, upload
+from shared.commands import report as report_command
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.commands.validation_report import print_report
 from shared.domain.chatdata.options import ValidationOptions
@@ -28,7 +31,37 @@ from shared.domain.chatdata.validator import RowSink, validate_stream
 from shared.settings import SettingsError, validation_options
 
 PROGRESS_MIN_BYTES = 4 << 20
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(no_args_is_help=True, help=__doc__)
+
+PANELS = {
+    "Check and prepare data": ("validate", "prepare", "dataset"),
+    "Uploads": ("upload", "status", "report", "logs", "cancel", "budget"),
+    "Endpoints": ("score", "keep", "release", "retire", "redeploy", "retire-all"),
+    "Offline": ("dev", "demo"),
+    "Setup": ("doctor", "target"),
+}
+"""`chatft --help` lists each command under the task it serves; a command missing here lands in "Commands"."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out.print(f"chatft {version('chatft')}", markup=False, highlight=False)
+        except PackageNotFoundError:
+            out.print("chatft (not installed: run `pip install -e .`)", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(
+    _: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print chatft's version and exit.")
+    ] = False,
+) -> None:
+    """Top-level options only; each command does its own work."""
+
 
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Non-alternating user/assistant turns are errors.")]
 SplitOpt = Annotated[
@@ -147,6 +180,11 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("CHATFT_DEBUG"):
             raise
+        from shared.azure.identity import sign_in_failure
+
+        if (signed_out := sign_in_failure(exc)) is not None:
+            err.print(f"[red]error:[/red] {escape(signed_out)}")
+            sys.exit(EXIT_USAGE)
         err.print(f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')} (set CHATFT_DEBUG=1 for details)")
         sys.exit(EXIT_USAGE)
 
@@ -280,3 +318,18 @@ def doctor(
 # The commands that act on an upload's life (shared/commands/): each module registers its own.
 for _commands in (dataset, upload, status, lifecycle, cancel, budget, retire_all):
     _commands.register(app)
+report_command.register(app)
+
+
+def _place_commands() -> None:
+    """Put every registered command in its PANELS panel, panels in PANELS order (typer shows them in the order of
+    their first command; it names a command after its function, _ as -)."""
+    panel_of = {name: panel for panel, names in PANELS.items() for name in names}
+    order = list(PANELS)
+    for info in app.registered_commands:
+        name = info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
+        info.rich_help_panel = panel_of.get(name, info.rich_help_panel)
+    app.registered_commands.sort(key=lambda i: order.index(i.rich_help_panel) if i.rich_help_panel in order else 99)
+
+
+_place_commands()

@@ -28,3 +28,53 @@ def test_a_rejected_report_never_says_its_conversations_were_accepted(tmp_path: 
     assert "## Statistics (of the 20 valid conversations)" in md
     assert "20 valid conversations, none accepted" in result.stdout
     assert json.loads((out / "report.json").read_text())["conversations"] == 20  # the JSON contract is unchanged
+
+
+def test_top_level_help_places_every_command_under_a_task() -> None:
+    """`chatft --help` says what the tool does end to end and lists every command under the task it serves
+    (typer's rich_help_panel), so a command added later without a place shows up in the default panel and fails."""
+    import typer.main
+
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    names = sorted(typer.main.get_command(app).commands)
+    assert {"validate", "upload", "status", "retire", "dev", "doctor"} <= set(names)
+    for name in names:
+        assert f"│ {name} " in result.stdout, name
+    assert "╭─ Commands " not in result.stdout, "a command has no task panel"
+    for panel in ("Check and prepare data", "Uploads", "Endpoints", "Offline", "Setup"):
+        assert f"╭─ {panel} " in result.stdout
+    assert "upload" in result.stdout.split("╭─")[0]  # the description covers the whole loop, not just validate
+
+
+def test_version_prints_the_installed_version() -> None:
+    """`chatft --version` prints the installed distribution's version (importlib.metadata), as `az --version`
+    and `func --version` do, and exits 0 without running a command."""
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"chatft {version('chatft')}"
+
+
+def test_shell_completion_is_offered_and_completes_command_names() -> None:
+    """typer's --show-completion prints the script a shell sources; the script calls `chatft` back with
+    _CHATFT_COMPLETE=complete_bash and COMP_WORDS/COMP_CWORD, which answers the matching commands
+    (typer/_completion_shared.py COMPLETION_SCRIPT_BASH, typer/_completion_classes.py BashComplete)."""
+    import os
+    import subprocess
+    import sys
+
+    chatft = str(Path(sys.executable).with_name("chatft"))
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    script = subprocess.run([chatft, "--show-completion", "bash"], capture_output=True, text=True, env=env, timeout=60)
+    assert script.returncode == 0 and "_CHATFT_COMPLETE=complete_bash" in script.stdout
+    answer = subprocess.run(
+        [chatft],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "_CHATFT_COMPLETE": "complete_bash", "COMP_WORDS": "chatft re", "COMP_CWORD": "1"},
+    )
+    assert answer.returncode == 0
+    assert set(answer.stdout.split()) >= {"release", "retire", "redeploy", "retire-all"}
