@@ -278,7 +278,8 @@ def test_dev_prints_how_to_upload_and_stops_on_ctrl_c(tmp_path) -> None:
     assert "container chat-uploads" in output and "az storage blob upload --connection-string" in output
     assert "/runtime/webhooks/EventGrid?functionName=job_events" in webhook
     port = webhook.split("127.0.0.1:")[1].split("/")[0]
-    busy = Cli(tmp_path, "dev", "--port", port)  # a second dev on the same port: one clear line, nothing left
+    (tmp_path / "other").mkdir()
+    busy = Cli(tmp_path / "other", "dev", "--port", port)  # another folder, the same port: one clear line
     assert busy.process.wait(timeout=30) == 1
     stderr = busy.process.stderr.read()
     assert f"port {port} is in use" in stderr and "Traceback" not in stderr

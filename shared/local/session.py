@@ -15,7 +15,7 @@ import shared.runtime
 from shared.local import procs
 from shared.local.azurite import Azurite, start_or_reuse
 from shared.local.host import TOPIC_PATH, LocalHost, Say, load_local_settings
-from shared.local.session_file import remove_session, write_session
+from shared.local.session_file import SessionLock, hold, remove_session, write_session
 
 WEBHOOK = "http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName={function}"
 FINISH_SECONDS = 1.0
@@ -55,6 +55,7 @@ class DevSession:
         self._saved_env: dict[str, str | None] = {}
         self._log_handler: logging.Handler | None = None
         self._session_dir: Path | None = None
+        self._lock: SessionLock | None = None
 
     def __enter__(self) -> DevSession:
         try:
@@ -69,6 +70,10 @@ class DevSession:
 
     def _start(self) -> None:
         values = load_local_settings(overrides=self.overrides)
+        state_dir = Path(values.get("LOCAL_STATE_DIR") or ".chatft").absolute()
+        values["LOCAL_STATE_DIR"] = str(state_dir)  # commands from a subfolder read the same state
+        # one session per state folder: a second one refuses now, naming the first (SessionBusy)
+        self._lock = hold(state_dir, self.address)
         with socket.socket() as probe:  # a busy webhook port fails now, before Azurite touches its data folder
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server binds
             probe.bind(("127.0.0.1", self.port))
@@ -106,8 +111,13 @@ class DevSession:
             for name in workspace.resume_interrupted_jobs():
                 self.say(f"local  resumed job {name} (its runner stopped before it finished)")
         # other `chatft` commands (upload, status, keep, ...) in another shell find this session by it
-        self._session_dir = Path(values.get("LOCAL_STATE_DIR") or ".chatft")
-        write_session(self._session_dir, values)
+        self._session_dir = state_dir
+        write_session(self._session_dir, values, self.address)
+
+    @property
+    def address(self) -> str:
+        """Where this session's host listens (its webhooks)."""
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def workspace(self) -> Any:
@@ -180,3 +190,6 @@ class DevSession:
                 self._log_handler.close()
                 self._log_handler = None
             shared.runtime.reset()
+            if self._lock is not None:  # last: a next session starts only once this one is all gone
+                self._lock.release()
+                self._lock = None
