@@ -221,9 +221,9 @@ def test_every_az_call_names_azds_subscription(hooks: Hooks, hook: str, values: 
 
 
 def test_az_login_is_in_before_you_start() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Before you start") :]
-    section = section[: section.index("\n### ", 1)]
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    section = deploy[deploy.index("## Before you start") :]
+    section = section[: section.index("\n## ", 1)]
     assert "az login" in section and "azd auth login" in section
 
 

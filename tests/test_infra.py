@@ -4,7 +4,7 @@ Nothing can be deployed from here and the Bicep compiler cannot be installed on 
 these tests read the templates as text (the files are written in a regular shape for it: one
 setting or role a line) and compare them with what the code reads and what the app indexes:
 
-- every setting the code reads is in local.settings.sample.json, the README settings table and the
+- every setting the code reads is in local.settings.sample.json, the settings table (docs/settings.md) and the
   Bicep app settings, and nothing is there that nothing reads; each exception says why;
 - the values the template deploys are valid settings, and restate the code's defaults;
 - the Event Grid subscriptions and the hook scripts target functions the app indexes, on the
@@ -50,7 +50,8 @@ SUBSCRIPTIONS = INFRA / "app" / "event-subscriptions.bicep"
 JOB_EVENTS_SUBSCRIPTION = INFRA / "app" / "job-events-subscription.bicep"
 HOOK_SH = ROOT / "scripts" / "postdeploy.sh"
 HOOK_PS1 = ROOT / "scripts" / "postdeploy.ps1"
-README = ROOT / "README.md"
+SETTINGS_DOC = ROOT / "docs" / "settings.md"
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 SAMPLE = ROOT / "local.settings.sample.json"
 
 # ---------------------------------------------------------------------------------------------
@@ -277,11 +278,9 @@ def test_the_local_sample_lists_what_the_code_reads_except_the_azure_only_identi
 
 
 def _readme_settings_table() -> set[str]:
-    text = README.read_text()
-    section = text[text.index("### Settings") :]
-    section = section[: section.index("\n#", 1)]
+    """The first column of the table in docs/settings.md, the settings reference."""
     names: set[str] = set()
-    for line in section.splitlines():
+    for line in SETTINGS_DOC.read_text().splitlines():
         cells = line.split("|")
         if line.startswith("| `") and len(cells) > 2:
             names.update(re.findall(r"`([^`]+)`", cells[1]))
@@ -291,8 +290,10 @@ def _readme_settings_table() -> set[str]:
 def test_the_readme_settings_table_lists_what_the_code_reads_and_nothing_else() -> None:
     table = _readme_settings_table()
     expected = CODE_READS | set(HOST_SETTINGS_LOCAL)
-    assert not expected - table, f"missing from the README settings table: {sorted(expected - table)}"
-    assert not table - expected, f"in the README settings table but read by nothing: {sorted(table - expected)}"
+    assert not expected - table, f"missing from the settings table (docs/settings.md): {sorted(expected - table)}"
+    assert not table - expected, (
+        f"in the settings table (docs/settings.md) but read by nothing: {sorted(table - expected)}"
+    )
 
 
 def _deployed_environment() -> dict[str, str]:
@@ -566,7 +567,7 @@ def test_every_role_assignment_says_why() -> None:
 
 
 def test_the_readme_names_every_role_the_template_assigns() -> None:
-    text = README.read_text()
+    text = DEPLOY_DOC.read_text()  # docs/deploy.md, "Identity and roles"
     for role in BUILT_IN_ROLES:
         assert f"**{role}**" in text, role
     assert "**chatft app reader**" in text, "the custom role (app/metrics-rbac.bicep)"

@@ -48,7 +48,7 @@ def test_sample_settings_list_every_setting_and_are_valid() -> None:
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (SAMPLE.parent / "README.md").read_text()
+    readme = (SAMPLE.parent / "docs" / "settings.md").read_text()
     for name in setting_names():
         assert f"`{name}`" in readme, name
 
@@ -78,9 +78,9 @@ def test_storage_and_validation_problems_still_fail_at_once() -> None:
 
 
 def test_the_azure_only_identity_settings_are_documented() -> None:
-    readme = (SAMPLE.parent / "README.md").read_text()
+    readme = (SAMPLE.parent / "docs" / "settings.md").read_text()
     for name in IDENTITY_SETTINGS:
-        assert f"`{name}`" in readme, f"{name} is missing from the README settings table"
+        assert f"`{name}`" in readme, f"{name} is missing from the settings table (docs/settings.md)"
 
 
 # ---------------------------------------------------------------------------------------------
