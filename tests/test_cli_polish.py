@@ -78,3 +78,24 @@ def test_shell_completion_is_offered_and_completes_command_names() -> None:
     )
     assert answer.returncode == 0
     assert set(answer.stdout.split()) >= {"release", "retire", "redeploy", "retire-all"}
+
+
+def test_printed_commands_quote_names_with_spaces(tmp_path, blob_service, storage_env, monkeypatch) -> None:
+    """A hint is pasted into a shell as printed: a file and an upload name with a space come out quoted
+    (shlex.join, POSIX sh quoting), so `chatft status my chats.jsonl` never becomes two arguments."""
+    import shlex
+
+    from tests.test_upload_command import settings_for
+
+    target = settings_for(storage_env, tmp_path, monkeypatch)
+    folder = tmp_path / "team data"
+    folder.mkdir()
+    path = folder / "my chats.jsonl"
+    path.write_bytes(valid_file(30))
+    first = runner.invoke(app, ["upload", str(path), "--settings", str(target)])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["upload", str(path), "--settings", str(target)], env={"COLUMNS": "400"})
+    assert again.exit_code == 0, again.output
+    assert "`chatft status 'my chats.jsonl'`" in again.stdout
+    hint = again.stdout.split("to retry it, `")[1].split("`")[0]
+    assert shlex.split(hint) == ["chatft", "upload", str(path), "--name", "my chats.jsonl", "--overwrite"]

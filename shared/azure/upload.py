@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 from shared.domain.content_claim import SHA_METADATA
+from shared.domain.shell import chatft
 from shared.settings import STORAGE_CONNECTION, SettingsError, storage_connection
 
 if TYPE_CHECKING:
@@ -393,11 +394,11 @@ def _interrupted(client: Any, reader: _HashingReader, digest: FileDigest) -> str
     try:
         metadata = client.get_blob_properties().metadata or {}
     except KeyboardInterrupt:
-        return f"interrupted while committing {name}: it may be there; `chatft status {name}` tells"
+        return f"interrupted while committing {name}: it may be there; {chatft('status', name)} tells"
     except Exception:  # not there (or not reachable): nothing of ours was committed
         return nothing
     if metadata.get(SHA_METADATA) == digest.sha256:
-        return f"interrupted after {name} was committed, before it was verified: `chatft status {name}` shows it"
+        return f"interrupted after {name} was committed, before it was verified: {chatft('status', name)} shows it"
     return nothing
 
 

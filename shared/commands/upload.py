@@ -19,6 +19,7 @@ from rich.markup import escape
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, reconnect, session_ended, target_applied
 from shared.commands.validation_report import print_report
+from shared.domain.shell import chatft
 
 EXIT_INTERRUPTED = 130
 """Ctrl-C, as a shell reports SIGINT (128 + 2)."""
@@ -158,8 +159,8 @@ def register(app: typer.Typer) -> None:
                     uploaded, store = same
                     out.print(
                         f"already uploaded as {escape(uploaded.name)} (same bytes, sha256 {digest.sha256[:12]}): "
-                        f"not uploaded again. `chatft status {escape(uploaded.name)}` shows it; to retry it, "
-                        f"`chatft upload {escape(str(path))} --name {escape(uploaded.name)} --overwrite`",
+                        f"not uploaded again. {escape(chatft('status', uploaded.name))} shows it; to retry it, "
+                        f"{escape(chatft('upload', str(path), '--name', uploaded.name, '--overwrite'))}",
                         highlight=False,
                     )
                     if follow:
@@ -232,7 +233,7 @@ def _claim_bytes(sha256: str, blob: str):  # -> (HeldClaim | None, (Uploaded, Up
         return None, (Uploaded(holder, seen.etag, seen.size, seen.last_modified), store)
     fail(
         f"not uploaded again: the same bytes are {found.reason} (by another `chatft upload`); "
-        f"`chatft status {holder}` shows it once it is there. If that upload was stopped, its claim lapses "
+        f"{escape(chatft('status', holder))} shows it once it is there. If that upload was stopped, its claim lapses "
         f"{STALE_AFTER.total_seconds() / 60:.0f} min after its last progress: upload again then",
         EXIT_REJECTED,
     )
@@ -346,13 +347,13 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
                 where = view.stage.value if view is not None else "unknown"
                 err.print(
                     f"[yellow]timed out[/] after {timeout:.0f}s following {escape(uploaded.name)} (now {where}); "
-                    f"it goes on: `chatft status {escape(uploaded.name)}` shows it later",
+                    f"it goes on: {escape(chatft('status', uploaded.name))} shows it later",
                     highlight=False,
                 )
                 return EXIT_USAGE
             time.sleep(interval)
     except KeyboardInterrupt:
-        err.print(f"stopped following; the upload goes on: `chatft status {escape(uploaded.name)}`", highlight=False)
+        err.print(f"stopped following; the upload goes on: {escape(chatft('status', uploaded.name))}", highlight=False)
         return 130
 
 

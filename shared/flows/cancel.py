@@ -14,6 +14,7 @@ import getpass
 import socket
 
 from shared.domain.ledger import CANCELED_AT, CANCELED_BY, Status
+from shared.domain.shell import chatft
 from shared.flows.job_cancel import cancel_upload
 from shared.flows.lifecycle import LifecycleContext, Outcome, Refused, find
 
@@ -40,7 +41,7 @@ def cancel(ctx: LifecycleContext, query: str, *, reason: str = "", by: str = "")
         when, whom = entry.extra.get(CANCELED_AT) or entry.updated_at, entry.extra.get(CANCELED_BY) or "Azure ML"
         return Outcome(f"{label} is already canceled ({when}, by {whom}): nothing to do", changed=False)
     if status is Status.CLAIMED:
-        raise Refused(f"{label} is being submitted right now: run `chatft cancel {query}` again in a moment")
+        raise Refused(f"{label} is being submitted right now: run {chatft('cancel', query)} again in a moment")
     if status in (Status.QUEUED, Status.RETRYABLE, Status.SUBMITTED):
         result = cancel_upload(ctx, entry, by=by, reason=why)
         if result.done:
@@ -50,7 +51,7 @@ def cancel(ctx: LifecycleContext, query: str, *, reason: str = "", by: str = "")
             return _ended(label, entry.job_name, result.ended, query)
         fresh = result.entry
         now = fresh.status.value if fresh is not None else "gone"
-        raise Refused(f"{label} moved on while it was being canceled (now {now}): run `chatft cancel {query}` again")
+        raise Refused(f"{label} moved on while it was being canceled (now {now}): run {chatft('cancel', query)} again")
     if status is Status.FAILED:
         return Outcome(
             f"{label}: job {entry.job_name or '(none)'} already failed ({entry.error}): nothing to cancel",
@@ -62,7 +63,7 @@ def cancel(ctx: LifecycleContext, query: str, *, reason: str = "", by: str = "")
 
 def _ended(label: str, job: str, ended: str, query: str, status: str = "") -> Outcome:
     after = (
-        f"; its model is registered (status {status}): `chatft retire {query}` removes its endpoint"
+        f"; its model is registered (status {status}): {chatft('retire', query)} removes its endpoint"
         if ended.lower() == "completed"
         else ""
     )

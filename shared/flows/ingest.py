@@ -30,6 +30,7 @@ from shared.domain.chatdata.validator import validate_stream
 from shared.domain.content_claim import ClaimResult, ContentClaims
 from shared.domain.naming import correlation_id, dataset_name, is_upload, prepared_prefix
 from shared.flows.lifecycle_events import Publisher, publish_rejected, rejected_fields
+from shared.domain.shell import chatft
 from shared.flows.reports import write_report
 from shared.flows.submission import PreparedUpload
 from shared.logs import log_step
@@ -185,7 +186,8 @@ def _duplicate(
         "status": "not submitted",
         "duplicate_of": f"{container}/{first}",
         "reason": f"the same bytes are {holder.reason} (sha256 {report.sha256[:12]}), not trained twice: "
-        f"`chatft status {first}` follows that upload; to retry it, `chatft upload FILE --name {first} --overwrite`",
+        f"{chatft('status', first)} follows that upload; to retry it, "
+        f"{chatft('upload', 'FILE', '--name', first, '--overwrite')}",
     }
     report_path = _write_report(store, prefix, report)
     log_step(

@@ -22,6 +22,7 @@ from shared.azure.storage import PreparedStore
 from shared.domain.janitor import KEEP_TAG, MANAGED_TAG
 from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status, change_and_save
 from shared.domain.naming import dataset_prefix
+from shared.domain.shell import chatft
 from shared.domain.tags import is_true, is_truthy, tag
 from shared.domain.upload_lookup import UploadNotFound, find_upload
 from shared.domain.workspace import EndpointInfo, Workspace
@@ -117,7 +118,7 @@ def _live_endpoint(subject: Subject, verb: str) -> EndpointInfo:
     if entry is not None and entry.status in (Status.RETIRING, Status.RETIRED):
         raise Refused(
             f"{subject.label} is {entry.status.value}: its endpoint {subject.name} is being or was deleted, "
-            f"so there is nothing to {verb}; `chatft redeploy {subject.query}` deploys its model again"
+            f"so there is nothing to {verb}; {chatft('redeploy', subject.query)} deploys its model again"
         )
     if endpoint is None:
         where = f" (status {entry.status.value}, step {entry.deploy.get('step')})" if entry is not None else ""
@@ -156,7 +157,7 @@ def keep(ctx: LifecycleContext, query: str) -> Outcome:
     return Outcome(
         _applied(ctx, endpoint.name, True)
         or f"endpoint {endpoint.name} is kept ({KEEP_TAG}=true): the idle-endpoint janitor never removes it, and "
-        f"it bills until `chatft release {subject.query}` or `chatft retire {subject.query} --force`"
+        f"it bills until {chatft('release', subject.query)} or {chatft('retire', subject.query, '--force')}"
     )
 
 
@@ -236,8 +237,8 @@ def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: st
         if key is not None and is_truthy(endpoint.tags[key]):
             if not force:
                 raise Refused(
-                    f"endpoint {endpoint.name} is kept ({key}={endpoint.tags[key]}): `chatft release {subject.query}` "
-                    f"first, or `chatft retire {subject.query} --force`"
+                    f"endpoint {endpoint.name} is kept ({key}={endpoint.tags[key]}): {chatft('release', subject.query)} "
+                    f"first, or {chatft('retire', subject.query, '--force')}"
                 )
             forced = f" (--force: it was tagged {key}={endpoint.tags[key]})"
     why = "retired by chatft retire" + (f": {reason.strip()}" if reason.strip() else "") + forced
@@ -277,7 +278,7 @@ def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: st
     if error:
         return Outcome(
             f"Azure ML refused to delete endpoint {subject.name} ({error}); {subject.label} is recorded as retiring, "
-            f"so the janitor asks again on every run (run `chatft retire {subject.query}{' --force' if forced else ''}` "
+            f"so the janitor asks again on every run (run {chatft('retire', subject.query, *(['--force'] if forced else []))} "
             "to ask now)",
             ok=False,
         )
