@@ -44,3 +44,61 @@ def test_the_targets_storage_wins_over_the_shells(monkeypatch) -> None:
         assert dict(os.environ)[BLOB_URI] == "https://st.blob.core.windows.net/"
     assert os.environ["CHATFT_STORAGE"] == "UseDevelopmentStorage=true"
     assert BLOB_URI not in os.environ
+
+
+def test_a_session_is_found_from_a_subfolder_and_named_in_one_dim_line(tmp_path: Path) -> None:
+    """Was: commands found `chatft dev` only from the folder it ran in (the repository root)."""
+    from tests.dev_process import Dev, chatft, folder_env
+
+    env = folder_env()
+    dev = Dev(tmp_path, env)
+    try:
+        deep = tmp_path / "data" / "team a"
+        deep.mkdir(parents=True)
+        done = chatft(deep, env, "status", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == []
+        assert f"using local session in {tmp_path / '.chatft'} (pid {dev.process.pid}, http://127.0.0.1:" in done.stderr
+    finally:
+        dev.stop()
+
+
+def test_with_no_session_here_a_command_says_so_at_once(tmp_path: Path) -> None:
+    """Was: 11.7 s of retries, then "connection refused". A refused TCP connection is answered at once by the
+    kernel (ECONNREFUSED), so the check costs no wait: https://man7.org/linux/man-pages/man2/connect.2.html"""
+    import time
+
+    from shared.local.session import free_port
+    from tests.dev_process import chatft, folder_env
+
+    closed = free_port()
+    storage = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{closed}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{closed}/x;"
+    )
+    (tmp_path / ".chatft").mkdir()  # a dev ran here once, and is gone
+    began = time.monotonic()
+    done = chatft(tmp_path, folder_env(CHATFT_STORAGE=storage, AZURE_ENV_NAME=""), "status")
+    assert done.returncode == 2 and time.monotonic() - began < 5
+    assert done.stderr.startswith("error: no chatft dev running for this folder")
+    assert str(tmp_path / ".chatft") in done.stderr and "Traceback" not in done.stderr
+
+
+def test_with_no_session_azds_environment_comes_before_the_shell(tmp_path: Path, monkeypatch) -> None:
+    """azd keeps each environment in `.azure/<name>/.env` and the selected one as `.azure/config.json`'s
+    defaultEnvironment (MicrosoftDocs/azure-dev-docs articles/azure-developer-cli/work-with-environments.md);
+    AZURE_ENV_NAME names the environment (Azure/azure-dev cli/azd/docs/environment-variables.md)."""
+    azure = tmp_path / ".azure"
+    for name, table in (("dev", "devtable"), ("prod", "prodtable")):
+        (azure / name).mkdir(parents=True)
+        (azure / name / ".env").write_text(f'LEDGER_TABLE="{table}"\nAZURE_CLIENT_ID="app"\n')
+    (azure / "config.json").write_text(json.dumps({"version": 1, "defaultEnvironment": "dev"}))
+    sub = tmp_path / "data"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    monkeypatch.delenv("AZURE_ENV_NAME", raising=False)
+    monkeypatch.setenv("LEDGER_TABLE", "shelltable")
+    target = resolve()
+    assert target.env == {"LEDGER_TABLE": "devtable"} and target.source == f"azd environment dev in {azure}"
+    monkeypatch.setenv("AZURE_ENV_NAME", "prod")
+    assert resolve().env == {"LEDGER_TABLE": "prodtable"}

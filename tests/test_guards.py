@@ -394,7 +394,7 @@ def test_chatft_budget_prints_the_month_by_upload_and_says_it_is_an_estimate(
     assert ledger.save(entry)
     result = CliRunner().invoke(app, ["budget", "--json", "--settings", str(target)])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)  # stderr: the target in one dim line
     assert (
         doc["budget_usd"] == 100 and doc["gpu_hourly_price_usd"] == 2.5 and "estimate from list prices" in doc["note"]
     )
