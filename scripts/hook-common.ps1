@@ -5,7 +5,7 @@
 function Assert-Tools {
     foreach ($tool in @('az', 'azd')) {
         if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) {
-            Write-Host "Error: $tool is not installed; see README.md, 'Deploy to Azure', prerequisites."
+            Write-Host "Error: $tool is not installed; see docs/deploy.md, 'Before you start'."
             exit 1
         }
     }

@@ -7,7 +7,7 @@ require_tools() {
   local cmd
   for cmd in az azd; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
-      echo "Error: $cmd is not installed; see README.md, 'Deploy to Azure', prerequisites." >&2
+      echo "Error: $cmd is not installed; see docs/deploy.md, 'Before you start'." >&2
       exit 1
     fi
   done

@@ -100,5 +100,5 @@ foreach ($attempt in 1..3) {
     Write-Host "Creating the subscriptions failed (attempt $attempt/3); retrying in 30 s..."
     Start-Sleep -Seconds 30
 }
-Write-Host "Error: could not create the Event Grid subscriptions; see README.md, 'Deploy to Azure', troubleshooting."
+Write-Host "Error: could not create the Event Grid subscriptions; see docs/troubleshooting.md."
 exit 1

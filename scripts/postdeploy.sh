@@ -90,5 +90,5 @@ for attempt in 1 2 3; do
   echo "Creating the subscriptions failed (attempt $attempt/3); retrying in 30 s..." >&2
   sleep 30
 done
-echo "Error: could not create the Event Grid subscriptions; see README.md, 'Deploy to Azure', troubleshooting." >&2
+echo "Error: could not create the Event Grid subscriptions; see docs/troubleshooting.md." >&2
 exit 1

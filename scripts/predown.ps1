@@ -33,7 +33,7 @@ if (-not $workspace) {
 }
 if ($env:CHATFT_EXISTING_WORKSPACE -or "$env:AML_WORKSPACE_CREATED".ToLower() -ne 'true') {
     Write-Host "Workspace $workspace was not created by this environment: it stays, with what chatft made in it"
-    Write-Host "(endpoints, models, datastore, compute, role assignments); see README.md, 'Tear down: azd down'."
+    Write-Host "(endpoints, models, datastore, compute, role assignments); see docs/deploy.md, 'Tear down: azd down'."
     exit 0
 }
 $resourceGroup = $env:AML_RESOURCE_GROUP

@@ -36,7 +36,7 @@ if [ -z "$workspace" ]; then
 fi
 if [ -n "${CHATFT_EXISTING_WORKSPACE:-}" ] || [ "$(echo "${AML_WORKSPACE_CREATED:-}" | tr '[:upper:]' '[:lower:]')" != "true" ]; then
   echo "Workspace $workspace was not created by this environment: it stays, with what chatft made in it"
-  echo "(endpoints, models, datastore, compute, role assignments); see README.md, 'Tear down: azd down'."
+  echo "(endpoints, models, datastore, compute, role assignments); see docs/deploy.md, 'Tear down: azd down'."
   exit 0
 fi
 : "${AML_RESOURCE_GROUP:?not set: run azd provision first}"

@@ -35,7 +35,7 @@ if (-not $found) {
 if ($found.group -ine $group) {
     Write-Host "Error: workspace $workspace already has the Event Grid system topic $($found.name), in resource group $($found.group),"
     Write-Host "not in the workspace's ($group): the template can only reuse a topic beside the workspace. Move or delete it,"
-    Write-Host "or add chatft's subscription to it by hand (README.md, 'The Event Grid subscription you create')."
+    Write-Host "or add chatft's subscription to it by hand (docs/how-it-works.md, 'The Event Grid subscription you create')."
     exit 1
 }
 azd env set CHATFT_EXISTING_WORKSPACE_SYSTEM_TOPIC $found.name

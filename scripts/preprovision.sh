@@ -48,7 +48,7 @@ fi
 if [ "$(echo "$found_group" | tr '[:upper:]' '[:lower:]')" != "$(echo "$group" | tr '[:upper:]' '[:lower:]')" ]; then
   echo "Error: workspace $workspace already has the Event Grid system topic $found, in resource group $found_group," >&2
   echo "not in the workspace's ($group): the template can only reuse a topic beside the workspace. Move or delete it," >&2
-  echo "or add chatft's subscription to it by hand (README.md, 'The Event Grid subscription you create')." >&2
+  echo "or add chatft's subscription to it by hand (docs/how-it-works.md, 'The Event Grid subscription you create')." >&2
   exit 1
 fi
 azd env set CHATFT_EXISTING_WORKSPACE_SYSTEM_TOPIC "$found"

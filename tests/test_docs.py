@@ -119,3 +119,17 @@ def test_the_readme_is_what_a_user_reads_first() -> None:
     assert commands[0].startswith("make run") and commands[1].startswith("make test"), "the two commands come first"
     for page in DOCS:
         assert f"(docs/{page.name}" in text, f"the README links to docs/{page.name}"
+
+
+SCRIPTS = sorted([*(ROOT / "scripts").glob("*.sh"), *(ROOT / "scripts").glob("*.ps1")])
+DOC_MENTION = re.compile(r"(docs/[\w-]+\.md)(?:, '([^']+)')?")
+
+
+def test_the_hooks_point_at_pages_and_sections_that_exist() -> None:
+    """A hook's error says where to read on (`see docs/deploy.md, 'Before you start'`): that page and heading exist."""
+    mentions = [(script, m) for script in SCRIPTS for m in DOC_MENTION.findall(script.read_text(encoding="utf-8"))]
+    assert mentions, "the hooks name the page to read"
+    for script, (page, heading) in mentions:
+        assert (ROOT / page).exists(), f"{script.name}: {page}"
+        if heading:
+            assert slug(heading) in anchors(ROOT / page), f"{script.name}: {page} has no heading {heading!r}"
