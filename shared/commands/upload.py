@@ -144,6 +144,7 @@ def register(app: typer.Typer) -> None:
         blob = name if name is not None else path.name
         if not blob.strip() or blob.endswith("/"):
             fail(f"--name {blob!r} is not a blob name")
+        _refuse_unless_jsonl(path, blob, given=name is not None)
         with target_applied(settings_file, env, use_azd) as source:
             report, digest = _validate_and_hash(path, validate=not no_validate)
             if report is not None and not report.valid:
@@ -189,6 +190,25 @@ def register(app: typer.Typer) -> None:
                 code = follow_upload(uploaded, digest.sha256, store, interval, seconds)
                 raise typer.Exit(code)
         raise typer.Exit(EXIT_ACCEPTED)
+
+
+def _refuse_unless_jsonl(path: Path, blob: str, *, given: bool) -> None:
+    """The ingest function takes only *.jsonl names (shared.domain.naming.is_upload): any other would sit in the
+    container with nothing happening. Refused, never renamed: `az storage blob upload -n` keeps the name it is
+    given, and OpenAI's fine-tuning uploads take only JSONL; the hint is the command to copy."""
+    import shlex
+
+    from shared.domain.naming import is_upload
+    from shared.flows.upload_status import jsonl_name
+
+    if is_upload(blob):
+        return
+    what = f"--name {blob}" if given else str(path)
+    again = f"chatft upload {shlex.quote(str(path))} --name {shlex.quote(jsonl_name(blob))}"
+    fail(
+        f"{what}: the ingest function takes only names ending in .jsonl (one JSON conversation per line), "
+        f"so nothing was uploaded; if the file is JSON Lines: `{again}`"
+    )
 
 
 def _same_bytes(sha256: str):  # -> (Uploaded, UploadContainer) | None

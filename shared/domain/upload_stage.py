@@ -43,6 +43,8 @@ class Stage(str, Enum):
     DEPLOY_FAILED = "deploy_failed"
     UNREADABLE = "unreadable"
     """Its ledger row does not parse (a person or another tool wrote it): every flow skips it until it is fixed."""
+    IGNORED = "ignored"
+    """A blob in the upload container whose name does not end in .jsonl: the ingest function leaves it alone."""
 
 
 POISON_AFTER = 5
@@ -100,7 +102,8 @@ class UploadView:
     @property
     def final(self) -> bool:
         """Nothing more happens without a person: live, held, retired, a failure, or not submitted by choice."""
-        return self.stage in FAILURES or self.stage in (Stage.LIVE, Stage.HELD, Stage.RETIRED) or self.not_submitted
+        ended = (Stage.LIVE, Stage.HELD, Stage.RETIRED, Stage.IGNORED)
+        return self.stage in FAILURES or self.stage in ended or self.not_submitted
 
     @property
     def failed(self) -> bool:

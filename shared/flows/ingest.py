@@ -79,8 +79,8 @@ def ingest_blob(
     claims: ContentClaims | None = None,
 ) -> IngestOutcome:
     source = f"{blob.container_name}/{blob.blob_name}"
-    if not is_upload(blob.blob_name):
-        log_step("ingest.ignored", source=source, reason="not a .jsonl upload")
+    if not is_upload(blob.blob_name):  # a warning: the host's output and App Insights show it (nothing else will)
+        log_step("ingest.ignored", source=source, reason="not .jsonl", level=logging.WARNING)
         return IngestOutcome("ignored", source)
     try:
         return _ingest(blob, source, settings, store, submit, events, claims)

@@ -126,10 +126,14 @@ def _failures_unless_told(
     return ingest_failures(store, name, uploaded_at)
 
 
-def _candidates(ledger: Ledger, store: StatusStore, unreadable: Iterable[UnreadableRow] = ()) -> list[_Candidate]:
+def _candidates(
+    ledger: Ledger, store: StatusStore, unreadable: Iterable[UnreadableRow] = (), ignored: bool = False
+) -> list[_Candidate]:
+    """`ignored`: also the blobs the ingest function ignores (not .jsonl names), as candidates of their own."""
     entries = ledger.with_status(*Status)
     keys = {(e.key.dataset, e.key.sha256) for e in entries} | {(r.dataset, r.sha256) for r in unreadable}
-    blobs = [b for b in store.list_uploads() if is_upload(b.name)]
+    listed = store.list_uploads()
+    blobs = [b for b in listed if is_upload(b.name)]
     by_etag = {b.etag: b for b in blobs if b.etag}
     found = [_Candidate(e, by_etag.get(e.upload_etag.strip('"'))) for e in entries]
     claimed = {id(c.blob) for c in found if c.blob is not None}
@@ -137,13 +141,37 @@ def _candidates(ledger: Ledger, store: StatusStore, unreadable: Iterable[Unreada
         if id(blob) in claimed or (blob.sha256 and (dataset_name(blob.name), blob.sha256) in keys):
             continue  # the ledger row tells this upload's story (a repeated upload of known bytes included)
         found.append(_Candidate(None, blob))
+    if ignored:
+        found += [_Candidate(None, b) for b in listed if not is_upload(b.name)]
     return sorted(found, key=lambda c: c.changed, reverse=True)
 
 
+def ignored_view(name: str, uploaded_at: datetime | None) -> UploadView:
+    """A blob the ingest function ignores (not a .jsonl name): nothing will happen to it."""
+    line = f"not a .jsonl name: the ingest function ignores it; upload the file again with --name {jsonl_name(name)}"
+    return UploadView(
+        name=name,
+        dataset="",
+        sha256="",
+        stage=Stage.IGNORED,
+        detail=line,
+        milestones=(Milestone(Stage.IGNORED, line),),
+        since=uploaded_at,
+        uploaded_at=uploaded_at,
+    )
+
+
+def jsonl_name(name: str) -> str:
+    """'data.json' -> 'data.jsonl', 'notes' -> 'notes.jsonl': the name the ingest function takes."""
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.jsonl" if dot and stem and "/" not in ext else f"{name}.jsonl"
+
+
 def list_uploads(ledger: Ledger, store: StatusStore, limit: int | None = RECENT) -> list[UploadView]:
-    """The uploads, newest change first: `limit` of them (None: all); then every unreadable ledger row."""
+    """The uploads, newest change first: `limit` of them (None: all, with the blobs the ingest function ignores);
+    then every unreadable ledger row."""
     unreadable = ledger.unreadable()
-    views = (_view(c, ledger, store) for c in _candidates(ledger, store, unreadable))
+    views = (_view(c, ledger, store) for c in _candidates(ledger, store, unreadable, ignored=limit is None))
     found: list[UploadView] = []
     for view in views:
         if view is not None:
@@ -174,7 +202,7 @@ def _unreadable_view(row: UnreadableRow) -> UploadView:
 def find(ledger: Ledger, store: StatusStore, query: str) -> UploadView:
     """The upload `query` names: a blob name, a job or endpoint name, or a SHA-256 prefix (find_upload's
     rules over the ledger), else a blob no ledger row accounts for (a rejected or not yet validated upload)."""
-    candidates = _candidates(ledger, store)
+    candidates = _candidates(ledger, store, ignored=True)
     entries = [c.entry for c in candidates if c.entry is not None]
     try:
         entry = find_upload(entries, query)
@@ -217,6 +245,8 @@ def _view(candidate: _Candidate, ledger: Ledger, store: StatusStore) -> UploadVi
             queue_place=_queue_place(ledger, entry),
         )
     assert blob is not None
+    if not is_upload(blob.name):
+        return ignored_view(blob.name, uploaded_at)
     dataset = dataset_name(blob.name)
     if blob.sha256:
         prefix = dataset_prefix(dataset, blob.sha256)
