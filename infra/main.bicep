@@ -179,7 +179,7 @@ var chatftAppSettings = {
   EXPERIMENT_NAME: 'chatft-finetune'
   LEDGER_TABLE: ledgerTableName
   SUBMIT_CLAIM_TIMEOUT_SECONDS: '900'
-  REGISTERED_MODEL_SUFFIX: 'ultrachat-200k'
+  REGISTERED_MODEL_SUFFIX: ''
   DEPLOYMENT_NAME: 'demo'
   DEPLOY_INSTANCE_TYPE: deployInstanceType
   DEPLOY_DEADLINE_MINUTES: '120'

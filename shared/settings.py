@@ -191,8 +191,9 @@ _SPECS: dict[str, _Spec] = {
     ),
     "ledger_table": _Spec("LEDGER_TABLE", _name(r"[A-Za-z][A-Za-z0-9]{2,62}", "table name"), "chatftledger"),
     "claim_timeout_seconds": _Spec("SUBMIT_CLAIM_TIMEOUT_SECONDS", _whole(60, 86_400), "900"),
+    # "" (unset or empty): the registered model is <FINETUNE_MODEL>-<dataset>; an upload's chatft_suffix wins.
     "registered_model_suffix": _Spec(
-        "REGISTERED_MODEL_SUFFIX", _name(r"[A-Za-z0-9][\w-]{0,63}", "model name suffix"), "ultrachat-200k"
+        "REGISTERED_MODEL_SUFFIX", _name(r"[A-Za-z0-9][\w-]{0,63}", "model name suffix"), ""
     ),
     "deployment_name": _Spec(
         "DEPLOYMENT_NAME", _name(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]", "deployment name"), "demo"

@@ -73,7 +73,7 @@ def test_completed_five_times_and_out_of_order_deploys_once(flow, blob_service, 
     assert len(workspace.models.created) == 1
     model = workspace.models.created[0]
     assert model.path == f"azureml://jobs/{job}/outputs/trained_model" and model.type == "mlflow_model"
-    assert model.name == f"{DEFAULT_MODEL_NAME}-ultrachat-200k"
+    assert model.name == f"{DEFAULT_MODEL_NAME}-chats"  # <base model>-<dataset>: one model per dataset
     assert model.tags["chatft_job"] == job and model.tags["chatft_upload"] == KEY.sha256
     assert model.tags["chatft_base_model"].endswith(f"/models/{DEFAULT_MODEL_NAME}/versions/{DEFAULT_MODEL_VERSION}")
     endpoint = entry.deploy["endpoint"]

@@ -134,8 +134,8 @@ def test_the_source_is_compared_case_insensitively_and_foreign_ones_ignored() ->
 
 def test_names_are_deterministic_and_valid() -> None:
     assert (
-        registered_model_name("org/Phi-3-mini-4k-instruct", "ultrachat-200k")
-        == "org-Phi-3-mini-4k-instruct-ultrachat-200k"
+        registered_model_name("org/Phi-3-mini-4k-instruct", "support-chats", "v2")
+        == "org-Phi-3-mini-4k-instruct-support-chats-v2"
     )
     assert (
         model_version("chatft-chats-ab-a1")

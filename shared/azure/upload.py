@@ -187,13 +187,17 @@ class UploadContainer:
         progress: Progress | None = None,
         max_concurrency: int = CONCURRENCY,
         claim: HeldClaim | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> Uploaded:
         """Upload `path` as `name` (or the first free suffixed name); verify it is the validated bytes. With the
-        claim on its bytes, the blob name it ends up under is recorded there; on any failure it is let go."""
+        claim on its bytes, the blob name it ends up under is recorded there; on any failure it is let go.
+        `metadata` (the upload's choices, shared.domain.finetune.choices) is set on the blob with its sha256."""
         from shared.azure.content_claims import ClaimLost
 
         try:
-            uploaded = self._upload_file(path, name, digest, overwrite, progress, max_concurrency, claim)
+            uploaded = self._upload_file(
+                path, name, digest, overwrite, progress, max_concurrency, claim, dict(metadata or {})
+            )
         except ClaimLost as exc:
             raise UploadError(str(exc)) from None
         except BaseException:  # Ctrl-C included: an upload that stored nothing holds nothing
@@ -213,6 +217,7 @@ class UploadContainer:
         progress: Progress | None,
         max_concurrency: int,
         claim: HeldClaim | None,
+        metadata: dict[str, str],
     ) -> Uploaded:
         from azure.core.exceptions import ResourceExistsError
 
@@ -230,7 +235,7 @@ class UploadContainer:
             if claim is not None:  # before the blob can exist: ingest finds its name in the claim
                 claim.naming(candidate)
             try:
-                return self._put(client, path, digest, overwrite, progress, max_concurrency, tuple(skipped))
+                return self._put(client, path, digest, overwrite, progress, max_concurrency, tuple(skipped), metadata)
             except ResourceExistsError:  # created between our look and our write: never replaced
                 skipped.append(candidate)
         raise UploadError(f"{name} and {MAX_SUFFIX - 1} suffixed names are taken: choose another with --name")
@@ -244,6 +249,7 @@ class UploadContainer:
         progress: Progress | None,
         max_concurrency: int,
         skipped: tuple[str, ...],
+        metadata: dict[str, str],
     ) -> Uploaded:
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
@@ -251,7 +257,7 @@ class UploadContainer:
         with path.open("rb") as f:
             reader = _HashingReader(f)
             try:
-                written = self._send(client, reader, digest, overwrite, progress, max_concurrency)
+                written = self._send(client, reader, digest, overwrite, progress, max_concurrency, metadata)
             except KeyboardInterrupt:
                 raise UploadInterrupted(_interrupted(client, reader, digest)) from None
             except HttpResponseError as exc:
@@ -284,6 +290,7 @@ class UploadContainer:
         overwrite: bool,
         progress: Progress | None,
         max_concurrency: int,
+        metadata: dict[str, str],
     ) -> dict[str, Any]:
         """The SDK upload: one put up to max_single_put_size (the service checks the Content-MD5 we set against
         the whole body), else parallel blocks, each with a transactional MD5, committed with our Content-MD5."""
@@ -296,7 +303,7 @@ class UploadContainer:
             max_concurrency=max_concurrency,
             validate_content=True,
             content_settings=ContentSettings(content_type=JSONL, content_md5=bytearray(digest.md5)),
-            metadata={SHA_METADATA: digest.sha256},
+            metadata={**metadata, SHA_METADATA: digest.sha256},
             progress_hook=progress,
         )
 

@@ -38,6 +38,10 @@ def storage_failure(exc: Exception) -> str | None:
 
     if isinstance(exc, SettingsError):
         return str(exc)
+    from shared.azure.identity import sign_in_failure
+
+    if (signed_out := sign_in_failure(exc, "storage", connection="CHATFT_STORAGE")) is not None:
+        return signed_out
     if isinstance(exc, AzureError):
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
@@ -130,6 +134,21 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--timeout", help="--follow: give up after this long (90s, 30m, 6h); exit 2.")
         ] = FOLLOW_TIMEOUT,
         concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32, help="Blocks uploaded at once.")] = 4,
+        model: Annotated[
+            str | None, typer.Option("--model", help="Fine-tune this registry model instead of FINETUNE_MODEL.")
+        ] = None,
+        epochs: Annotated[
+            int | None, typer.Option("--epochs", min=1, help="Training epochs (num_train_epochs), this upload only.")
+        ] = None,
+        learning_rate: Annotated[
+            float | None, typer.Option("--learning-rate", help="Learning rate for this upload only.")
+        ] = None,
+        suffix: Annotated[
+            str | None,
+            typer.Option(
+                "--suffix", help="Registered model name: <model>-<dataset>-<suffix> (over REGISTERED_MODEL_SUFFIX)."
+            ),
+        ] = None,
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
@@ -140,6 +159,7 @@ def register(app: typer.Typer) -> None:
         the upload did not verify, or the same bytes are being uploaded right now; 2 usage, settings or storage
         error, or --follow timed out."""
         seconds = parse_duration(timeout)
+        choices = _choices(model, epochs, learning_rate, suffix)
         open_input(path).close()  # a regular, readable file, or exit 2 now
         blob = name if name is not None else path.name
         if not blob.strip() or blob.endswith("/"):
@@ -164,10 +184,16 @@ def register(app: typer.Typer) -> None:
                         f"{escape(chatft('upload', str(path), '--name', uploaded.name, '--overwrite'))}",
                         highlight=False,
                     )
+                    if choices.given():  # the bytes are trained once: its choices are the first upload's
+                        err.print(
+                            "[yellow]note:[/] the choices given were not applied: these bytes were already uploaded "
+                            "with their own (`chatft status` shows them); new choices need new data",
+                            highlight=False,
+                        )
                     if follow:
                         raise typer.Exit(follow_upload(uploaded, digest.sha256, store, interval, seconds))
                     raise typer.Exit(EXIT_ACCEPTED)
-                uploaded, store = _upload(path, blob, digest, overwrite, concurrency, claim)
+                uploaded, store = _upload(path, blob, digest, overwrite, concurrency, claim, choices.as_metadata())
             except typer.Exit:
                 raise
             except KeyboardInterrupt as exc:  # one line saying what storage holds, never a blank line
@@ -259,7 +285,24 @@ def _claim_bytes(sha256: str, blob: str):  # -> (HeldClaim | None, (Uploaded, Up
     )
 
 
-def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int, claim=None):  # -> (Uploaded, Store)
+def _choices(model: str | None, epochs: int | None, learning_rate: float | None, suffix: str | None):
+    """This upload's own choices (set as blob metadata: the ingest reads them there); a malformed one exits 2
+    naming the option. The component's and the model's own limits are checked in preflight, after the upload."""
+    from shared.domain.finetune.choices import OPTIONS, UploadChoices
+
+    choices = UploadChoices(
+        model=(model or "").strip(),
+        epochs="" if epochs is None else str(epochs),
+        learning_rate="" if learning_rate is None else repr(learning_rate),
+        suffix=(suffix or "").strip(),
+    )
+    for choice, why in choices.problems():
+        fail(f"{OPTIONS[choice]}: {why}")
+    return choices
+
+
+def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int, claim=None, metadata=None):
+    # -> (Uploaded, Store)
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     import shared.runtime
@@ -288,7 +331,14 @@ def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int, cl
             bar.update(task, completed=current, total=total or digest.size)
 
         uploaded = store.upload_file(
-            path, blob, digest, overwrite=overwrite, progress=progress, max_concurrency=concurrency, claim=claim
+            path,
+            blob,
+            digest,
+            overwrite=overwrite,
+            progress=progress,
+            max_concurrency=concurrency,
+            claim=claim,
+            metadata=metadata,
         )
     return uploaded, store
 

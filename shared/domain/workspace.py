@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.domain.finetune.choices import UploadChoices
 from shared.domain.training import TrainingMetrics
 
 CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
@@ -20,6 +21,8 @@ class FinetuneRequest:
     """Split name -> azureml://datastores/<datastore>/paths/<path> of the prepared file."""
     tags: dict[str, str]
     cid: str
+    choices: UploadChoices = field(default_factory=UploadChoices)
+    """The upload's own model, epochs, learning rate (blob metadata), over the app's settings for this job only."""
 
 
 @dataclass

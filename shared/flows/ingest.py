@@ -28,9 +28,10 @@ from shared.domain.chatdata.split import SPLITS
 from shared.domain.chatdata.streams import buffered
 from shared.domain.chatdata.validator import validate_stream
 from shared.domain.content_claim import ClaimResult, ContentClaims
+from shared.domain.finetune.choices import UploadChoices
 from shared.domain.naming import correlation_id, dataset_name, is_upload, prepared_prefix
-from shared.flows.lifecycle_events import Publisher, publish_rejected, rejected_fields
 from shared.domain.shell import chatft
+from shared.flows.lifecycle_events import Publisher, publish_rejected, rejected_fields
 from shared.flows.reports import write_report
 from shared.flows.submission import PreparedUpload
 from shared.logs import log_step
@@ -147,6 +148,7 @@ def _ingest(
         prepared_paths={
             name: f"{prefix}/{name}.jsonl" for name, rows in zip(SPLITS, report.split_counts, strict=True) if rows
         },
+        choices=UploadChoices.from_metadata(getattr(download.properties, "metadata", None)),
     )
     if submit is None:
         report.extra["submission"] = {"status": "not submitted", "reason": "ML_BACKEND=none: validate and prepare only"}

@@ -19,6 +19,7 @@ from typing import Any
 
 from shared.azure.azureml.errors import is_transient
 from shared.domain.deploy.names import endpoint_name, model_version, registered_model_name
+from shared.domain.finetune.choices import UploadChoices
 from shared.domain.ledger import LedgerEntry, Status, remember_studio_url
 from shared.domain.naming import dataset_prefix
 from shared.domain.run_events import Outcome
@@ -103,13 +104,18 @@ def _job_report(ctx: DeployContext, entry: LedgerEntry, section: dict[str, Any])
     update_report(ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "job", section)
 
 
+def model_suffix(entry: LedgerEntry, settings: Any) -> str:
+    """The upload's own chatft_suffix (kept on its row), else REGISTERED_MODEL_SUFFIX."""
+    return UploadChoices.from_ledger(entry.extra).suffix or settings.registered_model_suffix
+
+
 def _completed(entry: LedgerEntry, ctx: DeployContext, base_model_id: str, via: str) -> str:
     settings, run = ctx.settings, entry.job_name
     base_model = base_model_name(base_model_id) or settings.finetune_model
     try:
         registered = ctx.workspace.register_model(
             job_name=run,
-            name=registered_model_name(base_model, settings.registered_model_suffix),
+            name=registered_model_name(base_model, entry.key.dataset, model_suffix(entry, settings)),
             version=model_version(run),
             description=f"chatft: {base_model} fine-tuned on {entry.source} by job {run}",
             tags={

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from shared.domain.finetune.choices import UploadChoices
 from shared.domain.ledger import LedgerEntry, Status
 from shared.domain.naming import dataset_prefix
 from shared.flows.reports import update_report, write_report
@@ -34,6 +35,7 @@ def prepared_upload(entry: LedgerEntry, store: Any) -> PreparedUpload:
         cid=entry.cid,
         etag=entry.upload_etag,
         prepared_paths=present,
+        choices=UploadChoices.from_ledger(entry.extra),
     )
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared.azure.azureml.errors import is_transient
+from shared.domain.finetune.choices import LEDGER_PREFIX, UploadChoices
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.job_queue import QUEUED_AT, QUEUED_REASON, leave_queue, mark_queued, place, why_wait
 from shared.domain.ledger import (
@@ -23,6 +24,7 @@ from shared.domain.ledger import (
     LedgerEntry,
     Status,
     UploadKey,
+    change_and_save,
     remember_studio_url,
 )
 from shared.domain.naming import job_name
@@ -46,6 +48,8 @@ class PreparedUpload:
     etag: str
     prepared_paths: dict[str, str]
     """Split name -> blob path inside the prepared container."""
+    choices: UploadChoices = field(default_factory=UploadChoices)
+    """The upload's own model, epochs, learning rate and suffix (its blob metadata); kept on the ledger row."""
 
 
 def _utcnow() -> datetime:
@@ -101,6 +105,7 @@ def submit_prepared(
             }
         return {**ledger_summary(existing), "repeated_upload": claim.reason}
     log_step("submit.claimed", cid=upload.cid, attempt=claim.attempt, reason=claim.reason)
+    remember_choices(ledger, key, claim.claim_id, upload.choices)
     again = claim.existing is not None and claim.existing.status in RETRY_ON_REUPLOAD  # a new arrival, at the back
     waiting = hold_for_guards(ledger, key, claim.claim_id, settings, now(), new_arrival=again)
     if waiting is not None:
@@ -114,6 +119,22 @@ def submit_prepared(
         workspace=workspace,
         now=now,
     )
+
+
+def remember_choices(ledger: Ledger, key: UploadKey, claim_id: str, choices: UploadChoices) -> None:
+    """Keep this upload's choices on its row (and only them), so a queued or resubmitted upload trains as asked."""
+    wanted = choices.as_ledger()
+
+    def keep(entry: LedgerEntry) -> None:
+        for name in [k for k in entry.extra if k.startswith(LEDGER_PREFIX)]:
+            entry.extra.pop(name)
+        entry.extra.update(wanted)
+
+    entry = ledger.get(key)
+    if entry is None or entry.claim_id != claim_id:
+        return
+    if {k: v for k, v in entry.extra.items() if k.startswith(LEDGER_PREFIX)} != wanted:
+        change_and_save(ledger, entry, keep)
 
 
 def hold_for_guards(
@@ -190,13 +211,16 @@ def submit_claimed(
         },
         tags=job_tags(upload, claim.attempt),
         cid=upload.cid,
+        choices=upload.choices,
     )
     try:
         if settings.submission_problems:
             raise PreflightError("invalid settings: " + "; ".join(settings.submission_problems))
+        upload.choices.check()
         job = workspace.submit_finetune(request)
     except PreflightError as exc:
-        return _failed(ledger, key, claim.claim_id, upload, now(), str(exc), exc.setting, claim.attempt)
+        failed = _failed(ledger, key, claim.claim_id, upload, now(), str(exc), exc.setting, claim.attempt)
+        return {**failed, **_choices_section(upload.choices)}
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if is_transient(exc):
@@ -232,7 +256,14 @@ def submit_claimed(
         "parameters": job.parameters,
         "dropped_parameters": [{"key": k, "source": s, "reason": r} for k, s, r in job.dropped_parameters],
         "warnings": job.warnings,
+        **_choices_section(upload.choices),
     }
+
+
+def _choices_section(choices: UploadChoices) -> dict[str, Any]:
+    """The report's record of what this upload chose over the app's settings (nothing when it chose nothing)."""
+    given = choices.summary()
+    return {"upload_choices": given} if given else {}
 
 
 def _finish_submitted(ledger: Ledger, key: UploadKey, claim_id: str, at: datetime, job: Any) -> None:

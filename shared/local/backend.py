@@ -133,6 +133,13 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _chosen(request: FinetuneRequest) -> dict[str, int | float]:
+    """The upload's epochs and learning rate as the component's integer and number inputs (shape checked already)."""
+    chosen = request.choices.overrides()
+    types = {"num_train_epochs": int, "learning_rate": float}
+    return {key: types[key](float(value)) for key, value in chosen.items()}
+
+
 class LocalWorkspace:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -154,15 +161,17 @@ class LocalWorkspace:
 
     def submit_finetune(self, request: FinetuneRequest) -> SubmittedJob:
         s = self.settings
-        params = {**TRAINING_DEFAULTS, **OPTIMISATION_DEFAULTS, "apply_deepspeed": "false"}
+        request.choices.check()
+        model = request.choices.model or s.finetune_model  # the upload's own choice, for this job only
+        params = {**TRAINING_DEFAULTS, **OPTIMISATION_DEFAULTS, "apply_deepspeed": "false", **_chosen(request)}
         result = SubmittedJob(
             name=request.job_name,
-            display_name=display_name(s.finetune_model, params, 1),
+            display_name=display_name(model, params, 1),
             experiment_name=s.experiment_name,
             studio_url=self._job(request.job_name).as_uri(),
             parameters=params,
             warnings=["local backend: a retrieval model is trained instead of fine-tuning the foundation model"],
-            model_id=f"azureml://registries/{s.aml_registry}/models/{s.finetune_model}/versions/local",
+            model_id=f"azureml://registries/{s.aml_registry}/models/{model}/versions/local",
             compute="local",
             gpus_per_node=0,
         )
@@ -181,7 +190,7 @@ class LocalWorkspace:
                 "datastores": {s.aml_datastore: s.prepared_container},
                 "workspace_id": s.workspace_resource_id,
                 "webhook": s.local_event_webhook,
-                "base_model": s.finetune_model,
+                "base_model": model,
                 "display_name": result.display_name,
                 "created_at": time.time(),
             },

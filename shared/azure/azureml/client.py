@@ -23,6 +23,8 @@ from shared.azure.azureml.lro import (
 )
 from shared.azure.azureml.pipeline import build_finetune_pipeline, component_input_types
 from shared.azure.azureml.tracking import MlflowRest, read_training_metrics, rest_bases
+from shared.domain.finetune.choices import METADATA
+from shared.domain.finetune.choices import label as choice_label
 from shared.domain.finetune.compute import SERVERLESS, ComputePlan, check_cluster_state, check_vm_size, gpus_for
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.model_check import MODEL_SETTING, check_model
@@ -104,17 +106,20 @@ class AzureMLWorkspace:
             self._registry_client = MLClient(self._credential, registry_name=self._settings.aml_registry)
         return self._registry_client
 
-    def _foundation_model(self) -> Any:
-        name = self._settings.finetune_model
+    def _foundation_model(self, choice: str = "") -> Any:
+        """The registry's latest version of FINETUNE_MODEL, or of the upload's own choice (named as such)."""
+        name = choice or self._settings.finetune_model
+        setting = METADATA["model"] if choice else MODEL_SETTING
         try:
             return self.registry.models.get(name, label="latest")
         except Exception as exc:
             if not _missing(exc):
                 raise
+            what = "choose" if choice else f"set {MODEL_SETTING} to"
             raise PreflightError(
                 f"model {name} has no active version in registry {self._settings.aml_registry} "
-                f"({exc}); set {MODEL_SETTING} to a model the registry lists for chat-completion fine-tuning",
-                MODEL_SETTING,
+                f"({exc}); {what} a model the registry lists for chat-completion fine-tuning",
+                setting,
             ) from exc
 
     def _pipeline_component(self) -> Any:
@@ -129,7 +134,7 @@ class AzureMLWorkspace:
                 "AML_REGISTRY",
             ) from exc
 
-    def _compute_plan(self, model_tags: dict[str, str]) -> ComputePlan:
+    def _compute_plan(self, model_tags: dict[str, str], model_choice: str = "") -> ComputePlan:
         from azure.core.exceptions import ResourceNotFoundError
 
         s = self._settings
@@ -146,7 +151,12 @@ class AzureMLWorkspace:
                 ) from exc
             check_cluster_state(cluster.name, _text(cluster.provisioning_state))
             size, setting, target = cluster.size, "FINETUNE_COMPUTE", cluster.name
-        check_vm_size(size, model_tags, setting=setting)
+        try:
+            check_vm_size(size, model_tags, setting=setting)
+        except PreflightError as exc:
+            if not model_choice:
+                raise
+            raise PreflightError(str(exc), METADATA["model"]) from exc  # the upload's model did not allow it
         gpus = gpus_for(size, ((v.name, v.gpus) for v in self.workspace.compute.list_sizes()), setting=setting)
         return ComputePlan(target=target, vm_size=size, gpus_per_node=gpus)
 
@@ -160,16 +170,19 @@ class AzureMLWorkspace:
 
     def submit_finetune(self, request: FinetuneRequest) -> SubmittedJob:
         s = self._settings
-        model, tags, warnings, compute, component = self.preflight()
+        request.choices.check()
+        model, tags, warnings, compute, component = self.preflight(request.choices.model)
         try:
             model_defaults = parse_python_literal(tags.get("model_specific_defaults"), "model_specific_defaults", dict)
         except ValueError as exc:
             warnings.append(f"ignored the model's model_specific_defaults tag: {exc}")
             model_defaults = {}
         try:
-            merged = merge_parameters(component_input_types(component), model_defaults, s.finetune_overrides)
+            merged = merge_parameters(
+                component_input_types(component), model_defaults, s.finetune_overrides, request.choices
+            )
         except ValueError as exc:
-            raise PreflightError(str(exc), "FINETUNE_OVERRIDES") from exc
+            raise PreflightError(str(exc), getattr(exc, "setting", "FINETUNE_OVERRIDES")) from exc
         for key, source, reason in merged.dropped:
             log_step("submit.parameter_dropped", cid=request.cid, key=key, source=source, reason=reason)
         name = display_name(model.name, merged.values, compute.gpus_per_node)
@@ -207,14 +220,18 @@ class AzureMLWorkspace:
 
     # --- what `chatft doctor` asks: the same preflight as a submission, quota, the datastore ---
 
-    def preflight(self) -> Preflight:
-        """What a submission checks before it submits; raises PreflightError naming the setting to change."""
-        model = self._foundation_model()
-        tags = self._model_tags(model)
-        warnings = check_model(model.name, tags, getattr(model, "stage", None), self._today())
-        compute = self._compute_plan(tags)
+    def preflight(self, model_choice: str = "") -> Preflight:
+        """What a submission checks before it submits; raises PreflightError naming the setting to change (or the
+        upload's metadata key, for a model the upload chose: its archive, retirement and compute allow list)."""
+        setting = METADATA["model"] if model_choice else MODEL_SETTING
+        with _chosen_model(model_choice):
+            model = self._foundation_model(model_choice)
+            tags = self._model_tags(model)
+            warnings = check_model(model.name, tags, getattr(model, "stage", None), self._today(), setting=setting)
+            compute = self._compute_plan(tags, model_choice)
         component = self._pipeline_component()
-        model_input(model.name, getattr(model, "type", None), set(component.inputs))
+        with _chosen_model(model_choice):
+            model_input(model.name, getattr(model, "type", None), set(component.inputs), setting=setting)
         return Preflight(model, tags, warnings, compute, component)
 
     def quota_for(self, vm_size: str) -> tuple[str, int, int] | None:
@@ -448,6 +465,18 @@ def _field(obj: Any, *names: str) -> Any:
         if value is not None:
             return value
     return None
+
+
+@contextlib.contextmanager
+def _chosen_model(choice: str):
+    """A model the upload chose fails preflight as its metadata key and option, not as FINETUNE_MODEL."""
+    try:
+        yield
+    except PreflightError as exc:
+        if not choice:
+            raise
+        said = str(exc).removesuffix(f" (setting: {exc.setting})")
+        raise PreflightError(f"{choice_label('model')} {choice}: {said}", METADATA["model"]) from exc
 
 
 def _missing(exc: BaseException) -> bool:

@@ -11,9 +11,12 @@ ENDPOINT_MAX = 32
 _ENDPOINT_UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 
-def registered_model_name(base_model: str, suffix: str) -> str:
-    """<base model>-<suffix>, slashes to dashes, AML-safe: e.g. Phi-3-mini-4k-instruct-ultrachat-200k."""
-    return aml_name(f"{base_model.replace('/', '-')}-{suffix}")
+def registered_model_name(base_model: str, dataset: str, suffix: str = "") -> str:
+    """<base model>-<dataset>[-<suffix>], slashes to dashes, AML-safe (letters, digits, '-', '_'; at most 255):
+    e.g. Phi-4-support-chats-v2. One model per dataset, whose versions are its jobs; the suffix (REGISTERED_MODEL_SUFFIX
+    or the upload's chatft_suffix) tells runs on the same data apart, as the OpenAI fine-tuning suffix does."""
+    parts = [base_model.replace("/", "-"), dataset, suffix]
+    return aml_name("-".join(part for part in parts if part))
 
 
 def model_version(job_name: str) -> str:

@@ -19,16 +19,19 @@ def _date_tag(tags: dict[str, str], key: str) -> date | None:
         return None
 
 
-def check_model(name: str, tags: dict[str, str] | None, stage: str | None, today: date) -> list[str]:
-    """Raise PreflightError if the model cannot be fine-tuned; return warnings (e.g. deprecation soon)."""
+def check_model(
+    name: str, tags: dict[str, str] | None, stage: str | None, today: date, *, setting: str = MODEL_SETTING
+) -> list[str]:
+    """Raise PreflightError if the model cannot be fine-tuned, naming `setting` (FINETUNE_MODEL, or the metadata
+    key of an upload that chose the model); return warnings (e.g. deprecation soon)."""
     tags = tags or {}
     if (stage or "").strip().lower() == "archived":
-        raise PreflightError(f"model {name} is archived in the registry; choose another model", MODEL_SETTING)
+        raise PreflightError(f"model {name} is archived in the registry; choose another model", setting)
     retired = _date_tag(tags, "FinetuneRetirementDate")
     if retired is not None and retired <= today:
         raise PreflightError(
             f"fine-tuning of {name} was retired on {retired.isoformat()}; choose a model that can still be fine-tuned",
-            MODEL_SETTING,
+            setting,
         )
     warnings = []
     deprecated = _date_tag(tags, "FinetuneDeprecationDate")

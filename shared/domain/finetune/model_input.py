@@ -31,20 +31,27 @@ INPUTS = {
 }
 
 
-def model_input(model_name: str, model_type: str | None, component_inputs: set[str] | frozenset[str]) -> ModelInput:
-    """The input for a model of `model_type`; PreflightError naming FINETUNE_MODEL if there is none."""
+def model_input(
+    model_name: str,
+    model_type: str | None,
+    component_inputs: set[str] | frozenset[str],
+    *,
+    setting: str = MODEL_SETTING,
+) -> ModelInput:
+    """The input for a model of `model_type`; PreflightError naming `setting` (FINETUNE_MODEL, or the metadata key
+    of an upload that chose the model) if there is none."""
     spelled = str(model_type or "").strip()
     chosen = INPUTS.get(spelled.replace("_", "").lower())
     if chosen is None:
         raise PreflightError(
             f"model {model_name} is a {spelled or 'model of no type'}; chat_completion_pipeline fine-tunes only "
             "mlflow_model and custom_model models: choose one of those",
-            MODEL_SETTING,
+            setting,
         )
     if chosen.name not in component_inputs:
         raise PreflightError(
             f"model {model_name} is a {chosen.type}, and this chat_completion_pipeline has no {chosen.name} input "
             "to take it: choose a model of the other type",
-            MODEL_SETTING,
+            setting,
         )
     return chosen

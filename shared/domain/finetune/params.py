@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .choices import METADATA, PARAMETERS, UploadChoices
+from .choices import label as choice_label
+
 TRAINING_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 3,
     "per_device_train_batch_size": 1,
@@ -41,6 +44,18 @@ RESERVED_INPUTS = frozenset(
         "compute_model_evaluation",
     }
 )
+
+
+class ParameterError(ValueError):
+    """A value the user chose (FINETUNE_OVERRIDES, or an upload's choice) the component cannot take."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+UPLOAD_SOURCE = "upload"
+"""The layer of one upload's choices (shared.domain.finetune.choices)."""
 
 
 @dataclass
@@ -123,8 +138,11 @@ def merge_parameters(
     component_inputs: Mapping[str, tuple[Any, ...]],
     model_defaults: Mapping[str, Any],
     overrides: Mapping[str, Any],
+    choices: UploadChoices | None = None,
 ) -> MergedParameters:
-    """Layer defaults < model tag < overrides; keep and coerce only the component's own inputs.
+    """Layer defaults < model tag < overrides < the upload's own choices; keep and coerce only the component's
+    own inputs. A bad override raises ParameterError naming FINETUNE_OVERRIDES; a bad upload choice, one naming
+    its blob metadata key (and upload option): the same checks against the same component.
 
     `component_inputs` maps input name -> InputSpec (type, enum, min, max), read from the component.
     """
@@ -132,21 +150,27 @@ def merge_parameters(
         ("chatft defaults", {**TRAINING_DEFAULTS, **OPTIMISATION_DEFAULTS}),
         ("model_specific_defaults tag", model_defaults),
         ("FINETUNE_OVERRIDES", overrides),
+        (UPLOAD_SOURCE, choices.overrides() if choices else {}),
     )
+    by_input = {PARAMETERS[c]: c for c in PARAMETERS}
     merged: dict[str, Any] = {}
     dropped: list[tuple[str, str, str]] = []
     for source, layer in layers:
         for key, value in layer.items():
+            setting = METADATA[by_input[key]] if source == UPLOAD_SOURCE else source
+            label = choice_label(by_input[key]) if source == UPLOAD_SOURCE else source
             if key in RESERVED_INPUTS:
                 dropped.append((key, source, "set by chatft itself"))
             elif key not in component_inputs:
+                if source == UPLOAD_SOURCE:  # asked for by name: never silently not applied
+                    raise ParameterError(f"{label}: {key} is not an input of the fine-tuning component", setting)
                 dropped.append((key, source, "not an input of the component"))
             else:
                 spec = InputSpec(*component_inputs[key])
                 try:
                     merged[key] = coerce(value, spec.type, spec.enum, spec.min, spec.max)
                 except (TypeError, ValueError) as exc:
-                    if source == "FINETUNE_OVERRIDES":
-                        raise ValueError(f"FINETUNE_OVERRIDES: {key}: {exc}") from exc
+                    if source in ("FINETUNE_OVERRIDES", UPLOAD_SOURCE):
+                        raise ParameterError(f"{label}: {key}: {exc}", setting) from exc
                     dropped.append((key, source, f"invalid value: {exc}"))
     return MergedParameters(merged, dropped)
