@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from shared.cli import app
@@ -99,3 +100,72 @@ def test_printed_commands_quote_names_with_spaces(tmp_path, blob_service, storag
     assert "`chatft status 'my chats.jsonl'`" in again.stdout
     hint = again.stdout.split("to retry it, `")[1].split("`")[0]
     assert shlex.split(hint) == ["chatft", "upload", str(path), "--name", "my chats.jsonl", "--overwrite"]
+
+
+def _views():
+    from datetime import datetime, timedelta, timezone
+
+    from shared.domain.upload_stage import Milestone, Stage, UploadView
+
+    now = datetime.now(timezone.utc)
+
+    def view(name: str, stage: Stage, **kw) -> UploadView:
+        return UploadView(
+            name=name,
+            dataset=name.split(".")[0],
+            sha256="717136e1260f928d96af568882706e226e697c1bd182124f307f9d825b0fdab5",
+            stage=stage,
+            detail="",
+            milestones=(Milestone(stage, ""),),
+            since=now - timedelta(minutes=3),
+            uploaded_at=now - timedelta(hours=2, minutes=5),
+            **kw,
+        )
+
+    return now, [
+        view(
+            "team/customer-support-2026.jsonl",
+            Stage.LIVE,
+            model="chatft-customer-support-2026-717136e1:257893740152",
+            endpoint="cft-customer-supp-909c4f23f0",
+            token_f1=0.938,
+            latency_p95_ms=19,
+        ),
+        view("chat_sample.jsonl", Stage.DEPLOYING, step="wait_endpoint", endpoint="cft-demo-chat-sa-909c4f23f0"),
+        view(
+            "bad.jsonl",
+            Stage.FAILED,
+            error="the fine-tuning job chatft-demo-chat_sample-717136e1260f-a1 failed: CUDA out of memory",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 120, 159, 170])
+def test_the_narrow_status_table_never_breaks_a_word(width, monkeypatch) -> None:
+    """In a terminal narrower than the wide table, every word in the table is printed whole or cut with an
+    ellipsis, never folded over two lines (`cft-demo-chat-s` / `a-909c4f23f0`), and no line is wider than
+    the terminal; the upload name and stage are always there."""
+    import io
+
+    from rich.console import Console
+
+    from shared.commands import status
+
+    now, views = _views()
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=True, color_system=None, legacy_windows=False)
+    monkeypatch.setattr(status, "out", console)
+    status._print_table(views, now, show_all=True)
+    text = buffer.getvalue()
+    words = set(" ".join(status.COLUMNS).split())
+    for v in views:
+        words |= set(" ".join([v.name, v.sha256[:12], v.stage.value, f"({v.step})", v.endpoint, v.error]).split())
+        words |= set(" ".join([v.model.rsplit(":", 1)[-1], status._evaluated(v), status._ages(v, now)]).split())
+    hint = "- job and report: `chatft status NAME`, a wider terminal, or --json"
+    words |= set(hint.split())
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines), text
+    for token in text.split():
+        assert token in words or token.endswith("…"), f"{token!r} is a broken word in:\n{text}"
+    for v in views:
+        assert v.name in text and v.stage.value in text

@@ -124,9 +124,12 @@ COLUMNS = (
     "error",
     "report",
 )
-NARROW = ("upload", "sha256", "stage", "model", "endpoint", "F1 / p95", "age (stage / upload)", "error")
-"""Below WIDE columns a terminal gets the narrow table (`chatft status NAME` shows the rest)."""
+NARROW = ("upload", "stage", "endpoint", "age (stage / upload)", "F1 / p95", "model", "sha256", "error")
+"""Below WIDE columns a terminal gets the columns that fit whole, in this order of importance (the upload and
+its stage always; `chatft status NAME` shows the rest)."""
 WIDE = 160
+ERROR_MIN = 20
+"""The error column wraps at spaces; at least this wide, a longer word in it ends in an ellipsis."""
 
 
 def _print_table(views: list, now: datetime, show_all: bool) -> None:
@@ -134,30 +137,58 @@ def _print_table(views: list, now: datetime, show_all: bool) -> None:
         out.print("no uploads yet: `chatft upload FILE` puts one in the upload container")
         return
     # a pipe or a file gets every column on one line each; a narrow terminal the columns that fit
-    console = out if out.is_terminal else Console(width=max(out.width, 240), soft_wrap=True, highlight=False)
-    columns = COLUMNS if console.width >= WIDE else NARROW
+    console = out if out.is_terminal else Console(width=10_000, soft_wrap=True, highlight=False)
+    rows = [_cells(v, now) for v in views]
+    columns, widths = _layout(rows, console.width)
     table = Table(show_lines=False, pad_edge=False, box=None, width=None)
-    for column in columns:
-        table.add_column(column, overflow="fold", no_wrap=column in ("sha256", "stage", "model"))
-    for v in views:
-        cells = {
-            "upload": escape(v.name),
-            "sha256": v.sha256[:12] or "-",
-            "stage": _stage_text(v),
-            "job": escape(v.job) or "-",
-            "model": escape(v.model.rsplit(":", 1)[-1] if v.model else "") or "-",
-            "endpoint": escape(v.endpoint) or "-",
-            "F1 / p95": _evaluated(v),
-            "age (stage / upload)": _ages(v, now),
-            "error": escape(v.error[:120]) or "-",
-            "report": escape(v.report) or "-",
-        }
+    for column in columns:  # a word is never folded over two lines: it fits its column or ends in an ellipsis
+        table.add_column(column, overflow="ellipsis", width=widths[column])
+    for cells in rows:
         table.add_row(*(cells[c] for c in columns))
     console.print(table)
-    if columns is NARROW:
+    if len(columns) < len(COLUMNS):
         out.print("[dim]job and report: `chatft status NAME`, a wider terminal, or --json[/]")
     if not show_all and len(views) >= RECENT_DEFAULT:
         out.print(f"[dim]the {RECENT_DEFAULT} most recent; --all lists every upload[/]")
+
+
+def _cells(v, now: datetime) -> dict[str, str]:
+    return {
+        "upload": escape(v.name),
+        "sha256": v.sha256[:12] or "-",
+        "stage": _stage_text(v),
+        "job": escape(v.job) or "-",
+        "model": escape(v.model.rsplit(":", 1)[-1] if v.model else "") or "-",
+        "endpoint": escape(v.endpoint) or "-",
+        "F1 / p95": _evaluated(v),
+        "age (stage / upload)": _ages(v, now),
+        "error": escape(v.error[:120]) or "-",
+        "report": escape(v.report) or "-",
+    }
+
+
+def _layout(rows: list[dict[str, str]], width: int) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The columns shown and each one's width: the columns, most important first (NARROW, then job and report in a
+    WIDE terminal), that fit side by side (two spaces apart) at their longest word (header included), so no word is
+    ever broken; the space left widens them, most important first, up to their longest line."""
+    from rich.text import Text
+
+    plain = {c: [c, *(Text.from_markup(r[c]).plain for r in rows)] for c in COLUMNS}
+    need = {c: max(len(w) for text in plain[c] for w in text.split()) for c in COLUMNS}
+    need["error"] = min(need["error"], ERROR_MIN)
+    full = {c: max(len(text) for text in plain[c]) for c in COLUMNS}
+    chosen, used = [], -2
+    for column in (*NARROW, "job", "report") if width >= WIDE else NARROW:
+        if column in ("upload", "stage") or used + 2 + need[column] <= width:
+            chosen.append(column)
+            used += 2 + need[column]
+    widths = {c: min(need[c], width) for c in chosen}
+    spare = width - used
+    for column in chosen:
+        extra = max(0, min(spare, full[column] - widths[column]))
+        widths[column] += extra
+        spare -= extra
+    return tuple(c for c in COLUMNS if c in chosen), widths
 
 
 def _evaluated(view) -> str:
