@@ -213,6 +213,23 @@ def outcome(steps: list[tuple[str, dict[str, Any]]]) -> str:
     return step + (f" (+{len(steps) - 1} more warnings)" if len(steps) > 1 else "")
 
 
+def next_run(schedule: str, after: datetime) -> datetime:
+    """The first time after `after` that an NCRONTAB schedule (six fields, seconds first) fires."""
+    from croniter import croniter
+
+    return croniter(schedule, after, second_at_beginning=True).get_next(datetime)
+
+
+def in_words(seconds: float) -> str:
+    """'4s', '2m 5s', '1h 3m': how far off a time is, at a glance."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60}s" if s % 60 else f"{s // 60}m"
+    return f"{s // 3600}h {s % 3600 // 60}m"
+
+
 class LocalHost:
     """Runs the indexed functions of `app` until `stop()`."""
 
@@ -233,6 +250,29 @@ class LocalHost:
         self._steps = StepCapture()
         self.published: list[dict[str, Any]] = []
         """Lifecycle events POSTed to the local topic (TOPIC_PATH), in arrival order."""
+
+    def listing(self, now: datetime | None = None) -> list[str]:
+        """One line per function, as `func start` lists them: its trigger, what it watches or where to POST,
+        and for a timer its schedule and next run (so a wait on the reconciler is a known wait)."""
+        now = now or datetime.now(timezone.utc)
+        width = max((len(name) for name in self.functions), default=0)
+        lines = []
+        for name, function in sorted(self.functions.items()):
+            trigger = function.get_trigger()
+            if trigger.type == "blobTrigger":
+                how = "Event Grid BlobCreated" if _blobs_by_event(function) else f"a scan every {self.poll_seconds:g}s"
+                what = f"blob   {resolve(trigger.path)} (new blobs by {how})"
+            elif trigger.type == "eventGridTrigger":
+                what = f"event  POST http://127.0.0.1:{self.port}/runtime/webhooks/EventGrid?functionName={name}"
+            elif trigger.type == "timerTrigger":
+                schedule = resolve(trigger.schedule)
+                due = next_run(schedule, now)
+                at = due.astimezone().strftime("%H:%M:%S")
+                what = f"timer  {schedule}: next run {at} (in {in_words((due - now).total_seconds())})"
+            else:
+                what = trigger.type
+            lines.append(f"{name:<{width}}  {what}")
+        return lines
 
     # --- lifecycle ---
 

@@ -147,6 +147,7 @@ class DevSession:
         lines += [
             f"uploads   container {container}: upload a JSONL file there to start the loop, e.g.",
             f'          az storage blob upload --connection-string "{storage}" -c {container} -f chats.jsonl -n chats.jsonl',
+            *(f"{'functions' if i == 0 else '':<9} {line}" for i, line in enumerate(self.host.listing())),
             *(f"webhook   POST {url}" for url in self.webhooks()),
             f"state     {os.environ.get('LOCAL_STATE_DIR', '.chatft')} (jobs, models, endpoints)"
             + (f"; log {self.log_file}" if self.log_file else ""),

@@ -1,0 +1,47 @@
+"""`--follow` never looks stuck offline (issue 21, item 6): the sample settings run the reconciler and the
+janitor every few seconds, and `chatft dev` lists its functions with each timer's next run, as `func start`
+lists "Functions:" with their triggers and the host logs a timer's next occurrences
+(https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions: six fields,
+seconds first)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import function_app
+from shared.local.host import LocalHost, next_run
+from shared.local.session import DevSession
+
+SAMPLE = Path(__file__).resolve().parents[1] / "local.settings.sample.json"
+
+
+def test_offline_the_reconciler_and_janitor_run_every_few_seconds() -> None:
+    """Was: every 2 and 15 minutes, so `--follow` sat on `deploying … wait_endpoint` for two minutes."""
+    values = json.loads(SAMPLE.read_text())["Values"]
+    assert values["ML_BACKEND"] == "local"
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for setting, most in (("DEPLOY_RECONCILE_SCHEDULE", 10), ("JANITOR_SCHEDULE", 60)):
+        first = next_run(values[setting], start)
+        assert next_run(values[setting], first) - first <= timedelta(seconds=most), setting
+
+
+def test_dev_lists_each_function_and_each_timers_next_run(tmp_path, monkeypatch) -> None:
+    """Was: `chatft dev` named its functions only, so nobody knew when the next tick was."""
+    schedules = {"DEPLOY_RECONCILE_SCHEDULE": "*/5 * * * * *", "JANITOR_SCHEDULE": "*/30 * * * * *"}
+    for name, value in {**schedules, "UPLOAD_CONTAINER": "chat-uploads"}.items():
+        monkeypatch.setenv(name, value)
+    host = LocalHost(function_app.app, port=7071, poll_seconds=1.0, say=lambda _: None)
+    now = datetime(2026, 1, 1, 12, 0, 1, tzinfo=timezone.utc)
+    lines = {line.split()[0]: " ".join(line.split()[1:]) for line in host.listing(now)}
+    at = (now + timedelta(seconds=4)).astimezone().strftime("%H:%M:%S")
+    assert lines["deploy_reconciler"] == f"timer */5 * * * * *: next run {at} (in 4s)"
+    assert lines["endpoint_janitor"].endswith("(in 29s)")
+    assert lines["job_events"] == "event POST http://127.0.0.1:7071/runtime/webhooks/EventGrid?functionName=job_events"
+    assert lines["ingest_upload"].startswith("blob chat-uploads/{name} (new blobs by")
+    overrides = {"ML_BACKEND": "local", "LOCAL_STATE_DIR": str(tmp_path / "state"), **schedules}
+    with DevSession(overrides=overrides, port=0, say=lambda _: None, reuse_azurite=False) as dev:
+        text = dev.describe()
+    assert any(line.startswith("functions ") for line in text)
+    assert any("deploy_reconciler" in line and "timer  */5 * * * * *: next run" in line for line in text)
