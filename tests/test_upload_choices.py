@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -167,3 +168,16 @@ def test_the_registered_model_is_named_by_dataset_and_suffix() -> None:
     assert registered_model_name("Phi-4", "support-chats", "v2") == "Phi-4-support-chats-v2"
     assert registered_model_name("Phi-4", "faq") != registered_model_name("Phi-4", "support-chats")
     assert len(registered_model_name("m" * 250, "d" * 64, "s" * 64)) == 255
+
+
+def test_status_shows_what_the_upload_chose(aml, tmp_path, blob_service, storage_env) -> None:
+    drop(blob_service, storage_env, {"chatft_epochs": "2", "chatft_suffix": "v2"})
+    ingest()
+    target = tmp_path / "local.settings.json"  # the ledger table the ingest just wrote
+    target.write_text(json.dumps({"Values": {**storage_env, "LEDGER_TABLE": os.environ["LEDGER_TABLE"]}}))
+    shown = CliRunner().invoke(app, ["status", "chats.jsonl", "--settings", str(target)])
+    assert shown.exit_code == 0, shown.output
+    [line] = [line for line in shown.stdout.splitlines() if line.startswith("choices")]
+    assert "epochs 2, suffix v2" in line
+    doc = json.loads(CliRunner().invoke(app, ["status", "chats.jsonl", "--json", "--settings", str(target)]).stdout)
+    assert doc["choices"].startswith("epochs 2, suffix v2")

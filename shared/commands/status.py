@@ -24,7 +24,7 @@ from shared.flows.upload_status import RECENT as RECENT_DEFAULT
 JSON_HELP = (
     "Machine-readable output: with UPLOAD one JSON object, else a JSON array of them. Each has exactly the "
     "keys name, dataset, sha256, stage, status, detail, error, job, studio_url, model, endpoint, step, "
-    "scoring_uri, token_f1, latency_p95_ms, report, uploaded_at, stage_since, stage_age_seconds, "
+    "scoring_uri, token_f1, latency_p95_ms, choices, report, uploaded_at, stage_since, stage_age_seconds, "
     "upload_age_seconds (null when unknown)."
 )
 
@@ -209,6 +209,7 @@ def _print_one(view, now: datetime) -> None:
         ("job", view.job),
         ("studio", view.studio_url),
         ("model", view.model),
+        ("choices", view.choices),
         ("endpoint", view.endpoint),
         ("scoring", view.scoring_uri),
         ("eval", view.evaluation),

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from shared.domain.finetune.choices import UploadChoices
 from shared.domain.ledger import RETRY_ON_REUPLOAD, STUDIO_URL, LedgerEntry, Status
 
 
@@ -98,6 +99,8 @@ class UploadView:
     """The evaluation's figures in one line, or how far it is; "" before it starts."""
     queue_place: int | None = None
     """A queued upload's place in the queue (1: next to start)."""
+    choices: str = ""
+    """What this upload chose over the app's settings (model, epochs, learning rate, suffix), in one line."""
 
     @property
     def final(self) -> bool:
@@ -126,6 +129,7 @@ JSON_KEYS = (
     "scoring_uri",
     "token_f1",
     "latency_p95_ms",
+    "choices",
     "report",
     "uploaded_at",
     "stage_since",
@@ -157,6 +161,7 @@ def as_json(view: UploadView, now: datetime) -> dict[str, Any]:
         "scoring_uri": view.scoring_uri or None,
         "token_f1": view.token_f1,
         "latency_p95_ms": view.latency_p95_ms,
+        "choices": view.choices or None,
         "report": view.report or None,
         "uploaded_at": view.uploaded_at.isoformat() if view.uploaded_at else None,
         "stage_since": view.since.isoformat() if view.since else None,
@@ -266,7 +271,8 @@ def upload_view(
         if failures and view.stage in (Stage.UPLOADED, Stage.VALIDATED) and not view.not_submitted:
             return _with_failures(view, failures, base, uploaded_at)
         return view
-    return _from_row(entry, report, base, uploaded_at or _time(entry.claimed_at), queue_place)
+    view = _from_row(entry, report, base, uploaded_at or _time(entry.claimed_at), queue_place)
+    return dataclasses.replace(view, choices=UploadChoices.from_ledger(entry.extra).line())
 
 
 def _with_failures(

@@ -96,6 +96,13 @@ class UploadChoices:
         for choice, why in self.problems():
             raise PreflightError(f"{label(choice)}: {why}", METADATA[choice])
 
+    def line(self) -> str:
+        """For `chatft status`: the choices made, in one line; "" when the app's settings applied throughout."""
+        given = self.given()
+        if not given:
+            return ""
+        return ", ".join(f"{c} {v}" for c, v in given.items()) + " (upload metadata, over the app's settings)"
+
     def summary(self) -> dict[str, str]:
         """For the report and status: each choice made, and what it overrode."""
         return {
