@@ -400,7 +400,7 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
                 for milestone in view.milestones:
                     if milestone.stage not in printed:
                         printed.add(milestone.stage)
-                        _stage_line(milestone.stage, milestone.detail, time.monotonic() - started)
+                        _stage_line(milestone, uploaded.last_modified, time.monotonic() - started)
                         step = view.step if milestone.stage is Stage.DEPLOYING else step
                 if view.stage is Stage.DEPLOYING and view.step and view.step != step:
                     step = view.step
@@ -432,11 +432,20 @@ def _store_again():  # -> UploadContainer
     return UploadContainer(storage_client(), settings.upload_container, settings.prepared_container)
 
 
-def _stage_line(stage, detail: str, elapsed: float) -> None:
+def _stage_line(milestone, uploaded_at, elapsed: float) -> None:
+    """One stage: its real time (and how long after the upload) when the ledger or report says, else how long
+    this command has been following."""
     from shared.domain.upload_stage import FAILURES
+    from shared.flows.upload_status import duration_text
 
+    stage, at = milestone.stage, milestone.at
     mark = "[red]✗[/]" if stage in FAILURES else "[green]✓[/]"
-    out.print(f"{mark} [bold]{stage.value:<14}[/] {escape(detail)} [dim]({elapsed:.0f}s)[/]", highlight=False)
+    when = f"{elapsed:.0f}s"
+    if at is not None:
+        when = at.astimezone().strftime("%H:%M:%S")
+        if uploaded_at is not None and at >= uploaded_at:
+            when += f", {duration_text((at - uploaded_at).total_seconds())} after upload"
+    out.print(f"{mark} [bold]{stage.value:<14}[/] {escape(milestone.detail)} [dim]({when})[/]", highlight=False)
 
 
 __all__ = ["AzdOpt", "EnvOpt", "SettingsOpt", "fail", "follow_upload", "register", "storage_failure", "target_applied"]

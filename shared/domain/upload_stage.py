@@ -64,6 +64,8 @@ class Milestone:
 
     stage: Stage
     detail: str
+    at: datetime | None = None
+    """When the upload reached it, if the ledger or the report says (shared.flows.upload_status.with_times)."""
 
 
 @dataclass(frozen=True)

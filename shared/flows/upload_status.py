@@ -6,6 +6,7 @@ rejected upload) and the upload container (uploads not validated yet), joined in
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from shared.azure.upload import UploadedBlob
 from shared.domain.job_queue import place
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UnreadableRow, UploadKey
 from shared.domain.naming import dataset_name, dataset_prefix, is_upload
+from shared.domain.spend import JOB_ENDED, JOB_STARTED
 from shared.domain.upload_lookup import MIN_SHA_PREFIX, UploadNotFound, find_upload
 from shared.domain.upload_stage import IngestFailure, Milestone, Stage, UploadView, is_stale, upload_view
 
@@ -89,7 +91,7 @@ def follow_view(
     prefix = dataset_prefix(dataset, sha256)
     report, written = store.read_report(prefix)
     entry = ledger.get(UploadKey(dataset, sha256))
-    return upload_view(
+    view = upload_view(
         entry,
         report,
         name=name,
@@ -102,6 +104,68 @@ def follow_view(
         failures=_failures_unless_told(entry, etag, report, store, name, uploaded_at),
         queue_place=_queue_place(ledger, entry),
     )
+    return with_times(view, entry if entry is not None and view.status else None, written)
+
+
+def with_times(view: UploadView, entry: LedgerEntry | None, report_time: datetime | None) -> UploadView:
+    """The view with each milestone's real time (from the ledger row's timestamps, else the report's), and a
+    training that ended said as such: `--follow` on a finished upload prints its past, not "running" and "(0s)"."""
+    d = entry.deploy if entry is not None else {}
+    extra = entry.extra if entry is not None else {}
+
+    def of(section: str, key: str) -> Any:
+        value = d.get(section)
+        return value.get(key) if isinstance(value, dict) else None
+
+    raw: dict[Stage, Any] = {Stage.REJECTED: report_time, Stage.IGNORED: view.uploaded_at}
+    if entry is None:
+        raw[Stage.VALIDATED] = report_time
+    else:
+        failed = extra.get("canceled_at") or entry.updated_at
+        raw |= {
+            Stage.VALIDATED: entry.claimed_at,
+            Stage.QUEUED: extra.get("queued_at"),
+            Stage.SUBMITTED: extra.get(JOB_STARTED),
+            Stage.TRAINING: extra.get(JOB_STARTED),
+            Stage.REGISTERED: d.get("started_at") or extra.get(JOB_ENDED),
+            Stage.DEPLOY_QUEUED: of("queued", "at"),
+            Stage.DEPLOYING: d.get("started_at"),
+            Stage.LIVE: d.get("live_at"),
+            Stage.HELD: of("gated", "at"),
+            Stage.RETIRING: of("retired", "at"),
+            Stage.RETIRED: of("retired", "confirmed_gone_at") or of("retired", "at"),
+            Stage.FAILED: failed,
+            Stage.CANCELED: failed,
+            Stage.DEPLOY_FAILED: entry.updated_at,
+        }
+    started, ended = _moment(extra.get(JOB_STARTED)), _moment(extra.get(JOB_ENDED))
+    milestones = []
+    for milestone in view.milestones:
+        detail = milestone.detail
+        if milestone.stage is Stage.TRAINING and ended is not None and view.job:
+            ran = f" in {duration_text((ended - started).total_seconds())}" if started is not None else ""
+            detail = f"job {view.job} ended{ran}"
+        milestones.append(dataclasses.replace(milestone, detail=detail, at=_moment(raw.get(milestone.stage))))
+    return dataclasses.replace(view, milestones=tuple(milestones))
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return _aware(value) if isinstance(value, datetime) else None
+
+
+def duration_text(seconds: float) -> str:
+    """'45s', '12m 5s', '3h 20m'."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60}s" if s % 60 else f"{s // 60}m"
+    return f"{s // 3600}h {s % 3600 // 60}m"
 
 
 def _queue_place(ledger: Ledger, entry: LedgerEntry | None) -> int | None:
