@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.domain.chatdata.issues import Code
-from shared.domain.chatdata.layouts import Layout, UnknownLayout, chat_row, detect_layout
+from shared.domain.chatdata.layouts import Layout, UnknownLayout, detect_layout, layout_row
 from shared.domain.chatdata.options import ValidationOptions
 from shared.domain.chatdata.prepare import OutputError, open_output
 from shared.domain.chatdata.report import Report
@@ -473,7 +473,7 @@ def _write_split(
     work, out_dir = folders
     sink = _OneFile(work / f"{split}.jsonl", out_dir / f"{split}.jsonl")
     try:
-        lines = _encoded(data.select_columns([layout.column]).select(rows), layout.column, unencodable, advance)
+        lines = _encoded(data.select_columns(list(layout.columns)).select(rows), layout, unencodable, advance)
         report = validate_stream(buffered(lines), options, source=split, sink=sink)
     finally:
         sink.close()
@@ -509,15 +509,16 @@ def _entry(layout: Layout | None, rows: int, read: int) -> dict[str, Any]:
     }
 
 
-def _encoded(data: Any, column: str, unencodable: list[int], advance: Callable[[int], object]) -> Iterator[bytes]:
+def _encoded(data: Any, layout: Layout, unencodable: list[int], advance: Callable[[int], object]) -> Iterator[bytes]:
     """JSONL chunks of chat rows, a batch at a time. A row JSON cannot hold becomes a blank line
     (the validator skips blank lines), so validator line N is still the N-th row read."""
     for batch in data.iter(batch_size=BATCH):
-        values = batch[column]
+        values = batch[layout.column]
         chunk = []
-        for value in values:
+        for i in range(len(values)):
+            row = {c: batch[c][i] for c in layout.columns}
             try:
-                chunk.append(orjson.dumps(chat_row(value), option=orjson.OPT_PASSTHROUGH_DATETIME) + b"\n")
+                chunk.append(orjson.dumps(layout_row(layout, row), option=orjson.OPT_PASSTHROUGH_DATETIME) + b"\n")
             except TypeError:  # bytes, a date, a lone surrogate, an int past 64 bits
                 unencodable[0] += 1
                 chunk.append(b"\n")

@@ -50,6 +50,16 @@ class LineVerdict:
     """Only a string prompt_id is kept (anything else is a warning and left out)."""
     prompt_chars: int = 0
     """Characters of a string `prompt`, left out of the token estimate like the fast path does."""
+    layout: str | None = None
+    """Another dataset layout the line is in (OTHER_LAYOUTS), which `chatft dataset` converts."""
+
+
+OTHER_LAYOUTS = {
+    "prompt/completion": "OpenAI's legacy prompt/completion pairs",
+    "sharegpt": "ShareGPT conversations (from/value, human/gpt)",
+}
+"""Layouts the validator recognises but does not take; the file gets one hint (Code.OTHER_LAYOUT)."""
+SHAREGPT_SPEAKERS = frozenset({"human", "gpt", "chatgpt"})
 
 
 def clip(text: str, limit: int) -> str:
@@ -141,6 +151,10 @@ def check_conversation(obj: Any, *, strict: bool) -> LineVerdict:
     _check_prompt_fields(obj, verdict)
     if "messages" not in obj:
         err((Code.MESSAGES_MISSING, "messages", "the conversation has no 'messages' list"))
+        if "prompt" in obj and "completion" in obj:
+            verdict.layout = "prompt/completion"
+        elif "conversations" in obj:
+            verdict.layout = "sharegpt"
         return verdict
     raw_messages = obj["messages"]
     if not isinstance(raw_messages, list):
@@ -163,9 +177,19 @@ def check_conversation(obj: Any, *, strict: bool) -> LineVerdict:
         if role is not None and isinstance(message.get("content"), str):
             messages.append(MESSAGE_TYPES[role](content=message["content"]))
     _check_roles(roles, strict, verdict)
+    if any(_sharegpt_speaker(m) for m in raw_messages):
+        verdict.layout = "sharegpt"
     if not verdict.errors:
         verdict.messages = messages
     return verdict
+
+
+def _sharegpt_speaker(message: Any) -> bool:
+    """A ShareGPT message under `messages`: a `from` key, or a human/gpt role."""
+    if not isinstance(message, dict):
+        return False
+    role = message.get("role")
+    return "from" in message or (isinstance(role, str) and role.strip().lower() in SHAREGPT_SPEAKERS)
 
 
 def _check_prompt_fields(obj: dict[str, Any], verdict: LineVerdict) -> None:

@@ -61,6 +61,7 @@ class Code(str, Enum):
     CRLF = "crlf"
     DUPLICATE_CHECK_LIMITED = "duplicate-check-limited"
     SPLIT_FILLED = "split-filled"
+    OTHER_LAYOUT = "other-layout"
 
 
 @dataclass(frozen=True, slots=True)

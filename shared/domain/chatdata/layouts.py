@@ -19,14 +19,23 @@ class Layout:
     """Which column holds the conversation, and what it looks like."""
 
     name: str
-    """`messages` (role/content: ultrachat_200k, OpenAI) or `sharegpt` (from/value)."""
+    """`messages` (role/content: ultrachat_200k, OpenAI), `sharegpt` (from/value) or `prompt_completion`
+    (OpenAI's legacy pairs: one user turn, one assistant turn)."""
     column: str
+    prompt_column: str = ""
+    """`prompt_completion` only: the column of the user turn (`column` holds the assistant's)."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column a row is made from."""
+        return (self.prompt_column, self.column) if self.prompt_column else (self.column,)
 
 
 LAYOUTS = (
     Layout("messages", "messages"),
     Layout("sharegpt", "conversations"),
     Layout("messages", "conversation"),
+    Layout("prompt_completion", "completion", prompt_column="prompt"),
 )
 """Tried in this order: the first column a dataset has decides (ultrachat's `prompt`/`prompt_id`
 columns sit beside `messages` and are ignored)."""
@@ -43,8 +52,9 @@ SHAREGPT_ROLES = {
 `observation`, ...) is kept as it is, so the validator drops the row as `role-invalid`:
 Azure ML's chat-completion format has no tool turns."""
 
-OPENAI_ROLES = {"developer": "system"}
-"""OpenAI's newer name for the system prompt. `tool`/`function` turns are kept and so dropped."""
+OPENAI_ROLES = {"developer": "system", "human": "user", "gpt": "assistant", "chatgpt": "assistant"}
+"""OpenAI's newer name for the system prompt, and ShareGPT's speakers written as roles (exact spelling).
+`tool`/`function` turns are kept and so dropped."""
 
 
 class UnknownLayout(ValueError):
@@ -54,8 +64,9 @@ class UnknownLayout(ValueError):
         self.columns = tuple(columns)
         found = ", ".join(repr(c) for c in self.columns) or "none"
         super().__init__(
-            "no chat column: expected 'messages' (role/content, as in ultrachat_200k or OpenAI chat data) "
-            f"or 'conversations' (ShareGPT from/value); the columns are: {found}"
+            "no chat column: expected 'messages' (role/content, as in ultrachat_200k or OpenAI chat data), "
+            "'conversations' (ShareGPT from/value) or 'prompt' and 'completion' (OpenAI's legacy pairs); "
+            f"the columns are: {found}"
         )
 
 
@@ -63,7 +74,7 @@ def detect_layout(columns: Iterable[str]) -> Layout:
     """The layout of a dataset with these columns, or UnknownLayout."""
     names = list(columns)
     for layout in LAYOUTS:
-        if layout.column in names:
+        if all(c in names for c in layout.columns):
             return layout
     raise UnknownLayout(names)
 
@@ -71,6 +82,20 @@ def detect_layout(columns: Iterable[str]) -> Layout:
 def chat_row(value: Any) -> dict[str, Any]:
     """One output row from the chat column's value (any layout: each message is mapped by its keys)."""
     return {"messages": _messages(value)}
+
+
+def layout_row(layout: Layout, values: Mapping[str, Any]) -> dict[str, Any]:
+    """One output row from a dataset row's `layout.columns` values: a prompt/completion pair becomes a user
+    turn and an assistant turn, as written (OpenAI's separators and leading spaces are left to the data)."""
+    if not layout.prompt_column:
+        return chat_row(values[layout.column])
+    prompt, completion = values[layout.prompt_column], values[layout.column]
+    return {
+        "messages": [
+            {"role": "user", "content": content_text(prompt)},
+            {"role": "assistant", "content": content_text(completion)},
+        ]
+    }
 
 
 def _messages(value: Any) -> Any:

@@ -16,7 +16,9 @@ from typing import BinaryIO, Protocol
 
 import xxhash
 
-from .checks import check_conversation, clip, decode_line
+from shared.domain.shell import chatft
+
+from .checks import OTHER_LAYOUTS, check_conversation, clip, decode_line
 from .issues import FILE_LEVEL, Code, Finding, FindingLog, LineRanges
 from .lines import (
     CR_SEPARATED,
@@ -96,6 +98,8 @@ class _Run:
         self.slow_roles = {"system": 0, "user": 0, "assistant": 0}
         self.crlf_lines = 0
         self.first_crlf = 0
+        self.other_layouts: dict[str, int] = {}
+        """Another layout (checks.OTHER_LAYOUTS) -> the first line in it."""
 
     def error(self, line: int, code: Code, path: str, message: str) -> None:
         self.errors.add(Finding(line, code, path, message))
@@ -140,6 +144,8 @@ class _Run:
             self.rejected.add(number)
             return None
         verdict = check_conversation(obj, strict=self.options.strict)
+        if verdict.layout is not None:
+            self.other_layouts.setdefault(verdict.layout, number)
         for code, path, message in verdict.warnings:
             self.warning(number, code, path, message)
         self.warnings.count_more(verdict.warnings.more)
@@ -405,6 +411,15 @@ def _finish(run: _Run, source: str) -> Report:
             Code.DUPLICATE_CHECK_LIMITED,
             "$",
             f"the duplicate check remembered the first {options.duplicate_check_limit} distinct conversations and prompt_ids only",
+        )
+    for layout, line in run.other_layouts.items():  # one hint per layout, however many lines are in it
+        command = chatft("dataset", source, "--out", "DIR", "--percent", "100")
+        run.warning(
+            line,
+            Code.OTHER_LAYOUT,
+            "$",
+            f"line {line} looks like {OTHER_LAYOUTS[layout]}, which Azure ML's chat-completion fine-tuning does not "
+            f"read: {command} rewrites the file as role/content messages",
         )
     _count_roles(run)
     _fill_empty_splits(run)
