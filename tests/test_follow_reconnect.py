@@ -46,6 +46,6 @@ def test_follow_reconnects_to_a_restarted_dev_and_follows_to_live(tmp_path: Path
             follow.kill()
         dev.stop()
     output = "".join(said)
-    assert output.count(RECONNECTING) == 1 and "reconnected: local session in .chatft" in output
+    assert output.count(RECONNECTING) == 1 and f"reconnected: local session in {tmp_path / '.chatft'}" in output
     assert any(line.startswith("✓ live") for line in said[before:]), output
     assert "Traceback" not in output
