@@ -3,6 +3,7 @@ help, --version, shell completion, copyable hints."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -169,3 +170,27 @@ def test_the_narrow_status_table_never_breaks_a_word(width, monkeypatch) -> None
         assert token in words or token.endswith("…"), f"{token!r} is a broken word in:\n{text}"
     for v in views:
         assert v.name in text and v.stage.value in text
+
+
+def test_upload_drop_invalid_uploads_only_the_valid_conversations(
+    tmp_path, blob_service, storage_env, monkeypatch
+) -> None:
+    """As `chatft prepare --drop-invalid`: invalid lines are dropped and listed, and what is uploaded is the
+    valid conversations only, so the ingest function (whatever its DROP_INVALID) accepts exactly them."""
+    from shared.domain.chatdata.options import ValidationOptions
+    from shared.domain.chatdata.validator import validate_stream
+    from tests.test_upload_command import blobs, settings_for
+
+    target = settings_for(storage_env, tmp_path, monkeypatch)
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(valid_file(20) + b"[1]\n{bad\n" + valid_file(10, start=30))
+    refused = runner.invoke(app, ["upload", str(path), "--settings", str(target)])
+    assert refused.exit_code == 1 and blobs(blob_service, storage_env["UPLOAD_CONTAINER"]) == {}
+    result = runner.invoke(
+        app, ["upload", str(path), "--drop-invalid", "--settings", str(target)], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "dropped 2 invalid line(s): 21-22; uploading the 30 valid conversations" in result.output
+    stored = blobs(blob_service, storage_env["UPLOAD_CONTAINER"])["mixed.jsonl"]
+    report = validate_stream(io.BytesIO(stored), ValidationOptions(), source="mixed.jsonl")
+    assert report.valid and report.conversations == 30 and not report.warnings.totals

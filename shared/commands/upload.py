@@ -99,6 +99,47 @@ def _validate_and_hash(path: Path, validate: bool):  # -> tuple[Report | None, F
     return report, hasher.digest()
 
 
+def _without_invalid(path: Path):  # -> tuple[Report, FileDigest, Path]
+    """--drop-invalid: validate dropping invalid lines; when some were dropped, the file to upload is a copy holding
+    only the valid conversations (as the validator writes them), so the ingest accepts exactly those. Which file
+    was sent is the third value; the copy is removed when the command ends."""
+    import atexit
+    import dataclasses
+    import tempfile
+
+    from shared.domain.chatdata.report import dropped_text
+    from shared.domain.chatdata.validator import validate_stream
+    from shared.settings import SettingsError, validation_options
+
+    try:
+        options = dataclasses.replace(validation_options(), drop_invalid=True)
+    except SettingsError as exc:
+        fail(str(exc))
+    with tempfile.NamedTemporaryFile(prefix="chatft-valid-", suffix=".jsonl", delete=False) as copy:
+        atexit.register(Path(copy.name).unlink, missing_ok=True)
+
+        class _AllRows:  # every kept row, in file order; which split it falls in does not matter here
+            def write(self, split: int, row: bytes) -> None:
+                copy.write(row)
+
+            def move_train_rows(self, moves: dict[int, int]) -> None:
+                pass
+
+        try:
+            with path.open("rb") as f:
+                report = validate_stream(f, options, source=str(path), sink=_AllRows())
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror or exc}")
+    if not report.valid or not report.dropped:
+        return report, _validate_and_hash(path, validate=False)[1], path  # nothing dropped: the file as it is
+    out.print(
+        f"dropped {report.dropped.count} invalid line(s): {dropped_text(report.as_dict())}; "
+        f"uploading the {report.conversations} valid conversations",
+        highlight=False,
+    )
+    return report, _validate_and_hash(Path(copy.name), validate=False)[1], Path(copy.name)
+
+
 def register(app: typer.Typer) -> None:
     """Add `chatft upload` to the `chatft` app."""
 
@@ -114,6 +155,12 @@ def register(app: typer.Typer) -> None:
         ] = False,
         no_validate: Annotated[
             bool, typer.Option("--no-validate", help="Skip the local validation (the ingest function still validates).")
+        ] = False,
+        drop_invalid: Annotated[
+            bool,
+            typer.Option(
+                "--drop-invalid", help="Upload only the valid conversations (as `chatft prepare --drop-invalid`)."
+            ),
         ] = False,
         overwrite: Annotated[
             bool,
@@ -162,7 +209,11 @@ def register(app: typer.Typer) -> None:
             fail(f"--name {blob!r} is not a blob name")
         _refuse_unless_jsonl(path, blob, given=name is not None)
         with target_applied(settings_file, env, use_azd) as source:
-            report, digest = _validate_and_hash(path, validate=not no_validate)
+            retry_flags = ["--drop-invalid"] if drop_invalid else []
+            if drop_invalid and not no_validate:
+                report, digest, sent = _without_invalid(path)
+            else:
+                (report, digest), sent = _validate_and_hash(path, validate=not no_validate), path
             if report is not None and not report.valid:
                 print_report(report)  # the same summary as `chatft validate`
                 err.print("[red]rejected:[/red] nothing was uploaded; fix the lines above and upload again")
@@ -177,7 +228,7 @@ def register(app: typer.Typer) -> None:
                     out.print(
                         f"already uploaded as {escape(uploaded.name)} (same bytes, sha256 {digest.sha256[:12]}): "
                         f"not uploaded again. {escape(chatft('status', uploaded.name))} shows it; to retry it, "
-                        f"{escape(chatft('upload', str(path), '--name', uploaded.name, '--overwrite'))}",
+                        f"{escape(chatft('upload', str(path), '--name', uploaded.name, '--overwrite', *retry_flags))}",
                         highlight=False,
                     )
                     if choices.given():  # the bytes are trained once: its choices are the first upload's
@@ -189,7 +240,7 @@ def register(app: typer.Typer) -> None:
                     if follow:
                         raise typer.Exit(follow_upload(uploaded, digest.sha256, store, interval, seconds))
                     raise typer.Exit(EXIT_ACCEPTED)
-                uploaded, store = _upload(path, blob, digest, overwrite, concurrency, claim, choices.as_metadata())
+                uploaded, store = _upload(sent, blob, digest, overwrite, concurrency, claim, choices.as_metadata())
             except typer.Exit:
                 raise
             except KeyboardInterrupt as exc:  # one line saying what storage holds, never a blank line
