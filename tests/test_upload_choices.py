@@ -152,7 +152,10 @@ def test_upload_options_land_as_metadata_and_reach_the_job(aml, tmp_path, blob_s
 
 @pytest.mark.parametrize(
     ("args", "says"),
-    [(["--suffix", "v 2"], "--suffix: 'v 2' is not a name suffix"), (["--learning-rate", "0"], "--learning-rate")],
+    [
+        (["--suffix", "v 2"], "--suffix: 'v 2' is not a name suffix"),
+        (["--learning-rate", "0"], "--learning-rate: '0.0' is not a number above 0"),
+    ],
 )
 def test_a_malformed_option_is_refused_before_uploading(tmp_path, blob_service, storage_env, monkeypatch, args, says):
     target = settings_for(storage_env, tmp_path, monkeypatch)
