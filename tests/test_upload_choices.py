@@ -184,3 +184,29 @@ def test_status_shows_what_the_upload_chose(aml, tmp_path, blob_service, storage
     assert "epochs 2, suffix v2" in line
     doc = json.loads(CliRunner().invoke(app, ["status", "chats.jsonl", "--json", "--settings", str(target)]).stdout)
     assert doc["choices"].startswith("epochs 2, suffix v2")
+
+
+def test_offline_the_stand_in_takes_the_choices_and_their_bounds(tmp_path) -> None:
+    """The local backend has no component to read: it holds the published one's declarations (num_train_epochs
+    `min: 1`, tests/fixtures/chat_completion_pipeline.yaml), so `chatft dev` rejects what Azure would."""
+    from shared.domain.finetune.errors import PreflightError
+    from shared.domain.workspace import FinetuneRequest
+    from shared.local.backend import LocalWorkspace
+    from shared.settings import Settings
+
+    local = LocalWorkspace(Settings.from_env({"ML_BACKEND": "local", "LOCAL_STATE_DIR": str(tmp_path / "state")}))
+
+    def request(**choices: str) -> FinetuneRequest:
+        return FinetuneRequest("chatft-x-a1", {}, {}, "cid", choices=UploadChoices(**choices))
+
+    try:
+        with pytest.raises(PreflightError, match=r"blob metadata chatft_epochs .*must be at least 1") as caught:
+            local.submit_finetune(request(epochs="0"))
+        assert caught.value.setting == "chatft_epochs" and not (tmp_path / "state" / "jobs").exists()
+        job = local.submit_finetune(request(epochs="2", learning_rate="1e-4", model="Phi-4-mini-instruct"))
+        assert job.parameters["num_train_epochs"] == 2 and job.parameters["learning_rate"] == 1e-4
+        assert "/models/Phi-4-mini-instruct/" in job.model_id
+        record = json.loads((tmp_path / "state" / "jobs" / "chatft-x-a1" / "job.json").read_text())
+        assert record["base_model"] == "Phi-4-mini-instruct"
+    finally:
+        local.shutdown()

@@ -20,7 +20,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from shared.domain.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS
+from shared.domain.finetune.choices import METADATA, PARAMETERS
+from shared.domain.finetune.choices import label as choice_label
+from shared.domain.finetune.errors import PreflightError
+from shared.domain.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS, InputSpec, coerce
 from shared.domain.naming import display_name
 from shared.domain.training import TrainingMetrics, curve_keys, points
 from shared.domain.workspace import (
@@ -133,11 +136,23 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _chosen(request: FinetuneRequest) -> dict[str, int | float]:
-    """The upload's epochs and learning rate as the component's integer and number inputs (shape checked already)."""
-    chosen = request.choices.overrides()
-    types = {"num_train_epochs": int, "learning_rate": float}
-    return {key: types[key](float(value)) for key, value in chosen.items()}
+STAND_IN_INPUTS = {"num_train_epochs": InputSpec("integer", min=1), "learning_rate": InputSpec("number")}
+"""The published chat_completion_pipeline's declarations of the inputs an upload can choose (its `min: 1` on
+epochs): offline there is no component to read them from, and a choice is checked the same way."""
+
+
+def _chosen(request: FinetuneRequest) -> dict[str, Any]:
+    """The upload's epochs and learning rate as the component would take them; PreflightError naming the key."""
+    by_input = {PARAMETERS[c]: c for c in PARAMETERS}
+    chosen: dict[str, Any] = {}
+    for key, value in request.choices.overrides().items():
+        spec = STAND_IN_INPUTS[key]
+        try:
+            chosen[key] = coerce(value, spec.type, spec.enum, spec.min, spec.max)
+        except ValueError as exc:
+            choice = by_input[key]
+            raise PreflightError(f"{choice_label(choice)}: {key}: {exc}", METADATA[choice]) from exc
+    return chosen
 
 
 class LocalWorkspace:
