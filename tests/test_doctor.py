@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from datetime import date
 from types import SimpleNamespace
 from typing import Any
@@ -307,6 +308,40 @@ def test_no_credential_names_the_fix(deployment) -> None:
     deployment.credential = Credential(fail=True)
     check = by_name(deployment)["identity"]
     assert not check.ok and "az login" in check.fix
+
+
+def test_no_sign_in_is_said_once_and_the_checks_that_need_a_token_are_not_run(deployment, monkeypatch) -> None:
+    """A real DefaultAzureCredential narrowed to EnvironmentCredential (AZURE_TOKEN_CREDENTIALS, azure-identity
+    1.27 _internal/utils.py) with nothing configured: its ClientAuthenticationError (identity/_credentials/
+    chained.py) is one line, once; Azurite (a connection string: no token) is still checked."""
+    from azure.identity import DefaultAzureCredential
+
+    for name in [k for k in os.environ if k.startswith(("AZURE_", "IDENTITY_", "MSI_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+    deployment.credential = DefaultAzureCredential()
+    checks = run_doctor(context(deployment))
+    failed = [c for c in checks if not c.ok]
+    assert [c.name for c in failed] == ["identity"], failed
+    assert failed[0].detail.startswith("not signed in to Azure") and "\n" not in failed[0].detail
+    assert failed[0].fix.startswith("run `az login`") and "DefaultAzureCredential" not in failed[0].detail
+    assert [c.name for c in checks] == ["identity", "storage containers", "ledger table", "guards"]
+
+
+def test_missing_workspace_settings_are_named_never_the_sdks_text(deployment) -> None:
+    """azure-ai-ml's MLClient refuses an empty workspace name before any request with "Please provide a
+    workspace name or use a MLClient with a workspace name set." (ValidationException,
+    azure/ai/ml/operations/_workspace_operations_base.py): the doctor names the setting instead, and the
+    checks that need the workspace wait for it."""
+    env = {k: v for k, v in deployment.env.items() if k != "AML_WORKSPACE"}
+    deployment.settings = Settings.from_env(env)
+    deployment.adapter = AzureMLWorkspace(deployment.settings, credential_factory=lambda: deployment.credential)
+    checks = by_name(deployment)
+    check = checks["workspace"]
+    assert not check.ok and check.detail == "AML_WORKSPACE not set (ML_BACKEND=azure)", check
+    assert "AML_WORKSPACE" in check.fix and "azd env get-values" in check.fix
+    assert not any("Please provide" in c.detail or c.detail.startswith(" :") for c in checks.values())
+    assert "janitor metrics" not in checks and "event grid: job events" not in checks
 
 
 def refused_by_storage(deployment, azurite) -> None:

@@ -100,6 +100,24 @@ def command_table_options() -> dict[str, Any]:
     }
 
 
+PROBE_CONNECT_SECONDS = 3.0
+"""`chatft doctor`'s connect timeout: an address nothing answers on is said within 5 s, once (no retry)."""
+
+
+def probe_blob_options() -> dict[str, Any]:
+    """command_blob_options for a probe: a shorter connect, one attempt (the doctor asks, it does not insist)."""
+    return {
+        **command_blob_options(),
+        "connection_timeout": PROBE_CONNECT_SECONDS,
+        "retry_policy": _deadline_retry()(retry_total=0),
+    }
+
+
+def probe_table_options() -> dict[str, Any]:
+    """command_table_options for a probe: a shorter connect, one attempt."""
+    return {**command_table_options(), "connection_timeout": PROBE_CONNECT_SECONDS, "retry_total": 0}
+
+
 @functools.cache
 def _deadline_retry() -> type:
     """azure-storage-blob's ExponentialRetry with a total deadline per call (the storage retry has none:
@@ -113,6 +131,10 @@ def _deadline_retry() -> type:
             return settings
 
         def increment(self, settings: dict[str, Any], request: Any, response: Any = None, error: Any = None) -> bool:
+            from shared.azure.identity import credential_failure
+
+            if error is not None and credential_failure(error) is not None:
+                return False  # no sign-in: asking the credential chain again cannot help (and repeats its log)
             if time.monotonic() + _BACKOFF_MAX + READ_SECONDS > settings["deadline"]:
                 return False  # another attempt could not finish by the deadline: the caller gets this error now
             return super().increment(settings, request, response, error)

@@ -95,11 +95,12 @@ def context() -> object:
 def azure_error(exc: Exception) -> str:
     """A failure as one line: no sign-in says how to sign in, transient ones say to try again, refusals say
     what Azure said."""
-    from shared.azure.azureml.errors import is_credential_unavailable, is_transient
+    from shared.azure.azureml.errors import is_transient
+    from shared.azure.identity import sign_in_failure
 
     text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    if is_credential_unavailable(exc):  # transient for the app (its identity endpoint warms up), not for a person
-        return "no Azure sign-in was found on this machine: run `az login` (or `azd auth login`), then try again"
+    if (signed_out := sign_in_failure(exc)) is not None:  # transient for the app, not for a person
+        return signed_out
     if is_transient(exc):
         return f"Azure did not answer ({text}); nothing was changed that a retry would not finish: try again"
     status = getattr(exc, "status_code", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import stat
 from pathlib import Path
 from typing import BinaryIO, NoReturn
@@ -11,6 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+# azure-identity logs each failed sign-in as a WARNING holding every source's message (ChainedTokenCredential,
+# identity/_credentials/chained.py), which Python prints to stderr when nothing configures logging: a command says
+# it once, in one line (shared.azure.identity.sign_in_failure); CHATFT_DEBUG=1 keeps the SDK's text.
+if not os.environ.get("CHATFT_DEBUG"):
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
 
 # soft_wrap: Rich must never break a path, JSON path or message mid-line (users grep and copy them).
 out = Console(soft_wrap=True)

@@ -38,6 +38,10 @@ def storage_failure(exc: Exception) -> str | None:
 
     if isinstance(exc, SettingsError):
         return str(exc)
+    from shared.azure.identity import sign_in_failure
+
+    if (signed_out := sign_in_failure(exc, "storage", connection="CHATFT_STORAGE")) is not None:
+        return signed_out
     if isinstance(exc, AzureError):
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 

@@ -71,6 +71,11 @@ class DoctorContext:
     assignments: list[Assignment] | None = field(default=None, init=False)
 
 
+def _is_sdk_validation(exc: BaseException) -> bool:
+    """azure-ai-ml refused its own arguments before any request (ValidationException, azure/ai/ml/exceptions.py)."""
+    return type(exc).__name__ == "ValidationException" and type(exc).__module__.startswith("azure.ai.ml")
+
+
 def _error(exc: BaseException) -> str:
     code = getattr(getattr(exc, "error", None), "code", None)
     status = getattr(exc, "status_code", None)
@@ -93,21 +98,55 @@ def _account(ctx: DoctorContext) -> str:
     return ""
 
 
+UNREACHABLE_FIX_START = "nothing answered:"
+
+
+def _is_emulator(ctx: DoctorContext) -> bool:
+    found = storage_connection(ctx.env, service="blob", connection=STORAGE_CONNECTION)
+    text = (found[1] if found else "").lower()
+    return "usedevelopmentstorage=true" in text or "127.0.0.1" in text or "localhost" in text
+
+
+def _storage_error(ctx: DoctorContext, exc: BaseException, service: str) -> str:
+    """What storage said, or for no answer at all the address asked and why (not urllib3's object text)."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    if not isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return _error(exc)
+    found = storage_connection(ctx.env, service=service, connection=STORAGE_CONNECTION)
+    address = _endpoint(found[1] if found else "", service)
+    text = str(exc).lower()
+    why = "connection refused" if "refused" in text else "timed out" if "timed out" in text else "no answer"
+    return f"{address or 'the storage account'}: {why}"
+
+
+def _endpoint(value: str, service: str) -> str:
+    """The host:port a connection setting's `service` endpoint points at."""
+    if "=" not in value:
+        parts = urlsplit(value)
+        return parts.netloc
+    for part in value.split(";"):
+        key, _, found = part.partition("=")
+        if key.strip().lower() == f"{service}endpoint":
+            return urlsplit(found.strip()).netloc
+    if "usedevelopmentstorage=true" in value.lower():
+        return "127.0.0.1:" + {"blob": "10000", "queue": "10001", "table": "10002"}[service]
+    return ""
+
+
 def _account_scope(ctx: DoctorContext, under: str = "") -> str:
     """The account's resource id as a shell expression, or a container's or table's below it (`under`)."""
     return f'"$(az storage account show -n {_account(ctx) or "<account>"} --query id -o tsv){under}"'
 
 
 def check_identity(ctx: DoctorContext) -> Check:
+    from shared.azure.identity import sign_in_problem
+
     try:
         token = ctx.credential.get_token(ARM_SCOPE).token
     except Exception as exc:
-        return Check(
-            "identity",
-            False,
-            f"no credential resolved: {_error(exc)}",
-            "run `az login` (or `azd auth login`); in Azure, give the app a managed identity and set AZURE_CLIENT_ID",
-        )
+        what, fix = sign_in_problem(exc, ctx.env) or (_error(exc), "run `az login` (or `azd auth login`)")
+        return Check("identity", False, f"{what}; the checks that need a token were not run", fix)
     ctx.principal = principal_of(token)
     return Check("identity", True, f"token for {ctx.principal.describe()}")
 
@@ -189,6 +228,12 @@ def _storage_fix(
 ) -> str:
     """404: create it; 403: the data role on just that container or table (what `azd up` gives the person who
     deploys); anything else: the endpoint setting is wrong."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):  # refused, reset, timed out: no answer
+        if ctx.settings.ml_backend == "local" or _is_emulator(ctx):
+            return f"{UNREACHABLE_FIX_START} is Azurite running? `chatft dev` starts it (or check {STORAGE_CONNECTION})"
+        return f"{UNREACHABLE_FIX_START} is the account reachable from here? check {STORAGE_CONNECTION}__{service}ServiceUri"
     status = _status(exc)
     if status == 404:
         return missing
@@ -213,7 +258,7 @@ def check_containers(ctx: DoctorContext) -> Check:
         under = f"/blobServices/default/containers/{name}"
         kind = roles.UPLOAD_CONTAINER if name == s.upload_container else roles.PREPARED_CONTAINER
         fix = _storage_fix(ctx, exc, missing, "Storage Blob Data Contributor", "blob", under, kind)
-        return Check("storage containers", False, _error(exc), fix)
+        return Check("storage containers", False, _storage_error(ctx, exc, "blob"), fix)
     return Check(
         "storage containers", True, f"{s.upload_container} and {s.prepared_container} readable on {_account(ctx)}"
     )
@@ -228,15 +273,30 @@ def check_ledger(ctx: DoctorContext) -> Check:
         missing = f"create the table {table} (`azd provision` does; the app also creates it on first use)"
         under = f"/tableServices/default/tables/{table}"
         fix = _storage_fix(ctx, exc, missing, "Storage Table Data Contributor", "table", under, roles.LEDGER_TABLE)
-        return Check("ledger table", False, _error(exc), fix)
+        return Check("ledger table", False, _storage_error(ctx, exc, "table"), fix)
     return Check("ledger table", True, f"{table} readable")
 
 
+WORKSPACE_SETTINGS = ("AML_SUBSCRIPTION_ID", "AML_RESOURCE_GROUP", "AML_WORKSPACE")
+WORKSPACE_FIX = (
+    "set AML_SUBSCRIPTION_ID, AML_RESOURCE_GROUP and AML_WORKSPACE (`azd env get-values` lists them; "
+    "`chatft doctor --env NAME` reads them), or ML_BACKEND=local to work offline"
+)
+
+
 def check_workspace(ctx: DoctorContext) -> Check:
+    """The workspace answers. Missing settings are named before azure-ai-ml sees them: its own validation
+    says "Please provide a workspace name or use a MLClient with a workspace name set." (a ValidationException,
+    azure/ai/ml/operations/_workspace_operations_base.py), which names no setting."""
     s = ctx.settings
+    missing = [p.split(":")[0] for p in s.submission_problems if p.split(":")[0] in WORKSPACE_SETTINGS]
+    if missing:
+        return Check("workspace", False, f"{', '.join(missing)} not set (ML_BACKEND=azure)", WORKSPACE_FIX)
     try:
         location = ctx.workspace().location()
     except Exception as exc:
+        if _is_sdk_validation(exc):
+            return Check("workspace", False, f"{s.aml_workspace}: not a valid workspace setting", WORKSPACE_FIX)
         fix = (
             role_advice(
                 ctx, "AzureML Data Scientist", roles.WORKSPACE_SCOPE, s.workspace_resource_id, s.workspace_resource_id
@@ -469,12 +529,36 @@ def check_guards(ctx: DoctorContext) -> Check:
     )
 
 
+def _storage_needs_token(ctx: DoctorContext) -> bool:
+    found = storage_connection(ctx.env, service="blob", connection=STORAGE_CONNECTION)
+    return bool(found) and found[0] == "account_url"
+
+
+def _unreachable(check: Check) -> bool:
+    return not check.ok and (check.fix or "").startswith(UNREACHABLE_FIX_START)
+
+
+def storage_checks(ctx: DoctorContext) -> list[Check]:
+    """Containers, then the ledger on the same account unless the account did not answer (said once)."""
+    containers = check_containers(ctx)
+    return [containers] if _unreachable(containers) else [containers, check_ledger(ctx)]
+
+
 def run_doctor(ctx: DoctorContext) -> list[Check]:
-    """Every check, in the order a person would fix them; one failure never hides the others."""
-    checks = [check_identity(ctx), check_containers(ctx), check_ledger(ctx), check_workspace(ctx)]
-    if checks[-1].ok:
-        checks += check_model_and_compute(ctx)
-        checks.append(check_datastore(ctx))
-    checks += [check_upload_route(ctx), check_job_route(ctx), check_metrics(ctx), check_guards(ctx)]
-    checks += [c for c in (check_shared(ctx), check_app_settings(ctx)) if c is not None]
-    return checks
+    """Every check of an Azure target, in the order a person would fix them; one failure never hides the others,
+    and a failure several checks share (no sign-in, storage unreachable) is said once. ML_BACKEND=local is
+    shared.flows.doctor_local's."""
+    identity = check_identity(ctx)
+    if not identity.ok:
+        storage = [] if _storage_needs_token(ctx) else storage_checks(ctx)
+        return [identity, *storage, check_guards(ctx)]
+    workspace = check_workspace(ctx)
+    checks = [identity, *storage_checks(ctx), workspace]
+    if workspace.ok:  # what lives in (or is read through) the workspace is asked only of one that answered
+        checks += [*check_model_and_compute(ctx), check_datastore(ctx)]
+    checks.append(check_upload_route(ctx))
+    if workspace.ok:
+        checks += [check_job_route(ctx), check_metrics(ctx)]
+    checks.append(check_guards(ctx))
+    later = (check_shared(ctx) if workspace.ok else None, check_app_settings(ctx))
+    return checks + [c for c in later if c is not None]
