@@ -301,7 +301,17 @@ def doctor(
     from shared.doctor_command import DoctorSetupError, doctor_env, run
 
     try:
-        checks = run(doctor_env(env, settings_file, use_azd or env is not None))
+        if settings_file is None and env is None and not use_azd:  # the target every other command uses
+            from shared.commands.target import TargetError, resolve
+
+            try:
+                target = resolve()
+            except TargetError as exc:
+                raise DoctorSetupError(str(exc)) from exc
+            err.print(f"[dim]using {escape(target.source)}[/]", highlight=False)
+            checks = run(target.env)
+        else:
+            checks = run(doctor_env(env, settings_file, use_azd or env is not None))
     except DoctorSetupError as exc:
         err.print(f"[red]doctor:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None

@@ -103,19 +103,22 @@ def build_context(env: Mapping[str, str]) -> DoctorContext:
     credential = DefaultAzureCredential()
 
     def blob_service() -> Any:
-        from shared.azure.storage import blob_service as build
+        from shared.azure.storage import probe_blob_options
+        from shared.azure.upload import storage_client
 
-        return build(env)
+        return storage_client(env, **probe_blob_options())
 
     def table_service() -> Any:
         from azure.data.tables import TableServiceClient
 
+        from shared.azure.storage import probe_table_options
+
         kind, value = storage_connection(env, service="table") or ("", "")
         if kind == "connection_string":
-            return TableServiceClient.from_connection_string(value)
+            return TableServiceClient.from_connection_string(value, **probe_table_options())
         if not value:
             raise DoctorSetupError(f"{STORAGE_CONNECTION}__tableServiceUri is not set")
-        return TableServiceClient(endpoint=value, credential=credential)
+        return TableServiceClient(endpoint=value, credential=credential, **probe_table_options())
 
     workspace_cache: list[Any] = []
 
@@ -153,4 +156,10 @@ def doctor_env(env_name: str | None, settings_path: Path | None, use_azd: bool) 
 
 
 def run(env: Mapping[str, str], context: DoctorContext | None = None) -> list[Check]:
-    return run_doctor(context or build_context(env))
+    """The checks of the target the settings name: ML_BACKEND=local is checked offline, never against Azure."""
+    ctx = context or build_context(env)
+    if ctx.settings.ml_backend == "local":
+        from shared.flows.doctor_local import run_local_doctor
+
+        return run_local_doctor(ctx)
+    return run_doctor(ctx)
