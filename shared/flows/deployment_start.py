@@ -8,12 +8,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.domain import upload_history
 from shared.domain.ledger import LedgerEntry, Status
 from shared.settings import Settings
 
 
 def start_deployment(entry: LedgerEntry, settings: Settings, now: datetime, **deploy: Any) -> None:
-    """Initial deployment state, set when the model is registered; the reconciler takes it from here."""
+    """Initial deployment state, set when the model is registered; the reconciler takes it from here.
+    What the deployment it replaces showed (its retirement, a redeploy) stays in the upload's history."""
+    upload_history.archive(entry, entry.deploy)
     entry.status = Status.REGISTERED
     entry.updated_at = now
     entry.deploy = {
@@ -61,4 +64,6 @@ def deployment_summary(entry: LedgerEntry) -> dict[str, Any]:
         )
     if entry.status is Status.DEPLOY_FAILED:
         summary["cleanup"] = f"endpoint {d.get('endpoint')} deleted so nothing stays billable"
+    if history := upload_history.lines(entry):
+        summary["history"] = history
     return summary

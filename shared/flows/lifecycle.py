@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared.azure.storage import PreparedStore
+from shared.domain import upload_history
 from shared.domain.janitor import KEEP_TAG, MANAGED_TAG
 from shared.domain.ledger import DEPLOYMENT_ACTIVE, Ledger, LedgerEntry, Status, change_and_save
 from shared.domain.naming import dataset_prefix
@@ -152,7 +153,7 @@ def keep(ctx: LifecycleContext, query: str) -> Outcome:
         )
     ctx.workspace.set_endpoint_tags(endpoint.name, {**_without_keep(endpoint.tags), KEEP_TAG: "true"})
     now = ctx.now()
-    _note(ctx, subject.entry, lambda d: d.__setitem__("kept", {"at": now.isoformat(), "by": "chatft keep"}))
+    _note(ctx, subject.entry, lambda d: d.__setitem__("kept", {"at": now.isoformat(), "by": "chatft keep"}), now)
     log_step("lifecycle.keep", endpoint=endpoint.name, cid=subject.entry.cid if subject.entry else None)
     return Outcome(
         _applied(ctx, endpoint.name, True)
@@ -169,7 +170,7 @@ def release(ctx: LifecycleContext, query: str) -> Outcome:
     if key is None:
         return Outcome(f"endpoint {endpoint.name} is not kept (no {KEEP_TAG} tag): nothing to release", changed=False)
     ctx.workspace.set_endpoint_tags(endpoint.name, _without_keep(endpoint.tags))
-    _note(ctx, subject.entry, lambda d: d.pop("kept", None))
+    _note(ctx, subject.entry, lambda d: d.pop("kept", None), ctx.now(), upload_history.RELEASE)
     log_step("lifecycle.release", endpoint=endpoint.name, cid=subject.entry.cid if subject.entry else None)
     minutes = ctx.settings.janitor_idle_minutes
     return Outcome(
@@ -190,12 +191,24 @@ def _applied(ctx: LifecycleContext, name: str, kept: bool) -> str | None:
     )
 
 
-def _note(ctx: LifecycleContext, entry: LedgerEntry | None, change: Callable[[dict[str, Any]], Any]) -> None:
-    """Record a keep or release in the ledger row and the report (the tag stays the truth the janitor reads;
-    this is for `chatft status` and the report's reader). Best effort: a row that keeps changing is left."""
+def _note(
+    ctx: LifecycleContext,
+    entry: LedgerEntry | None,
+    change: Callable[[dict[str, Any]], Any],
+    at: datetime,
+    action: str = upload_history.KEEP,
+) -> None:
+    """Record a keep or release in the ledger row, its history and the report (the tag stays the truth the
+    janitor reads; this is for `chatft status` and the report's reader). Best effort: a row that keeps changing
+    is left."""
     if entry is None:
         return
-    saved = _save(ctx, entry, lambda e: change(e.deploy))
+
+    def noted(e: LedgerEntry) -> None:
+        change(e.deploy)
+        upload_history.add(e, action, at, endpoint=e.deploy.get("endpoint"), by=f"chatft {action}")
+
+    saved = _save(ctx, entry, noted)
     if saved is None:
         return
     summary = deployment_summary(saved)
@@ -305,6 +318,10 @@ def _mark_retiring(entry: LedgerEntry, why: str, now: datetime) -> None:
         "delete_requests": previous.get("delete_requests", 0),
         "last_error": previous.get("last_error"),
     }
+    retired = entry.deploy["retired"]
+    upload_history.add(
+        entry, upload_history.RETIRE, retired["at"], endpoint=entry.deploy.get("endpoint"), by=retired["by"], detail=why
+    )
 
 
 def _record_request(entry: LedgerEntry, error: str | None, asked: bool) -> None:
@@ -349,6 +366,7 @@ def redeploy(ctx: LifecycleContext, query: str, *, skip_gate: bool = False) -> O
         entry.deploy["redeployed_by"] = "chatft redeploy" + (" --skip-gate" if skip_gate else "")
         if skip_gate:
             entry.deploy["skip_gate"] = f"chatft redeploy --skip-gate at {now.isoformat()}"
+        upload_history.archive(entry, entry.deploy)  # the redeploy, and the retirement it follows
         entry.error = ""
         if ctx.ledger.save(entry):
             break
