@@ -163,7 +163,11 @@ def test_local_job_logs_real_epoch_curves(tmp_path, monkeypatch) -> None:
     (job.folder / "job.json").write_text('{"name": "j1", "status": "Completed", "started_at": 1, "ended_at": 3}')
     metrics = ws.training_metrics("j1")
     assert metrics.step_label == "epoch" and set(metrics.series) == {"train_loss", "eval_loss", "eval_token_f1"}
-    assert [s for s, _ in metrics.series["eval_token_f1"]] == [1, 2, 3, 4, 5]
+    assert [s for s, _ in metrics.series["eval_token_f1"]] == [
+        1,
+        2,
+        3,
+    ]  # no params in the record: the default num_train_epochs
     assert all(0 <= v <= 1 for _, v in metrics.series["eval_loss"])
     assert metrics.duration_seconds == 2
 

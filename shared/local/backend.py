@@ -178,7 +178,9 @@ class LocalWorkspace:
         s = self.settings
         request.choices.check()
         model = request.choices.model or s.finetune_model  # the upload's own choice, for this job only
-        params = {**TRAINING_DEFAULTS, **OPTIMISATION_DEFAULTS, "apply_deepspeed": "false", **_chosen(request)}
+        # No DeepSpeed offline, so no stage either: the parameters sent say one thing about it.
+        defaults = {k: v for k, v in OPTIMISATION_DEFAULTS.items() if k != "deepspeed_stage"}
+        params = {**TRAINING_DEFAULTS, **defaults, "apply_deepspeed": "false", **_chosen(request)}
         result = SubmittedJob(
             name=request.job_name,
             display_name=display_name(model, params, 1),
@@ -207,6 +209,7 @@ class LocalWorkspace:
                 "webhook": s.local_event_webhook,
                 "base_model": model,
                 "display_name": result.display_name,
+                "params": params,
                 "created_at": time.time(),
             },
         )

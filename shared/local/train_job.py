@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.domain.evaluation import held_out_pair
+from shared.domain.finetune.params import TRAINING_DEFAULTS
 from shared.local.events import RUN_COMPLETED, RUN_STATUS_CHANGED, post_events, run_event
 from shared.local.procs import watch_parent
 from shared.local.retrieval import RetrievalModel
@@ -154,7 +155,13 @@ class Job:
         return 1
 
 
-EPOCHS = 5
+def epochs(record: dict[str, Any]) -> int:
+    """The job's num_train_epochs, as sent (the backend keeps its parameters in job.json); chatft's default for a
+    record written before they were kept."""
+    value = (record.get("params") or {}).get("num_train_epochs", TRAINING_DEFAULTS["num_train_epochs"])
+    return max(1, int(value))
+
+
 EVAL_LIMIT = 200
 """Conversations evaluated per epoch, at most (the curves stay cheap on big uploads)."""
 TEST_LIMIT = 1000
@@ -164,13 +171,14 @@ scanned whole (8,500 lookups took minutes on a 40 MB upload)."""
 
 
 def _log_epochs(job: Job, train_rows: list[dict[str, Any]], validation: list[dict[str, Any]]) -> None:
-    """Real curves, logged as MLflow metrics (key, value, timestamp, step) to metrics.json: "epoch" e
-    trains the retrieval model on the first e/EPOCHS of the train split, then measures token F1 on
-    that subset (train) and on the validation split (eval). Loss is 1 - token F1. The curves show
-    what more data buys a retrieval model; no foundation model is fine-tuned."""
+    """Real curves, logged as MLflow metrics (key, value, timestamp, step) to metrics.json, one "epoch" per the
+    job's num_train_epochs (E): epoch e trains the retrieval model on the first e/E of the train split, then
+    measures token F1 on that subset (train) and on the validation split (eval). Loss is 1 - token F1. The curves
+    show what more data buys a retrieval model; no foundation model is fine-tuned."""
     history: list[dict[str, Any]] = []
-    for epoch in range(1, EPOCHS + 1):
-        subset = train_rows[: max(1, len(train_rows) * epoch // EPOCHS)]
+    total = epochs(job.record)
+    for epoch in range(1, total + 1):
+        subset = train_rows[: max(1, len(train_rows) * epoch // total)]
         try:
             model = RetrievalModel.train(subset)
         except ValueError:  # no (user, assistant) turn yet in this subset

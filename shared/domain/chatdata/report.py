@@ -149,17 +149,28 @@ def _section(title: str, data: dict[str, Any] | None) -> list[str]:
             continue
         if key == "parameters" and isinstance(value, dict):
             out.append("- Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(value.items())))
+            out.append(f"- DeepSpeed: {deepspeed_text(value)}")
         elif key == "dropped_parameters":
             out += [f"- Not passed: `{x['key']}` from {x['source']} ({x['reason']})" for x in value]
         elif key == "warnings":
             out += [f"- Warning: {w}" for w in value]
-        elif key == "history" and isinstance(value, list):
-            out += ["- History:", *(f"  - {line}" for line in value)]
         elif isinstance(value, dict):
             out.append(f"- {_label(key)}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
         else:
             out.append(f"- {_label(key)}: {value}")
     return out
+
+
+def deepspeed_text(parameters: dict[str, Any]) -> str:
+    """What the parameters sent say about DeepSpeed, in one phrase (the component applies it only when
+    apply_deepspeed is "true", at deepspeed_stage)."""
+    flag = str(parameters.get("apply_deepspeed", "")).lower()
+    if flag != "true":
+        return f"off (apply_deepspeed={flag or 'not sent'})"
+    stage = parameters.get("deepspeed_stage")
+    if stage in (None, ""):
+        return "on, the component's default stage (apply_deepspeed=true, no deepspeed_stage sent)"
+    return f"stage {stage} (apply_deepspeed=true, deepspeed_stage={stage})"
 
 
 def _finding_row(f: dict[str, Any]) -> str:
