@@ -210,3 +210,17 @@ def test_offline_the_stand_in_takes_the_choices_and_their_bounds(tmp_path) -> No
         assert record["base_model"] == "Phi-4-mini-instruct"
     finally:
         local.shutdown()
+
+
+def test_a_rejected_choice_is_fixed_by_uploading_again_with_a_good_one(aml, blob_service, storage_env) -> None:
+    """The rejection's retry advice (upload the same file again) works with corrected metadata: the new upload's
+    choices replace the old ones on the row, and only they reach the job."""
+    workspace, _ = aml
+    drop(blob_service, storage_env, {"chatft_epochs": "0", "chatft_suffix": "v1"})
+    ingest()
+    assert submission(blob_service, storage_env)["status"] == "failed"
+    drop(blob_service, storage_env, {"chatft_epochs": "2"})
+    ingest()
+    assert step_inputs(workspace)["num_train_epochs"] == 2
+    row = shared.runtime.ledger().get(UploadKey("chats", SHA))
+    assert row.status is Status.SUBMITTED and UploadChoices.from_ledger(row.extra) == UploadChoices(epochs="2")
