@@ -64,7 +64,7 @@ def timed(*args: str):
 
 
 def one_line(result) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("using ")]
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     return lines[0]
 
