@@ -274,13 +274,22 @@ def score_prompt(
     endpoint: Annotated[
         Optional[str], typer.Option("--endpoint", help="Endpoint name (default: the newest live one).")
     ] = None,
+    settings_file: Annotated[Optional[Path], typer.Option("--settings", help="A local.settings.json to read.")] = None,
+    env: Annotated[
+        Optional[str], typer.Option("--env", help="The azd environment (.azure/<ENV>/.env) to read.")
+    ] = None,
+    use_azd: Annotated[bool, typer.Option("--azd", help="Read azd's default environment.")] = False,
 ) -> None:
-    """Ask a live local endpoint (from `chatft dev` or `chatft demo --keep`) one question.
+    """Ask a live endpoint one question: a local one (from `chatft dev` or `chatft demo --keep`), or with
+    --env/--settings/--azd one of that chatft's (Azure: its key or Entra token, as the endpoint's auth mode says).
 
     Without --state it looks in every local state folder (.chatft, .chatft/runs/*) for an endpoint
     whose scoring server is alive and answers /health, newest first."""
-    from shared.commands.score import score_local
+    from shared.commands.score import score_local, score_target
 
+    if settings_file is not None or env is not None or use_azd:
+        score_target(prompt, endpoint, settings_file, env, use_azd)
+        return
     score_local(prompt, state, endpoint)
 
 

@@ -66,3 +66,60 @@ def score_local(prompt: str, state: Path | None, endpoint: str | None) -> None:
         err.print(f"[red]error:[/red] {escape(str(config.get('name')))}: {escape(str(exc))}")
         raise typer.Exit(EXIT_REJECTED) from None
     out.print(f"[dim]{escape(str(config['name']))} ({result.latency_ms} ms)[/]\n{escape(result.answer)}")
+
+
+def score_target(prompt: str, endpoint: str | None, settings_file: Path | None, env: str | None, azd: bool) -> None:
+    """Ask an endpoint of the chatft the options name (Azure: `--env`, `--settings`): its scoring URI and
+    auth from the workspace, the request shape from its upload's ledger row. Exit 2: no such endpoint or no
+    target; exit 1: it did not answer."""
+    import os
+
+    from shared.azure.scoring import SmokeError
+    from shared.commands.lifecycle import azure_error
+    from shared.commands.output import fail
+    from shared.commands.target import target_applied
+    from shared.settings import SettingsError
+
+    with target_applied(settings_file, env, azd) as source:
+        err.print(f"[dim]using {escape(source)}[/]", highlight=False)
+        try:
+            name, result = _ask(prompt, endpoint)
+        except (LookupError, SettingsError) as exc:
+            fail(str(exc).strip("'\""))
+        except SmokeError as exc:
+            fail(f"{endpoint or 'the endpoint'}: {exc}", EXIT_REJECTED)
+        except Exception as exc:  # Azure said no, or could not be reached (signed out included): one line
+            if os.environ.get("CHATFT_DEBUG"):
+                raise
+            fail(azure_error(exc), EXIT_REJECTED)
+    out.print(f"[dim]{escape(name)} ({result.latency_ms} ms)[/]\n{escape(result.answer)}")
+
+
+ANSWER_TIMEOUT = 90.0
+"""Seconds to wait for the answer: the deployment's request_timeout_ms (90000) that chatft sets."""
+
+
+def _ask(prompt: str, endpoint: str | None):
+    """(endpoint name, SmokeResult): the named endpoint, or the newest live upload's."""
+    import shared.runtime
+    from shared.azure.scoring import score
+    from shared.domain.ledger import Status
+
+    workspace = shared.runtime.workspace()
+    if workspace is None:
+        raise LookupError("ML_BACKEND=none in these settings: there is no workspace to score on")
+    live = [e for e in shared.runtime.ledger(create=False).with_status(Status.LIVE) if e.deploy.get("endpoint")]
+    live.sort(key=lambda e: str(e.deploy.get("live_at") or ""), reverse=True)
+    if endpoint is None and not live:
+        raise LookupError("no live endpoint in this chatft's ledger: name one with --endpoint (`chatft status`)")
+    name = endpoint or str(live[0].deploy["endpoint"])
+    entry = next((e for e in live if e.deploy.get("endpoint") == name), None)
+    info = workspace.get_endpoint(name)
+    if info is None or not info.scoring_uri:
+        raise LookupError(f"no endpoint {name} in the workspace: `chatft status` lists the live ones")
+    traffic = {k: v for k, v in (info.traffic or {}).items() if v}
+    deployment = max(traffic, key=traffic.get) if traffic else str((entry.deploy if entry else {}).get("deployment"))
+    secret = workspace.endpoint_key(name)  # a key, or a token, as the endpoint's auth mode says
+    shape = entry.deploy.get("input_shape") if entry is not None else None
+    messages = [{"role": "user", "content": prompt}]
+    return name, score(info.scoring_uri, secret, deployment, messages, ANSWER_TIMEOUT, shape=shape)

@@ -431,8 +431,12 @@ class AzureMLWorkspace:
         start_deployment_put(self.workspace, deployment, self.location())
 
     def endpoint_key(self, name: str) -> str:
+        """The scoring request's bearer, as the endpoint's auth mode has it: `get_keys` gives an EndpointAuthKeys
+        (key: its primary key), an EndpointAuthToken (aml_token) or an EndpointAadToken (aad_token: a token for
+        https://ml.azure.com/.default from this client's credential), azure/ai/ml/operations/
+        _online_endpoint_operations.py `_get_online_credentials`."""
         keys = self.workspace.online_endpoints.get_keys(name)
-        return keys.primary_key
+        return getattr(keys, "primary_key", None) or keys.access_token
 
     @functools.cache  # noqa: B019 - one workspace object per process
     def location(self) -> str:
