@@ -105,18 +105,37 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Label:
+    """A piece of text and where it goes: `anchor` is Pillow's two-letter text anchor (l/m/r, t/m/b)."""
+
+    x: float
+    y: float
+    text: str
+    size: int = 13
+    anchor: str = "mm"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One plotting area with its own value axis: losses in one, evaluation metrics in another."""
+
+    plot: tuple[int, int, int, int]
+    """left, top, right, bottom."""
+    grid_x: list[float]
+    grid_y: list[float]
+    lines: list[Line]
+
+
+@dataclass(frozen=True)
 class ChartLayout:
     """Everything the renderer draws, in pixels: no decisions are left to it."""
 
     size: tuple[int, int]
-    title: str
-    plot: tuple[int, int, int, int]
-    """left, top, right, bottom of the plotting area."""
-    x_label: str
-    y_label: str
-    x_ticks: list[tuple[float, str]]
-    y_ticks: list[tuple[float, str]]
-    lines: list[Line]
+    panels: list[Panel]
+    labels: list[Label]
+    """Every text drawn (title, tick values, axis names, legend), placed so that none overlaps another."""
+    legend: list[tuple[float, float, tuple[int, int, int]]]
+    """x, y and colour of each legend swatch (its label is in `labels`)."""
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -138,41 +157,86 @@ def _fmt(value: float) -> str:
     return f"{value:g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
 
 
+FONT, TITLE_FONT = 13, 16
+CHAR_WIDTH = 0.8
+"""Text width reserved per character, as a share of the font size: wider than the renderer's font draws
+(digits about 0.6, lowercase about 0.5), so reserved space always holds the text."""
+GAP = 8
+"""Pixels between a label and what it labels."""
+
+
+def text_width(text: str, size: int = FONT) -> float:
+    return len(text) * size * CHAR_WIDTH
+
+
+def padded_range(values: list[float]) -> tuple[float, float]:
+    """A value range with room above and below: a flat or extreme curve is drawn inside the panel, never on
+    its frame (8 % of the span each side; a flat curve gets 10 % of its value, or 0.05)."""
+    low, high = min(values), max(values)
+    span = high - low
+    pad = span * 0.08 if span > 0 else (abs(low) * 0.1 or 0.05)
+    return low - pad, high + pad
+
+
 def chart_layout(metrics: TrainingMetrics, title: str, size: tuple[int, int] = CHART_SIZE) -> ChartLayout | None:
-    """A line chart of every curve on one axis; None when no curve has a point."""
+    """Curves by step, losses and evaluation metrics in separate panels with their own value axes (Azure ML's
+    losses near 2 and a token F1 near 1 are both readable); None when no curve has a point."""
     series = {k: v for k, v in metrics.series.items() if v}
     if not series:
         return None
+    groups = [
+        (name, {k: v for k, v in series.items() if ("loss" in k.lower()) == is_loss})
+        for name, is_loss in (("loss", True), ("metrics", False))
+    ]
+    groups = [(name, group) for name, group in groups if group]
+    colors = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(series)}
     width, height = size
-    plot = (70, 50, width - 190, height - 60)
     steps = [s for v in series.values() for s, _ in v]
-    values = [y for v in series.values() for _, y in v]
     x_ticks = nice_ticks(min(steps), max(steps), 6)
     if max(steps) == min(steps):
         x_ticks = [min(steps) - 1, min(steps), min(steps) + 1]
-    y_ticks = nice_ticks(min(values), max(values), 6)
-    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
-    left, top, right, bottom = plot
+    elif len(x_ticks) > 1 and x_ticks[1] - x_ticks[0] < 1:  # steps and epochs are whole: no tick at 1.5
+        x_ticks = list(range(int(min(steps)), int(max(steps)) + 1))
+    y_ticks_of = {name: nice_ticks(*padded_range([y for v in g.values() for _, y in v]), 5) for name, g in groups}
+    widest_tick = max(text_width(_fmt(t)) for ticks in y_ticks_of.values() for t in ticks)
+    left = int(16 + widest_tick + GAP)
+    legend_width = max(text_width(k[:24]) for k in series) + 28 + 16
+    right = int(width - legend_width - 12)
+    top, bottom = 40 + TITLE_FONT, height - (FONT + GAP) * 2 - 10
+    panel_gap = FONT + GAP * 2  # room for the next panel's name
+    panel_height = (bottom - top - panel_gap * (len(groups) - 1) - FONT - GAP) / len(groups)
+    x0, x1 = x_ticks[0], x_ticks[-1]
 
-    def px(step: float, value: float) -> tuple[float, float]:
-        return (
-            left + (step - x0) / (x1 - x0) * (right - left),
-            bottom - (value - y0) / (y1 - y0) * (bottom - top),
+    def x_px(step: float) -> float:
+        return left + (step - x0) / (x1 - x0) * (right - left)
+
+    labels = [Label(width / 2, 18, title, TITLE_FONT, "mm")]
+    panels, legend = [], []
+    y = top
+    for name, group in groups:
+        p_top = int(y + FONT + GAP)  # the panel's name sits above it
+        p_bottom = int(p_top + panel_height)
+        ticks = y_ticks_of[name]
+        y0, y1 = ticks[0], ticks[-1]
+
+        def y_px(value: float, y0: float = y0, y1: float = y1, p_top: int = p_top, p_bottom: int = p_bottom):
+            return p_bottom - (value - y0) / (y1 - y0) * (p_bottom - p_top)
+
+        lines = [Line(k, colors[k], [(x_px(s), y_px(v)) for s, v in pts]) for k, pts in group.items()]
+        panels.append(
+            Panel((left, p_top, right, p_bottom), [x_px(t) for t in x_ticks], [y_px(t) for t in ticks], lines)
         )
-
-    lines = [
-        Line(key, PALETTE[i % len(PALETTE)], [px(s, v) for s, v in pts]) for i, (key, pts) in enumerate(series.items())
-    ]
-    return ChartLayout(
-        size=size,
-        title=title,
-        plot=plot,
-        x_label=metrics.step_label,
-        y_label="value",
-        x_ticks=[(px(t, y0)[0], _fmt(t)) for t in x_ticks],
-        y_ticks=[(px(x0, t)[1], _fmt(t)) for t in y_ticks],
-        lines=lines,
-    )
+        labels.append(Label((left + right) / 2, p_top - GAP / 2, name, FONT, "mb"))
+        labels += [Label(left - GAP, y_px(t), _fmt(t), FONT, "rm") for t in ticks]
+        for i, k in enumerate(group):
+            swatch_y = p_top + 8 + i * 22
+            legend.append((right + 16, swatch_y, colors[k]))
+            labels.append(Label(right + 16 + 28, swatch_y, k[:24], FONT, "lm"))
+        y = p_bottom + panel_gap - FONT - GAP
+    last = panels[-1].plot[3]
+    labels += [Label(x_px(t), last + GAP, _fmt(t), FONT, "mt") for t in x_ticks]
+    labels.append(Label((left + right) / 2, last + GAP * 2 + FONT, metrics.step_label, FONT, "mt"))
+    return ChartLayout(size=size, panels=panels, labels=labels, legend=legend)
 
 
 def training_section(
