@@ -93,3 +93,17 @@ def test_an_azurite_that_does_not_answer_is_one_line_within_5_s(tmp_path, storag
     assert "ledger table" not in output, "the same unreachable account is said once"
     assert "HTTPConnection" not in output and "urllib3" not in output and DEV_ACCOUNT not in output
     assert "✗ local backend" in output and f"no state folder {state}" in output
+
+
+def test_without_flags_the_doctor_checks_the_target_every_command_uses(tmp_path, storage_env, monkeypatch) -> None:
+    """No --settings/--env and no session: the shell's settings over local.settings*.json, as every other
+    command reads them (shared.commands.target.resolve); ML_BACKEND=local there is checked offline, against
+    the Azurite it names, and the doctor says which target it used."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ML_BACKEND", "local")
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path / "state"))
+    result = runner.invoke(cli.app, ["doctor"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1 and "using this shell's environment" in result.stderr, result.output
+    assert "✗ storage containers" in result.output and "(`chatft dev` does)" in result.output
+    assert storage_env["UPLOAD_CONTAINER"] in result.output and "✗ chatft dev" in result.output
+    assert "identity" not in result.output and "workspace" not in result.output

@@ -107,6 +107,15 @@ def _is_emulator(ctx: DoctorContext) -> bool:
     return "usedevelopmentstorage=true" in text or "127.0.0.1" in text or "localhost" in text
 
 
+_NO_ANSWER = (
+    ("refused", "connection refused"),
+    ("failed to resolve", "no such host (the name does not resolve)"),
+    ("name or service not known", "no such host (the name does not resolve)"),
+    ("timed out", "timed out"),
+)
+"""urllib3's words for why nothing answered (its message, kept by azure-core's ServiceRequestError), in short."""
+
+
 def _storage_error(ctx: DoctorContext, exc: BaseException, service: str) -> str:
     """What storage said, or for no answer at all the address asked and why (not urllib3's object text)."""
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
@@ -116,7 +125,7 @@ def _storage_error(ctx: DoctorContext, exc: BaseException, service: str) -> str:
     found = storage_connection(ctx.env, service=service, connection=STORAGE_CONNECTION)
     address = _endpoint(found[1] if found else "", service)
     text = str(exc).lower()
-    why = "connection refused" if "refused" in text else "timed out" if "timed out" in text else "no answer"
+    why = next((said for needle, said in _NO_ANSWER if needle in text), "no answer")
     return f"{address or 'the storage account'}: {why}"
 
 
@@ -254,7 +263,8 @@ def check_containers(ctx: DoctorContext) -> Check:
             container.get_container_properties()
             next(iter(container.list_blobs(results_per_page=1).by_page()), None)
     except Exception as exc:
-        missing = f"create the containers {s.upload_container} and {s.prepared_container} (`azd provision` does)"
+        maker = "`chatft dev` does" if s.ml_backend == "local" else "`azd provision` does"
+        missing = f"create the containers {s.upload_container} and {s.prepared_container} ({maker})"
         under = f"/blobServices/default/containers/{name}"
         kind = roles.UPLOAD_CONTAINER if name == s.upload_container else roles.PREPARED_CONTAINER
         fix = _storage_fix(ctx, exc, missing, "Storage Blob Data Contributor", "blob", under, kind)
@@ -270,7 +280,8 @@ def check_ledger(ctx: DoctorContext) -> Check:
         client = ctx.table_service().get_table_client(table)
         next(iter(client.query_entities("PartitionKey eq 'chatft-doctor'", results_per_page=1).by_page()), None)
     except Exception as exc:
-        missing = f"create the table {table} (`azd provision` does; the app also creates it on first use)"
+        maker = "`chatft dev` does" if ctx.settings.ml_backend == "local" else "`azd provision` does; the app also"
+        missing = f"create the table {table} ({maker} creates it on first use)"
         under = f"/tableServices/default/tables/{table}"
         fix = _storage_fix(ctx, exc, missing, "Storage Table Data Contributor", "table", under, roles.LEDGER_TABLE)
         return Check("ledger table", False, _storage_error(ctx, exc, "table"), fix)
