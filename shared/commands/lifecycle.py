@@ -78,8 +78,12 @@ class NoBackend(Exception):
 def context() -> object:
     """The flow's context from shared.runtime, which `applied(target)` pointed at the target's settings."""
     import shared.runtime
+    from shared.flows.doctor import missing_workspace_settings
     from shared.flows.lifecycle import LifecycleContext
+    from shared.settings import SettingsError
 
+    if missing := missing_workspace_settings(shared.runtime.settings()):  # before azure-ai-ml's own wording
+        raise SettingsError(missing)
     workspace = shared.runtime.workspace()
     if workspace is None:
         raise NoBackend("ML_BACKEND=none in these settings: there is no workspace (set ML_BACKEND to azure or local)")
@@ -97,10 +101,13 @@ def azure_error(exc: Exception) -> str:
     what Azure said."""
     from shared.azure.azureml.errors import is_transient
     from shared.azure.identity import sign_in_failure
+    from shared.flows.doctor import WORKSPACE_FIX, is_sdk_validation
 
     text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     if (signed_out := sign_in_failure(exc)) is not None:  # transient for the app, not for a person
         return signed_out
+    if is_sdk_validation(exc):  # azure-ai-ml refused its arguments before asking Azure: a setting is wrong
+        return f"the workspace settings are incomplete or invalid: {WORKSPACE_FIX}"
     if is_transient(exc):
         return f"Azure did not answer ({text}); nothing was changed that a retry would not finish: try again"
     status = getattr(exc, "status_code", None)

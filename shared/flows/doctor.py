@@ -71,7 +71,7 @@ class DoctorContext:
     assignments: list[Assignment] | None = field(default=None, init=False)
 
 
-def _is_sdk_validation(exc: BaseException) -> bool:
+def is_sdk_validation(exc: BaseException) -> bool:
     """azure-ai-ml refused its own arguments before any request (ValidationException, azure/ai/ml/exceptions.py)."""
     return type(exc).__name__ == "ValidationException" and type(exc).__module__.startswith("azure.ai.ml")
 
@@ -295,18 +295,23 @@ WORKSPACE_FIX = (
 )
 
 
+def missing_workspace_settings(settings: Settings) -> str | None:
+    """One line naming the AML_* settings ML_BACKEND=azure lacks, with the fix; None when none is missing."""
+    missing = [p.split(":")[0] for p in settings.submission_problems if p.split(":")[0] in WORKSPACE_SETTINGS]
+    return f"{', '.join(missing)} not set (ML_BACKEND=azure): {WORKSPACE_FIX}" if missing else None
+
+
 def check_workspace(ctx: DoctorContext) -> Check:
     """The workspace answers. Missing settings are named before azure-ai-ml sees them: its own validation
     says "Please provide a workspace name or use a MLClient with a workspace name set." (a ValidationException,
     azure/ai/ml/operations/_workspace_operations_base.py), which names no setting."""
     s = ctx.settings
-    missing = [p.split(":")[0] for p in s.submission_problems if p.split(":")[0] in WORKSPACE_SETTINGS]
-    if missing:
-        return Check("workspace", False, f"{', '.join(missing)} not set (ML_BACKEND=azure)", WORKSPACE_FIX)
+    if missing := missing_workspace_settings(s):
+        return Check("workspace", False, missing.split(": ")[0], WORKSPACE_FIX)
     try:
         location = ctx.workspace().location()
     except Exception as exc:
-        if _is_sdk_validation(exc):
+        if is_sdk_validation(exc):
             return Check("workspace", False, f"{s.aml_workspace}: not a valid workspace setting", WORKSPACE_FIX)
         fix = (
             role_advice(
