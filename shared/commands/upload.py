@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from shared.commands import json_lines
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, reconnect, session_ended, target_applied
 from shared.commands.validation_report import print_report
@@ -149,6 +150,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("upload")
     def upload(
+        ctx: typer.Context,
         path: Annotated[Path, typer.Argument(help="The JSONL file of chat conversations.")],
         name: Annotated[
             str | None,
@@ -196,6 +198,14 @@ def register(app: typer.Typer) -> None:
                 "--suffix", help="Registered model name: <model>-<dataset>-<suffix> (over REGISTERED_MODEL_SUFFIX)."
             ),
         ] = None,
+        as_json: Annotated[
+            bool,
+            typer.Option(
+                "--json",
+                help="JSON lines on stdout, one event per line (uploaded, already_uploaded or rejected; with "
+                "--follow each stage, step and done as they happen); the human lines go to stderr.",
+            ),
+        ] = False,
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
@@ -206,6 +216,8 @@ def register(app: typer.Typer) -> None:
         the upload did not verify, or the same bytes are being uploaded right now; 2 usage, settings or storage
         error, or --follow timed out."""
         seconds = parse_duration(timeout)
+        if as_json:
+            json_lines.start(ctx)
         choices = _choices(model, epochs, learning_rate, suffix)
         open_input(path).close()  # a regular, readable file, or exit 2 now
         blob = name if name is not None else path.name
@@ -219,6 +231,7 @@ def register(app: typer.Typer) -> None:
             else:
                 (report, digest), sent = _validate_and_hash(path, validate=not no_validate), path
             if report is not None and not report.valid:
+                json_lines.emit("rejected", file=str(path), report=report.as_dict())
                 print_report(report)  # the same summary as `chatft validate`
                 err.print("[red]rejected:[/red] nothing was uploaded; fix the lines above and upload again")
                 raise typer.Exit(EXIT_REJECTED)
@@ -229,6 +242,7 @@ def register(app: typer.Typer) -> None:
                     claim, same = _claim_bytes(digest.sha256, blob)
                 if same is not None:  # a second copy would train the same data again, on GPUs, for nothing
                     uploaded, store = same
+                    json_lines.emit("already_uploaded", name=uploaded.name, sha256=digest.sha256)
                     out.print(
                         f"already uploaded as {escape(uploaded.name)} (same bytes, sha256 {digest.sha256[:12]}): "
                         f"not uploaded again. {escape(chatft('status', uploaded.name))} shows it; to retry it, "
@@ -395,6 +409,17 @@ def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int, cl
 
 
 def _say_uploaded(path: Path, uploaded, digest, container: str, report) -> None:
+    json_lines.emit(
+        "uploaded",
+        file=str(path),
+        container=container,
+        name=uploaded.name,
+        size=digest.size,
+        sha256=digest.sha256,
+        replaced=bool(uploaded.replaced),
+        skipped=list(uploaded.skipped),
+        conversations=report.conversations if report is not None else None,
+    )
     if report is not None:
         out.print(
             f"[green]✓[/] [bold]{'checked':<14}[/] {escape(str(path))}: {report.conversations} conversations, "
@@ -459,8 +484,12 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
                         step = view.step if milestone.stage is Stage.DEPLOYING else step
                 if view.stage is Stage.DEPLOYING and view.step and view.step != step:
                     step = view.step
+                    json_lines.emit("step", step=step)
                     out.print(f"  {'':<14} step {escape(step)}", highlight=False)
                 if view.final:
+                    json_lines.emit(
+                        "done", stage=view.stage.value, failed=bool(view.failed), not_submitted=bool(view.not_submitted)
+                    )
                     if view.not_submitted:
                         out.print("not submitted for fine-tuning (see the line above); nothing more will happen")
                     return EXIT_REJECTED if view.failed else EXIT_ACCEPTED
@@ -494,6 +523,8 @@ def _stage_line(milestone, uploaded_at, elapsed: float) -> None:
     from shared.flows.upload_status import duration_text
 
     stage, at = milestone.stage, milestone.at
+    if stage.value not in ("checked", "uploaded"):  # those two are the `uploaded` event
+        json_lines.emit("stage", stage=stage.value, detail=milestone.detail, at=at.isoformat() if at else None)
     mark = "[red]✗[/]" if stage in FAILURES else "[green]✓[/]"
     when = f"{elapsed:.0f}s"
     if at is not None:
