@@ -92,8 +92,21 @@ def _read(query: str | None, limit: int | None) -> list:
     if query is not None:
         if not query.strip():
             fail("UPLOAD is empty: give a blob name, a job or endpoint name, or a SHA-256 prefix")
-        return [find(ledger, store, query)]
+        return [_with_progress(find(ledger, store, query))]
     return list_uploads(ledger, store, limit)
+
+
+def _with_progress(view):
+    """A training upload's view with its job's newest step and training loss (read from the backend)."""
+    import dataclasses
+
+    import shared.runtime
+    from shared.domain.upload_stage import Stage
+    from shared.flows.upload_status import training_progress
+
+    if view.stage is not Stage.TRAINING or not view.job:
+        return view
+    return dataclasses.replace(view, progress=training_progress(shared.runtime.workspace(), view.job))
 
 
 def _ages(view, now: datetime) -> str:
@@ -207,6 +220,7 @@ def _print_one(view, now: datetime) -> None:
         ("detail", view.detail),
         ("age", f"{_ages(view, now)} (in this stage / since upload)"),
         ("job", view.job),
+        ("progress", view.progress),
         ("studio", view.studio_url),
         ("model", view.model),
         ("choices", view.choices),

@@ -104,6 +104,8 @@ class UploadView:
     """A queued upload's place in the queue (1: next to start)."""
     history: tuple[str, ...] = ()
     """What was done to its endpoints (keep, release, retire and why, redeploy), oldest first (upload_history)."""
+    progress: str = ""
+    """While it trains: the job's newest step or epoch and training loss (shared.domain.training_progress)."""
     choices: str = ""
     """What this upload chose over the app's settings (model, epochs, learning rate, suffix), in one line."""
 

@@ -360,3 +360,19 @@ def _view_by_report(blob: UploadedBlob, dataset: str, ledger: Ledger, store: Sta
     return upload_view(
         None, None, name=blob.name, dataset=dataset, sha256="", uploaded_at=blob.last_modified, failures=failures
     )
+
+
+def training_progress(workspace: object | None, job: str) -> str:
+    """The running job's newest step and training loss (shared.domain.training_progress), "" when the backend
+    has none yet or cannot be read: progress is a courtesy, never a reason for `chatft status` to fail."""
+    import logging
+
+    from shared.domain.training_progress import progress_line
+
+    if workspace is None or not job:
+        return ""
+    try:
+        return progress_line(workspace.training_metrics(job))  # type: ignore[attr-defined]
+    except Exception as exc:  # not logged yet (FileNotFoundError, TrackingError 404), unreachable, signed out
+        logging.getLogger("chatft").debug("no training progress for %s: %s: %s", job, type(exc).__name__, exc)
+        return ""

@@ -154,6 +154,8 @@ def _section(title: str, data: dict[str, Any] | None) -> list[str]:
             out += [f"- Not passed: `{x['key']}` from {x['source']} ({x['reason']})" for x in value]
         elif key == "warnings":
             out += [f"- Warning: {w}" for w in value]
+        elif key == "history" and isinstance(value, list):
+            out += ["- History:", *(f"  - {line}" for line in value)]
         elif isinstance(value, dict):
             out.append(f"- {_label(key)}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
         else:
