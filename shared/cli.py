@@ -135,6 +135,9 @@ def validate(
 def prepare(
     path: Path,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for train/validation/test.jsonl and the report.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print report.json's object on stdout (with `prepared`: the files written).")
+    ] = False,
     strict: StrictOpt = False,
     drop_invalid: Annotated[
         bool, typer.Option("--drop-invalid", help="Write only valid rows; list every dropped line.")
@@ -163,6 +166,10 @@ def prepare(
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write to {out_dir}: {exc.strerror or exc}")
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report.as_dict()) + b"\n")
+        sys.stdout.flush()
+        raise typer.Exit(EXIT_ACCEPTED if report.valid else EXIT_REJECTED)
     print_report(report)
     out.print(
         f"wrote {', '.join(str(p) for p in written.values()) or 'no split files'}; report in {out_dir / 'report.md'}"
@@ -303,6 +310,10 @@ def doctor(
     settings_file: Annotated[
         Optional[Path], typer.Option("--settings", help="A local.settings.json to read instead.")
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON object: checks (name, ok, detail, fix), passed, failed."),
+    ] = False,
 ) -> None:
     """Check that a deployment is wired right: one line per check, with the exact fix for each failure.
 
@@ -324,12 +335,21 @@ def doctor(
     except DoctorSetupError as exc:
         err.print(f"[red]doctor:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None
+    failed = sum(not c.ok for c in checks)
+    if as_json:
+        doc = {
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks],
+            "passed": len(checks) - failed,
+            "failed": failed,
+        }
+        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
+        sys.stdout.flush()
+        raise typer.Exit(0 if not failed else EXIT_REJECTED)
     for check in checks:
         mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
         out.print(f"{mark} {check.name:<28} {escape(check.detail)}", soft_wrap=True)
         if check.fix:
             out.print(f"    [yellow]fix:[/] {escape(check.fix)}", soft_wrap=True)
-    failed = sum(not c.ok for c in checks)
     out.print(f"\n{len(checks) - failed} of {len(checks)} checks passed" + ("" if not failed else f"; {failed} to fix"))
     raise typer.Exit(0 if not failed else EXIT_REJECTED)
 

@@ -5,6 +5,7 @@ keys in every release. `upload --follow --json` writes JSON lines, one event per
 from __future__ import annotations
 
 import json
+import os
 
 from tests.test_upload_command import chats, follow, target, upload  # noqa: F401  (target: a fixture)
 
@@ -56,3 +57,41 @@ def test_a_rejected_upload_json_carries_the_report(target, tmp_path, storage_env
     (doc,) = events(result.stdout)
     assert doc.keys() == {"event", "file", "report"} and doc["event"] == "rejected"
     assert doc["report"]["valid"] is False and doc["report"]["errors"]
+
+
+def test_prepare_json_is_the_report_with_the_files_written(tmp_path) -> None:
+    """The same object as `chatft validate --json` (report.json), plus `prepared`: split -> file written."""
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+    from tests.chats import valid_file
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(valid_file(30))
+    result = CliRunner().invoke(app, ["prepare", str(src), "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    (doc,) = events(result.stdout)
+    assert doc == json.loads((tmp_path / "out" / "report.json").read_text())
+    assert doc["valid"] is True and set(doc["prepared"]) == {"train", "validation", "test"}
+
+
+DOCTOR_KEYS = {"checks", "passed", "failed"}
+CHECK_KEYS = {"name", "ok", "detail", "fix"}
+
+
+def test_doctor_json_lists_every_check_with_stable_keys(tmp_path, storage_env, azurite, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from shared import cli
+    from tests.test_doctor_target import local_target
+
+    for name in [k for k in os.environ if k.startswith(("AZURE_", "IDENTITY_", "MSI_"))]:
+        monkeypatch.delenv(name)  # nothing may ask Azure for a token (as tests/test_doctor_target.py)
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+    settings, _, _ = local_target(tmp_path, azurite.connection_string, storage_env)
+    result = CliRunner().invoke(cli.app, ["doctor", "--settings", str(settings), "--json"])
+    assert result.exit_code in (0, 1), result.output
+    (doc,) = events(result.stdout)
+    assert doc.keys() == DOCTOR_KEYS and doc["checks"]
+    assert all(c.keys() == CHECK_KEYS for c in doc["checks"])
+    assert doc["failed"] == sum(not c["ok"] for c in doc["checks"]) and result.exit_code == (1 if doc["failed"] else 0)
