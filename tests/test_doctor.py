@@ -670,3 +670,26 @@ def test_metrics_refused_for_the_app_wait_for_its_custom_role_for_a_person_name_
     deployment.env["APP_PRINCIPAL_ID"], deployment.env["DEPLOYER_PRINCIPAL_ID"] = APP_ID, ME
     check = by_name(deployment)["janitor metrics"]
     assert f'--role "Monitoring Reader" --scope /subscriptions/{SUB}' in check.fix
+
+
+def test_a_check_whose_token_fails_says_the_fix_in_one_line(deployment) -> None:
+    """The ARM token came, the storage one did not (azure-identity raises CredentialUnavailableError,
+    identity/_exceptions.py, before any request): the check's line is the fix, not the credential's text."""
+    from azure.identity import CredentialUnavailableError
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.azure.storage import probe_blob_options
+
+    class NoStorageToken(Credential):
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            if any("storage.azure.com" in s for s in scopes):
+                raise CredentialUnavailableError("EnvironmentCredential authentication unavailable.\nVisit …")
+            return super().get_token(*scopes, **kwargs)
+
+    deployment.credential = NoStorageToken()
+    url = "https://chatftnosuch.blob.core.windows.net"
+    deployment.blob_service = BlobServiceClient(url, NoStorageToken(), **probe_blob_options())
+    check = by_name(deployment)["storage containers"]
+    assert not check.ok and check.detail == "not signed in to Azure (no login found, or it expired)", check
+    assert check.fix.startswith("run `az login`")
+    assert "ledger table" not in by_name(deployment), "the same account's sign-in failure is said once"

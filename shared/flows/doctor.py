@@ -48,6 +48,9 @@ class Check:
     ok: bool
     detail: str
     fix: str | None = None
+    account_wide: bool = False
+    """The failure is the account's, not this check's (no answer, no sign-in): checks on the same account
+    would only repeat it."""
 
 
 @dataclass
@@ -77,6 +80,11 @@ def is_sdk_validation(exc: BaseException) -> bool:
 
 
 def _error(exc: BaseException) -> str:
+    """What a service said, in one line; a sign-in failure as the fix (never the credential chain's dump)."""
+    from shared.azure.identity import sign_in_problem
+
+    if (signed_out := sign_in_problem(exc)) is not None:
+        return f"{signed_out[0]}: {signed_out[1]}"
     code = getattr(getattr(exc, "error", None), "code", None)
     status = getattr(exc, "status_code", None)
     text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
@@ -116,10 +124,23 @@ _NO_ANSWER = (
 """urllib3's words for why nothing answered (its message, kept by azure-core's ServiceRequestError), in short."""
 
 
+def _account_wide(exc: BaseException) -> bool:
+    """No answer at all, or no token: every call to the account fails the same way."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    from shared.azure.identity import credential_failure
+
+    return isinstance(exc, (ServiceRequestError, ServiceResponseError)) or credential_failure(exc) is not None
+
+
 def _storage_error(ctx: DoctorContext, exc: BaseException, service: str) -> str:
     """What storage said, or for no answer at all the address asked and why (not urllib3's object text)."""
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
+    from shared.azure.identity import sign_in_problem
+
+    if (signed_out := sign_in_problem(exc)) is not None:
+        return signed_out[0]
     if not isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return _error(exc)
     found = storage_connection(ctx.env, service=service, connection=STORAGE_CONNECTION)
@@ -239,6 +260,10 @@ def _storage_fix(
     deploys); anything else: the endpoint setting is wrong."""
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
+    from shared.azure.identity import sign_in_problem
+
+    if (signed_out := sign_in_problem(exc)) is not None:
+        return signed_out[1]
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):  # refused, reset, timed out: no answer
         if ctx.settings.ml_backend == "local" or _is_emulator(ctx):
             return f"{UNREACHABLE_FIX_START} is Azurite running? `chatft dev` starts it (or check {STORAGE_CONNECTION})"
@@ -268,7 +293,7 @@ def check_containers(ctx: DoctorContext) -> Check:
         under = f"/blobServices/default/containers/{name}"
         kind = roles.UPLOAD_CONTAINER if name == s.upload_container else roles.PREPARED_CONTAINER
         fix = _storage_fix(ctx, exc, missing, "Storage Blob Data Contributor", "blob", under, kind)
-        return Check("storage containers", False, _storage_error(ctx, exc, "blob"), fix)
+        return Check("storage containers", False, _storage_error(ctx, exc, "blob"), fix, _account_wide(exc))
     return Check(
         "storage containers", True, f"{s.upload_container} and {s.prepared_container} readable on {_account(ctx)}"
     )
@@ -550,14 +575,10 @@ def _storage_needs_token(ctx: DoctorContext) -> bool:
     return bool(found) and found[0] == "account_url"
 
 
-def _unreachable(check: Check) -> bool:
-    return not check.ok and (check.fix or "").startswith(UNREACHABLE_FIX_START)
-
-
 def storage_checks(ctx: DoctorContext) -> list[Check]:
     """Containers, then the ledger on the same account unless the account did not answer (said once)."""
     containers = check_containers(ctx)
-    return [containers] if _unreachable(containers) else [containers, check_ledger(ctx)]
+    return [containers] if containers.account_wide else [containers, check_ledger(ctx)]
 
 
 def run_doctor(ctx: DoctorContext) -> list[Check]:
