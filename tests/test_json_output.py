@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+from tests.test_lifecycle_command import ctx  # noqa: F401  (a fake workspace and a settings file)
 from tests.test_upload_command import chats, follow, target, upload  # noqa: F401  (target: a fixture)
 
 UPLOADED_KEYS = {"event", "file", "container", "name", "size", "sha256", "replaced", "skipped", "conversations"}
@@ -95,3 +96,23 @@ def test_doctor_json_lists_every_check_with_stable_keys(tmp_path, storage_env, a
     assert doc.keys() == DOCTOR_KEYS and doc["checks"]
     assert all(c.keys() == CHECK_KEYS for c in doc["checks"])
     assert doc["failed"] == sum(not c["ok"] for c in doc["checks"]) and result.exit_code == (1 if doc["failed"] else 0)
+
+
+LIFECYCLE_KEYS = {"ok", "changed", "message", "note"}
+
+
+def test_keep_json_says_whether_anything_changed(ctx) -> None:  # noqa: F811
+    """keep, release, retire and redeploy answer one object with the same keys; a second keep changes nothing."""
+    from datetime import timedelta
+
+    from tests.test_janitor import OURS, add
+    from tests.test_lifecycle_command import chatft
+
+    service, _, later, path = ctx
+    add(service, "ep-orphan", dict(OURS), later - timedelta(hours=3))
+    first = chatft(path, "keep", "ep-orphan", "--json")
+    assert first.exit_code == 0, first.output
+    (doc,) = events(first.stdout)
+    assert doc.keys() == LIFECYCLE_KEYS and doc["ok"] is True and doc["changed"] is True and doc["note"] is None
+    (again,) = events(chatft(path, "keep", "ep-orphan", "--json").stdout)
+    assert again["ok"] is True and again["changed"] is False

@@ -19,6 +19,9 @@ from rich.markup import escape
 from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, Target, TargetError, applied, resolve
 
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="One JSON object on stdout: ok, changed, message, note (null when none).")
+]
 NameArg = Annotated[
     str,
     typer.Argument(
@@ -36,6 +39,7 @@ def _run(
     action: Callable[..., object],
     query: str,
     after: Callable[[Target], str | None] | None = None,
+    as_json: bool = False,
     **options: object,
 ) -> None:
     """Resolve the target, run `action(ctx, query, **options)` against it, print the outcome, exit with its code."""
@@ -64,6 +68,15 @@ def _run(
             raise
         fail(azure_error(exc), EXIT_REJECTED)
     assert isinstance(outcome, Outcome)
+    if as_json:
+        import sys
+
+        import orjson
+
+        doc = {"ok": outcome.ok, "changed": outcome.changed, "message": outcome.message, "note": note}
+        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
+        sys.stdout.flush()
+        raise typer.Exit(EXIT_ACCEPTED if outcome.ok else EXIT_REJECTED)
     style = "green" if outcome.ok and outcome.changed else ("yellow" if outcome.ok else "red")
     out.print(f"[{style}]{escape(outcome.message)}[/]", highlight=False)
     if note:
@@ -136,11 +149,12 @@ def register(app: typer.Typer) -> None:
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """Keep an endpoint: tag it chatft_keep=true, so the idle-endpoint janitor never removes it (it bills until released)."""
         from shared.flows.lifecycle import keep as action
 
-        _run(settings_file, env, use_azd, action, name)
+        _run(settings_file, env, use_azd, action, name, as_json=as_json)
 
     @app.command()
     def release(
@@ -148,11 +162,12 @@ def register(app: typer.Typer) -> None:
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """Release a kept endpoint: remove its chatft_keep tag (any casing); the janitor deletes it once idle."""
         from shared.flows.lifecycle import release as action
 
-        _run(settings_file, env, use_azd, action, name)
+        _run(settings_file, env, use_azd, action, name, as_json=as_json)
 
     @app.command()
     def retire(
@@ -162,11 +177,12 @@ def register(app: typer.Typer) -> None:
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """Delete an endpoint chatft created, now, as the janitor would; the model stays registered (`chatft redeploy` brings it back)."""
         from shared.flows.lifecycle import retire as action
 
-        _run(settings_file, env, use_azd, action, name, force=force, reason=reason)
+        _run(settings_file, env, use_azd, action, name, as_json=as_json, force=force, reason=reason)
 
     @app.command()
     def redeploy(
@@ -182,8 +198,9 @@ def register(app: typer.Typer) -> None:
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """Deploy a retired, held (or deploy_failed) upload's registered model again, without retraining."""
         from shared.flows.lifecycle import redeploy as action
 
-        _run(settings_file, env, use_azd, action, name, after=_who_deploys, skip_gate=skip_gate)
+        _run(settings_file, env, use_azd, action, name, after=_who_deploys, as_json=as_json, skip_gate=skip_gate)
