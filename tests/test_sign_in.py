@@ -64,8 +64,15 @@ def said(done: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in (done.stdout + done.stderr).splitlines() if line.strip() and not line.startswith("using")]
 
 
-@pytest.mark.parametrize("args", [["status"], ["budget"], ["keep", "data.jsonl"]], ids=["status", "budget", "keep"])
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["budget"], ["keep", "data.jsonl"], ["upload", "data.jsonl"]],
+    ids=["status", "budget", "keep", "upload"],
+)
 def test_a_command_without_a_sign_in_says_so_in_one_line(tmp_path, args) -> None:
+    from tests.test_upload_command import valid_file
+
+    (tmp_path / "data.jsonl").write_bytes(valid_file(30))
     done, elapsed = chatft(tmp_path, *args)
     lines = said(done)
     assert done.returncode != 0 and len(lines) == 1, done.stdout + done.stderr
