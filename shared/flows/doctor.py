@@ -106,9 +106,6 @@ def _account(ctx: DoctorContext) -> str:
     return ""
 
 
-UNREACHABLE_FIX_START = "nothing answered:"
-
-
 def _is_emulator(ctx: DoctorContext) -> bool:
     found = storage_connection(ctx.env, service="blob", connection=STORAGE_CONNECTION)
     text = (found[1] if found else "").lower()
@@ -266,8 +263,8 @@ def _storage_fix(
         return signed_out[1]
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):  # refused, reset, timed out: no answer
         if ctx.settings.ml_backend == "local" or _is_emulator(ctx):
-            return f"{UNREACHABLE_FIX_START} is Azurite running? `chatft dev` starts it (or check {STORAGE_CONNECTION})"
-        return f"{UNREACHABLE_FIX_START} is the account reachable from here? check {STORAGE_CONNECTION}__{service}ServiceUri"
+            return f"nothing answered: is Azurite running? `chatft dev` starts it (or check {STORAGE_CONNECTION})"
+        return f"nothing answered: is the account reachable from here? check {STORAGE_CONNECTION}__{service}ServiceUri"
     status = _status(exc)
     if status == 404:
         return missing
