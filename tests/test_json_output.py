@@ -116,3 +116,15 @@ def test_keep_json_says_whether_anything_changed(ctx) -> None:  # noqa: F811
     assert doc.keys() == LIFECYCLE_KEYS and doc["ok"] is True and doc["changed"] is True and doc["note"] is None
     (again,) = events(chatft(path, "keep", "ep-orphan", "--json").stdout)
     assert again["ok"] is True and again["changed"] is False
+
+
+def test_cancel_json_has_the_same_keys(ctx, blob_service, storage_env) -> None:  # noqa: F811
+    from tests.test_guards import upload as submit_upload
+    from tests.test_lifecycle_command import chatft
+
+    _, _, _, path = ctx
+    submit_upload(blob_service, storage_env, 0)
+    result = chatft(path, "cancel", "set0.jsonl", "--json")
+    assert result.exit_code == 0, result.output
+    (doc,) = events(result.stdout)
+    assert doc.keys() == LIFECYCLE_KEYS and doc["ok"] is True and doc["changed"] is True

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from shared.commands.lifecycle import NameArg
+from shared.commands.lifecycle import JsonOpt, NameArg
 from shared.commands.lifecycle import _run as run_action
 from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt
 
@@ -26,9 +26,10 @@ def register(app: typer.Typer) -> None:
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """Cancel an upload's training: a queued upload leaves the queue, a running job is canceled (Azure ML's
         cancel; offline, its process is stopped). Exit 0 canceled (or already), 1 nothing to cancel (the job ended)."""
         from shared.flows.cancel import cancel as action
 
-        run_action(settings_file, env, use_azd, action, name, reason=reason)
+        run_action(settings_file, env, use_azd, action, name, as_json=as_json, reason=reason)
