@@ -128,3 +128,20 @@ def test_cancel_json_has_the_same_keys(ctx, blob_service, storage_env) -> None: 
     assert result.exit_code == 0, result.output
     (doc,) = events(result.stdout)
     assert doc.keys() == LIFECYCLE_KEYS and doc["ok"] is True and doc["changed"] is True
+
+
+def test_retire_all_json_lists_each_endpoint(ctx) -> None:  # noqa: F811
+    from datetime import timedelta
+
+    from tests.test_janitor import OURS, add
+    from tests.test_lifecycle_command import chatft
+
+    service, _, later, path = ctx
+    add(service, "ep-ours", dict(OURS), later - timedelta(hours=3))
+    add(service, "ep-theirs", {"team": "x"}, later - timedelta(hours=3))
+    result = chatft(path, "retire-all", "--json")
+    assert result.exit_code == 0, result.output
+    (doc,) = events(result.stdout)
+    assert doc.keys() == {"ok", "retired", "others", "left"} and doc["ok"] is True
+    assert [r["endpoint"] for r in doc["retired"]] == ["ep-ours"] and doc["others"] == ["ep-theirs"]
+    assert all(r.keys() == {"endpoint", "ok", "message"} for r in doc["retired"]) and doc["left"] == []

@@ -32,6 +32,14 @@ def register(app: typer.Typer) -> None:
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
+        as_json: Annotated[
+            bool,
+            typer.Option(
+                "--json",
+                help="One JSON object: ok, retired (endpoint, ok, message each), others (left: not chatft's), "
+                "left (still there after --wait).",
+            ),
+        ] = False,
     ) -> None:
         """Delete every endpoint chatft created in the workspace, now, as the janitor would; others are left."""
         from shared.settings import SettingsError
@@ -44,7 +52,7 @@ def register(app: typer.Typer) -> None:
         try:
             with applied(target):
                 ctx = context()
-                ok = _retire_all(ctx, force, reason, wait)
+                ok = _retire_all(ctx, force, reason, wait, as_json)
         except NoBackend:
             out.print("ML_BACKEND=none in these settings: there is no workspace, so no endpoint to retire")
             raise typer.Exit(EXIT_ACCEPTED) from None
@@ -57,11 +65,24 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(EXIT_ACCEPTED if ok else EXIT_REJECTED)
 
 
-def _retire_all(ctx: object, force: bool, reason: str, wait: float) -> bool:
+def _retire_all(ctx: object, force: bool, reason: str, wait: float, as_json: bool = False) -> bool:
     """Print one line per endpoint and the outcome; True if every chatft endpoint was asked to go (and is gone)."""
     from shared.flows.retire_all import retire_all, wait_until_gone
 
     results, others = retire_all(ctx, force=force, reason=reason)  # type: ignore[arg-type]
+    if as_json:
+        import sys
+
+        import orjson
+
+        asked = {r.endpoint for r in results if r.ok}
+        left = sorted(wait_until_gone(ctx, asked, wait * 60)) if wait and asked else []  # type: ignore[arg-type]
+        ok = all(r.ok for r in results) and not left
+        retired = [{"endpoint": r.endpoint, "ok": r.ok, "message": r.message} for r in results]
+        doc = {"ok": ok, "retired": retired, "others": list(others), "left": left}
+        sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
+        sys.stdout.flush()
+        return ok
     for name in others:
         out.print(f"[dim]endpoint {escape(name)} was not created by chatft: left as it is[/]", highlight=False)
     for result in results:
