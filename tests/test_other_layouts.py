@@ -78,3 +78,15 @@ def test_the_hinted_command_converts_the_file(layout: str, tmp_path: Path) -> No
     first = json.loads((out / "train.jsonl").read_text().splitlines()[0])
     assert [m["role"] for m in first["messages"]] == ["user", "assistant"]
     assert runner.invoke(app, ["validate", str(out / "train.jsonl")]).exit_code == 0
+
+
+def test_dataset_json_prints_the_manifest(tmp_path: Path) -> None:
+    """`chatft dataset --json` prints manifest.json's object, the keys that file already holds."""
+    source = tmp_path / "pairs.jsonl"
+    source.write_bytes(_rows(_prompt_completion, 40))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["dataset", str(source), "--out", str(out), "--percent", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc == json.loads((out / "manifest.json").read_text())
+    assert doc["splits"]["train"]["layout"] == "prompt_completion" and doc["splits"]["train"]["rows_written"] == 40

@@ -146,6 +146,7 @@ def dataset(
     seed: Annotated[
         int | None, typer.Option("--seed", help="Seed for --sample random (default: a new one, kept in the manifest).")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print manifest.json's object on stdout.")] = False,
 ) -> None:
     """Take PERCENT of each split of a chat dataset and write {split}.jsonl files that pass `chatft validate`.
 
@@ -211,6 +212,12 @@ def dataset(
         shutil.rmtree(work, ignore_errors=True)
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()  # nothing was written: leave no empty folder behind
+    if as_json:
+        import sys
+
+        sys.stdout.buffer.write(orjson.dumps(manifest) + b"\n")
+        sys.stdout.flush()
+        raise typer.Exit(EXIT_ACCEPTED)
     _print_summary(entries, out_dir)
     raise typer.Exit(EXIT_ACCEPTED)
 
