@@ -45,3 +45,20 @@ def test_dev_lists_each_function_and_each_timers_next_run(tmp_path, monkeypatch)
         text = dev.describe()
     assert any(line.startswith("functions ") for line in text)
     assert any("deploy_reconciler" in line and "timer  */5 * * * * *: next run" in line for line in text)
+
+
+def test_a_timer_tick_with_nothing_to_say_prints_nothing() -> None:
+    """With a tick every 5 s, "deploy_reconciler ok" twelve times a minute would bury what matters."""
+    import logging
+
+    said: list[str] = []
+    host = LocalHost(function_app.app, port=0, say=said.append)
+    logging.getLogger("chatft").addHandler(host._steps)
+    try:
+        assert host._invoke("timer", "*/5 * * * * *", "deploy_reconciler", lambda: None)
+        assert said == []
+        warn = lambda: logging.getLogger("chatft").warning('chatft reconcile.failed {"error": "boom"}')  # noqa: E731
+        assert host._invoke("timer", "*/5 * * * * *", "deploy_reconciler", warn)
+    finally:
+        logging.getLogger("chatft").removeHandler(host._steps)
+    assert said and "deploy_reconciler reconcile.failed (error boom)" in said[0]
