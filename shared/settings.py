@@ -58,7 +58,7 @@ def _shown(text: str) -> str:
 
 def _whole(minimum: int, maximum: int) -> Callable[[str], int]:
     """A whole number from `minimum` to `maximum`: every count, size and duration has a finite, sane range
-    (README "### Settings" says why each one's)."""
+    (docs/settings.md says why for each one)."""
 
     def parse(text: str) -> int:
         try:
@@ -181,7 +181,7 @@ _SPECS: dict[str, _Spec] = {
     "aml_registry": _Spec("AML_REGISTRY", _name(r"[A-Za-z0-9][\w-]{1,32}", "registry name"), "azureml"),
     "aml_datastore": _Spec("AML_DATASTORE", _name(r"[a-z0-9_]{1,255}", "datastore name"), "chatft_prepared"),
     # Phi-4: the only model in Azure/azureml-assets whose spec lists chat-completion fine-tuning with no
-    # fine-tuning retirement date (README "Choosing the foundation model").
+    # fine-tuning retirement date (docs/deploy.md, "Choosing the foundation model").
     "finetune_model": _Spec("FINETUNE_MODEL", _name(r"[A-Za-z0-9][\w.-]{0,254}", "model name"), "Phi-4"),
     "finetune_compute": _Spec("FINETUNE_COMPUTE", _name(r"[A-Za-z][\w-]{1,31}", "compute name"), "serverless"),
     "finetune_instance_type": _Spec("FINETUNE_INSTANCE_TYPE", _name(r"\w+", "VM size"), "Standard_NC24ads_A100_v4"),
@@ -233,7 +233,7 @@ _SPECS: dict[str, _Spec] = {
     # (the rule for namespace topic names: 3-50 letters, digits and hyphens).
     "events_namespace_topic": _Spec("EVENTS_NAMESPACE_TOPIC", _name(r"[A-Za-z0-9-]{3,50}", "namespace topic name"), ""),
     "gpu_hourly_price_usd": _Spec("GPU_HOURLY_PRICE_USD", _number(10_000, "US dollars"), ""),
-    # The guards (README "Guards"): a person would otherwise be the one to stop twenty files starting twenty jobs.
+    # The guards (docs/guards.md): a person would otherwise be the one to stop twenty files starting twenty jobs.
     "max_active_jobs": _Spec("MAX_ACTIVE_JOBS", _whole(1, 1000), "2"),
     "max_live_endpoints": _Spec("MAX_LIVE_ENDPOINTS", _whole(1, 1000), "2"),
     "deploy_evict_idle": _Spec("DEPLOY_EVICT_IDLE", _bool, "false"),

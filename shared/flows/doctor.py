@@ -549,12 +549,17 @@ def check_metrics(ctx: DoctorContext) -> Check:
         return Check("janitor metrics", False, str(exc), fix)
     except Exception as exc:
         logging.getLogger("chatft").debug("metrics probe failed", exc_info=True)
-        return Check("janitor metrics", False, _error(exc), "see the README's troubleshooting: metrics not authorised")
+        return Check(
+            "janitor metrics",
+            False,
+            _error(exc),
+            "see docs/troubleshooting.md, 'Troubleshooting: metrics not authorised'",
+        )
     return Check("janitor metrics", True, "the request metrics of online endpoints are readable")
 
 
 def check_guards(ctx: DoctorContext) -> Check:
-    """The caps in effect, in one line (README "Guards"): read from the settings, nothing is asked of Azure."""
+    """The caps in effect, in one line (docs/guards.md): read from the settings, nothing is asked of Azure."""
     s = ctx.settings
     budget = f"${s.monthly_budget_usd:g}" if s.monthly_budget_usd != "" else "none"
     price = f"${s.gpu_hourly_price_usd:g}/GPU h" if s.gpu_hourly_price_usd != "" else "none (GPU hours not priced)"
