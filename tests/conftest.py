@@ -62,6 +62,7 @@ DEPLOYED = {
     "tests.test_settings",
     "tests.test_evaluation_metrics",
     "tests.test_guards",
+    "tests.test_training_chart",
 }
 
 
