@@ -108,7 +108,8 @@ def test_the_whole_loop_offline(session) -> None:
     wait("retired", lambda: ledger_status() is Status.RETIRED, timeout=30)
     assert dev.workspace.list_endpoints() == []
     kinds = {line.split()[0] for line in lines}
-    assert {"blob", "event", "timer"} <= kinds
+    # the timers ran (the row went live and was retired by them); a tick with nothing to warn about prints no line
+    assert {"blob", "event"} <= kinds
     assert any(
         "StepRun" in line or "_chat_completion_finetune" in line for line in lines
     )  # the child step's events arrived too
