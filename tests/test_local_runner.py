@@ -217,7 +217,12 @@ class Cli:
         return found
 
     def line(self, text: str, timeout: float = 60) -> str:
-        return until(f"a line with {text!r}", lambda: next((x for x in self.lines if text in x), None), timeout)
+        try:
+            return until(f"a line with {text!r}", lambda: next((x for x in self.lines if text in x), None), timeout)
+        except AssertionError as exc:  # say what the command did instead
+            code = self.process.poll()
+            stderr = self.process.stderr.read() if code is not None else "(still running)"
+            raise AssertionError(f"{exc}; exit {code}; stdout: {self.lines[-15:]}; stderr: {stderr[-2000:]}") from None
 
     def stop(self, sig: int) -> tuple[float, str]:
         """Send `sig`; returns how long until every marked process was gone, and stderr."""
