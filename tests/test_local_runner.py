@@ -252,7 +252,9 @@ def test_cli_ctrl_c_while_azurite_starts(tmp_path, small_sample) -> None:
 
 @linux_only
 def test_two_demos_at_once_share_nothing_and_stop_on_ctrl_c_or_their_parent_dying(tmp_path, small_sample) -> None:
-    first, second = (Cli(tmp_path, "demo", "--keep", "--sample", str(small_sample)) for _ in range(2))
+    first = Cli(tmp_path, "demo", "--keep", "--sample", str(small_sample))
+    first.line("chatft local loop: uploaded", timeout=90)  # its Azurite holds its ports: the second cannot pick them
+    second = Cli(tmp_path, "demo", "--keep", "--sample", str(small_sample))
     for run in (first, second):
         run.line("Press Ctrl-C", timeout=90)
         assert run.marked("shared.local.scoring") and run.marked("--blobPort")
