@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 from shared.domain.deploy.sku import price_of
 from shared.domain.ledger import LedgerEntry, Status
+from shared.domain.moments import aware_time
 
 JOB_GPUS = "job_gpus"
 """`entry.extra` key: the GPUs the job asked for (nodes x GPUs per node), recorded at submission."""
@@ -80,19 +80,6 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, following
 
 
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and value:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _hours_within(start: datetime | None, end: datetime | None, window: tuple[datetime, datetime]) -> float:
     if start is None or end is None:
         return 0.0
@@ -103,22 +90,28 @@ def _hours_within(start: datetime | None, end: datetime | None, window: tuple[da
 def _job_interval(entry: LedgerEntry, now: datetime) -> tuple[datetime | None, datetime | None]:
     if not entry.job_name or entry.status in (Status.CLAIMED, Status.QUEUED, Status.RETRYABLE):
         return None, None
-    start = _time(entry.extra.get(JOB_STARTED)) or _time(entry.claimed_at)
-    end = _time(entry.extra.get(JOB_ENDED))
+    start = aware_time(entry.extra.get(JOB_STARTED)) or aware_time(entry.claimed_at)
+    end = aware_time(entry.extra.get(JOB_ENDED))
     if end is None:
-        end = now if entry.status is Status.SUBMITTED else (_time(entry.deploy.get("started_at")) or entry.updated_at)
-    return start, _time(end)
+        end = (
+            now
+            if entry.status is Status.SUBMITTED
+            else (aware_time(entry.deploy.get("started_at")) or entry.updated_at)
+        )
+    return start, aware_time(end)
 
 
 def _endpoint_interval(entry: LedgerEntry, now: datetime) -> tuple[datetime | None, datetime | None]:
     d = entry.deploy
-    live = _time(d.get("live_at"))
+    live = aware_time(d.get("live_at"))
     if live is None:
         return None, None
     retired = d.get("retired") if isinstance(d.get("retired"), dict) else {}
     if entry.status is Status.LIVE:
         return live, now
-    end = _time(retired.get("confirmed_gone_at")) or _time(retired.get("at")) or _time(d.get("updated_at"))
+    end = (
+        aware_time(retired.get("confirmed_gone_at")) or aware_time(retired.get("at")) or aware_time(d.get("updated_at"))
+    )
     return live, end or now
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from shared.domain import upload_history
 from shared.domain.finetune.choices import UploadChoices
 from shared.domain.ledger import RETRY_ON_REUPLOAD, STUDIO_URL, LedgerEntry, Status
+from shared.domain.moments import aware_time
 
 
 class Stage(str, Enum):
@@ -177,19 +178,6 @@ def as_json(view: UploadView, now: datetime) -> dict[str, Any]:
     }
 
 
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and value:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _section(report: dict[str, Any] | None, name: str) -> dict[str, Any]:
     value = (report or {}).get(name)
     return value if isinstance(value, dict) else {}
@@ -278,7 +266,7 @@ def upload_view(
         if failures and view.stage in (Stage.UPLOADED, Stage.VALIDATED) and not view.not_submitted:
             return _with_failures(view, failures, base, uploaded_at)
         return view
-    view = _from_row(entry, report, base, uploaded_at or _time(entry.claimed_at), queue_place)
+    view = _from_row(entry, report, base, uploaded_at or aware_time(entry.claimed_at), queue_place)
     return dataclasses.replace(view, choices=UploadChoices.from_ledger(entry.extra).line())
 
 
@@ -342,9 +330,9 @@ def _from_row(
     retired = d.get("retired") if isinstance(d.get("retired"), dict) else {}
     smoke = d.get("smoke") if isinstance(d.get("smoke"), dict) else {}
     reached = [Milestone(Stage.VALIDATED, _validated_line(report))]
-    since = _time(entry.updated_at) or _time(entry.claimed_at)
+    since = aware_time(entry.updated_at) or aware_time(entry.claimed_at)
     if status in (Status.CLAIMED, Status.RETRYABLE):
-        since = _time(entry.claimed_at)
+        since = aware_time(entry.claimed_at)
     # The ledger records the job a moment before the report gets its details (the studio link): until then,
     # it is still "submitting", so `--follow` prints the submitted line once, complete.
     reporting = status is Status.SUBMITTED and submission.get("status") == "submitting"
@@ -353,7 +341,7 @@ def _from_row(
     if status is Status.QUEUED:
         place = f"place {queue_place} in the queue" if queue_place else "in the queue"
         reached.append(Milestone(Stage.QUEUED, f"{place} since {queued_at}: {why}; `chatft cancel` takes it out"))
-        since = _time(queued_at) or since
+        since = aware_time(queued_at) or since
     elif queued_at and status is not Status.CLAIMED:  # it waited before it was submitted (or canceled)
         reached.append(Milestone(Stage.QUEUED, f"waited in the queue from {queued_at}: {why}"))
     if has_job:
@@ -362,15 +350,15 @@ def _from_row(
     if model and status in (Status.REGISTERED, Status.DEPLOY_QUEUED, Status.HELD, *_AFTER_DEPLOY_START):
         reached.append(Milestone(Stage.REGISTERED, f"model {model}"))
         if status is Status.REGISTERED:
-            since = _time(d.get("started_at")) or since
+            since = aware_time(d.get("started_at")) or since
     waiting = d.get("queued") if isinstance(d.get("queued"), dict) else {}
     if status is Status.DEPLOY_QUEUED:
         reached.append(Milestone(Stage.DEPLOY_QUEUED, f"not deployed yet: {waiting.get('reason', 'waiting')}"))
-        since = _time(waiting.get("at")) or since
+        since = aware_time(waiting.get("at")) or since
     if status in _AFTER_DEPLOY_START and endpoint:
         reached.append(Milestone(Stage.DEPLOYING, f"endpoint {endpoint}, step {d.get('step', '?')}"))
         if status is Status.DEPLOYING:
-            since = _time(d.get("updated_at")) or since
+            since = aware_time(d.get("updated_at")) or since
     figures, evaluation = _evaluation(d)
     if status is Status.LIVE or (status in (Status.RETIRING, Status.RETIRED) and d.get("live_at")):
         latency = f"smoke test {smoke['latency_ms']} ms" if smoke.get("latency_ms") is not None else ""
@@ -378,19 +366,19 @@ def _from_row(
         reached.append(
             Milestone(Stage.LIVE, f"{d.get('scoring_uri') or endpoint}" + (f" ({measured})" if measured else ""))
         )
-        since = _time(d.get("live_at")) or since
+        since = aware_time(d.get("live_at")) or since
     gated = d.get("gated") if isinstance(d.get("gated"), dict) else {}
     if status is Status.HELD:
         line = f"model {model} not deployed: {gated.get('reason', 'held by a gate')}; {SKIP_GATE_HINT}"
         reached.append(Milestone(Stage.HELD, line))
-        since = _time(gated.get("at")) or since
+        since = aware_time(gated.get("at")) or since
     if status in (Status.RETIRING, Status.RETIRED):
         idle = "" if gated.get("reason") else "idle "
         reached.append(Milestone(Stage.RETIRING, f"deleting {idle}endpoint {endpoint}: {retired.get('reason', '')}"))
-        since = _time(retired.get("at")) or since
+        since = aware_time(retired.get("at")) or since
     if status is Status.RETIRED:
         reached.append(Milestone(Stage.RETIRED, f"endpoint {endpoint} removed: {retired.get('reason', 'idle')}"))
-        since = _time(retired.get("confirmed_gone_at")) or since
+        since = aware_time(retired.get("confirmed_gone_at")) or since
     error = ""
     failure = {Status.FAILED: Stage.FAILED, Status.CANCELED: Stage.CANCELED, Status.DEPLOY_FAILED: Stage.DEPLOY_FAILED}
     if status in failure:
