@@ -44,7 +44,7 @@ def main(job: str, tags: dict[str, str]) -> dict[str, Any]:
     cold = "azure.ai.ml" not in sys.modules
     from datetime import date
 
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.azure.azureml.client import AzureMLWorkspace
     from tests.aml_rest import AmlRestService, FakeCredential, workspace_client
     from tests.deploy_flow import completed, send, tick
@@ -64,14 +64,14 @@ def main(job: str, tags: dict[str, str]) -> dict[str, Any]:
     finetune_tree(service.mlflow, job, {"loss": [(10, 2.0), (20, 1.5)], "eval_loss": [(20, 1.6)]})
     jobs = FakeJobs()
     adapter = AzureMLWorkspace(
-        shared.runtime.settings(),
+        shared.entry.app_wiring.settings(),
         workspace_client=workspace_client(service, jobs),
         registry_client=FakeRegistryClient([model()]),
         today=lambda: date(2026, 11, 22),
         tracking_transport=service.mlflow,
         credential_factory=lambda: service.mlflow.credential,
     )
-    shared.runtime.workspace = lambda: adapter  # type: ignore[assignment]  # as the aml fixture does
+    shared.entry.app_wiring.workspace = lambda: adapter  # type: ignore[assignment]  # as the aml fixture does
     from azure.ai.ml.entities import PipelineJob
 
     submitted = PipelineJob(name=job, display_name=job)  # the job the parent test submitted, now ended
@@ -97,10 +97,10 @@ def main(job: str, tags: dict[str, str]) -> dict[str, Any]:
 
 
 def _training_section() -> Any:
-    import shared.runtime
+    import shared.entry.app_wiring
     from tests.deploy_flow import SHA
 
-    raw = shared.runtime.prepared_store().read_bytes(f"chats/{SHA[:16]}/report.json")
+    raw = shared.entry.app_wiring.prepared_store().read_bytes(f"chats/{SHA[:16]}/report.json")
     return json.loads(raw).get("training") if raw else None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.azureml import lro
 from shared.azure.azureml.client import AzureMLWorkspace
 from shared.local.azurite import Azurite, start_or_reuse
@@ -123,7 +123,7 @@ def aml(storage_env, blob_service, monkeypatch):
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     blob_service.create_container(storage_env["UPLOAD_CONTAINER"])
     registry = FakeRegistryClient([model()])  # the default FINETUNE_MODEL
     service = AmlRestService()
@@ -132,17 +132,17 @@ def aml(storage_env, blob_service, monkeypatch):
     monkeypatch.setattr(lro, "_fallback", lambda what, exc: fallbacks.append(f"{what}: {exc}"))
     threads_before = set(threading.enumerate())
     adapter = AzureMLWorkspace(
-        shared.runtime.settings(),
+        shared.entry.app_wiring.settings(),
         workspace_client=workspace_client(service, FakeJobs()),
         registry_client=registry,
         today=lambda: date(2026, 11, 22),
         tracking_transport=service.mlflow,
         credential_factory=lambda: service.mlflow.credential,
     )
-    monkeypatch.setattr(shared.runtime, "workspace", lambda: adapter)
+    monkeypatch.setattr(shared.entry.app_wiring, "workspace", lambda: adapter)
     yield service, registry
     monkeypatch.undo()
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     assert not service.unserved, f"requests the Azure ML test service could not serve: {service.unserved}"
     assert not service.mlflow.unserved, f"requests the MLflow test server could not serve: {service.mlflow.unserved}"
     assert not fallbacks, f"lro.py fell back to the public begin_* (a poller thread): {fallbacks}"

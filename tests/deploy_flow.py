@@ -12,7 +12,7 @@ from azure.functions.meta import Datum
 from azure.functions.timer import TimerRequestConverter
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain.ledger import LedgerEntry, Status, UploadKey
 from tests.chats import valid_file
 from tests.events import COMPLETED, STATUS_CHANGED, cloud_event, decode, event_grid, run_data
@@ -57,7 +57,7 @@ def tick(past_due: bool = False) -> None:
 
 
 def row() -> LedgerEntry:
-    return shared.runtime.ledger().get(KEY)
+    return shared.entry.app_wiring.ledger().get(KEY)
 
 
 def run_until(done, ticks: int = 20) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.local.session import free_port
+from shared.entry.offline.dev_session import free_port
 from shared.local.session_file import live_sessions
 
 ROOT = Path(__file__).resolve().parent.parent

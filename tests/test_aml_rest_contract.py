@@ -292,7 +292,7 @@ def _raised(call) -> Exception:
 def test_a_409_on_an_endpoint_or_deployment_write_is_waited_out(
     service: AmlRestService, adapter: AzureMLWorkspace
 ) -> None:
-    """Every write the reconciler, the janitor and the lifecycle commands make to an online endpoint or
+    """Every write the reconciler, the janitor and the endpoint-action commands make to an online endpoint or
     deployment (PUT, PATCH, DELETE) may be answered 409 while another operation runs on it
     (how-to-troubleshoot-online-endpoints.md, "HTTP status codes"). The generated operations raise
     ResourceExistsError (`error_map` in _operations.py), and errors.is_transient calls it transient, so the

@@ -44,8 +44,8 @@ import yaml
 from shared.domain.ledger import Status
 from tests.deploy_flow import row
 from tests.powershell_text import balanced
+from tests.test_endpoint_action_commands import SETTINGS_KEYS, ctx, live_upload  # noqa: F401  (ctx: the fixture)
 from tests.test_janitor import OURS, add, deleted
-from tests.test_lifecycle_command import SETTINGS_KEYS, ctx, live_upload  # noqa: F401  (ctx: the fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -439,7 +439,7 @@ def test_retire_all_as_predown_runs_it_retires_every_chatft_endpoint_and_leaves_
 ) -> None:
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.entry.cli.app import app
 
     service, _, later, _ = ctx
     live = live_upload(service, blob_service, storage_env)
@@ -464,7 +464,7 @@ def test_retire_all_refuses_a_kept_endpoint_and_still_retires_the_rest(
 ) -> None:
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.entry.cli.app import app
 
     service, _, later, _ = ctx
     add(service, "kept-one", {**OURS, "chatft_keep": "true"}, later - timedelta(hours=1))

@@ -14,7 +14,7 @@ import azure.functions as func
 import pytest
 
 import functions.ingest
-import shared.runtime
+import shared.entry.app_wiring
 from shared.local.host import LocalHost
 from tests.chats import valid_file
 from tests.hosting import find_function
@@ -66,7 +66,7 @@ def test_the_deployed_default_is_the_event_grid_source(event_grid_app) -> None:
 
 
 def test_the_runner_serves_the_blobs_webhook(event_grid_app, storage_env, blob_service) -> None:
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     container = storage_env["UPLOAD_CONTAINER"]
     blob_service.create_container(container)
     data = valid_file(30)
@@ -85,7 +85,7 @@ def test_the_runner_serves_the_blobs_webhook(event_grid_app, storage_env, blob_s
         assert post(host.port, [blob_created(container, "x")], function="Host.Functions.nope")[0] == 404
     finally:
         host.stop()
-        shared.runtime.reset()
+        shared.entry.app_wiring.reset()
     sha = hashlib.sha256(data).hexdigest()
     report = json.loads(
         blob_service.get_blob_client(storage_env["PREPARED_CONTAINER"], f"team-chats/{sha[:16]}/report.json")

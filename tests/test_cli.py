@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
+from shared.entry.cli.app import app
 from tests.chats import jsonl, line, valid_file
 
 runner = CliRunner()

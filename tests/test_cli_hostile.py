@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
+from shared.entry.cli.app import app
 from tests.chats import conversation, jsonl, valid_file
 
 runner = CliRunner()
@@ -154,7 +154,7 @@ _MEASURE = """
 import atexit, resource, sys
 atexit.register(lambda: sys.stderr.write(f"\\nMAXRSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n"))
 sys.argv = ["chatft", *sys.argv[1:]]
-from shared.cli import main
+from shared.entry.cli.app import main
 main()
 """
 
@@ -199,14 +199,14 @@ def test_memory_stays_bounded_whatever_the_input(tmp_path: Path) -> None:
 
 
 def test_an_unexpected_failure_is_one_line_not_a_traceback(tmp_path: Path, monkeypatch) -> None:
-    import shared.cli
+    import shared.entry.cli.app
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(shared.cli, "validate_stream", broken)
+    monkeypatch.setattr(shared.entry.cli.app, "validate_stream", broken)
     monkeypatch.setattr(sys, "argv", ["chatft", "validate", str(SAMPLE)])
     monkeypatch.delenv("CHATFT_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exited:
-        shared.cli.main()
+        shared.entry.cli.app.main()
     assert exited.value.code == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
+from shared.entry.cli.app import app
 from tests.chats import valid_file
 
 runner = CliRunner()
@@ -150,7 +150,7 @@ def test_the_narrow_status_table_never_breaks_a_word(width, monkeypatch) -> None
 
     from rich.console import Console
 
-    from shared.commands import status
+    from shared.entry.cli.commands import status
 
     now, views = _views()
     buffer = io.StringIO()

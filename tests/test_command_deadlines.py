@@ -19,11 +19,11 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.storage import DEADLINE_SECONDS, READ_SECONDS, command_table_options
 from shared.azure.table_ledger import table_client
-from shared.cli import app
 from shared.domain.ledger import UploadKey
+from shared.entry.cli.app import app
 from shared.local.azurite import Azurite, start_or_reuse
 from tests.test_upload_command import chats, settings_for
 
@@ -85,19 +85,19 @@ def test_upload_against_a_frozen_storage_fails_in_seconds_with_one_line(frozen, 
 
 
 def test_the_commands_ledger_gives_up_on_a_frozen_table_within_the_read_timeout(frozen, monkeypatch) -> None:
-    """The ledger `chatft status` and `--follow` read (shared.runtime.ledger(create=False)) is bounded too:
+    """The ledger `chatft status` and `--follow` read (shared.entry.app_wiring.ledger(create=False)) is bounded too:
     a read that timed out is not sent again (`retry_read=0`; azure-core checks `timeout` only between tries)."""
     from azure.core.exceptions import ServiceResponseError
 
     monkeypatch.setenv("CHATFT_STORAGE", frozen.connection_string)
     monkeypatch.setenv("LEDGER_TABLE", "frozenledger")
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     table_client("frozenledger")  # created while it answers
     freeze(frozen)
-    ledger = shared.runtime.ledger(create=False)
+    ledger = shared.entry.app_wiring.ledger(create=False)
     began = time.monotonic()
     with pytest.raises(ServiceResponseError):
         ledger.get(UploadKey("chats", "0" * 64))
     assert time.monotonic() - began < READ_SECONDS + 2
     assert command_table_options()["timeout"] == DEADLINE_SECONDS
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()

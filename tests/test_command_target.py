@@ -1,4 +1,4 @@
-"""Which chatft the upload commands talk to (shared/commands/target.py)."""
+"""Which chatft the upload commands talk to (shared/entry/cli/commands/target.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.commands.target import Target, applied, resolve
+from shared.entry.cli.commands.target import Target, applied, resolve
 from shared.local.session_file import NAME, live_sessions, remove_session, write_session
 
 BLOB_URI = "CHATFT_STORAGE__blobServiceUri"  # the Functions host's identity-based setting, case kept
@@ -68,7 +68,7 @@ def test_with_no_session_here_a_command_says_so_at_once(tmp_path: Path) -> None:
     kernel (ECONNREFUSED), so the check costs no wait: https://man7.org/linux/man-pages/man2/connect.2.html"""
     import time
 
-    from shared.local.session import free_port
+    from shared.entry.offline.dev_session import free_port
     from tests.dev_process import chatft, folder_env
 
     closed = free_port()

@@ -25,8 +25,8 @@ import pytest
 from datasets import Dataset, DatasetDict
 from typer.testing import CliRunner, Result
 
-from shared.cli import app
-from shared.commands.dataset import Sample, choose_rows, take_count
+from shared.entry.cli.app import app
+from shared.entry.cli.commands.dataset import Sample, choose_rows, take_count
 
 runner = CliRunner()
 
@@ -490,5 +490,5 @@ def test_choose_rows() -> None:
 
 def test_the_cli_does_not_import_datasets() -> None:
     """`datasets` takes a second to import: only `chatft dataset` may pay for it."""
-    code = "import sys, shared.cli; assert 'datasets' not in sys.modules, 'datasets imported'"
+    code = "import sys, shared.entry.cli.app; assert 'datasets' not in sys.modules, 'datasets imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)

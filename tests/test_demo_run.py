@@ -14,7 +14,7 @@ from rich.console import Console
 
 from shared.domain import lifecycle_events as le
 from shared.domain.training import CHART_SIZE
-from shared.local.demo import EVENTS_FILE, run_demo
+from shared.entry.offline.demo import EVENTS_FILE, run_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOP = [le.SUBMITTED, le.REGISTERED, le.LIVE, le.RETIRED]

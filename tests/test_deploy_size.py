@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain.ledger import Status
 from tests.deploy_flow import completed, report, row, run_until, scoring, send, submit
 from tests.fake_aml import DEFAULT_MODEL_TAGS, model
@@ -37,7 +37,7 @@ def test_with_no_setting_the_cheapest_recommended_size_is_deployed_and_reported(
     flow, blob_service, storage_env
 ) -> None:
     workspace, _ = flow
-    assert shared.runtime.settings().deploy_instance_type == ""  # the shipped default
+    assert shared.entry.app_wiring.settings().deploy_instance_type == ""  # the shipped default
     deploy(workspace, blob_service, storage_env, lambda: row().status is Status.LIVE)
     # Phi-4 v8 recommends NC24/48/96ads_A100_v4, ND96asr_v4, ND96amsr_A100_v4, ND96isr_H100_v5,
     # NC40ads_H100_v5, NC80adis_H100_v5: the single-A100 NC24ads is the cheapest by list price.
@@ -50,7 +50,7 @@ def test_with_no_setting_the_cheapest_recommended_size_is_deployed_and_reported(
 def test_the_setting_overrides_and_the_report_says_so(flow, blob_service, storage_env, monkeypatch) -> None:
     workspace, _ = flow
     monkeypatch.setenv("DEPLOY_INSTANCE_TYPE", "Standard_NC48ads_A100_v4")
-    shared.runtime.settings.cache_clear()
+    shared.entry.app_wiring.settings.cache_clear()
     deploy(workspace, blob_service, storage_env, lambda: row().status is Status.LIVE)
     assert deployed_size(workspace) == "Standard_NC48ads_A100_v4"
     assert "set by DEPLOY_INSTANCE_TYPE" in report(blob_service, storage_env)["deployment"]["instance_type_why"]
@@ -67,7 +67,7 @@ def test_a_model_that_recommends_no_usable_size_fails_before_anything_billable(
     tags = {k: v for k, v in DEFAULT_MODEL_TAGS.items() if k != "inference_compute_allow_list"}
     if inference_tag is not None:
         tags["inference_compute_allow_list"] = inference_tag
-    name = shared.runtime.settings().finetune_model
+    name = shared.entry.app_wiring.settings().finetune_model
     registry.models._models[name] = model(name, tags=tags)
     deploy(workspace, blob_service, storage_env, lambda: row().status is Status.DEPLOY_FAILED)
     assert "DEPLOY_INSTANCE_TYPE" in row().error

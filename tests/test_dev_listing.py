@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import function_app
+from shared.entry.offline.dev_session import DevSession
 from shared.local.host import LocalHost, next_run
-from shared.local.session import DevSession
 
 SAMPLE = Path(__file__).resolve().parents[1] / "local.settings.sample.json"
 

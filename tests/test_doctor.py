@@ -20,10 +20,10 @@ from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundErr
 from azure.mgmt.eventgrid.models import EventSubscription, EventSubscriptionFullUrl, SystemTopic
 from typer.testing import CliRunner
 
-from shared import cli
 from shared.azure.arm import ArmReads
 from shared.azure.azureml.client import AzureMLWorkspace
-from shared.doctor_command import DoctorSetupError, as_caller, azd_env, parse_dotenv
+from shared.entry.cli import app as cli
+from shared.entry.cli.commands.doctor import DoctorSetupError, as_caller, azd_env, parse_dotenv
 from shared.flows.doctor import DoctorContext, run_doctor
 from shared.settings import IDENTITY_SETTINGS, Settings, setting_names
 from tests.aml_rest import RestResponse
@@ -287,11 +287,11 @@ def test_a_deployment_wired_right_passes_every_check(deployment) -> None:
 
 
 def test_the_cli_prints_one_line_per_check_and_exits_0_only_when_all_pass(deployment, monkeypatch) -> None:
-    import shared.doctor_command
+    import shared.entry.cli.commands.doctor
 
-    monkeypatch.setattr(shared.doctor_command, "build_context", lambda env: context(deployment))
+    monkeypatch.setattr(shared.entry.cli.commands.doctor, "build_context", lambda env: context(deployment))
     settings_file = deployment.env  # any mapping will do: build_context is replaced
-    monkeypatch.setattr(shared.doctor_command, "doctor_env", lambda *a: dict(settings_file))
+    monkeypatch.setattr(shared.entry.cli.commands.doctor, "doctor_env", lambda *a: dict(settings_file))
     result = CliRunner().invoke(cli.app, ["doctor"])
     assert result.exit_code == 0, result.output
     assert result.output.count("✓") == len(run_doctor(context(deployment))) and "✗" not in result.output

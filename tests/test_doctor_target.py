@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared import cli
+from shared.entry.cli import app as cli
 from shared.local.azurite import DEV_ACCOUNT, connection_string
 from shared.local.session_file import write_session
 
@@ -97,7 +97,7 @@ def test_an_azurite_that_does_not_answer_is_one_line_within_5_s(tmp_path, storag
 
 def test_without_flags_the_doctor_checks_the_target_every_command_uses(tmp_path, storage_env, monkeypatch) -> None:
     """No --settings/--env and no session: the shell's settings over local.settings*.json, as every other
-    command reads them (shared.commands.target.resolve); ML_BACKEND=local there is checked offline, against
+    command reads them (shared.entry.cli.commands.target.resolve); ML_BACKEND=local there is checked offline, against
     the Azurite it names, and the doctor says which target it used."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ML_BACKEND", "local")

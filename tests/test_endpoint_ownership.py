@@ -23,12 +23,12 @@ import pytest
 from azure.ai.ml.entities import Workspace
 from azure.core.exceptions import HttpResponseError
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.metrics import AzureMonitorUsage
 from shared.domain import lifecycle_events as le
 from shared.domain.ledger import Status
 from shared.domain.upload_stage import Stage, upload_view
-from shared.flows import lifecycle
+from shared.flows import endpoint_actions
 from shared.flows.janitor import JanitorContext, run_janitor
 from tests.aml_rest import FakeCredential
 from tests.deploy_flow import SHA, completed, report, row, run_until, scoring, send, submit, tick
@@ -52,21 +52,25 @@ def world(aml, blob_service, storage_env, monkeypatch):
     credential = FakeCredential()
     monkeypatch.setattr("shared.azure.identity.credential", lambda *a, **k: credential)
     monkeypatch.setenv("EVENTS_TOPIC_ENDPOINT", ENDPOINT)
-    for cached in (shared.runtime.settings, shared.runtime.deploy_context, shared.runtime.event_publisher):
+    for cached in (
+        shared.entry.app_wiring.settings,
+        shared.entry.app_wiring.deploy_context,
+        shared.entry.app_wiring.event_publisher,
+    ):
         cached.cache_clear()
     metrics = FakeMetricsClient()
     later = datetime.now(timezone.utc) + timedelta(hours=5)
-    ws = shared.runtime.workspace()
+    ws = shared.entry.app_wiring.workspace()
     ctx = JanitorContext(
-        shared.runtime.settings(),
+        shared.entry.app_wiring.settings(),
         ws,
         AzureMonitorUsage(region=ws.location, credential_factory=object, client_factory=metrics.factory),
-        shared.runtime.ledger(),
-        shared.runtime.prepared_store(),
+        shared.entry.app_wiring.ledger(),
+        shared.entry.app_wiring.prepared_store(),
         now=lambda: later,
-        events=shared.runtime.event_publisher(),
+        events=shared.entry.app_wiring.event_publisher(),
     )
-    monkeypatch.setattr(shared.runtime, "janitor_context", lambda: ctx)
+    monkeypatch.setattr(shared.entry.app_wiring, "janitor_context", lambda: ctx)
     return service, metrics, later, topic
 
 
@@ -78,11 +82,11 @@ def registered(service, blob_service, storage_env) -> str:
     return row().deploy["endpoint"]
 
 
-def retire_now() -> lifecycle.Outcome:
+def retire_now() -> endpoint_actions.Outcome:
     """`chatft retire`, as the command runs it."""
-    from shared.commands.lifecycle import context
+    from shared.entry.cli.commands.endpoint_actions import context
 
-    return lifecycle.retire(context(), SHA[:12], reason="changed my mind")
+    return endpoint_actions.retire(context(), SHA[:12], reason="changed my mind")
 
 
 def puts(service, endpoint: str) -> list:
@@ -100,7 +104,7 @@ def test_retire_between_the_reconcilers_read_and_its_create_leaves_no_endpoint(
     kept by the janitor forever ("ledger status retired: the deployment reconciler owns it")."""
     service, _, _, _ = world
     endpoint = registered(service, blob_service, storage_env)
-    adapter = shared.runtime.workspace()
+    adapter = shared.entry.app_wiring.workspace()
     real_get, fired = adapter.get_endpoint, []
 
     def get_endpoint(name: str):
@@ -128,7 +132,7 @@ def test_retire_between_the_claim_and_the_create_leaves_no_endpoint_after_the_ti
     request. The retire finds no endpoint to delete; the worker, whose next save loses, deletes what it made."""
     service, _, _, _ = world
     endpoint = registered(service, blob_service, storage_env)
-    adapter = shared.runtime.workspace()
+    adapter = shared.entry.app_wiring.workspace()
     real_create = adapter.begin_create_endpoint
 
     def begin_create_endpoint(**kwargs):
@@ -168,7 +172,7 @@ def test_a_leaked_endpoint_whose_row_is_retired_is_deleted_by_the_janitor_once_i
     add(service, "leaked-old", tags, later - timedelta(hours=30))
     run_timer()
     assert "leaked-old" not in deleted(service)
-    ctx = shared.runtime.janitor_context()
+    ctx = shared.entry.app_wiring.janitor_context()
     monkeypatch.setattr(ctx, "settings", dataclasses.replace(ctx.settings, janitor_max_age_hours=24.0))
     run_timer()
     assert "leaked-old" in deleted(service) and "leaked-kept" not in deleted(service)
@@ -207,7 +211,7 @@ def test_a_live_endpoint_deleted_outside_chatft_is_retired_and_redeploy_then_wor
     view = upload_view(entry, report(blob_service, storage_env), name="chats.jsonl", dataset="chats", sha256=SHA)
     assert view.milestones[-1].stage is Stage.RETIRED and GONE in view.milestones[-1].detail  # status's history
 
-    outcome = lifecycle.redeploy(_lifecycle_context(), SHA[:12])
+    outcome = endpoint_actions.redeploy(_action_context(), SHA[:12])
     assert "redeploying model" in outcome.message
     with scoring(service):
         run_until(lambda: row().status is Status.LIVE)
@@ -222,9 +226,9 @@ def test_redeploy_does_not_wait_for_the_janitor_when_the_endpoint_is_gone(world,
     endpoint = registered(service, blob_service, storage_env)
     with scoring(service):
         run_until(lambda: row().status is Status.LIVE)
-    assert "nothing to do" in lifecycle.redeploy(_lifecycle_context(), SHA[:12]).message  # still there
+    assert "nothing to do" in endpoint_actions.redeploy(_action_context(), SHA[:12]).message  # still there
     service.online_endpoints.begin_delete(name=endpoint)
-    outcome = lifecycle.redeploy(_lifecycle_context(), SHA[:12])
+    outcome = endpoint_actions.redeploy(_action_context(), SHA[:12])
     assert "redeploying model" in outcome.message
     entry = row()
     assert entry.status is Status.REGISTERED and entry.deploy["redeployed_after"]["reason"].startswith(GONE)
@@ -234,8 +238,8 @@ def test_redeploy_does_not_wait_for_the_janitor_when_the_endpoint_is_gone(world,
     assert endpoint in service.online_endpoints.endpoints
 
 
-def _lifecycle_context() -> lifecycle.LifecycleContext:
-    from shared.commands.lifecycle import context
+def _action_context() -> endpoint_actions.ActionContext:
+    from shared.entry.cli.commands.endpoint_actions import context
 
     return context()
 
@@ -289,13 +293,18 @@ def test_the_local_backend_retires_a_live_row_whose_endpoint_is_gone(tmp_path, a
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     settings = Settings.from_env(values)
     workspace = LocalWorkspace(settings)
     ledger = TableLedger(table_client(settings.ledger_table))
     now = datetime.now(timezone.utc)
     ctx = JanitorContext(
-        settings, workspace, LocalUsageMetrics(workspace), ledger, shared.runtime.prepared_store(), now=lambda: now
+        settings,
+        workspace,
+        LocalUsageMetrics(workspace),
+        ledger,
+        shared.entry.app_wiring.prepared_store(),
+        now=lambda: now,
     )
     rows = {}
     try:
@@ -313,7 +322,7 @@ def test_the_local_backend_retires_a_live_row_whose_endpoint_is_gone(tmp_path, a
         assert stopped.status is Status.LIVE
     finally:
         workspace.shutdown()
-        shared.runtime.reset()
+        shared.entry.app_wiring.reset()
 
 
 def _live_row(ledger, endpoint: str, now: datetime):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.scoring import score
 from shared.domain import lifecycle_events as le
 from shared.domain.ledger import Status, UploadKey
@@ -98,9 +98,9 @@ def local(azurite, tmp_path, monkeypatch):
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     settings = Settings.from_env(values)
-    store = shared.runtime.prepared_store()
+    store = shared.entry.app_wiring.prepared_store()
     uploads = blob_service().get_container_client(settings.upload_container)
     ensure_container(uploads)
     data = b"".join((ROOT / "samples" / "chat_sample.jsonl").read_bytes().splitlines(keepends=True)[:600])
@@ -135,7 +135,7 @@ def local(azurite, tmp_path, monkeypatch):
         yield DeployContext(settings, ledger, workspace, store, score), key, model, test
     finally:
         workspace.shutdown()
-        shared.runtime.reset()
+        shared.entry.app_wiring.reset()
 
 
 def _until(ctx: DeployContext, key: UploadKey, statuses: tuple[Status, ...], timeout: float = 60.0):
@@ -214,7 +214,7 @@ def gated(aml, blob_service, storage_env, monkeypatch):
 
 def _reload() -> None:
     """The settings just changed: the app's cached settings and deploy context read them again."""
-    for cached in (shared.runtime.settings, shared.runtime.deploy_context):
+    for cached in (shared.entry.app_wiring.settings, shared.entry.app_wiring.deploy_context):
         cached.cache_clear()
 
 
@@ -228,11 +228,11 @@ def _janitor_run(workspace) -> None:
         region="westeurope", credential_factory=object, client_factory=FakeMetricsClient().factory
     )
     ctx = JanitorContext(
-        shared.runtime.settings(),
-        shared.runtime.workspace(),
+        shared.entry.app_wiring.settings(),
+        shared.entry.app_wiring.workspace(),
         usage,
-        shared.runtime.ledger(),
-        shared.runtime.prepared_store(),
+        shared.entry.app_wiring.ledger(),
+        shared.entry.app_wiring.prepared_store(),
     )
     run_janitor(ctx)
 
@@ -270,8 +270,11 @@ def test_a_nonsense_endpoint_is_retired_at_once_and_redeploy_skip_gate_deploys_i
 
     _janitor_run(workspace)
     assert row().status is Status.RETIRED
-    ctx = lifecycle.LifecycleContext(
-        shared.runtime.settings(), shared.runtime.ledger(), shared.runtime.workspace(), shared.runtime.prepared_store()
+    ctx = lifecycle.ActionContext(
+        shared.entry.app_wiring.settings(),
+        shared.entry.app_wiring.ledger(),
+        shared.entry.app_wiring.workspace(),
+        shared.entry.app_wiring.prepared_store(),
     )
     outcome = lifecycle.redeploy(ctx, SHA[:12], skip_gate=True)
     assert "gates are skipped" in outcome.message
@@ -321,8 +324,11 @@ def test_deploy_max_eval_loss_holds_the_model_before_anything_is_created(
     [failed] = [e for e in le.earned(entry) if e.type == le.DEPLOY_FAILED]
     assert failed.data["phase"] == "training" and "nothing was created" in failed.data["cleanup"]
 
-    ctx = lifecycle.LifecycleContext(
-        shared.runtime.settings(), shared.runtime.ledger(), shared.runtime.workspace(), shared.runtime.prepared_store()
+    ctx = lifecycle.ActionContext(
+        shared.entry.app_wiring.settings(),
+        shared.entry.app_wiring.ledger(),
+        shared.entry.app_wiring.workspace(),
+        shared.entry.app_wiring.prepared_store(),
     )
     assert "applies again" in lifecycle.redeploy(ctx, SHA[:12]).message
     tick()
@@ -349,11 +355,11 @@ def test_deploy_max_eval_loss_lets_a_model_below_it_deploy(aml, blob_service, st
 def test_chatft_status_shows_token_f1_and_p95_and_why_a_model_is_held(storage_env, tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.entry.cli.app import app
     from tests.test_upload_command import settings_for
 
     target = settings_for(storage_env, tmp_path, monkeypatch)
-    ledger, now = shared.runtime.ledger(), datetime.now(timezone.utc)
+    ledger, now = shared.entry.app_wiring.ledger(), datetime.now(timezone.utc)
     figures = {"samples": 50, "token_f1": 0.6234, "rouge_l": 0.5, "empty_or_failed": 1, "latency_p95_ms": 840}
     for sha, status, extra in (
         ("a" * 64, Status.LIVE, {"evaluation": figures, "live_at": now.isoformat(), "step": "live"}),

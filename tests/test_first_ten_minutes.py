@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.local.session import free_port
+from shared.entry.offline.dev_session import free_port
 from shared.local.session_file import live_sessions
 
 ROOT = Path(__file__).resolve().parent.parent

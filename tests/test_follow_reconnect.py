@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.commands.upload import RECONNECTING
+from shared.entry.cli.commands.upload import RECONNECTING
 from tests.dev_process import CHATFT, ROOT, Dev, folder_env, until
 
 pytestmark = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain.ledger import Status, UploadKey
 from shared.domain.spend import JOB_ENDED, JOB_STARTED
 from tests.test_upload_command import chats, settings_for, upload
@@ -17,7 +17,7 @@ def test_following_a_finished_upload_prints_its_stages_with_their_real_times(sto
     path = chats(tmp_path)
     assert upload(target, str(path)).exit_code == 0
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    ledger, now = shared.runtime.ledger(), datetime.now(timezone.utc)
+    ledger, now = shared.entry.app_wiring.ledger(), datetime.now(timezone.utc)
     began, ended, live = (
         now + timedelta(seconds=20),
         now + timedelta(minutes=12, seconds=20),

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import shared.commands.dataset as dataset
 import shared.domain.chatdata.prepare as prepare
-from shared.cli import app
+import shared.entry.cli.commands.dataset as dataset
+from shared.entry.cli.app import app
 from tests.chats import valid_file
 from tests.test_dataset_command import no_network  # noqa: F401 (offline Hub, refused sockets, private cache)
 

@@ -21,11 +21,11 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain import lifecycle_events as le
 from shared.domain.ledger import Status, UploadKey
 from shared.flows.cancel import cancel
-from shared.flows.lifecycle import LifecycleContext, retire
+from shared.flows.endpoint_actions import ActionContext, retire
 from shared.flows.upload_status import find
 from tests.aml_rest import ServiceError
 from tests.chats import valid_file
@@ -40,7 +40,7 @@ SHAS = [hashlib.sha256(data).hexdigest() for data in FILES]
 def settings(monkeypatch, **values: str) -> None:
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
 
 
 def upload(blob_service, storage_env, i: int) -> None:
@@ -50,7 +50,7 @@ def upload(blob_service, storage_env, i: int) -> None:
 
 
 def row(i: int):
-    return shared.runtime.ledger().get(UploadKey(f"set{i}", SHAS[i]))
+    return shared.entry.app_wiring.ledger().get(UploadKey(f"set{i}", SHAS[i]))
 
 
 def jobs(workspace) -> list[str]:
@@ -62,23 +62,26 @@ def tags_of(workspace, job: str) -> dict[str, str]:
 
 
 def later(monkeypatch, hours: float) -> None:
-    ctx = shared.runtime.deploy_context()
+    ctx = shared.entry.app_wiring.deploy_context()
     moved = ctx.now() + timedelta(hours=hours)
     monkeypatch.setattr(ctx, "now", lambda: moved)
 
 
-def lifecycle_ctx() -> LifecycleContext:
-    return LifecycleContext(
-        shared.runtime.settings(), shared.runtime.ledger(), shared.runtime.workspace(), shared.runtime.prepared_store()
+def action_ctx() -> ActionContext:
+    return ActionContext(
+        shared.entry.app_wiring.settings(),
+        shared.entry.app_wiring.ledger(),
+        shared.entry.app_wiring.workspace(),
+        shared.entry.app_wiring.prepared_store(),
     )
 
 
 def status_of(storage_env, i: int):
     from shared.azure.upload import UploadContainer, storage_client
 
-    s = shared.runtime.settings()
+    s = shared.entry.app_wiring.settings()
     store = UploadContainer(storage_client(), s.upload_container, s.prepared_container)
-    return find(shared.runtime.ledger(), store, f"set{i}.jsonl")
+    return find(shared.entry.app_wiring.ledger(), store, f"set{i}.jsonl")
 
 
 def test_uploads_past_the_cap_wait_in_arrival_order_and_start_as_jobs_end(
@@ -98,7 +101,7 @@ def test_uploads_past_the_cap_wait_in_arrival_order_and_start_as_jobs_end(
     assert queued and "MAX_ACTIVE_JOBS" in queued[0].data["reason"]
     tick()  # no slot free: nothing moves
     assert len(jobs(workspace)) == 1
-    shared.runtime.reset()  # a restart: the queue is in the ledger
+    shared.entry.app_wiring.reset()  # a restart: the queue is in the ledger
     [first] = jobs(workspace)
     send(completed(first, tags_of(workspace, first)))
     tick()
@@ -117,7 +120,7 @@ def test_concurrent_ticks_submit_each_queued_upload_once(aml, blob_service, stor
     assert len(jobs(workspace)) == 2
     first = jobs(workspace)[0]
     send(completed(first, tags_of(workspace, first)))
-    ctx = shared.runtime.deploy_context()
+    ctx = shared.entry.app_wiring.deploy_context()
     from shared.flows.job_queue import submit_queued
 
     _, errors = run_concurrently([lambda: submit_queued(ctx) for _ in range(6)])
@@ -148,7 +151,7 @@ def test_cancel_a_running_job_then_again(aml, blob_service, storage_env, monkeyp
     service, _ = aml
     upload(blob_service, storage_env, 0)
     job = row(0).job_name
-    outcome = cancel(lifecycle_ctx(), "set0.jsonl", reason="wrong file", by="chatft cancel (ana@laptop)")
+    outcome = cancel(action_ctx(), "set0.jsonl", reason="wrong file", by="chatft cancel (ana@laptop)")
     assert outcome.ok and outcome.changed and f"job {job} canceled" in outcome.message
     assert service.cancel_requests == [job] and service.jobs.get(job).status == "Canceled"
     entry = row(0)
@@ -156,7 +159,7 @@ def test_cancel_a_running_job_then_again(aml, blob_service, storage_env, monkeyp
     assert entry.error == "canceled by chatft cancel (ana@laptop): wrong file"
     [event] = [e for e in le.earned(entry) if e.type == le.JOB_CANCELED]
     assert event.data["by"] == "chatft cancel (ana@laptop)" and event.time == entry.extra["canceled_at"]
-    again = cancel(lifecycle_ctx(), "set0.jsonl")
+    again = cancel(action_ctx(), "set0.jsonl")
     assert again.ok and not again.changed and "already canceled" in again.message and "ana@laptop" in again.message
     assert service.cancel_requests == [job]
     send(completed(job, tags_of(service, job)))  # a late event of the job finds the row settled
@@ -168,7 +171,7 @@ def test_cancel_a_finished_job_is_one_line_and_asks_nothing(aml, blob_service, s
     upload(blob_service, storage_env, 0)
     job = row(0).job_name
     service.jobs.get(job)._status = "Completed"  # ended; its event not handled yet
-    outcome = cancel(lifecycle_ctx(), "set0.jsonl")
+    outcome = cancel(action_ctx(), "set0.jsonl")
     assert not outcome.ok and not outcome.changed and f"job {job} already completed" in outcome.message
     assert service.cancel_requests == [] and row(0).status is Status.SUBMITTED
 
@@ -182,7 +185,7 @@ def test_a_job_that_ends_while_its_cancel_is_sent_is_read_again(aml, blob_servic
         raise ServiceError(400, "UserError", f"Job {name} is in terminal state Failed and cannot be canceled")
 
     service._routes = [(v, p, ended_meanwhile if "cancel" in p.pattern else h) for v, p, h in service._routes]
-    outcome = cancel(lifecycle_ctx(), "set0.jsonl")
+    outcome = cancel(action_ctx(), "set0.jsonl")
     assert not outcome.ok and "already failed" in outcome.message and row(0).status is Status.SUBMITTED
 
 
@@ -190,7 +193,7 @@ def test_what_the_sdk_raises_for_a_job_it_cannot_cancel(aml, blob_service, stora
     service, _ = aml
     upload(blob_service, storage_env, 0)
     job = row(0).job_name
-    client = shared.runtime.workspace().workspace
+    client = shared.entry.app_wiring.workspace().workspace
     service.jobs.get(job)._status = "Completed"
     with pytest.raises(HttpResponseError) as refused:
         client.jobs.begin_cancel(job)
@@ -204,7 +207,7 @@ def test_cancel_takes_a_queued_upload_out_of_the_queue(aml, blob_service, storag
     settings(monkeypatch, MAX_ACTIVE_JOBS="1")
     upload(blob_service, storage_env, 0)
     upload(blob_service, storage_env, 1)
-    outcome = cancel(lifecycle_ctx(), "set1.jsonl", by="chatft cancel (bo@desk)")
+    outcome = cancel(action_ctx(), "set1.jsonl", by="chatft cancel (bo@desk)")
     assert outcome.ok and "taken out of the queue" in outcome.message and service.cancel_requests == []
     assert row(1).status is Status.CANCELED and row(1).job_name == ""
     [first] = jobs(service)
@@ -257,7 +260,7 @@ def test_a_model_past_max_live_endpoints_waits_until_one_is_retired(
         assert view.stage.value == "deploy_queued" and "MAX_LIVE_ENDPOINTS=1" in view.detail
         tick()
         assert row(1).status is Status.DEPLOY_QUEUED
-        retire(lifecycle_ctx(), "set0.jsonl", reason="done with it")
+        retire(action_ctx(), "set0.jsonl", reason="done with it")
         for _ in range(15):
             if row(1).status is Status.LIVE:
                 break
@@ -276,11 +279,11 @@ def test_evict_idle_retires_the_least_used_endpoint_first(aml, blob_service, sto
         _live(service, blob_service, storage_env, 0)
         _live(service, blob_service, storage_env, 1)
         names = [row(0).deploy["endpoint"], row(1).deploy["endpoint"]]
-        ws_id = shared.runtime.settings().workspace_resource_id
+        ws_id = shared.entry.app_wiring.settings().workspace_resource_id
         metrics = FakeMetricsClient(
             {f"{ws_id}/onlineEndpoints/{names[0]}": 5, f"{ws_id}/onlineEndpoints/{names[1]}": 0}
         )
-        ctx = shared.runtime.deploy_context()
+        ctx = shared.entry.app_wiring.deploy_context()
         from shared.azure.metrics import AzureMonitorUsage
 
         ctx.usage = AzureMonitorUsage(lambda: "eastus", client_factory=lambda endpoint, credential: metrics)
@@ -378,14 +381,14 @@ def test_chatft_budget_prints_the_month_by_upload_and_says_it_is_an_estimate(
     pytest.importorskip("typer", reason="the chatft command; the deployed environment, like the app, has no CLI")
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.entry.cli.app import app
     from tests.test_upload_command import settings_for
 
     target = settings_for(storage_env, tmp_path, monkeypatch)
     values = json.loads(target.read_text())
     values["Values"] |= {"MONTHLY_BUDGET_USD": "100", "GPU_HOURLY_PRICE_USD": "2.5"}
     target.write_text(json.dumps(values))
-    ledger, now = shared.runtime.ledger(), datetime.now(timezone.utc)
+    ledger, now = shared.entry.app_wiring.ledger(), datetime.now(timezone.utc)
     key = UploadKey("chats", SHAS[0])
     ledger.claim(key, upload_etag="", source="up/chats.jsonl", cid="c", now=now, stale_after=timedelta(1))
     entry = ledger.get(key)

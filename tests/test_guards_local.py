@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain.ledger import Status, UploadKey
 from shared.flows.cancel import cancel
-from shared.flows.lifecycle import LifecycleContext
+from shared.flows.endpoint_actions import ActionContext
 from shared.local import procs
 from shared.local.state import read_json
 from tests.hosting import invoke_blob_trigger
@@ -45,7 +45,7 @@ def wait(what: str, check, timeout: float = 60.0):
 
 
 def row(i: int):
-    return shared.runtime.ledger().get(UploadKey(f"g{i}", SHAS[i]))
+    return shared.entry.app_wiring.ledger().get(UploadKey(f"g{i}", SHAS[i]))
 
 
 def overlap(intervals: list[tuple[float, float]]) -> int:
@@ -63,7 +63,7 @@ def test_two_jobs_at_a_time_all_live_in_arrival_order_and_the_budget_holds_a_six
     azurite, tmp_path, monkeypatch
 ) -> None:
     from shared.azure.storage import blob_service, ensure_container
-    from shared.local.session import DevSession
+    from shared.entry.offline.dev_session import DevSession
 
     monkeypatch.setenv("AZURITE_CONNECTION_STRING", azurite.connection_string)
     suffix = uuid.uuid4().hex[:8]
@@ -80,7 +80,7 @@ def test_two_jobs_at_a_time_all_live_in_arrival_order_and_the_budget_holds_a_six
     }
     lines: list[str] = []
     with DevSession(overrides=overrides, port=0, poll_seconds=0.2, say=lines.append) as dev:
-        settings = shared.runtime.settings()
+        settings = shared.entry.app_wiring.settings()
         uploads = blob_service().get_container_client(settings.upload_container)
         ensure_container(uploads)
         for i in range(5):  # all at once: some must wait
@@ -98,7 +98,7 @@ def test_two_jobs_at_a_time_all_live_in_arrival_order_and_the_budget_holds_a_six
         assert sorted(range(5), key=arrival.__getitem__) == sorted(range(5), key=started.__getitem__)
         # the month's estimate (five endpoints live for seconds) is above a budget of one cent: a sixth waits
         monkeypatch.setenv("MONTHLY_BUDGET_USD", "0.0001")
-        shared.runtime.reset()
+        shared.entry.app_wiring.reset()
         uploads.upload_blob("g5.jsonl", FILES[5])
         entry = wait("the sixth queued", lambda: (r := row(5)) and r.status is Status.QUEUED and r)
         assert entry.extra["queued_reason"].startswith("budget: the month's estimated spend")
@@ -115,11 +115,11 @@ def offline(storage_env, blob_service, tmp_path, monkeypatch):
     monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LEDGER_TABLE", f"gl{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("LOCAL_EVENT_WEBHOOK", "http://127.0.0.1:9/runtime/webhooks/EventGrid?functionName=job_events")
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     blob_service.create_container(storage_env["UPLOAD_CONTAINER"])
     yield blob_service
-    shared.runtime.workspace().shutdown()
-    shared.runtime.reset()
+    shared.entry.app_wiring.workspace().shutdown()
+    shared.entry.app_wiring.reset()
 
 
 def upload(blob_service, storage_env, i: int) -> None:
@@ -128,51 +128,54 @@ def upload(blob_service, storage_env, i: int) -> None:
     invoke_blob_trigger(function_app.app, "ingest_upload", name)
 
 
-def lifecycle_ctx() -> LifecycleContext:
-    return LifecycleContext(
-        shared.runtime.settings(), shared.runtime.ledger(), shared.runtime.workspace(), shared.runtime.prepared_store()
+def action_ctx() -> ActionContext:
+    return ActionContext(
+        shared.entry.app_wiring.settings(),
+        shared.entry.app_wiring.ledger(),
+        shared.entry.app_wiring.workspace(),
+        shared.entry.app_wiring.prepared_store(),
     )
 
 
 def process_of(job: str) -> int:
-    folder = Path(shared.runtime.settings().local_state_dir) / "jobs" / job
+    folder = Path(shared.entry.app_wiring.settings().local_state_dir) / "jobs" / job
     return int(read_json(folder / "process.json")["pid"])
 
 
 def test_chatft_cancel_on_each_stage_offline(offline, storage_env, monkeypatch) -> None:
     monkeypatch.setenv("MAX_ACTIVE_JOBS", "1")
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     upload(offline, storage_env, 0)
     upload(offline, storage_env, 1)
     assert row(0).status is Status.SUBMITTED and row(1).status is Status.QUEUED
-    queued = cancel(lifecycle_ctx(), "g1.jsonl", by="chatft cancel (ana@laptop)")
+    queued = cancel(action_ctx(), "g1.jsonl", by="chatft cancel (ana@laptop)")
     assert queued.ok and "taken out of the queue" in queued.message and row(1).status is Status.CANCELED
     job, pid = row(0).job_name, process_of(row(0).job_name)
-    running = cancel(lifecycle_ctx(), "g0.jsonl", by="chatft cancel (ana@laptop)")
+    running = cancel(action_ctx(), "g0.jsonl", by="chatft cancel (ana@laptop)")
     assert running.ok and f"job {job} canceled" in running.message
     assert not procs.is_running(pid)
-    workspace = shared.runtime.workspace()
+    workspace = shared.entry.app_wiring.workspace()
     assert workspace.job_record(job)["status"] == "Canceled" and workspace.job_info(job).status == "Canceled"
     assert workspace.resume_interrupted_jobs(wait=0) == []  # the next runner does not start it again
     entry = row(0)
     assert entry.status is Status.CANCELED and entry.extra["canceled_by"] == "chatft cancel (ana@laptop)"
-    twice = cancel(lifecycle_ctx(), "g0.jsonl")
+    twice = cancel(action_ctx(), "g0.jsonl")
     assert twice.ok and not twice.changed and "already canceled" in twice.message
     assert workspace.begin_cancel_job(job) == "Canceled"  # a job that ended is its final status
 
 
 def test_a_local_job_past_job_max_hours_is_stopped(offline, storage_env, monkeypatch) -> None:
     monkeypatch.setenv("JOB_MAX_HOURS", "1")
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     upload(offline, storage_env, 0)
     job, pid = row(0).job_name, process_of(row(0).job_name)
-    ctx = shared.runtime.deploy_context()
+    ctx = shared.entry.app_wiring.deploy_context()
     monkeypatch.setattr(ctx, "now", lambda: datetime.now(timezone.utc) + timedelta(hours=1, minutes=1))
     from shared.flows.job_poll import poll_quiet_jobs
 
     assert poll_quiet_jobs(ctx) == [(job, "canceled: past JOB_MAX_HOURS")]
     assert not procs.is_running(pid)
-    assert shared.runtime.workspace().job_record(job)["status"] == "Canceled"
+    assert shared.entry.app_wiring.workspace().job_record(job)["status"] == "Canceled"
     entry = row(0)
     assert entry.status is Status.CANCELED and "JOB_MAX_HOURS is 1" in entry.error
-    assert os.path.exists(Path(shared.runtime.settings().local_state_dir) / "jobs" / job / "job.json")
+    assert os.path.exists(Path(shared.entry.app_wiring.settings().local_state_dir) / "jobs" / job / "job.json")

@@ -403,8 +403,8 @@ def test_every_webhook_targets_an_indexed_function_of_the_matching_trigger_type(
 
 
 def test_azd_keeps_the_app_settings_for_chatft_doctor() -> None:
-    """`chatft doctor --env` reads CHATFT_APP_SETTINGS (shared/doctor_command.py) from azd's .env."""
-    from shared.doctor_command import APP_SETTINGS_OUTPUT
+    """`chatft doctor --env` reads CHATFT_APP_SETTINGS (shared/entry/cli/commands/doctor.py) from azd's .env."""
+    from shared.entry.cli.commands.doctor import APP_SETTINGS_OUTPUT
 
     main = MAIN.read_text()
     assert re.search(rf"^output {APP_SETTINGS_OUTPUT} string = string\(chatftAppSettings\)$", main, re.MULTILINE)

@@ -11,7 +11,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain.chatdata.prepare import SplitFiles
 from shared.domain.chatdata.validator import validate_stream
 from tests.chats import line, valid_file
@@ -21,10 +21,10 @@ from tests.hosting import blob_client_for_trigger, find_function, invoke_blob_tr
 @pytest.fixture(autouse=True)
 def fresh_runtime(storage_env, blob_service):
     """Per-test settings and containers; the per-process caches must not leak between tests."""
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     blob_service.create_container(storage_env["UPLOAD_CONTAINER"])
     yield
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
 
 
 def upload(blob_service, storage_env, name: str, data: bytes):

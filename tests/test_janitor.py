@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.metrics import AzureMonitorUsage
 from shared.domain.janitor import Facts, Verdict, judge, plan
 from shared.domain.ledger import Status
@@ -200,17 +200,17 @@ def janitor(aml, monkeypatch):
         "Workspaces", (), {"get": staticmethod(lambda name: Workspace(name=name, location="westeurope"))}
     )()
     metrics = FakeMetricsClient()
-    ws = shared.runtime.workspace()
+    ws = shared.entry.app_wiring.workspace()
     later = datetime.now(timezone.utc) + timedelta(hours=5)
     ctx = JanitorContext(
-        shared.runtime.settings(),
+        shared.entry.app_wiring.settings(),
         ws,
         AzureMonitorUsage(region=ws.location, credential_factory=object, client_factory=metrics.factory),
-        shared.runtime.ledger(),
-        shared.runtime.prepared_store(),
+        shared.entry.app_wiring.ledger(),
+        shared.entry.app_wiring.prepared_store(),
         now=lambda: later,
     )
-    monkeypatch.setattr(shared.runtime, "janitor_context", lambda: ctx)
+    monkeypatch.setattr(shared.entry.app_wiring, "janitor_context", lambda: ctx)
     return workspace, metrics, later
 
 
@@ -342,10 +342,10 @@ def test_a_delete_azure_ml_dropped_is_asked_again(janitor, blob_service, storage
 
 def test_dry_run_deletes_nothing(janitor, monkeypatch) -> None:
     workspace, _, later = janitor
-    ctx = shared.runtime.janitor_context()
+    ctx = shared.entry.app_wiring.janitor_context()
     monkeypatch.setattr(ctx, "settings", dataclasses.replace(ctx.settings, janitor_dry_run=True))
     add(workspace, "idle-orphan", OURS, later - timedelta(hours=4))
-    decisions = shared.runtime.janitor_handler()
+    decisions = shared.entry.app_wiring.janitor_handler()
     assert [d.action for d in decisions] == ["would-delete"] and deleted(workspace) == []
 
 
@@ -454,7 +454,7 @@ def test_refused_metrics_are_an_error_a_reason_and_a_report_line_never_a_silent_
 
 def test_the_age_cap_deletes_old_endpoints_whose_metrics_are_unknown(janitor, monkeypatch, caplog) -> None:
     workspace, metrics, later = janitor
-    ctx = shared.runtime.janitor_context()
+    ctx = shared.entry.app_wiring.janitor_context()
     monkeypatch.setattr(ctx, "settings", dataclasses.replace(ctx.settings, janitor_max_age_hours=24.0))
     metrics.refuse = 403
     old = later - timedelta(hours=30)

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain.deploy.names import ENDPOINT_NAME, endpoint_name
 from shared.domain.ledger import Status
 from shared.flows.job_settlement import RetryLater
@@ -158,7 +158,7 @@ def test_events_that_must_not_act(flow, make) -> None:
 
 def test_an_event_before_the_submission_is_recorded_is_redelivered_later(flow, monkeypatch) -> None:
     workspace, job, tags, _ = flow
-    ledger = shared.runtime.ledger()
+    ledger = shared.entry.app_wiring.ledger()
     entry = row()
     entry.status = Status.CLAIMED
     assert ledger.save(entry)
@@ -188,8 +188,8 @@ def test_an_instance_type_outside_the_inference_allow_list_fails_clearly(
 ) -> None:
     workspace, job, tags, _ = flow
     monkeypatch.setenv("DEPLOY_INSTANCE_TYPE", "Standard_D4s_v3")
-    shared.runtime.settings.cache_clear()
-    shared.runtime.deploy_context.cache_clear()
+    shared.entry.app_wiring.settings.cache_clear()
+    shared.entry.app_wiring.deploy_context.cache_clear()
     send(completed(job, tags))
     assert row().status is Status.REGISTERED  # the handler only registers; the reconciler deploys
     tick()
@@ -205,7 +205,7 @@ def test_the_deadline_cleans_up(flow, monkeypatch) -> None:
     run_until(lambda: row().deploy.get("step") == "smoke_test")
     tick()
     assert row().status is Status.DEPLOYING and "HTTP 503" in row().deploy["last_error"]
-    ctx = shared.runtime.deploy_context()
+    ctx = shared.entry.app_wiring.deploy_context()
     later = ctx.now() + timedelta(hours=3)
     monkeypatch.setattr(ctx, "now", lambda: later)
     tick()
@@ -224,7 +224,7 @@ def test_a_crash_at_any_transition_still_ends_live_without_duplicates(
     flow, monkeypatch, crash_at: int, when: str
 ) -> None:
     workspace, job, tags, _ = flow
-    ledger = shared.runtime.ledger()
+    ledger = shared.entry.app_wiring.ledger()
     real_save, saves = ledger.save, {"n": 0}
 
     def crashing_save(entry):

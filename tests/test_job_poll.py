@@ -17,7 +17,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceResponseError
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain.ledger import Status
 from shared.flows.job_settlement import RetryLater
 from tests.deploy_flow import DATA, completed, is_live, report, row, run_until, scoring, send, submit, tick
@@ -40,7 +40,7 @@ def job_ends(workspace, job: str, status: str) -> None:
 
 def later(monkeypatch, minutes: float) -> None:
     """Move the reconciler's clock forward."""
-    ctx = shared.runtime.deploy_context()
+    ctx = shared.entry.app_wiring.deploy_context()
     moved = ctx.now() + timedelta(minutes=minutes)
     monkeypatch.setattr(ctx, "now", lambda: moved)
 
@@ -64,8 +64,8 @@ def test_no_events_at_all_still_ends_live(flow, monkeypatch, blob_service, stora
 def test_the_quiet_time_is_a_setting(flow, monkeypatch) -> None:
     workspace, _, job, _ = flow
     monkeypatch.setenv("JOB_POLL_QUIET_MINUTES", "300")
-    shared.runtime.settings.cache_clear()
-    shared.runtime.deploy_context.cache_clear()
+    shared.entry.app_wiring.settings.cache_clear()
+    shared.entry.app_wiring.deploy_context.cache_clear()
     job_ends(workspace, job, "Completed")
     later(monkeypatch, 200)
     tick()
@@ -136,7 +136,7 @@ def test_a_permanent_registration_error_fails_the_upload_in_the_same_delivery(
     flow, monkeypatch, blob_service, storage_env
 ) -> None:
     workspace, _, job, tags = flow
-    adapter = shared.runtime.workspace()
+    adapter = shared.entry.app_wiring.workspace()
     real_register = adapter.register_model
     monkeypatch.setattr(adapter, "register_model", lambda **kw: (_ for _ in ()).throw(forbidden()))
     send(completed(job, tags))  # returns normally: Event Grid must not redeliver it for a day
@@ -172,7 +172,7 @@ def test_a_transient_registration_error_is_redelivered(flow, monkeypatch, error)
     _, _, job, tags = flow
     if isinstance(error, HttpResponseError):
         error.status_code = 503
-    adapter = shared.runtime.workspace()
+    adapter = shared.entry.app_wiring.workspace()
     real_register = adapter.register_model
     monkeypatch.setattr(adapter, "register_model", lambda **kw: (_ for _ in ()).throw(error))
     with pytest.raises(RetryLater):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.test_lifecycle_command import ctx  # noqa: F401  (a fake workspace and a settings file)
+from tests.test_endpoint_action_commands import ctx  # noqa: F401  (a fake workspace and a settings file)
 from tests.test_upload_command import chats, follow, target, upload  # noqa: F401  (target: a fixture)
 
 UPLOADED_KEYS = {"event", "file", "container", "name", "size", "sha256", "replaced", "skipped", "conversations"}
@@ -64,7 +64,7 @@ def test_prepare_json_is_the_report_with_the_files_written(tmp_path) -> None:
     """The same object as `chatft validate --json` (report.json), plus `prepared`: split -> file written."""
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.entry.cli.app import app
     from tests.chats import valid_file
 
     src = tmp_path / "in.jsonl"
@@ -83,7 +83,7 @@ CHECK_KEYS = {"name", "ok", "detail", "fix"}
 def test_doctor_json_lists_every_check_with_stable_keys(tmp_path, storage_env, azurite, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from shared import cli
+    from shared.entry.cli import app as cli
     from tests.test_doctor_target import local_target
 
     for name in [k for k in os.environ if k.startswith(("AZURE_", "IDENTITY_", "MSI_"))]:
@@ -105,8 +105,8 @@ def test_keep_json_says_whether_anything_changed(ctx) -> None:  # noqa: F811
     """keep, release, retire and redeploy answer one object with the same keys; a second keep changes nothing."""
     from datetime import timedelta
 
+    from tests.test_endpoint_action_commands import chatft
     from tests.test_janitor import OURS, add
-    from tests.test_lifecycle_command import chatft
 
     service, _, later, path = ctx
     add(service, "ep-orphan", dict(OURS), later - timedelta(hours=3))
@@ -119,8 +119,8 @@ def test_keep_json_says_whether_anything_changed(ctx) -> None:  # noqa: F811
 
 
 def test_cancel_json_has_the_same_keys(ctx, blob_service, storage_env) -> None:  # noqa: F811
+    from tests.test_endpoint_action_commands import chatft
     from tests.test_guards import upload as submit_upload
-    from tests.test_lifecycle_command import chatft
 
     _, _, _, path = ctx
     submit_upload(blob_service, storage_env, 0)
@@ -133,8 +133,8 @@ def test_cancel_json_has_the_same_keys(ctx, blob_service, storage_env) -> None: 
 def test_retire_all_json_lists_each_endpoint(ctx) -> None:  # noqa: F811
     from datetime import timedelta
 
+    from tests.test_endpoint_action_commands import chatft
     from tests.test_janitor import OURS, add
-    from tests.test_lifecycle_command import chatft
 
     service, _, later, path = ctx
     add(service, "ep-ours", dict(OURS), later - timedelta(hours=3))
@@ -159,7 +159,7 @@ PENDING = {"score", "report"}
 def test_every_command_that_prints_data_has_json() -> None:
     import typer.main
 
-    from shared.cli import app
+    from shared.entry.cli.app import app
 
     commands = typer.main.get_command(app).commands
     for name, command in commands.items():

@@ -22,10 +22,10 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain import lifecycle_events as le
 from shared.domain.ledger import STUDIO_URL, LedgerEntry, Status, UploadKey
-from shared.flows import lifecycle
+from shared.flows import endpoint_actions
 from tests.aml_rest import FakeCredential
 from tests.deploy_flow import SHA, completed, is_live, report, row, run_until, scoring, send, status, submit, tick
 from tests.hosting import invoke_blob_trigger
@@ -131,10 +131,10 @@ def topic(aml, monkeypatch):
     monkeypatch.setattr("shared.azure.identity.credential", lambda *a, **k: credential)
     monkeypatch.setenv("EVENTS_TOPIC_ENDPOINT", ENDPOINT)
     for cached in (
-        shared.runtime.settings,
-        shared.runtime.deploy_context,
-        shared.runtime.janitor_context,
-        shared.runtime.event_publisher,
+        shared.entry.app_wiring.settings,
+        shared.entry.app_wiring.deploy_context,
+        shared.entry.app_wiring.janitor_context,
+        shared.entry.app_wiring.event_publisher,
     ):
         cached.cache_clear()
     service.credential = credential
@@ -149,9 +149,9 @@ def flow(aml, topic, blob_service, storage_env):
         yield workspace, topic, job, tags
 
 
-def lifecycle_ctx() -> lifecycle.LifecycleContext:
-    """What `chatft retire` / `redeploy` build (shared/commands/lifecycle.py `context`)."""
-    from shared.commands.lifecycle import context
+def action_ctx() -> endpoint_actions.ActionContext:
+    """What `chatft retire` / `redeploy` build (shared/entry/cli/commands/endpoint_actions.py `context`)."""
+    from shared.entry.cli.commands.endpoint_actions import context
 
     return context()
 
@@ -171,9 +171,9 @@ def test_the_full_loop_publishes_each_stage_once_as_cloudevents(flow, blob_servi
     tick()
     tick()
     assert topic.types() == [le.SUBMITTED, le.REGISTERED, le.LIVE]
-    lifecycle.retire(lifecycle_ctx(), SHA[:12], reason="done with it")
+    endpoint_actions.retire(action_ctx(), SHA[:12], reason="done with it")
     assert topic.types()[-1] == le.RETIRED  # the command announces it at once, not on the next tick
-    lifecycle.redeploy(lifecycle_ctx(), SHA[:12])
+    endpoint_actions.redeploy(action_ctx(), SHA[:12])
     assert topic.types()[-1] == le.REDEPLOYED
     run_until(is_live)
     tick()
@@ -242,7 +242,7 @@ def test_a_failed_or_canceled_job(flow, state, kind) -> None:
     _, topic, job, tags = flow
     entry = row()
     studio = entry.extra.pop(STUDIO_URL)  # a row submitted before the link was kept: it is filled in at the end
-    assert shared.runtime.ledger().save(entry)
+    assert shared.entry.app_wiring.ledger().save(entry)
     send(status(job, tags, state))
     send(status(job, tags, state))
     tick()
@@ -275,7 +275,7 @@ def test_a_redeploy_after_a_failed_deployment(flow) -> None:
     workspace.online_deployments.fail_next.append(f"{endpoint_name('chats', job, WORKSPACE_ID)}/demo")
     send(completed(job, tags))
     run_until(lambda: row().status is Status.DEPLOY_FAILED)
-    lifecycle.redeploy(lifecycle_ctx(), SHA[:12])
+    endpoint_actions.redeploy(action_ctx(), SHA[:12])
     run_until(is_live)
     tick()
     assert topic.types() == [le.SUBMITTED, le.REGISTERED, le.DEPLOY_FAILED, le.REDEPLOYED, le.LIVE]
@@ -304,7 +304,7 @@ def test_a_command_whose_caller_may_not_publish_still_succeeds_and_the_app_annou
     run_until(is_live)
     tick()
     topic.fail_next.append(403)  # the person running chatft retire has no EventGrid Data Sender role
-    outcome = lifecycle.retire(lifecycle_ctx(), SHA[:12])
+    outcome = endpoint_actions.retire(action_ctx(), SHA[:12])
     assert outcome.ok and row().status is Status.RETIRED
     assert "published as you" in outcome.message and topic.requests[-1]["status"] == 403
     assert le.RETIRED not in topic.types()
@@ -322,7 +322,11 @@ def test_a_namespace_topic_gets_the_same_events_on_its_publish_operation(
     monkeypatch.setattr("shared.azure.identity.credential", lambda *a, **k: credential)
     monkeypatch.setenv("EVENTS_TOPIC_ENDPOINT", "https://chatft-ns.westus-1.eventgrid.azure.net")
     monkeypatch.setenv("EVENTS_NAMESPACE_TOPIC", "chatft-events")
-    for cached in (shared.runtime.settings, shared.runtime.deploy_context, shared.runtime.event_publisher):
+    for cached in (
+        shared.entry.app_wiring.settings,
+        shared.entry.app_wiring.deploy_context,
+        shared.entry.app_wiring.event_publisher,
+    ):
         cached.cache_clear()
     workspace, _ = aml
     job, tags = submit(blob_service, storage_env, workspace)
@@ -341,7 +345,7 @@ def test_a_namespace_topic_gets_the_same_events_on_its_publish_operation(
 def test_nothing_is_published_without_a_topic(aml, blob_service, storage_env, monkeypatch) -> None:
     service = serve_topic(monkeypatch)
     workspace, _ = aml
-    assert shared.runtime.event_publisher() is None
+    assert shared.entry.app_wiring.event_publisher() is None
     job, tags = submit(blob_service, storage_env, workspace)
     send(completed(job, tags))
     tick()
@@ -393,9 +397,9 @@ def test_two_workers_with_the_same_due_events_send_them_once(flow) -> None:
     from shared.flows.lifecycle_events import publish_due
 
     _, topic, job, tags = flow
-    publisher = shared.runtime.event_publisher()
+    publisher = shared.entry.app_wiring.event_publisher()
     send(completed(job, tags))  # registered: its event is due on both workers' copies below
-    ledger = shared.runtime.ledger()
+    ledger = shared.entry.app_wiring.ledger()
     first, second = ledger.get(row().key), ledger.get(row().key)
     assert publish_due(first, ledger, publisher) is True
     assert publish_due(second, ledger, publisher) is None  # its read is stale: it sends nothing

@@ -193,7 +193,7 @@ def test_the_scoring_server_answers_json_to_any_content_length(local: LocalWorks
 def score_cli(*args: str):
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.entry.cli.app import app
 
     return CliRunner().invoke(app, ["score", *args])
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.domain.ledger import Status, UploadKey
+from shared.entry.offline.dev_session import DevSession
 from shared.local.backend import _CHILDREN
 from shared.local.events import RUN_COMPLETED, post_events, run_event
-from shared.local.session import DevSession
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = b"".join((ROOT / "samples" / "chat_sample.jsonl").read_bytes().splitlines(keepends=True)[:600])
@@ -61,27 +61,27 @@ def session(azurite, tmp_path, monkeypatch):
 
 
 def ledger_status() -> Status | None:
-    entry = shared.runtime.ledger().get(KEY)
+    entry = shared.entry.app_wiring.ledger().get(KEY)
     return entry.status if entry else None
 
 
 def test_the_whole_loop_offline(session) -> None:
     dev, lines = session
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     from shared.azure.storage import blob_service, ensure_container
 
     uploads = blob_service().get_container_client(settings.upload_container)
     ensure_container(uploads)
     uploads.upload_blob("loop/chats.jsonl", DATA)
     wait("submitted", lambda: ledger_status() in (Status.SUBMITTED, Status.REGISTERED, Status.DEPLOYING, Status.LIVE))
-    entry = shared.runtime.ledger().get(KEY)
+    entry = shared.entry.app_wiring.ledger().get(KEY)
     job = wait(
         "job finished", lambda: (j := dev.workspace.job_record(entry.job_name)) and j["status"] == "Completed" and j
     )
     assert job["metrics"]["token_f1"] > job["metrics"]["baseline_token_f1"] + 0.3
     assert (Path(settings.local_state_dir) / "jobs" / entry.job_name / "outputs" / "trained_model" / "MLmodel").exists()
     wait("live", lambda: ledger_status() is Status.LIVE)
-    entry = shared.runtime.ledger().get(KEY)
+    entry = shared.entry.app_wiring.ledger().get(KEY)
     model_dir = Path(settings.local_state_dir) / "models" / entry.deploy["model_name"] / entry.deploy["model_version"]
     assert (model_dir / "model" / "MLmodel").exists() and json.loads((model_dir / "model.json").read_text())["tags"][
         "chatft_job"
@@ -162,7 +162,7 @@ def test_nothing_survives_the_session(azurite, tmp_path, monkeypatch) -> None:
 
 def test_a_rejected_upload_says_so_in_the_host_line(session) -> None:
     _, lines = session
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     from shared.azure.storage import blob_service, ensure_container
 
     uploads = blob_service().get_container_client(settings.upload_container)
@@ -177,6 +177,6 @@ def test_dev_says_where_to_upload(session, azurite) -> None:
     dev, _ = session
     text = "\n".join(dev.describe())
     assert f"storage   Azurite (reused): {azurite.connection_string}" in text
-    assert f"container {shared.runtime.settings().upload_container}" in text
+    assert f"container {shared.entry.app_wiring.settings().upload_container}" in text
     assert f'az storage blob upload --connection-string "{azurite.connection_string}"' in text
     assert f"POST http://127.0.0.1:{dev.port}/runtime/webhooks/EventGrid?functionName=job_events" in text

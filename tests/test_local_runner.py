@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+import shared.entry.offline.dev_session as session_module
 import shared.local.azurite as azurite_module
-import shared.local.session as session_module
 from shared.domain.workspace import FinetuneRequest
+from shared.entry.offline.demo import KEEP_RUNS, DemoError, new_run_dir, run_demo, wait_for
+from shared.entry.offline.dev_session import DevSession
 from shared.local import procs
 from shared.local.backend import _CHILDREN, LocalWorkspace
-from shared.local.demo import KEEP_RUNS, DemoError, new_run_dir, run_demo, wait_for
-from shared.local.session import DevSession
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

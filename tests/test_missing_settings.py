@@ -13,7 +13,7 @@ from azure.ai.ml import MLClient
 from azure.identity import DefaultAzureCredential
 from typer.testing import CliRunner
 
-from shared import cli
+from shared.entry.cli import app as cli
 
 runner = CliRunner()
 
@@ -38,7 +38,7 @@ def test_a_command_names_the_missing_workspace_setting(tmp_path, storage_env, ar
 
 
 def test_the_sdks_own_validation_is_mapped_to_the_settings() -> None:
-    from shared.commands.lifecycle import azure_error
+    from shared.entry.cli.commands.endpoint_actions import azure_error
 
     client = MLClient(DefaultAzureCredential(), "00000000-0000-0000-0000-000000000000", "rg", "")
     with pytest.raises(Exception) as raised:

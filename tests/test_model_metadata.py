@@ -16,7 +16,7 @@ from datetime import date
 import pytest
 from azure.ai.ml.entities import Model
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.azureml.client import AzureMLWorkspace
 from shared.domain.finetune.compute import allowed_sizes
 from shared.domain.finetune.errors import PreflightError
@@ -106,7 +106,7 @@ def test_preflight_of_a_migrated_model_uses_its_allow_list() -> None:
 
 def test_a_migrated_model_deploys_on_its_cheapest_recommended_size(aml, blob_service, storage_env) -> None:
     workspace, registry = aml
-    name = shared.runtime.settings().finetune_model
+    name = shared.entry.app_wiring.settings().finetune_model
     registry.models._models[name] = migrated_model(MIGRATED_METADATA)
     with scoring(workspace):
         job, tags = submit(blob_service, storage_env, workspace)

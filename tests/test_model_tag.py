@@ -39,7 +39,7 @@ LONG_ID = (
     ],
 )
 def test_the_model_is_read_from_either_form_of_the_tag(value, expected) -> None:
-    """Endpoints tagged before carry the ARM id; new ones `name:version`. The janitor, the lifecycle commands and
+    """Endpoints tagged before carry the ARM id; new ones `name:version`. The janitor, the endpoint-action commands and
     status read both."""
     assert model_of(value) == expected
 

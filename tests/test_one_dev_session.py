@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.local.session import DevSession
+from shared.entry.offline.dev_session import DevSession
 from shared.local.session_file import NAME, SessionBusy, hold, live_sessions
 from tests.dev_process import CHATFT, Dev, folder_env
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
 from shared.domain.chatdata.issues import Code
 from shared.domain.chatdata.options import ValidationOptions
 from shared.domain.chatdata.validator import validate_stream
+from shared.entry.cli.app import app
 from tests.chats import valid_file
 from tests.test_dataset_command import no_network  # noqa: F401  (autouse: `datasets` offline, sockets refused)
 

@@ -29,10 +29,10 @@ from azure.core.exceptions import HttpResponseError
 from typer.testing import CliRunner
 
 import function_app
-import shared.runtime
-from shared.cli import app
+import shared.entry.app_wiring
 from shared.domain.naming import prepared_prefix
 from shared.domain.upload_stage import POISON_AFTER
+from shared.entry.cli.app import app
 from tests.chats import valid_file
 from tests.hosting import invoke_blob_trigger
 
@@ -42,7 +42,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def target(storage_env, tmp_path, monkeypatch) -> Path:
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     path = tmp_path / "local.settings.json"
     path.write_text(json.dumps({"Values": storage_env}))
     return path

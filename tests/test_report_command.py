@@ -20,7 +20,7 @@ from shared.domain.training import CHART_FILE
 from tests.deploy_flow import SHA, row
 from tests.dev_process import ROOT, Dev, folder_env
 from tests.dev_process import chatft as chatft_in
-from tests.test_lifecycle_command import chatft, ctx, live_upload  # noqa: F401  (ctx is a fixture)
+from tests.test_endpoint_action_commands import chatft, ctx, live_upload  # noqa: F401  (ctx is a fixture)
 
 
 def test_report_prints_report_md_and_saves_it_with_the_chart_and_the_events(

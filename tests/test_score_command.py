@@ -18,7 +18,7 @@ from azure.core.credentials import AccessToken
 from shared.azure.scoring import InputShape
 from tests.deploy_flow import row
 from tests.scoring_server import ScoringServer
-from tests.test_lifecycle_command import chatft, ctx, live_upload  # noqa: F401  (ctx is a fixture)
+from tests.test_endpoint_action_commands import chatft, ctx, live_upload  # noqa: F401  (ctx is a fixture)
 
 PROMPT = "How do I lower the learning rate?"
 

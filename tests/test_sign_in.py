@@ -49,7 +49,7 @@ def chatft(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str]
     settings.write_text(json.dumps({"Values": AZURE_SETTINGS}), encoding="utf-8")
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-c", "from shared.cli import main; main()", *args, "--settings", str(settings)],
+        [sys.executable, "-c", "from shared.entry.cli.app import main; main()", *args, "--settings", str(settings)],
         cwd=tmp_path,
         env=signed_out(),
         capture_output=True,

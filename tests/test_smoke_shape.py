@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.scoring import InputShape, SmokeError, score
 from shared.domain.ledger import Status, UploadKey
 from shared.local.http import HttpError, JsonServer
@@ -157,12 +157,12 @@ def test_the_deployment_remembers_the_shape_that_worked(aml, blob_service, stora
 def test_chatft_score_uses_the_shape_on_the_ledger_row(storage_env, tmp_path, monkeypatch) -> None:
     """`chatft score` against a local session: the endpoint's tags name its upload, whose ledger row holds the
     shape the smoke test found; the question goes once, in that shape."""
-    from shared.cli import app
+    from shared.entry.cli.app import app
 
     monkeypatch.setenv("LEDGER_TABLE", f"shape{os.urandom(5).hex()}")
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     key, now = UploadKey("chats", "ab" * 32), datetime.now(timezone.utc)
-    ledger = shared.runtime.ledger()
+    ledger = shared.entry.app_wiring.ledger()
     ledger.claim(key, upload_etag="", source="up/chats.jsonl", cid="c1", now=now, stale_after=timedelta(1))
     entry = ledger.get(key)
     entry.status, entry.deploy = Status.LIVE, {"endpoint": "cft-chats", "input_shape": "messages", "step": "live"}

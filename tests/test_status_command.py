@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 import function_app
-import shared.runtime
-from shared.cli import app
+import shared.entry.app_wiring
 from shared.domain.ledger import Status, UploadKey
 from shared.domain.upload_stage import JSON_KEYS
+from shared.entry.cli.app import app
 from tests.hosting import invoke_blob_trigger
 from tests.test_upload_command import chats, settings_for, upload
 
@@ -31,7 +31,7 @@ def status(target, *args: str):
 
 def live_row(sha: str, source: str) -> None:
     """The ledger row of an upload that went live (what the job event and reconciler leave)."""
-    ledger, now = shared.runtime.ledger(), datetime.now(timezone.utc)
+    ledger, now = shared.entry.app_wiring.ledger(), datetime.now(timezone.utc)
     key = UploadKey("chats", sha)
     ledger.claim(key, upload_etag="", source=source, cid=sha[:12], now=now, stale_after=timedelta(1))
     entry = ledger.get(key)

@@ -15,7 +15,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.azureml.client import AzureMLWorkspace
 from shared.domain.ledger import Status, UploadKey
 from shared.domain.naming import job_name
@@ -43,7 +43,7 @@ def report(blob_service, storage_env, name: str = "chats") -> dict:
 
 
 def ledger_row():
-    return shared.runtime.ledger().get(UploadKey("chats", SHA))
+    return shared.entry.app_wiring.ledger().get(UploadKey("chats", SHA))
 
 
 def test_an_upload_submits_exactly_one_job(aml, blob_service, storage_env) -> None:
@@ -131,7 +131,9 @@ def test_transient_failure_is_raised_for_the_host_to_retry(aml, blob_service, st
 
 def test_failed_preflight_writes_a_report_and_submits_nothing(aml, blob_service, storage_env) -> None:
     workspace, registry = aml
-    name = shared.runtime.settings().finetune_model  # the configured model, with Phi-3's tags: retired 2025-08-30
+    name = (
+        shared.entry.app_wiring.settings().finetune_model
+    )  # the configured model, with Phi-3's tags: retired 2025-08-30
     registry.models._models[name] = model(name, tags=PHI3_TAGS)
     upload(blob_service, storage_env)
     trigger()
@@ -144,7 +146,7 @@ def test_failed_preflight_writes_a_report_and_submits_nothing(aml, blob_service,
 
 def test_a_crash_after_the_claim_is_retried_after_the_timeout(aml, blob_service, storage_env) -> None:
     workspace, _ = aml
-    ledger = shared.runtime.ledger()
+    ledger = shared.entry.app_wiring.ledger()
     now = datetime.now(timezone.utc)
     crashed = ledger.claim(
         UploadKey("chats", SHA), upload_etag='"0x1"', source="s", cid="c", now=now, stale_after=timedelta(minutes=10)
@@ -170,7 +172,7 @@ def test_a_crash_after_submitting_does_not_submit_twice(aml, blob_service, stora
     [call] = workspace.jobs.created
     # Pretend the worker died before recording: the row is a stale claim again.
     key = UploadKey("chats", SHA)
-    table = shared.runtime.ledger()._table
+    table = shared.entry.app_wiring.ledger()._table
     entity = table.get_entity(key.dataset, key.sha256)
     entity.update(status="claimed", claimed_at=(datetime.now(timezone.utc) - timedelta(hours=1)).isoformat())
     table.update_entity(entity)
@@ -184,7 +186,7 @@ def test_a_crash_after_submitting_does_not_submit_twice(aml, blob_service, stora
 def test_missing_workspace_settings_are_reported_not_raised(aml, blob_service, storage_env, monkeypatch) -> None:
     workspace, _ = aml
     monkeypatch.delenv("AML_WORKSPACE")
-    shared.runtime.settings.cache_clear()
+    shared.entry.app_wiring.settings.cache_clear()
     upload(blob_service, storage_env)
     trigger()
     assert workspace.jobs.created == []
@@ -196,7 +198,7 @@ def test_missing_workspace_settings_are_reported_not_raised(aml, blob_service, s
 def test_an_empty_split_is_not_passed_to_the_job(aml, blob_service, storage_env, monkeypatch) -> None:
     workspace, _ = aml
     monkeypatch.setenv("SPLIT_FRACTIONS", "0.9,0.1,0")
-    shared.runtime.settings.cache_clear()
+    shared.entry.app_wiring.settings.cache_clear()
     upload(blob_service, storage_env)
     trigger()
     [call] = workspace.jobs.created
@@ -206,7 +208,7 @@ def test_an_empty_split_is_not_passed_to_the_job(aml, blob_service, storage_env,
 
 
 def _age_row(field: str, hours: float = 1) -> None:
-    table = shared.runtime.ledger()._table
+    table = shared.entry.app_wiring.ledger()._table
     entity = table.get_entity("chats", SHA)
     entity[field] = (datetime.now(timezone.utc) - timedelta(hours=hours)).isoformat()
     table.update_entity(entity)
@@ -308,7 +310,7 @@ def test_report_writes_never_raise_under_contention(aml, blob_service, storage_e
 
     upload(blob_service, storage_env)
     trigger()
-    store = shared.runtime.prepared_store()
+    store = shared.entry.app_wiring.prepared_store()
     prefix = f"chats/{SHA[:16]}"
     _, errors = run_concurrently(
         [lambda i=i: update_report(store, prefix, f"note_{i}", {"status": f"n{i}"}) for i in range(20)]

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.azureml import tracking
 from shared.azure.azureml.tracking import MANAGEMENT_SCOPE, TrackingError, rest_base
 from shared.domain.training import points
@@ -50,7 +50,7 @@ def test_the_finetune_step_is_found_two_levels_down_on_either_wire_encoding(aml,
         },
         hours=1.5,
     )
-    metrics = shared.runtime.workspace().training_metrics(JOB)
+    metrics = shared.entry.app_wiring.workspace().training_metrics(JOB)
     assert metrics.run_id == f"{JOB}_finetune"
     assert metrics.series == {"loss": [(0, 0.0), (10, 1.5), (30, 1.0)], "eval_loss": [(10, 1.25), (30, 0.75)]}
     assert metrics.duration_seconds == pytest.approx(5400)
@@ -70,20 +70,20 @@ def test_long_histories_are_paged_and_bounded(aml, monkeypatch, routes) -> None:
     mlflow.routes = routes
     mlflow.history_page_cap = 7
     finetune_tree(mlflow, JOB, {"loss": [(s, 1 / s) for s in range(1, 31)]})
-    metrics = shared.runtime.workspace().training_metrics(JOB)
+    metrics = shared.entry.app_wiring.workspace().training_metrics(JOB)
     assert [s for s, _ in metrics.series["loss"]] == list(range(1, 31))
     pages = [c for c in mlflow.calls if c.name == "metrics/get-history"]
     assert len(pages) == 5 and {c.route for c in pages} == {routes[0]}  # 7+7+7+7+2
     assert [c.params.get("page_token") for c in pages] == [None, "7", "14", "21", "28"]
     assert all(int(c.params["max_results"]) == tracking.PAGE_SIZE for c in pages)
     monkeypatch.setattr(tracking, "MAX_POINTS", 10)
-    assert len(shared.runtime.workspace().training_metrics(JOB).series["loss"]) == 10
+    assert len(shared.entry.app_wiring.workspace().training_metrics(JOB).series["loss"]) == 10
 
 
 def test_a_job_whose_steps_logged_no_loss_has_no_curves_but_its_duration(aml) -> None:
     service, _ = aml
     finetune_tree(service.mlflow, JOB, {"train_runtime": [(0, 30.0)]}, hours=0.5)
-    metrics = shared.runtime.workspace().training_metrics(JOB)
+    metrics = shared.entry.app_wiring.workspace().training_metrics(JOB)
     assert metrics.series == {} and metrics.duration_seconds == pytest.approx(1800)
 
 
@@ -92,7 +92,7 @@ def test_an_unknown_run_is_the_servers_error_named(aml) -> None:
     again on v1.0."""
     service, _ = aml
     with pytest.raises(TrackingError, match=r"GET runs/get answered HTTP 404 \(RESOURCE_DOES_NOT_EXIST: Run 'nope'"):
-        shared.runtime.workspace().training_metrics("nope")
+        shared.entry.app_wiring.workspace().training_metrics("nope")
     assert [c.route for c in service.mlflow.calls] == ["v2.0"] and service.mlflow.refused == []
 
 
@@ -100,7 +100,7 @@ def test_the_v2_route_azureml_mlflow_uses_is_asked_first(aml) -> None:
     """The workspace's tracking URI says /mlflow/v1.0; azureml-mlflow (MLflow 2 and 3) talks to /mlflow/v2.0."""
     service, _ = aml
     finetune_tree(service.mlflow, JOB, {"loss": [(1, 1.0), (2, 0.5)]})
-    metrics = shared.runtime.workspace().training_metrics(JOB)
+    metrics = shared.entry.app_wiring.workspace().training_metrics(JOB)
     assert metrics.series == {"loss": [(1, 1.0), (2, 0.5)]}
     assert {c.route for c in service.mlflow.calls} == {"v2.0"} and service.mlflow.refused == []
 
@@ -111,7 +111,7 @@ def test_a_host_without_the_v2_route_is_read_on_v1(aml) -> None:
     mlflow = service.mlflow
     mlflow.routes = ("v1.0",)
     finetune_tree(mlflow, JOB, {"loss": [(1, 1.0), (2, 0.5)]})
-    metrics = shared.runtime.workspace().training_metrics(JOB)
+    metrics = shared.entry.app_wiring.workspace().training_metrics(JOB)
     assert metrics.series == {"loss": [(1, 1.0), (2, 0.5)]} and metrics.run_id == f"{JOB}_finetune"
     assert [r.split("/mlflow/")[1][:4] for r in mlflow.refused] == ["v2.0"]  # asked once
     assert {c.route for c in mlflow.calls} == {"v1.0"} and mlflow.calls[0].name == "runs/get"
@@ -181,7 +181,7 @@ def test_the_walk_reads_each_run_once_and_at_most_max_runs(aml, monkeypatch) -> 
     mlflow.add_run(JOB, parent=f"{JOB}_b")  # a cycle: the root claims its grandchild as parent
     mlflow.add_run(f"{JOB}_a", parent=JOB)
     mlflow.add_run(f"{JOB}_b", parent=f"{JOB}_a", curves={"loss": [(1, 0.5)]})
-    metrics = shared.runtime.workspace().training_metrics(JOB)
+    metrics = shared.entry.app_wiring.workspace().training_metrics(JOB)
     assert metrics.run_id == f"{JOB}_b" and metrics.series == {"loss": [(1, 0.5)]}
     # root, a, b: b answers with the root as its child, which is not read again, so the walk ends there
     assert [c.body["filter"].split("= ")[1] for c in mlflow.calls if c.name == "runs/search"] == [
@@ -196,7 +196,7 @@ def test_the_walk_reads_each_run_once_and_at_most_max_runs(aml, monkeypatch) -> 
         mlflow.add_run(f"{JOB}_wide{i}", parent=JOB, curves={"loss": [(1, float(i))]})
         for j in range(10):
             mlflow.add_run(f"{JOB}_wide{i}_{j}", parent=f"{JOB}_wide{i}", curves={"loss": [(1, 1.0)]})
-    shared.runtime.workspace().training_metrics(JOB)
+    shared.entry.app_wiring.workspace().training_metrics(JOB)
     read = {c.params["run_id"] for c in mlflow.calls if c.name == "metrics/get-history"}
     assert 0 < len(read) <= 6
 
@@ -208,7 +208,7 @@ def test_the_reads_stop_at_the_budget_and_keep_what_they_found(aml, monkeypatch)
     finetune_tree(service.mlflow, JOB, {"loss": [(1, 1.0), (2, 0.5)], "eval_loss": [(2, 0.7)]})
     ticks = iter(range(1000))
     monkeypatch.setattr(tracking, "time", SimpleNamespace(monotonic=lambda: float(next(ticks))))
-    adapter = shared.runtime.workspace()
+    adapter = shared.entry.app_wiring.workspace()
     # 3.5 s: runs/get, runs/search for the root and the component, then the import step's search is not sent
     metrics = tracking.read_training_metrics(adapter.tracking, JOB, budget=3.5)
     assert metrics.series == {} and any("run tree was read only in part" in n for n in metrics.notes)

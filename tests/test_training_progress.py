@@ -9,7 +9,7 @@ from shared.domain.ledger import Status
 from shared.domain.training_progress import progress_line
 from tests.deploy_flow import SHA, row, submit
 from tests.mlflow_rest import finetune_tree
-from tests.test_lifecycle_command import chatft, ctx  # noqa: F401  (ctx is a fixture)
+from tests.test_endpoint_action_commands import chatft, ctx  # noqa: F401  (ctx is a fixture)
 
 
 def test_status_of_a_training_upload_shows_its_newest_step_and_training_loss(

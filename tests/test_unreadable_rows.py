@@ -14,9 +14,9 @@ from shared.azure.table_ledger import table_client
 from shared.domain.ledger import Status
 from tests.deploy_flow import completed, row, run_until, send, submit
 from tests.scoring_server import ScoringServer
+from tests.test_endpoint_action_commands import chatft, ctx  # noqa: F401  (ctx: the fixture)
 from tests.test_janitor import run_timer
 from tests.test_ledger_rows import GARBAGE
-from tests.test_lifecycle_command import chatft, ctx  # noqa: F401  (ctx: the fixture)
 
 
 def write_rows(table: str, rows: list[dict[str, Any]]) -> None:

@@ -16,12 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 import function_app
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.upload import SHA_METADATA
-from shared.cli import app
 from shared.domain.deploy.names import registered_model_name
 from shared.domain.finetune.choices import UploadChoices
 from shared.domain.ledger import Status, UploadKey
+from shared.entry.cli.app import app
 from shared.flows.stale_claims import prepared_upload
 from tests.chats import valid_file
 from tests.fake_aml import DEFAULT_MODEL_NAME, PHI3_TAGS, model
@@ -66,7 +66,7 @@ def test_metadata_set_by_another_tool_reaches_the_pipeline_job(aml, blob_service
     assert done["status"] == "submitted" and done["parameters"]["num_train_epochs"] == 2
     assert done["upload_choices"]["epochs"].startswith("2 (chatft_epochs")
     assert done["upload_choices"]["suffix"].startswith("v2 (chatft_suffix")
-    row = shared.runtime.ledger().get(UploadKey("chats", SHA))
+    row = shared.entry.app_wiring.ledger().get(UploadKey("chats", SHA))
     assert UploadChoices.from_ledger(row.extra) == UploadChoices(epochs="2", learning_rate="0.0001", suffix="v2")
 
 
@@ -117,7 +117,7 @@ def test_a_bad_choice_is_rejected_in_preflight_naming_its_key(
     failed = submission(blob_service, storage_env)
     assert failed["status"] == "failed" and failed["setting"] == key, failed
     assert f"blob metadata {key} (chatft upload --" in failed["error"] and says in failed["error"]
-    row = shared.runtime.ledger().get(UploadKey("chats", SHA))
+    row = shared.entry.app_wiring.ledger().get(UploadKey("chats", SHA))
     assert row.status is Status.FAILED and key in row.error
 
 
@@ -125,8 +125,8 @@ def test_a_resubmitted_upload_keeps_its_choices(aml, blob_service, storage_env) 
     """A queued or stale upload is rebuilt from its ledger row (shared.flows.stale_claims), not from the blob."""
     drop(blob_service, storage_env, {"chatft_epochs": "2", "chatft_model": DEFAULT_MODEL_NAME})
     ingest()
-    row = shared.runtime.ledger().get(UploadKey("chats", SHA))
-    rebuilt = prepared_upload(row, shared.runtime.prepared_store())
+    row = shared.entry.app_wiring.ledger().get(UploadKey("chats", SHA))
+    rebuilt = prepared_upload(row, shared.entry.app_wiring.prepared_store())
     assert rebuilt.choices == UploadChoices(model=DEFAULT_MODEL_NAME, epochs="2")
 
 
@@ -222,5 +222,5 @@ def test_a_rejected_choice_is_fixed_by_uploading_again_with_a_good_one(aml, blob
     drop(blob_service, storage_env, {"chatft_epochs": "2"})
     ingest()
     assert step_inputs(workspace)["num_train_epochs"] == 2
-    row = shared.runtime.ledger().get(UploadKey("chats", SHA))
+    row = shared.entry.app_wiring.ledger().get(UploadKey("chats", SHA))
     assert row.status is Status.SUBMITTED and UploadChoices.from_ledger(row.extra) == UploadChoices(epochs="2")

@@ -19,7 +19,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from typer.testing import CliRunner
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.upload import (
     SHA_METADATA,
     ChecksumMismatch,
@@ -27,8 +27,8 @@ from shared.azure.upload import (
     candidate_names,
     digest_file,
 )
-from shared.cli import app
 from shared.domain.ledger import Status, UploadKey
+from shared.entry.cli.app import app
 from tests.chats import jsonl, valid_file
 
 runner = CliRunner()
@@ -44,7 +44,7 @@ def settings_for(storage_env, tmp_path, monkeypatch) -> Path:
     """A settings file naming this test's Azurite containers and ledger table (never a live `chatft dev`)."""
     values = {**storage_env, "LEDGER_TABLE": f"up{uuid.uuid4().hex[:12]}"}
     monkeypatch.setenv("LEDGER_TABLE", values["LEDGER_TABLE"])
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     path = tmp_path / "local.settings.json"
     path.write_text(json.dumps({"Values": values}))
     return path
@@ -126,11 +126,11 @@ import sys, time
 from pathlib import Path
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
 sys.argv = ["chatft", *sys.argv[3:]]
-import azure.storage.blob, rich.progress, shared.cli, shared.commands.upload, shared.azure.upload
+import azure.storage.blob, rich.progress, shared.entry.cli.app, shared.entry.cli.commands.upload, shared.azure.upload
 ready.touch()
 while not go.exists():
     time.sleep(0.002)
-shared.cli.main()
+shared.entry.cli.app.main()
 """
 
 
@@ -416,7 +416,7 @@ def _play_the_backend(storage_env, fail_at: str | None, stop: threading.Event) -
     report = {"source": f"{container.container_name}/{blob.name}", "sha256": sha, "valid": True, "conversations": 30}
     report |= {"splits": {"train": 27, "validation": 1, "test": 2}, "error_totals": {}, "warning_totals": {}}
     report["submission"] = {"status": "submitting"}  # as ingest writes it before submitting
-    ledger, now = shared.runtime.ledger(), datetime.now(timezone.utc)
+    ledger, now = shared.entry.app_wiring.ledger(), datetime.now(timezone.utc)
 
     def pause() -> None:
         time.sleep(0.25)

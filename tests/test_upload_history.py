@@ -1,6 +1,6 @@
 """An upload's history (keep, release, retire with its reason, redeploy) outlives redeploys, in `chatft status
 UPLOAD` and in the report: through the real command line and janitor timer, on Azurite and the REAL azure-ai-ml
-MLClient over the in-memory Azure ML service (tests/aml_rest.py), as tests/test_lifecycle_command.py does."""
+MLClient over the in-memory Azure ML service (tests/aml_rest.py), as tests/test_endpoint_action_commands.py does."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from shared.domain.ledger import Status
 from shared.domain.upload_history import HISTORY, MAX_ITEMS, add, items
 from tests.deploy_flow import SHA, report, row, run_until
 from tests.scoring_server import ScoringServer
+from tests.test_endpoint_action_commands import chatft, ctx, live_upload  # noqa: F401  (ctx is a fixture)
 from tests.test_janitor import run_timer
-from tests.test_lifecycle_command import chatft, ctx, live_upload  # noqa: F401  (ctx is a fixture)
 
 
 def _actions(lines: list[str]) -> list[str]:

@@ -24,8 +24,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from typer.testing import CliRunner
 
-import shared.runtime
-from shared.cli import app
+import shared.entry.app_wiring
+from shared.entry.cli.app import app
 from tests.chats import valid_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ runner = CliRunner()
 def target(storage_env, tmp_path, monkeypatch) -> Path:
     values = {**storage_env, "LEDGER_TABLE": f"int{uuid.uuid4().hex[:12]}"}
     monkeypatch.setenv("LEDGER_TABLE", values["LEDGER_TABLE"])
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
     path = tmp_path / "local.settings.json"
     path.write_text(json.dumps({"Values": values}))
     return path
@@ -50,7 +50,7 @@ def test_ctrl_c_during_the_block_upload_says_nothing_was_committed(target, tmp_p
         for start in range(0, 160_000, 2000):  # about 70 MB: nine 8 MiB blocks, one at a time
             f.write(valid_file(2000, start))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CHATFT_DEBUG": ""}
-    command = [sys.executable, "-c", "from shared.cli import main; main()", "upload", str(path)]
+    command = [sys.executable, "-c", "from shared.entry.cli.app import main; main()", "upload", str(path)]
     proc = subprocess.Popen(
         [*command, "--concurrency", "1", "--settings", str(target)],
         cwd=ROOT,

@@ -55,7 +55,7 @@ def add(entry: LedgerEntry, action: str, at: Any, *, endpoint: Any = "", by: Any
 
 def unrecorded(deploy: dict[str, Any]) -> list[dict[str, str]]:
     """What a deployment record shows that nobody may have recorded: the retirement it followed and the redeploy
-    (`redeployed_after`, `redeployed_by`, set by shared.flows.submission and shared.flows.lifecycle), and its own
+    (`redeployed_after`, `redeployed_by`, set by shared.flows.submission and shared.flows.endpoint_actions), and its own
     retirement (the janitor's or a person's)."""
     found = []
     endpoint = deploy.get("endpoint")

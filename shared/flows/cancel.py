@@ -15,8 +15,8 @@ import socket
 
 from shared.domain.ledger import CANCELED_AT, CANCELED_BY, Status
 from shared.domain.shell import chatft
+from shared.flows.endpoint_actions import ActionContext, Outcome, Refused, find
 from shared.flows.job_cancel import cancel_upload
-from shared.flows.lifecycle import LifecycleContext, Outcome, Refused, find
 
 
 def who() -> str:
@@ -28,7 +28,7 @@ def who() -> str:
     return f"chatft cancel ({user}@{socket.gethostname()})"
 
 
-def cancel(ctx: LifecycleContext, query: str, *, reason: str = "", by: str = "") -> Outcome:
+def cancel(ctx: ActionContext, query: str, *, reason: str = "", by: str = "") -> Outcome:
     subject = find(ctx, query)
     entry = subject.entry
     if entry is None:

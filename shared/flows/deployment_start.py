@@ -1,7 +1,7 @@
 """A registered model's deployment as the ledger starts it, and as the report shows it.
 
 Below every flow that starts one (a finished job, a re-upload of retired bytes, `chatft redeploy`) or
-reports one (the reconciler, the janitor, the lifecycle commands)."""
+reports one (the reconciler, the janitor, the endpoint-action commands)."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from shared.domain.janitor import MANAGED_TAG
 from shared.domain.tags import is_true, tag
+from shared.flows.endpoint_actions import ActionContext, Refused, retire
 from shared.flows.janitor import JanitorContext, confirm_retired
-from shared.flows.lifecycle import LifecycleContext, Refused, retire
 from shared.flows.lifecycle_events import publish_all_due
 
 POLL_SECONDS = 15.0
@@ -29,7 +29,7 @@ class Retirement:
     message: str
 
 
-def retire_all(ctx: LifecycleContext, *, force: bool = False, reason: str = "") -> tuple[list[Retirement], list[str]]:
+def retire_all(ctx: ActionContext, *, force: bool = False, reason: str = "") -> tuple[list[Retirement], list[str]]:
     """(one Retirement per chatft endpoint, the names of the endpoints that are not chatft's and were left)."""
     endpoints = ctx.workspace.list_endpoints()
     others = sorted(e.name for e in endpoints if not is_true(tag(e.tags, MANAGED_TAG)))
@@ -49,7 +49,7 @@ def retire_all(ctx: LifecycleContext, *, force: bool = False, reason: str = "") 
 
 
 def wait_until_gone(
-    ctx: LifecycleContext,
+    ctx: ActionContext,
     names: set[str],
     timeout_seconds: float,
     *,

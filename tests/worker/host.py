@@ -4,7 +4,7 @@
 and the 3.13 proxy worker do: hand the library a `StreamingMessage` and the protobuf module
 (`request.properties["protos"]`), `worker_init_request` → `functions_metadata_request` →
 `function_load_request` → one `invocation_request` per function, with the `TypedData` the host
-sends. The handlers below `shared.runtime` are stubbed: what is under test is that the worker
+sends. The handlers below `shared.entry.app_wiring` are stubbed: what is under test is that the worker
 indexes the app and hands each function what our code expects. It prints one JSON document.
 """
 
@@ -43,8 +43,8 @@ class Request:
 
 
 def stub_handlers(seen: dict[str, Any]) -> None:
-    """Record what each function hands shared.runtime, instead of running the flows."""
-    import shared.runtime
+    """Record what each function hands shared.entry.app_wiring, instead of running the flows."""
+    import shared.entry.app_wiring
 
     def ingest(client: Any) -> None:
         seen["ingest_upload"] = {
@@ -63,10 +63,10 @@ def stub_handlers(seen: dict[str, Any]) -> None:
         seen.setdefault("job_events", []).append(record)
         return "stubbed"
 
-    shared.runtime.ingest_handler = ingest
-    shared.runtime.job_event_handler = job_event
-    shared.runtime.reconcile_handler = lambda: seen.setdefault("deploy_reconciler", []).append("ran")
-    shared.runtime.janitor_handler = lambda: seen.setdefault("endpoint_janitor", []).append("ran")
+    shared.entry.app_wiring.ingest_handler = ingest
+    shared.entry.app_wiring.job_event_handler = job_event
+    shared.entry.app_wiring.reconcile_handler = lambda: seen.setdefault("deploy_reconciler", []).append("ran")
+    shared.entry.app_wiring.janitor_handler = lambda: seen.setdefault("endpoint_janitor", []).append("ran")
 
 
 def blob_input(protos: Any, connection: str, container: str, blob: str) -> tuple[Any, dict[str, Any]]:

@@ -26,9 +26,9 @@ import pytest
 from azure.ai.ml.entities import Workspace
 from typer.testing import CliRunner
 
-import shared.runtime
-from shared.cli import app
+import shared.entry.app_wiring
 from shared.domain.ledger import Status
+from shared.entry.cli.app import app
 from shared.flows.janitor import JanitorContext
 from tests.deploy_flow import SHA, completed, report, row, run_until, send, submit
 from tests.fake_monitor import FakeMetricsClient
@@ -51,7 +51,7 @@ SETTINGS_KEYS = (
 
 
 class Pinned:
-    """A shared.runtime factory replaced for the test that survives `shared.runtime.reset()` (which the
+    """A shared.entry.app_wiring factory replaced for the test that survives `shared.entry.app_wiring.reset()` (which the
     commands call when they apply their target's settings)."""
 
     def __init__(self, make: Callable[[], object]) -> None:
@@ -73,25 +73,25 @@ def ctx(aml, tmp_path, monkeypatch):
     service.workspaces = type(
         "Workspaces", (), {"get": staticmethod(lambda name=None: Workspace(name=name, location="westeurope"))}
     )()
-    adapter = shared.runtime.workspace()
-    monkeypatch.setattr(shared.runtime, "workspace", Pinned(lambda: adapter))
+    adapter = shared.entry.app_wiring.workspace()
+    monkeypatch.setattr(shared.entry.app_wiring, "workspace", Pinned(lambda: adapter))
     metrics = FakeMetricsClient()
     later = datetime.now(timezone.utc) + timedelta(hours=5)
     from shared.azure.metrics import AzureMonitorUsage
 
     def janitor() -> JanitorContext:
-        ws = shared.runtime.workspace()
+        ws = shared.entry.app_wiring.workspace()
         usage = AzureMonitorUsage(region=ws.location, credential_factory=object, client_factory=metrics.factory)
         return JanitorContext(
-            shared.runtime.settings(),
+            shared.entry.app_wiring.settings(),
             ws,
             usage,
-            shared.runtime.ledger(),
-            shared.runtime.prepared_store(),
+            shared.entry.app_wiring.ledger(),
+            shared.entry.app_wiring.prepared_store(),
             now=lambda: later,
         )
 
-    monkeypatch.setattr(shared.runtime, "janitor_context", Pinned(janitor))
+    monkeypatch.setattr(shared.entry.app_wiring, "janitor_context", Pinned(janitor))
     path = tmp_path / "local.settings.json"
     path.write_text(json.dumps({"Values": {k: os.environ[k] for k in SETTINGS_KEYS if k in os.environ}}))
     return service, metrics, later, path
@@ -275,7 +275,7 @@ def test_no_sign_in_is_one_line_naming_az_login(ctx) -> None:
 
 
 def _cli(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    code = "from shared.console import main; main()"
+    code = "from shared.entry.cli.main import main; main()"
     return subprocess.run(
         [sys.executable, "-c", code, *args, "--settings", str(settings)],
         capture_output=True,

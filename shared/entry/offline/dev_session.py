@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.local import procs
 from shared.local.azurite import Azurite, start_or_reuse
 from shared.local.host import TOPIC_PATH, LocalHost, Say, load_local_settings
@@ -97,11 +97,11 @@ class DevSession:
             self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
             logging.getLogger().addHandler(self._log_handler)
             logging.getLogger("chatft").setLevel(logging.INFO)
-        shared.runtime.reset()
+        shared.entry.app_wiring.reset()
         import function_app
 
         procs.check_interrupt()
-        self._workspace = workspace = shared.runtime.workspace()
+        self._workspace = workspace = shared.entry.app_wiring.workspace()
         if workspace is not None and hasattr(workspace, "restart_stopped_endpoints"):
             for name in workspace.restart_stopped_endpoints():
                 self.say(f"local  restarted endpoint {name}")
@@ -121,7 +121,7 @@ class DevSession:
 
     @property
     def workspace(self) -> Any:
-        return shared.runtime.workspace()
+        return shared.entry.app_wiring.workspace()
 
     def webhooks(self) -> list[str]:
         """The Event Grid webhook address of each Event Grid function."""
@@ -136,7 +136,7 @@ class DevSession:
         """What a user needs to feed this session: storage, the upload container, an upload example,
         the webhooks. The connection string is printed only if it is Azurite's (a public dev key)."""
         assert self.host is not None and self.azurite is not None
-        storage, container = os.environ.get("CHATFT_STORAGE", ""), shared.runtime.settings().upload_container
+        storage, container = os.environ.get("CHATFT_STORAGE", ""), shared.entry.app_wiring.settings().upload_container
         where = f"started here, data in {self.azurite_location or 'memory'}" if self.azurite.started_here else "reused"
         lines = [f"chatft dev: hosting {', '.join(sorted(self.host.functions))}; Ctrl-C stops everything"]
         if storage == self.azurite.connection_string:
@@ -190,7 +190,7 @@ class DevSession:
                 logging.getLogger().removeHandler(self._log_handler)
                 self._log_handler.close()
                 self._log_handler = None
-            shared.runtime.reset()
+            shared.entry.app_wiring.reset()
             if self._lock is not None:  # last: a next session starts only once this one is all gone
                 self._lock.release()
                 self._lock = None

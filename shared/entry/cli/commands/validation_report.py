@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from shared.commands.output import out
 from shared.domain.chatdata.issues import FILE_LEVEL
 from shared.domain.chatdata.report import Report, dropped_text, stats_lines
+from shared.entry.cli.commands.output import out
 
 
 def print_report(report: Report) -> None:

@@ -18,16 +18,16 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from shared.commands import budget, cancel, dataset, lifecycle, retire_all, status, upload
-from shared.commands import report as report_command
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
-from shared.commands.validation_report import print_report
 from shared.domain.chatdata.options import ValidationOptions
 from shared.domain.chatdata.prepare import OutputConflict, OutputError, SplitFiles, check_outputs
 from shared.domain.chatdata.report import Report
 from shared.domain.chatdata.split import SplitFractions
 from shared.domain.chatdata.streams import buffered, file_chunks
 from shared.domain.chatdata.validator import RowSink, validate_stream
+from shared.entry.cli.commands import budget, cancel, dataset, endpoint_actions, retire_all, status, upload
+from shared.entry.cli.commands import report as report_command
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
+from shared.entry.cli.commands.validation_report import print_report
 from shared.settings import SettingsError, validation_options
 
 PROGRESS_MIN_BYTES = 4 << 20
@@ -215,7 +215,7 @@ def demo(
 
     try:
         with deferred_interrupts():
-            from shared.local.demo import run_demo
+            from shared.entry.offline.demo import run_demo
 
             check_interrupt()
             code = run_demo(sample, console=out, keep=keep, port=port)
@@ -246,7 +246,7 @@ def dev(
     problem = None
     try:
         with deferred_interrupts():
-            from shared.local.session import DevSession
+            from shared.entry.offline.dev_session import DevSession
 
             check_interrupt()
             state = Path(".chatft")
@@ -292,7 +292,7 @@ def score_prompt(
 
     Without --state it looks in every local state folder (.chatft, .chatft/runs/*) for an endpoint
     whose scoring server is alive and answers /health, newest first."""
-    from shared.commands.score import score_local, score_target
+    from shared.entry.cli.commands.score import score_local, score_target
 
     if settings_file is not None or env is not None or use_azd:
         score_target(prompt, endpoint, settings_file, env, use_azd)
@@ -318,11 +318,11 @@ def doctor(
     """Check that a deployment is wired right: one line per check, with the exact fix for each failure.
 
     Read-only. Runs as you (DefaultAzureCredential). Exit 0 only if every check passes."""
-    from shared.doctor_command import DoctorSetupError, doctor_env, run
+    from shared.entry.cli.commands.doctor import DoctorSetupError, doctor_env, run
 
     try:
         if settings_file is None and env is None and not use_azd:  # the target every other command uses
-            from shared.commands.target import TargetError, resolve
+            from shared.entry.cli.commands.target import TargetError, resolve
 
             try:
                 target = resolve()
@@ -354,8 +354,8 @@ def doctor(
     raise typer.Exit(0 if not failed else EXIT_REJECTED)
 
 
-# The commands that act on an upload's life (shared/commands/): each module registers its own.
-for _commands in (dataset, upload, status, lifecycle, cancel, budget, retire_all):
+# The commands that act on an upload's life (shared/entry/cli/commands/): each module registers its own.
+for _commands in (dataset, upload, status, endpoint_actions, cancel, budget, retire_all):
     _commands.register(app)
 report_command.register(app)
 

@@ -26,8 +26,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from shared.commands.output import err, fail
-from shared.doctor_command import DoctorSetupError, as_caller, azd_env, settings_file
+from shared.entry.cli.commands.doctor import DoctorSetupError, as_caller, azd_env, settings_file
+from shared.entry.cli.commands.output import err, fail
 from shared.local.session_file import LocalSession, find_session, live_sessions
 from shared.settings import STORAGE_CONNECTION
 
@@ -157,7 +157,7 @@ _APPLIED: list[tuple[Target, dict[str, str | None]]] = []
 
 
 def _apply(target: Target, saved: dict[str, str | None]) -> None:
-    import shared.runtime
+    import shared.entry.app_wiring
 
     # a storage connection in the shell must not win over the target's other form of it
     stale = [k for k in os.environ if k.startswith(STORAGE_CONNECTION) and k not in target.env]
@@ -166,13 +166,13 @@ def _apply(target: Target, saved: dict[str, str | None]) -> None:
     for key in stale:
         del os.environ[key]
     os.environ.update(target.env)
-    shared.runtime.reset()
+    shared.entry.app_wiring.reset()
 
 
 @contextmanager
 def applied(target: Target) -> Iterator[None]:
-    """Run with the target's settings as the process environment (shared.runtime reads it), then restore."""
-    import shared.runtime
+    """Run with the target's settings as the process environment (shared.entry.app_wiring reads it), then restore."""
+    import shared.entry.app_wiring
 
     saved: dict[str, str | None] = {}
     _apply(target, saved)
@@ -186,7 +186,7 @@ def applied(target: Target) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        shared.runtime.reset()
+        shared.entry.app_wiring.reset()
 
 
 def session_ended() -> bool:

@@ -8,7 +8,7 @@ import sys
 
 def main() -> None:
     try:
-        from shared.cli import main as run
+        from shared.entry.cli.app import main as run
 
         run()
     except KeyboardInterrupt:

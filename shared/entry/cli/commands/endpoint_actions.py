@@ -1,6 +1,6 @@
 """`chatft keep | release | retire | redeploy ENDPOINT-or-UPLOAD`: a person's say over one endpoint's life.
 
-The logic is shared.flows.lifecycle; this module finds which chatft to talk to (shared.commands.target),
+The logic is shared.flows.endpoint_actions; this module finds which chatft to talk to (shared.entry.cli.commands.target),
 prints one line per outcome and maps it to an exit code: 0 done (or nothing to do), 1 refused or failed
 (not ours, kept, never registered, Azure said no), 2 a name that names nothing or settings that cannot
 be read. Never a traceback (CHATFT_DEBUG=1 shows one).
@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
-from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, Target, TargetError, applied, resolve
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, Target, TargetError, applied, resolve
 
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON object on stdout: ok, changed, message, note (null when none).")
@@ -44,7 +44,7 @@ def _run(
 ) -> None:
     """Resolve the target, run `action(ctx, query, **options)` against it, print the outcome, exit with its code."""
     from shared.domain.upload_lookup import UploadNotFound
-    from shared.flows.lifecycle import Outcome, Refused
+    from shared.flows.endpoint_actions import Outcome, Refused
     from shared.settings import SettingsError
 
     try:
@@ -89,23 +89,23 @@ class NoBackend(Exception):
 
 
 def context() -> object:
-    """The flow's context from shared.runtime, which `applied(target)` pointed at the target's settings."""
-    import shared.runtime
+    """The flow's context from shared.entry.app_wiring, which `applied(target)` pointed at the target's settings."""
+    import shared.entry.app_wiring
     from shared.flows.doctor import missing_workspace_settings
-    from shared.flows.lifecycle import LifecycleContext
+    from shared.flows.endpoint_actions import ActionContext
     from shared.settings import SettingsError
 
-    if missing := missing_workspace_settings(shared.runtime.settings()):  # before azure-ai-ml's own wording
+    if missing := missing_workspace_settings(shared.entry.app_wiring.settings()):  # before azure-ai-ml's own wording
         raise SettingsError(missing)
-    workspace = shared.runtime.workspace()
+    workspace = shared.entry.app_wiring.workspace()
     if workspace is None:
         raise NoBackend("ML_BACKEND=none in these settings: there is no workspace (set ML_BACKEND to azure or local)")
-    return LifecycleContext(
-        shared.runtime.settings(),
-        shared.runtime.ledger(create=False),
+    return ActionContext(
+        shared.entry.app_wiring.settings(),
+        shared.entry.app_wiring.ledger(create=False),
         workspace,
-        shared.runtime.prepared_store(),
-        events=shared.runtime.event_publisher(),
+        shared.entry.app_wiring.prepared_store(),
+        events=shared.entry.app_wiring.event_publisher(),
     )
 
 
@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Keep an endpoint: tag it chatft_keep=true, so the idle-endpoint janitor never removes it (it bills until released)."""
-        from shared.flows.lifecycle import keep as action
+        from shared.flows.endpoint_actions import keep as action
 
         _run(settings_file, env, use_azd, action, name, as_json=as_json)
 
@@ -165,7 +165,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Release a kept endpoint: remove its chatft_keep tag (any casing); the janitor deletes it once idle."""
-        from shared.flows.lifecycle import release as action
+        from shared.flows.endpoint_actions import release as action
 
         _run(settings_file, env, use_azd, action, name, as_json=as_json)
 
@@ -180,7 +180,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Delete an endpoint chatft created, now, as the janitor would; the model stays registered (`chatft redeploy` brings it back)."""
-        from shared.flows.lifecycle import retire as action
+        from shared.flows.endpoint_actions import retire as action
 
         _run(settings_file, env, use_azd, action, name, as_json=as_json, force=force, reason=reason)
 
@@ -201,6 +201,6 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Deploy a retired, held (or deploy_failed) upload's registered model again, without retraining."""
-        from shared.flows.lifecycle import redeploy as action
+        from shared.flows.endpoint_actions import redeploy as action
 
         _run(settings_file, env, use_azd, action, name, after=_who_deploys, as_json=as_json, skip_gate=skip_gate)

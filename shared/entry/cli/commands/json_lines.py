@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import typer
 
-from shared.commands.output import out
+from shared.entry.cli.commands.output import out
 
 _on = False
 

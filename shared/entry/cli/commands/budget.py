@@ -15,9 +15,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from shared.commands.output import EXIT_ACCEPTED, fail, out
-from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
-from shared.commands.upload import storage_failure
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, fail, out
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
+from shared.entry.cli.commands.upload import storage_failure
 
 NOTE = (
     "an estimate from list prices: jobs' GPU hours at GPU_HOURLY_PRICE_USD, endpoints' hours up at their size's "
@@ -61,11 +61,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _read() -> dict[str, Any]:
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.flows.budget import spend_now
 
-    settings = shared.runtime.settings()
-    spend = spend_now(shared.runtime.ledger(create=False), settings, datetime.now(timezone.utc))
+    settings = shared.entry.app_wiring.settings()
+    spend = spend_now(shared.entry.app_wiring.ledger(create=False), settings, datetime.now(timezone.utc))
 
     def money(value: float | None) -> float | None:
         return None if value is None else round(value, 2)

@@ -26,7 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-import shared.runtime
+import shared.entry.app_wiring
 from shared.azure.scoring import score
 from shared.domain.deploy.chat_turns import smoke_prompt
 from shared.domain.evaluation import summary_line
@@ -34,9 +34,9 @@ from shared.domain.ledger import LedgerEntry, Status, UploadKey
 from shared.domain.lifecycle_events import RETIRED
 from shared.domain.naming import dataset_name, dataset_prefix
 from shared.domain.training import CHART_FILE
+from shared.entry.offline.dev_session import DevSession
 from shared.local.host import POISON_AFTER
 from shared.local.procs import check_interrupt
-from shared.local.session import DevSession
 from shared.local.state import read_json, write_json
 
 EVENTS_FILE = "events.jsonl"
@@ -161,14 +161,14 @@ def run_demo(
 def _stages(
     session: DevSession, sample: Path, console: Console, keep: bool, state_dir: Path, done: Callable[[str, str], None]
 ) -> None:
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     data = sample.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     blob_name = f"demo/{sample.name}"
     key = UploadKey(dataset_name(blob_name), sha)
     prefix = dataset_prefix(key.dataset, sha)
-    store = shared.runtime.prepared_store()
-    ledger, workspace = shared.runtime.ledger(), session.workspace
+    store = shared.entry.app_wiring.prepared_store()
+    ledger, workspace = shared.entry.app_wiring.ledger(), session.workspace
     from shared.azure.storage import blob_service, ensure_container
 
     uploads = blob_service().get_container_client(settings.upload_container)

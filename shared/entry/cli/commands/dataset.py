@@ -28,7 +28,6 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.domain.chatdata.issues import Code
 from shared.domain.chatdata.layouts import Layout, UnknownLayout, detect_layout, layout_row
 from shared.domain.chatdata.options import ValidationOptions
@@ -36,6 +35,7 @@ from shared.domain.chatdata.prepare import OutputError, open_output
 from shared.domain.chatdata.report import Report
 from shared.domain.chatdata.streams import buffered
 from shared.domain.chatdata.validator import FILE_LEVEL_ERRORS, validate_stream
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.settings import SettingsError, validation_options
 
 DEFAULT_NAME = "HuggingFaceH4/ultrachat_200k"

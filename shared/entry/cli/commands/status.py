@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.commands.output import EXIT_ACCEPTED, fail, out
-from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
-from shared.commands.upload import storage_failure
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, fail, out
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
+from shared.entry.cli.commands.upload import storage_failure
 from shared.flows.upload_status import RECENT as RECENT_DEFAULT
 
 JSON_HELP = (
@@ -79,16 +79,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _read(query: str | None, limit: int | None) -> list:
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.azure.upload import UploadContainer, cli_retry, storage_client
     from shared.flows.upload_status import find, list_uploads
 
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     store = UploadContainer(
         storage_client(retry_policy=cli_retry()), settings.upload_container, settings.prepared_container
     )
     store.list_uploads()  # storage reachable? (fails in seconds, before the ledger's slower retries)
-    ledger = shared.runtime.ledger(create=False)
+    ledger = shared.entry.app_wiring.ledger(create=False)
     if query is not None:
         if not query.strip():
             fail("UPLOAD is empty: give a blob name, a job or endpoint name, or a SHA-256 prefix")
@@ -100,13 +100,13 @@ def _with_progress(view):
     """A training upload's view with its job's newest step and training loss (read from the backend)."""
     import dataclasses
 
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.domain.upload_stage import Stage
     from shared.flows.upload_status import training_progress
 
     if view.stage is not Stage.TRAINING or not view.job:
         return view
-    return dataclasses.replace(view, progress=training_progress(shared.runtime.workspace(), view.job))
+    return dataclasses.replace(view, progress=training_progress(shared.entry.app_wiring.workspace(), view.job))
 
 
 def _ages(view, now: datetime) -> str:

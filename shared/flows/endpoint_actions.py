@@ -56,7 +56,7 @@ class Outcome:
 
 
 @dataclass
-class LifecycleContext:
+class ActionContext:
     settings: Settings
     ledger: Ledger
     workspace: Workspace
@@ -84,7 +84,7 @@ class Subject:
         return f"upload {self.entry.source or self.entry.key.dataset} ({self.entry.key.sha256[:12]})"
 
 
-def find(ctx: LifecycleContext, query: str) -> Subject:
+def find(ctx: ActionContext, query: str) -> Subject:
     """The upload `query` names (find_upload: blob, SHA-256 prefix, job or endpoint name); failing that, an
     endpoint of that name that has no ledger row (an orphan of ours, or someone else's)."""
     try:
@@ -141,7 +141,7 @@ def _live_endpoint(subject: Subject, verb: str) -> EndpointInfo:
     return endpoint
 
 
-def keep(ctx: LifecycleContext, query: str) -> Outcome:
+def keep(ctx: ActionContext, query: str) -> Outcome:
     """Tag the endpoint chatft_keep=true: the janitor's `protected` verdict, checked before any other."""
     subject = find(ctx, query)
     endpoint = _live_endpoint(subject, "keep")
@@ -154,7 +154,7 @@ def keep(ctx: LifecycleContext, query: str) -> Outcome:
     ctx.workspace.set_endpoint_tags(endpoint.name, {**_without_keep(endpoint.tags), KEEP_TAG: "true"})
     now = ctx.now()
     _note(ctx, subject.entry, lambda d: d.__setitem__("kept", {"at": now.isoformat(), "by": "chatft keep"}), now)
-    log_step("lifecycle.keep", endpoint=endpoint.name, cid=subject.entry.cid if subject.entry else None)
+    log_step("endpoint_action.keep", endpoint=endpoint.name, cid=subject.entry.cid if subject.entry else None)
     return Outcome(
         _applied(ctx, endpoint.name, True)
         or f"endpoint {endpoint.name} is kept ({KEEP_TAG}=true): the idle-endpoint janitor never removes it, and "
@@ -162,7 +162,7 @@ def keep(ctx: LifecycleContext, query: str) -> Outcome:
     )
 
 
-def release(ctx: LifecycleContext, query: str) -> Outcome:
+def release(ctx: ActionContext, query: str) -> Outcome:
     """Remove the keep tag, whatever its casing or value: the janitor judges the endpoint like any other again."""
     subject = find(ctx, query)
     endpoint = _live_endpoint(subject, "release")
@@ -171,7 +171,7 @@ def release(ctx: LifecycleContext, query: str) -> Outcome:
         return Outcome(f"endpoint {endpoint.name} is not kept (no {KEEP_TAG} tag): nothing to release", changed=False)
     ctx.workspace.set_endpoint_tags(endpoint.name, _without_keep(endpoint.tags))
     _note(ctx, subject.entry, lambda d: d.pop("kept", None), ctx.now(), upload_history.RELEASE)
-    log_step("lifecycle.release", endpoint=endpoint.name, cid=subject.entry.cid if subject.entry else None)
+    log_step("endpoint_action.release", endpoint=endpoint.name, cid=subject.entry.cid if subject.entry else None)
     minutes = ctx.settings.janitor_idle_minutes
     return Outcome(
         _applied(ctx, endpoint.name, False)
@@ -180,7 +180,7 @@ def release(ctx: LifecycleContext, query: str) -> Outcome:
     )
 
 
-def _applied(ctx: LifecycleContext, name: str, kept: bool) -> str | None:
+def _applied(ctx: ActionContext, name: str, kept: bool) -> str | None:
     """None if the endpoint now reads as asked; else why not (Azure ML may apply the change a moment later)."""
     after = ctx.workspace.get_endpoint(name)
     if after is not None and is_truthy(tag(after.tags, KEEP_TAG)) == kept:
@@ -192,7 +192,7 @@ def _applied(ctx: LifecycleContext, name: str, kept: bool) -> str | None:
 
 
 def _note(
-    ctx: LifecycleContext,
+    ctx: ActionContext,
     entry: LedgerEntry | None,
     change: Callable[[dict[str, Any]], Any],
     at: datetime,
@@ -220,14 +220,14 @@ def _note(
     update_report(ctx.store, dataset_prefix(saved.key.dataset, saved.key.sha256), "deployment", summary)
 
 
-def _save(ctx: LifecycleContext, entry: LedgerEntry, change: Callable[[LedgerEntry], Any]) -> LedgerEntry | None:
+def _save(ctx: ActionContext, entry: LedgerEntry, change: Callable[[LedgerEntry], Any]) -> LedgerEntry | None:
     return change_and_save(ctx.ledger, entry, change, SAVE_TRIES)
 
 
 # --- retire: the janitor's delete, asked for by a person ---
 
 
-def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: str = "") -> Outcome:
+def retire(ctx: ActionContext, query: str, *, force: bool = False, reason: str = "") -> Outcome:
     """Delete the endpoint now, through the janitor's safe path: ours only; a kept endpoint only with
     `force`; the ledger row RETIRING (which also takes it from the reconciler) before the delete is asked,
     RETIRED once the endpoint is seen gone; the report says who retired it and why."""
@@ -269,7 +269,7 @@ def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: st
         try:
             ctx.workspace.set_endpoint_tags(endpoint.name, _without_keep(dict(endpoint.tags)))
         except Exception as exc:
-            log_step("lifecycle.unkeep_failed", endpoint=endpoint.name, error=f"{type(exc).__name__}: {exc}")
+            log_step("endpoint_action.unkeep_failed", endpoint=endpoint.name, error=f"{type(exc).__name__}: {exc}")
     if endpoint is not None and not deleting:
         try:
             ctx.workspace.begin_delete_endpoint(endpoint.name)
@@ -277,7 +277,7 @@ def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: st
             if entry is None:
                 raise
             error = f"{type(exc).__name__}: {exc}"
-            log_step("lifecycle.delete_failed", endpoint=endpoint.name, error=error, level=logging.ERROR)
+            log_step("endpoint_action.delete_failed", endpoint=endpoint.name, error=error, level=logging.ERROR)
     unannounced = False
     if entry is not None:
         asked = endpoint is not None and not deleting
@@ -287,7 +287,7 @@ def retire(ctx: LifecycleContext, query: str, *, force: bool = False, reason: st
         confirm_retired(jctx, {e.name for e in ctx.workspace.list_endpoints()}, now)
         unannounced = publish_key(ctx.ledger, ctx.events, entry.key, ctx.store) is False
         entry = ctx.ledger.get(entry.key) or entry
-    log_step("lifecycle.retire", endpoint=subject.name, reason=why, error=error, cid=entry.cid if entry else None)
+    log_step("endpoint_action.retire", endpoint=subject.name, reason=why, error=error, cid=entry.cid if entry else None)
     if error:
         return Outcome(
             f"Azure ML refused to delete endpoint {subject.name} ({error}); {subject.label} is recorded as retiring, "
@@ -333,7 +333,7 @@ def _record_request(entry: LedgerEntry, error: str | None, asked: bool) -> None:
 # --- redeploy: the registered model, back through the reconciler ---
 
 
-def redeploy(ctx: LifecycleContext, query: str, *, skip_gate: bool = False) -> Outcome:
+def redeploy(ctx: ActionContext, query: str, *, skip_gate: bool = False) -> Outcome:
     """Deploy a retired, held (or deploy_failed) upload's registered model again, without retraining: the row goes
     back to `registered` at the first step (check_sku), exactly as a re-upload of a retired file does, and the
     next reconciler tick takes it from there. `skip_gate`: the gates (DEPLOY_MAX_EVAL_LOSS, EVAL_MIN_TOKEN_F1)
@@ -383,7 +383,7 @@ def redeploy(ctx: LifecycleContext, query: str, *, skip_gate: bool = False) -> O
     )
     update_report(ctx.store, dataset_prefix(entry.key.dataset, entry.key.sha256), "deployment", summary)
     unannounced = publish_key(ctx.ledger, ctx.events, entry.key, ctx.store) is False
-    log_step("lifecycle.redeploy", cid=entry.cid, model=version, endpoint=model["endpoint"])
+    log_step("endpoint_action.redeploy", cid=entry.cid, model=version, endpoint=model["endpoint"])
     gates = "; its gates are skipped (--skip-gate): it goes live whatever its evaluation" if skip_gate else ""
     if not skip_gate and _gate_reason(previous):
         gates = (

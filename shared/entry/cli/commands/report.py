@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
-from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
-from shared.commands.upload import storage_failure
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
+from shared.entry.cli.commands.upload import storage_failure
 
 DEFAULT_OUT = Path("chatft-reports")
 """Without --out, each upload's files go to ./chatft-reports/<dataset>-<first 12 of the SHA-256>/."""
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
 
 def _read(query: str):
     """(the upload's view, its report files and events)."""
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.azure.storage import BlobPreparedStore
     from shared.azure.upload import UploadContainer, cli_retry, storage_client
     from shared.domain.ledger import UploadKey
@@ -77,11 +77,11 @@ def _read(query: str):
 
     if not query.strip():
         fail("UPLOAD is empty: give a blob name, a job or endpoint name, or a SHA-256 prefix")
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     client = storage_client(retry_policy=cli_retry())
     store = UploadContainer(client, settings.upload_container, settings.prepared_container)
     store.list_uploads()  # storage reachable? (fails in seconds, before the ledger's slower retries)
-    ledger = shared.runtime.ledger(create=False)
+    ledger = shared.entry.app_wiring.ledger(create=False)
     view = find(ledger, store, query)
     if not view.sha256:  # not validated yet: no report to read
         return view, ReportFiles({})

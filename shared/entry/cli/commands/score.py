@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from shared.commands.output import EXIT_REJECTED, EXIT_USAGE, err, out
+from shared.entry.cli.commands.output import EXIT_REJECTED, EXIT_USAGE, err, out
 from shared.local.scoring import LiveEndpoint
 
 STATE_ROOTS = (Path(".chatft"), Path(".chatft/demo"))
@@ -21,8 +21,8 @@ STATE_ROOTS = (Path(".chatft"), Path(".chatft/demo"))
 
 def remembered_shape(found: LiveEndpoint) -> str | None:
     """The ledger row's `deploy["input_shape"]` for this endpoint's upload, or None (best effort)."""
-    from shared.commands.target import Target, applied
     from shared.domain.ledger import UploadKey
+    from shared.entry.cli.commands.target import Target, applied
     from shared.local.session_file import live_sessions
 
     tags = found.config.get("tags") or {}
@@ -32,9 +32,9 @@ def remembered_shape(found: LiveEndpoint) -> str | None:
         return None
     try:
         with applied(Target(dict(session.settings), f"local session in {session.state_dir}")):
-            import shared.runtime
+            import shared.entry.app_wiring
 
-            entry = shared.runtime.ledger(create=False).get(key)
+            entry = shared.entry.app_wiring.ledger(create=False).get(key)
     except Exception as exc:  # the question still goes, in the smoke test's order
         logging.getLogger("chatft").debug("no remembered request shape: %s: %s", type(exc).__name__, exc)
         return None
@@ -75,9 +75,9 @@ def score_target(prompt: str, endpoint: str | None, settings_file: Path | None, 
     import os
 
     from shared.azure.scoring import SmokeError
-    from shared.commands.lifecycle import azure_error
-    from shared.commands.output import fail
-    from shared.commands.target import target_applied
+    from shared.entry.cli.commands.endpoint_actions import azure_error
+    from shared.entry.cli.commands.output import fail
+    from shared.entry.cli.commands.target import target_applied
     from shared.settings import SettingsError
 
     with target_applied(settings_file, env, azd) as source:
@@ -101,14 +101,16 @@ ANSWER_TIMEOUT = 90.0
 
 def _ask(prompt: str, endpoint: str | None):
     """(endpoint name, SmokeResult): the named endpoint, or the newest live upload's."""
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.azure.scoring import score
     from shared.domain.ledger import Status
 
-    workspace = shared.runtime.workspace()
+    workspace = shared.entry.app_wiring.workspace()
     if workspace is None:
         raise LookupError("ML_BACKEND=none in these settings: there is no workspace to score on")
-    live = [e for e in shared.runtime.ledger(create=False).with_status(Status.LIVE) if e.deploy.get("endpoint")]
+    live = [
+        e for e in shared.entry.app_wiring.ledger(create=False).with_status(Status.LIVE) if e.deploy.get("endpoint")
+    ]
     live.sort(key=lambda e: str(e.deploy.get("live_at") or ""), reverse=True)
     if endpoint is None and not live:
         raise LookupError("no live endpoint in this chatft's ledger: name one with --endpoint (`chatft status`)")

@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from shared.commands.lifecycle import NoBackend, azure_error, context
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
-from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, TargetError, applied, resolve
+from shared.entry.cli.commands.endpoint_actions import NoBackend, azure_error, context
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, TargetError, applied, resolve
 
 
 def register(app: typer.Typer) -> None:

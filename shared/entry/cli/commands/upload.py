@@ -16,11 +16,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from shared.commands import json_lines
-from shared.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
-from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt, reconnect, session_ended, target_applied
-from shared.commands.validation_report import print_report
 from shared.domain.shell import chatft
+from shared.entry.cli.commands import json_lines
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, reconnect, session_ended, target_applied
+from shared.entry.cli.commands.validation_report import print_report
 
 EXIT_INTERRUPTED = 130
 """Ctrl-C, as a shell reports SIGINT (128 + 2)."""
@@ -304,10 +304,10 @@ def _refuse_unless_jsonl(path: Path, blob: str, *, given: bool) -> None:
 
 def _same_bytes(sha256: str):  # -> (Uploaded, UploadContainer) | None
     """The blob `chatft upload` already put these exact bytes in (its sha256 metadata), if any."""
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.azure.upload import UploadContainer, Uploaded, cli_retry, storage_client
 
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     store = UploadContainer(
         storage_client(retry_policy=cli_retry()), settings.upload_container, settings.prepared_container
     )
@@ -324,12 +324,12 @@ def _claim_bytes(sha256: str, blob: str):  # -> (HeldClaim | None, (Uploaded, Up
     there; while it is still being uploaded this one is refused (exit 1), never a second copy."""
     from datetime import datetime, timezone
 
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.azure.content_claims import BlobContentClaims, ClaimContended, HeldClaim
     from shared.azure.upload import UploadContainer, Uploaded, cli_retry, storage_client
     from shared.domain.content_claim import STALE_AFTER
 
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     service = storage_client(retry_policy=cli_retry())
     claims = BlobContentClaims(service, settings.prepared_container, settings.upload_container)
     try:
@@ -370,11 +370,11 @@ def _upload(path: Path, blob: str, digest, overwrite: bool, concurrency: int, cl
     # -> (Uploaded, Store)
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.azure.storage import SEND_SECONDS
     from shared.azure.upload import BLOCK_SIZE, SINGLE_PUT_SIZE, UploadContainer, cli_retry, storage_client
 
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     service = storage_client(  # an 8 MiB block is sent under the connect timeout (see SEND_SECONDS)
         max_block_size=BLOCK_SIZE,
         max_single_put_size=SINGLE_PUT_SIZE,
@@ -439,7 +439,7 @@ def _say_uploaded(path: Path, uploaded, digest, container: str, report) -> None:
 
 def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float) -> int:
     """Print each stage once, in order, as the ledger and the report show it; the exit code at the end."""
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.domain.upload_stage import Stage
     from shared.flows.upload_status import follow_view
 
@@ -450,7 +450,7 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
     try:
         while True:
             try:
-                ledger = ledger or shared.runtime.ledger(create=False)
+                ledger = ledger or shared.entry.app_wiring.ledger(create=False)
                 view = follow_view(
                     ledger,
                     store,
@@ -509,10 +509,10 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
 
 def _store_again():  # -> UploadContainer
     """The upload container as the settings now say (after reconnecting to a restarted dev)."""
-    import shared.runtime
+    import shared.entry.app_wiring
     from shared.azure.upload import UploadContainer, storage_client
 
-    settings = shared.runtime.settings()
+    settings = shared.entry.app_wiring.settings()
     return UploadContainer(storage_client(), settings.upload_container, settings.prepared_container)
 
 

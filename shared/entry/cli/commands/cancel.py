@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from shared.commands.lifecycle import JsonOpt, NameArg
-from shared.commands.lifecycle import _run as run_action
-from shared.commands.target import AzdOpt, EnvOpt, SettingsOpt
+from shared.entry.cli.commands.endpoint_actions import JsonOpt, NameArg
+from shared.entry.cli.commands.endpoint_actions import _run as run_action
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt
 
 
 def register(app: typer.Typer) -> None:
