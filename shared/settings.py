@@ -31,6 +31,8 @@ DEFAULT_TRIGGER_SOURCE = "EventGrid"
 settings choose polling (LogsAndContainerScan), which needs no subscription."""
 ML_BACKENDS = ("azure", "local", "none")
 """Where fine-tuning runs: Azure ML, the embedded local backend, or nowhere (validate and prepare only)."""
+LOCAL_TRAINERS = ("retrieval", "lora")
+"""The local backend's fine-tuning jobs: the retrieval stand-in (default, seconds) and LoRA (shared/local/lora/)."""
 LOCAL_WORKSPACE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/chatft-local"
     "/providers/Microsoft.MachineLearningServices/workspaces/chatft-local"
@@ -211,6 +213,10 @@ _SPECS: dict[str, _Spec] = {
     "janitor_schedule": _Spec("JANITOR_SCHEDULE", check_ncrontab, "0 */15 * * * *"),
     "janitor_idle_minutes": _Spec("JANITOR_IDLE_MINUTES", _number(86_400, "minutes"), "120"),
     "local_state_dir": _Spec("LOCAL_STATE_DIR", _folder, ".chatft"),
+    # The local backend's fine-tuning job: "retrieval" (the fast stand-in) or "lora" (real LoRA training, needs
+    # `pip install .[train]`), and for lora the base model: a Hugging Face model folder, a Hub id, or "tiny".
+    "local_trainer": _Spec("LOCAL_TRAINER", _choice(*LOCAL_TRAINERS), "retrieval"),
+    "local_base_model": _Spec("LOCAL_BASE_MODEL", _name(r"\S(.*\S)?", "model folder, Hub id or tiny"), "tiny"),
     "local_workspace_id": _Spec(
         "LOCAL_WORKSPACE_ID",
         _name(
@@ -370,6 +376,8 @@ class Settings:
     monthly_budget_usd: float | str
     """At 100 % of it new jobs and deployments wait; "" (unset or empty): no budget."""
     local_state_dir: str
+    local_trainer: str
+    local_base_model: str
     local_workspace_id: str
     local_event_webhook: str
     events_topic_endpoint: str

@@ -84,6 +84,8 @@ READ_BUT_NOT_DEPLOYED = {
     "CHATFT_STORAGE": "a connection string; in Azure the identity-based CHATFT_STORAGE__* settings replace it (no keys)",
     "CHATFT_STORAGE__managedIdentityResourceId": "an alternative to CHATFT_STORAGE__clientId, which the template sets",
     "LOCAL_STATE_DIR": "read only with ML_BACKEND=local; shared/local is not deployed and the template refuses local",
+    "LOCAL_TRAINER": "read only with ML_BACKEND=local",
+    "LOCAL_BASE_MODEL": "read only with ML_BACKEND=local",
     "LOCAL_WORKSPACE_ID": "read only with ML_BACKEND=local (the embedded backend's workspace id)",
     "LOCAL_EVENT_WEBHOOK": "read only with ML_BACKEND=local (where the embedded backend posts run events)",
 }
