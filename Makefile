@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 PY_STAMP := $(VENV)/.chatft-installed
 NODE_STAMP := node_modules/.chatft-installed
+TRAIN_STAMP := $(VENV)/.chatft-train-installed
 
 # The Python the app runs on in Azure (pyproject's [tool.chatft] deployed-python; infra/main.bicep deploys the
 # same): .venv-deployed runs the deployed tests on it with requirements.txt as Azure installs it.
@@ -17,7 +18,7 @@ DEPLOYED_STAMP := $(DVENV)/.chatft-installed
 # The oldest azure-functions 2.x that requirements.txt admits: the real-worker test runs it beside the newest.
 WORKER_SDK_OLDEST := 2.1.0
 
-.PHONY: setup test test-deployed deployed-python lint run dev bench clean
+.PHONY: setup setup-train test test-deployed deployed-python lint run dev bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(DEPLOYED_STAMP)
 
@@ -55,8 +56,15 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The local LoRA trainer's libraries (LOCAL_TRAINER=lora): optional for running chatft, installed for the tests.
+setup-train: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(PY_STAMP) requirements-train.txt
+	$(PIP) install -e ".[cli,dev,train]"
+	touch $@
+
 # pytest starts Azurite on free ports (or reuses a running one) and stops what it started: tests/conftest.py
-test: setup lint
+test: setup setup-train lint
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory test-deployed
 
