@@ -14,8 +14,8 @@ import typer
 from rich.markup import escape
 
 from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
-from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
-from shared.entry.cli.commands.upload import storage_failure
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt
+from shared.entry.cli.commands.target_uploads import Uploads, find_one, read_uploads
 
 DEFAULT_OUT = Path("chatft-reports")
 """Without --out, each upload's files go to ./chatft-reports/<dataset>-<first 12 of the SHA-256>/."""
@@ -40,18 +40,7 @@ def register(app: typer.Typer) -> None:
         """Print the upload's report.md; save it with report.json, training.png and events.jsonl (its lifecycle
         events as CloudEvents, one per line). Exit 0; 1 if it has no report yet; 2 if UPLOAD names nothing
         (or several uploads), or settings or storage cannot be read."""
-        from shared.domain.upload_lookup import UploadNotFound
-
-        with target_applied(settings_file, env, use_azd) as source:
-            try:
-                view, files = _read(upload)
-            except UploadNotFound as exc:
-                fail(str(exc))
-            except Exception as exc:
-                message = storage_failure(exc)
-                if message is None:
-                    raise
-                fail(f"{message} (settings from {source})")
+        view, files = read_uploads(settings_file, env, use_azd, lambda found: _read(found, upload))
         if files.markdown is None:
             fail(f"{view.name} has no report yet (stage {view.stage.value}): {view.detail}", EXIT_REJECTED)
         folder = out_dir or DEFAULT_OUT / f"{view.dataset}-{view.sha256[:12]}"
@@ -64,30 +53,20 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(EXIT_ACCEPTED)
 
 
-def _read(query: str):
+def _read(uploads: Uploads, query: str):
     """(the upload's view, its report files and events)."""
-    import shared.entry.app_wiring
     from shared.azure.storage import BlobPreparedStore
-    from shared.azure.upload import UploadContainer, cli_retry, storage_client
     from shared.domain.ledger import UploadKey
     from shared.domain.lifecycle_events import event_source
     from shared.domain.naming import dataset_prefix
     from shared.flows.report_files import ReportFiles, read_report_files
-    from shared.flows.upload_status import find
 
-    if not query.strip():
-        fail("UPLOAD is empty: give a blob name, a job or endpoint name, or a SHA-256 prefix")
-    settings = shared.entry.app_wiring.settings()
-    client = storage_client(retry_policy=cli_retry())
-    store = UploadContainer(client, settings.upload_container, settings.prepared_container)
-    store.list_uploads()  # storage reachable? (fails in seconds, before the ledger's slower retries)
-    ledger = shared.entry.app_wiring.ledger(create=False)
-    view = find(ledger, store, query)
+    view = find_one(uploads, query)
     if not view.sha256:  # not validated yet: no report to read
         return view, ReportFiles({})
-    entry = ledger.get(UploadKey(view.dataset, view.sha256)) if view.status else None
-    source = event_source(settings.workspace_resource_id)
-    prepared = BlobPreparedStore(client, settings.prepared_container)
+    entry = uploads.ledger.get(UploadKey(view.dataset, view.sha256)) if view.status else None
+    source = event_source(uploads.settings.workspace_resource_id)
+    prepared = BlobPreparedStore(uploads.client, uploads.settings.prepared_container)
     return view, read_report_files(prepared, dataset_prefix(view.dataset, view.sha256), entry, source)
 
 

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.entry.cli.commands.output import EXIT_ACCEPTED, fail, out
-from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, target_applied
-from shared.entry.cli.commands.upload import storage_failure
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, out
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt
+from shared.entry.cli.commands.target_uploads import Uploads, find_one, read_uploads
 from shared.flows.upload_status import RECENT as RECENT_DEFAULT
 
 JSON_HELP = (
@@ -52,18 +52,7 @@ def register(app: typer.Typer) -> None:
         submitted, training, registered, deploy_queued, deploying, live, held, retiring, retired, failed, canceled,
         deploy_failed, unreadable (a ledger row that does not parse). Exit 0; 2 if
         UPLOAD names nothing (or several uploads), or settings or storage cannot be read."""
-        from shared.domain.upload_lookup import UploadNotFound
-
-        with target_applied(settings_file, env, use_azd) as source:
-            try:
-                views = _read(upload, None if show_all else RECENT_DEFAULT)
-            except UploadNotFound as exc:
-                fail(str(exc))
-            except Exception as exc:
-                message = storage_failure(exc)
-                if message is None:
-                    raise
-                fail(f"{message} (settings from {source})")
+        views = read_uploads(settings_file, env, use_azd, lambda found: _read(found, upload, show_all))
         now = datetime.now(timezone.utc)
         if as_json:
             from shared.domain.upload_stage import as_json as view_json
@@ -78,22 +67,12 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(EXIT_ACCEPTED)
 
 
-def _read(query: str | None, limit: int | None) -> list:
-    import shared.entry.app_wiring
-    from shared.azure.upload import UploadContainer, cli_retry, storage_client
-    from shared.flows.upload_status import find, list_uploads
+def _read(uploads: Uploads, query: str | None, show_all: bool) -> list:
+    from shared.flows.upload_status import list_uploads
 
-    settings = shared.entry.app_wiring.settings()
-    store = UploadContainer(
-        storage_client(retry_policy=cli_retry()), settings.upload_container, settings.prepared_container
-    )
-    store.list_uploads()  # storage reachable? (fails in seconds, before the ledger's slower retries)
-    ledger = shared.entry.app_wiring.ledger(create=False)
     if query is not None:
-        if not query.strip():
-            fail("UPLOAD is empty: give a blob name, a job or endpoint name, or a SHA-256 prefix")
-        return [_with_progress(find(ledger, store, query))]
-    return list_uploads(ledger, store, limit)
+        return [_with_progress(find_one(uploads, query))]
+    return list_uploads(uploads.ledger, uploads.store, None if show_all else RECENT_DEFAULT)
 
 
 def _with_progress(view):
