@@ -24,7 +24,7 @@ from shared.domain import lifecycle_events as le
 from shared.domain.ledger import Status, UploadKey
 from shared.domain.naming import dataset_prefix
 from shared.domain.upload_stage import Stage, upload_view
-from shared.flows import evaluation, lifecycle
+from shared.flows import endpoint_actions, evaluation
 from shared.flows.deploy_context import DeployContext
 from shared.flows.deployment_start import start_deployment
 from shared.flows.evaluation import Target, score_samples
@@ -270,13 +270,13 @@ def test_a_nonsense_endpoint_is_retired_at_once_and_redeploy_skip_gate_deploys_i
 
     _janitor_run(workspace)
     assert row().status is Status.RETIRED
-    ctx = lifecycle.ActionContext(
+    ctx = endpoint_actions.ActionContext(
         shared.entry.app_wiring.settings(),
         shared.entry.app_wiring.ledger(),
         shared.entry.app_wiring.workspace(),
         shared.entry.app_wiring.prepared_store(),
     )
-    outcome = lifecycle.redeploy(ctx, SHA[:12], skip_gate=True)
+    outcome = endpoint_actions.redeploy(ctx, SHA[:12], skip_gate=True)
     assert "gates are skipped" in outcome.message
     with scoring(workspace) as good:
         good.answer = NONSENSE
@@ -324,16 +324,16 @@ def test_deploy_max_eval_loss_holds_the_model_before_anything_is_created(
     [failed] = [e for e in le.earned(entry) if e.type == le.DEPLOY_FAILED]
     assert failed.data["phase"] == "training" and "nothing was created" in failed.data["cleanup"]
 
-    ctx = lifecycle.ActionContext(
+    ctx = endpoint_actions.ActionContext(
         shared.entry.app_wiring.settings(),
         shared.entry.app_wiring.ledger(),
         shared.entry.app_wiring.workspace(),
         shared.entry.app_wiring.prepared_store(),
     )
-    assert "applies again" in lifecycle.redeploy(ctx, SHA[:12]).message
+    assert "applies again" in endpoint_actions.redeploy(ctx, SHA[:12]).message
     tick()
     assert row().status is Status.HELD  # the same gate, the same answer
-    assert "gates are skipped" in lifecycle.redeploy(ctx, SHA[:12], skip_gate=True).message
+    assert "gates are skipped" in endpoint_actions.redeploy(ctx, SHA[:12], skip_gate=True).message
     with scoring(workspace):
         run_until(lambda: row().status is Status.LIVE)
 
