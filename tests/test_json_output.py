@@ -147,13 +147,56 @@ def test_retire_all_json_lists_each_endpoint(ctx) -> None:  # noqa: F811
     assert all(r.keys() == {"endpoint", "ok", "message"} for r in doc["retired"]) and doc["left"] == []
 
 
+SCORE_KEYS = {"endpoint", "deployment", "scoring_uri", "input_shape", "request", "answer", "latency_ms"}
+"""`az ml online-endpoint invoke --name ENDPOINT --deployment-name DEPLOYMENT --request-file BODY` names the three
+things a script needs to ask again (https://learn.microsoft.com/cli/azure/ml/online-endpoint#az-ml-online-endpoint-invoke);
+`az ml online-endpoint show` calls the address `scoring_uri`; the answer and the latency as chatft's smoke test
+records them (`latency_ms`)."""
+
+
+def test_score_json_is_one_object_with_the_request_it_sent(ctx, blob_service, storage_env) -> None:  # noqa: F811
+    from shared.azure.scoring import InputShape, request_body
+    from tests.scoring_server import ScoringServer
+    from tests.test_endpoint_action_commands import chatft, live_upload
+
+    service, _, _, path = ctx
+    endpoint = live_upload(service, blob_service, storage_env)
+    with ScoringServer(key="k", deployment="demo", answer="Halve it.") as server:
+        service.online_endpoints._json[endpoint]["properties"]["scoringUri"] = server.url
+        result = chatft(path, "score", "How do I lower the learning rate?", "--json")
+    assert result.exit_code == 0, result.output
+    (doc,) = events(result.stdout)
+    assert doc.keys() == SCORE_KEYS
+    assert doc["endpoint"] == endpoint and doc["deployment"] == "demo" and doc["scoring_uri"] == server.url
+    assert doc["answer"] == "Halve it." and isinstance(doc["latency_ms"], int)
+    [request] = server.requests
+    assert doc["request"] == json.loads(request["body"])  # what was sent, to send again with curl or az
+    messages = [{"role": "user", "content": "How do I lower the learning rate?"}]
+    assert doc["request"] == json.loads(json.dumps(request_body(messages, InputShape(doc["input_shape"]))))
+
+
+def test_report_json_is_report_json_with_the_files_saved(ctx, blob_service, storage_env, tmp_path) -> None:  # noqa: F811
+    """The same object as the report.json saved (as `chatft prepare --json`), plus `saved`: file -> path."""
+    from tests.deploy_flow import SHA
+    from tests.test_endpoint_action_commands import chatft, live_upload
+
+    service, _, _, path = ctx
+    live_upload(service, blob_service, storage_env)
+    folder = tmp_path / "saved"
+    result = chatft(path, "report", SHA[:10], "--out", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    (doc,) = events(result.stdout)
+    saved = doc.pop("saved")
+    assert doc == json.loads((folder / "report.json").read_text())
+    assert saved == {name: str(folder / name) for name in ("report.md", "report.json", "events.jsonl")}
+    assert "# chatft validation report" not in result.stdout, "report.md is saved, not printed, with --json"
+
+
 NO_JSON = {
     "dev": "a long-running host: its lines are a log",
     "demo": "a walkthrough printed for a person",
     "logs": "the job's log as text, as `az ml job stream` prints it",
 }
-PENDING = {"score", "report"}
-"""Commands that print data but have no --json yet (issue 21 items 7 and 9 own them)."""
 
 
 def test_every_command_that_prints_data_has_json() -> None:
@@ -164,6 +207,6 @@ def test_every_command_that_prints_data_has_json() -> None:
     commands = typer.main.get_command(app).commands
     for name, command in commands.items():
         has_json = any("--json" in p.opts for p in command.params)
-        if name in NO_JSON or name in PENDING:
+        if name in NO_JSON:
             continue
         assert has_json, f"chatft {name} prints data but has no --json"

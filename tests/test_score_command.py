@@ -71,3 +71,34 @@ def test_score_of_an_endpoint_the_workspace_does_not_have_is_one_line_and_exit_2
     assert result.exit_code == 2, result.output
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "cft-gone-0000" in error and "Traceback" not in result.output
+
+
+def test_score_json_of_a_local_endpoint_names_the_deployment_and_the_shape_it_answered(tmp_path, monkeypatch) -> None:
+    """Offline the same object as against Azure (tests/test_json_output.py holds its keys): the local scoring
+    server answers the conversation shape first (shared/local/scoring.py, the hftransformersv2 flavour)."""
+    from typer.testing import CliRunner
+
+    from shared.entry.cli.app import app
+    from shared.local.backend import LocalWorkspace
+    from shared.local.retrieval import RetrievalModel
+    from shared.settings import Settings
+    from tests.test_json_output import SCORE_KEYS
+    from tests.test_local_backend import conversation, live_endpoint
+
+    monkeypatch.chdir(tmp_path)
+    state = tmp_path / ".chatft"
+    workspace = LocalWorkspace(Settings.from_env({"ML_BACKEND": "local", "LOCAL_STATE_DIR": str(state)}))
+    RetrievalModel.train([conversation(i) for i in range(20)]).save(state / "models" / "m" / "1" / "model", {})
+    try:
+        scoring_uri, _ = live_endpoint(workspace, "ep-live")
+        result = CliRunner().invoke(app, ["score", "Question 3.0: how do I tune model 3?", "--json"])
+    finally:
+        workspace.shutdown()
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc.keys() == SCORE_KEYS and doc["endpoint"] == "ep-live" and doc["deployment"] == "demo"
+    assert doc["scoring_uri"] == scoring_uri and doc["input_shape"] == InputShape.CONVERSATIONS.value
+    assert doc["answer"] == "Answer 3.0: lower the learning rate for 3." and doc["latency_ms"] >= 0
+    assert doc["request"]["input_data"]["input_string"] == [
+        [{"role": "user", "content": "Question 3.0: how do I tune model 3?"}]
+    ]

@@ -286,6 +286,14 @@ def score_prompt(
         Optional[str], typer.Option("--env", help="The azd environment (.azure/<ENV>/.env) to read.")
     ] = None,
     use_azd: Annotated[bool, typer.Option("--azd", help="Read azd's default environment.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object on stdout: endpoint, deployment, scoring_uri, input_shape, request (the body "
+            "sent), answer, latency_ms.",
+        ),
+    ] = False,
 ) -> None:
     """Ask a live endpoint one question: a local one (from `chatft dev` or `chatft demo --keep`), or with
     --env/--settings/--azd one of that chatft's (Azure: its key or Entra token, as the endpoint's auth mode says).
@@ -295,9 +303,9 @@ def score_prompt(
     from shared.entry.cli.commands.score import score_local, score_target
 
     if settings_file is not None or env is not None or use_azd:
-        score_target(prompt, endpoint, settings_file, env, use_azd)
+        score_target(prompt, endpoint, settings_file, env, use_azd, as_json)
         return
-    score_local(prompt, state, endpoint)
+    score_local(prompt, state, endpoint, as_json)
 
 
 @app.command()

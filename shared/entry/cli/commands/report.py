@@ -7,9 +7,11 @@ Reads the prepared container and the ledger of whichever chatft the options name
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from rich.markup import escape
 
@@ -33,6 +35,13 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--out", help=f"Folder to save into (default: {DEFAULT_OUT}/<dataset>-<sha256 prefix>)."),
         ] = None,
+        as_json: Annotated[
+            bool,
+            typer.Option(
+                "--json",
+                help="Print report.json's object instead of report.md, with `saved`: each file written -> its path.",
+            ),
+        ] = False,
         settings_file: SettingsOpt = None,
         env: EnvOpt = None,
         use_azd: AzdOpt = False,
@@ -48,8 +57,15 @@ def register(app: typer.Typer) -> None:
             saved = _save(folder, files)
         except OSError as exc:
             fail(f"cannot write to {folder}: {exc.strerror or exc}")
-        out.print(files.markdown, markup=False, highlight=False, end="" if files.markdown.endswith("\n") else "\n")
-        err.print(f"[dim]saved {escape(', '.join(saved))} in {escape(str(folder))}[/]", highlight=False)
+        if as_json:  # report.json's object, as `chatft prepare --json` prints it, and where each file went
+            doc = orjson.loads(files.files.get("report.json") or b"{}")
+            sys.stdout.buffer.write(orjson.dumps({**doc, "saved": {n: str(p) for n, p in saved.items()}}) + b"\n")
+            sys.stdout.flush()
+        else:
+            out.print(files.markdown, markup=False, highlight=False, end="" if files.markdown.endswith("\n") else "\n")
+        err.print(
+            f"[dim]saved {escape(_saved_line(saved, len(files.events)))} in {escape(str(folder))}[/]", highlight=False
+        )
         raise typer.Exit(EXIT_ACCEPTED)
 
 
@@ -70,16 +86,23 @@ def _read(uploads: Uploads, query: str):
     return view, read_report_files(prepared, dataset_prefix(view.dataset, view.sha256), entry, source)
 
 
-def _save(folder: Path, files) -> list[str]:
-    """Write the files (and events.jsonl when there are events); returns the names written."""
+def _save(folder: Path, files) -> dict[str, Path]:
+    """Write the files (and events.jsonl when there are events); returns each name written and its path."""
     from shared.flows.report_files import EVENTS_FILE
 
     folder.mkdir(parents=True, exist_ok=True)
+    saved = {name: folder / name for name in files.files}
     for name, raw in files.files.items():
-        (folder / name).write_bytes(raw)
-    saved = list(files.files)
+        saved[name].write_bytes(raw)
     if files.events:
+        saved[EVENTS_FILE] = folder / EVENTS_FILE
         lines = "".join(json.dumps(e, sort_keys=True) + "\n" for e in files.events)
-        (folder / EVENTS_FILE).write_text(lines, encoding="utf-8")
-        saved.append(f"{EVENTS_FILE} ({len(files.events)} events)")
+        saved[EVENTS_FILE].write_text(lines, encoding="utf-8")
     return saved
+
+
+def _saved_line(saved: dict[str, Path], events: int) -> str:
+    """'report.md, report.json, events.jsonl (3 events)'."""
+    from shared.flows.report_files import EVENTS_FILE
+
+    return ", ".join(f"{name} ({events} events)" if name == EVENTS_FILE else name for name in saved)

@@ -8,11 +8,16 @@ the question goes as the smoke test's went first (the notebook's shape, then the
 from __future__ import annotations
 
 import logging
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import orjson
 import typer
 from rich.markup import escape
 
+from shared.azure.scoring import SmokeResult
 from shared.entry.cli.commands.output import EXIT_REJECTED, EXIT_USAGE, err, out
 from shared.local.scoring import LiveEndpoint
 
@@ -41,7 +46,7 @@ def remembered_shape(found: LiveEndpoint) -> str | None:
     return (entry.deploy.get("input_shape") or None) if entry is not None else None
 
 
-def score_local(prompt: str, state: Path | None, endpoint: str | None) -> None:
+def score_local(prompt: str, state: Path | None, endpoint: str | None, as_json: bool = False) -> None:
     """Print the newest live endpoint's answer (exit 2: none is live; exit 1: it did not answer)."""
     from shared.azure.scoring import SmokeError, score
     from shared.local.scoring import live_endpoints
@@ -65,10 +70,12 @@ def score_local(prompt: str, state: Path | None, endpoint: str | None) -> None:
     except (SmokeError, OSError, KeyError, ValueError) as exc:
         err.print(f"[red]error:[/red] {escape(str(config.get('name')))}: {escape(str(exc))}")
         raise typer.Exit(EXIT_REJECTED) from None
-    out.print(f"[dim]{escape(str(config['name']))} ({result.latency_ms} ms)[/]\n{escape(result.answer)}")
+    _say(Asked(str(config["name"]), deployment, found.url, messages, result), as_json)
 
 
-def score_target(prompt: str, endpoint: str | None, settings_file: Path | None, env: str | None, azd: bool) -> None:
+def score_target(
+    prompt: str, endpoint: str | None, settings_file: Path | None, env: str | None, azd: bool, as_json: bool = False
+) -> None:
     """Ask an endpoint of the chatft the options name (Azure: `--env`, `--settings`): its scoring URI and
     auth from the workspace, the request shape from its upload's ledger row. Exit 2: no such endpoint or no
     target; exit 1: it did not answer."""
@@ -80,10 +87,9 @@ def score_target(prompt: str, endpoint: str | None, settings_file: Path | None, 
     from shared.entry.cli.commands.target import target_applied
     from shared.settings import SettingsError
 
-    with target_applied(settings_file, env, azd) as source:
-        err.print(f"[dim]using {escape(source)}[/]", highlight=False)
+    with target_applied(settings_file, env, azd):  # it says which target, in one dim line
         try:
-            name, result = _ask(prompt, endpoint)
+            asked = _ask(prompt, endpoint)
         except (LookupError, SettingsError) as exc:
             fail(str(exc).strip("'\""))
         except SmokeError as exc:
@@ -92,15 +98,50 @@ def score_target(prompt: str, endpoint: str | None, settings_file: Path | None, 
             if os.environ.get("CHATFT_DEBUG"):
                 raise
             fail(azure_error(exc), EXIT_REJECTED)
-    out.print(f"[dim]{escape(name)} ({result.latency_ms} ms)[/]\n{escape(result.answer)}")
+    _say(asked, as_json)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question asked: where it went, what was sent, and the SmokeResult (answer, latency, shape used)."""
+
+    endpoint: str
+    deployment: str
+    scoring_uri: str
+    messages: list[dict[str, str]]
+    result: SmokeResult
+
+    def as_json(self) -> dict[str, Any]:
+        """`--json`: what `az ml online-endpoint invoke` takes to ask again (the endpoint, --deployment-name and
+        the body, `request`, as sent), its `scoring_uri` as `az ml online-endpoint show` says it, the answer
+        and the latency."""
+        from shared.azure.scoring import request_body
+
+        return {
+            "endpoint": self.endpoint,
+            "deployment": self.deployment,
+            "scoring_uri": self.scoring_uri,
+            "input_shape": self.result.shape.value,
+            "request": request_body(self.messages, self.result.shape),
+            "answer": self.result.answer,
+            "latency_ms": self.result.latency_ms,
+        }
+
+
+def _say(asked: Asked, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(asked.as_json()) + b"\n")
+        sys.stdout.flush()
+        return
+    out.print(f"[dim]{escape(asked.endpoint)} ({asked.result.latency_ms} ms)[/]\n{escape(asked.result.answer)}")
 
 
 ANSWER_TIMEOUT = 90.0
 """Seconds to wait for the answer: the deployment's request_timeout_ms (90000) that chatft sets."""
 
 
-def _ask(prompt: str, endpoint: str | None):
-    """(endpoint name, SmokeResult): the named endpoint, or the newest live upload's."""
+def _ask(prompt: str, endpoint: str | None) -> Asked:
+    """The named endpoint, or the newest live upload's, asked."""
     import shared.entry.app_wiring
     from shared.azure.scoring import score
     from shared.domain.ledger import Status
@@ -124,4 +165,5 @@ def _ask(prompt: str, endpoint: str | None):
     secret = workspace.endpoint_key(name)  # a key, or a token, as the endpoint's auth mode says
     shape = entry.deploy.get("input_shape") if entry is not None else None
     messages = [{"role": "user", "content": prompt}]
-    return name, score(info.scoring_uri, secret, deployment, messages, ANSWER_TIMEOUT, shape=shape)
+    result = score(info.scoring_uri, secret, deployment, messages, ANSWER_TIMEOUT, shape=shape)
+    return Asked(name, deployment, info.scoring_uri, messages, result)
