@@ -302,20 +302,17 @@ def _redeploy(
     retired = previous.get("retired")
     start_deployment(entry, settings, now, **model)
     entry.deploy["redeployed_after"] = retired
-    entry.upload_etag = upload.etag
-    if not ledger.save(entry):
-        return {**ledger_summary(entry), "repeated_upload": "another delivery is redeploying it"}
-    log_step(
-        "submit.redeploying",
-        cid=entry.cid,
-        model=f"{model['model_name']}:{model['model_version']}",
+    name = f"{model['model_name']}:{model['model_version']}"
+    return _take_again(
+        ledger,
+        entry,
+        upload,
+        busy="redeploying it",
+        step="submit.redeploying",
+        doing=f"its endpoint was retired; redeploying model {name} without retraining",
+        model=name,
         endpoint=model["endpoint"],
     )
-    return {
-        **ledger_summary(entry),
-        "repeated_upload": f"its endpoint was retired; redeploying model {model['model_name']}:{model['model_version']} "
-        "without retraining",
-    }
 
 
 def _register_again(entry: LedgerEntry, upload: PreparedUpload, *, ledger: Ledger, now: datetime) -> dict[str, Any]:
@@ -325,15 +322,30 @@ def _register_again(entry: LedgerEntry, upload: PreparedUpload, *, ledger: Ledge
     failure = entry.deploy.get("registration_failed")
     entry.status, entry.error, entry.updated_at = Status.SUBMITTED, "", now
     entry.deploy = {REGISTER_AGAIN: True, "previous_failure": failure}
+    return _take_again(
+        ledger,
+        entry,
+        upload,
+        busy="registering it again",
+        step="submit.register_again",
+        doing=f"job {entry.job_name} completed but its model was not registered ({failure}); "
+        "registering it again without retraining",
+        job=entry.job_name,
+        previous_failure=failure,
+    )
+
+
+def _take_again(
+    ledger: Ledger, entry: LedgerEntry, upload: PreparedUpload, *, busy: str, step: str, doing: str, **fields: Any
+) -> dict[str, Any]:
+    """Claim a known row for a new delivery of its bytes: the row takes the blob's ETag and is saved only if
+    unchanged since it was read, so of two deliveries one wins and the other reports `another delivery is <busy>`.
+    The winner logs `step` and reports what it does instead of retraining (`doing`)."""
     entry.upload_etag = upload.etag
     if not ledger.save(entry):
-        return {**ledger_summary(entry), "repeated_upload": "another delivery is registering it again"}
-    log_step("submit.register_again", cid=entry.cid, job=entry.job_name, previous_failure=failure)
-    return {
-        **ledger_summary(entry),
-        "repeated_upload": f"job {entry.job_name} completed but its model was not registered ({failure}); "
-        "registering it again without retraining",
-    }
+        return {**ledger_summary(entry), "repeated_upload": f"another delivery is {busy}"}
+    log_step(step, cid=entry.cid, **fields)
+    return {**ledger_summary(entry), "repeated_upload": doing}
 
 
 _SUBMISSION_STATUS = {Status.CLAIMED: "submitting", Status.RETRYABLE: "retrying", Status.FAILED: "failed"}
