@@ -52,6 +52,17 @@ class JobInfo:
 
 
 @dataclass(frozen=True)
+class JobLog:
+    """What a job has logged so far, read whole each time (`chatft logs` prints what is new since its last read)."""
+
+    status: str
+    """The job's status when read: a terminal one (Completed, Failed, Canceled) ends `chatft logs --follow`."""
+    files: tuple[tuple[str, str], ...] = ()
+    """(name, text so far) of each log file, in the order to print them."""
+    studio_url: str | None = None
+
+
+@dataclass(frozen=True)
 class RegisteredModel:
     id: str
     name: str
@@ -87,6 +98,10 @@ class Workspace(Protocol):
     def begin_cancel_job(self, name: str) -> str:
         """Ask for the job to be canceled, without waiting: "" when asked; the job's final status when it had
         already ended (nothing to cancel). A job that does not exist raises."""
+
+    def job_log(self, name: str) -> JobLog | None:
+        """The job's log files so far (Azure ML: the files `az ml job stream` prints, and each step's; offline: the
+        training process's output) and its status; None when there is no such job."""
 
     def training_metrics(self, job_name: str) -> TrainingMetrics:
         """The fine-tuning step's logged metrics (MLflow: key, value, timestamp, step) and the job's start and

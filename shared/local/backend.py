@@ -37,6 +37,7 @@ from shared.domain.workspace import (
 )
 from shared.local import procs
 from shared.local.state import read_json, write_json
+    JobLog,
 from shared.local.train_job import INTERRUPTED
 from shared.settings import Settings
 
@@ -303,6 +304,20 @@ class LocalWorkspace:
             job = read_json(self._job(name) / "job.json")
             if not isinstance(job, dict) or job.get("status") in TERMINAL_JOB_STATES:
                 continue
+    def job_log(self, name: str) -> JobLog | None:
+        """What the training process printed (log.txt, its stdout and stderr, which _start sends there) and, for a
+        job that failed, its traceback (error.txt): offline, the two files Azure ML's step log holds."""
+        job = self.job_record(name)
+        if not job:
+            return None
+        files = []
+        for log in ("log.txt", "error.txt"):
+            try:
+                files.append((log, (self._job(name) / log).read_text(encoding="utf-8", errors="replace")))
+            except FileNotFoundError:
+                continue
+        return JobLog(str(job.get("status") or ""), tuple(files), self._job(name).as_uri())
+
             pid = (read_json(self._job(name) / "process.json") or {}).get("pid")
             while pid and _is_job_process(pid, self._job(name)) and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -26,6 +26,7 @@ from shared.domain.chatdata.streams import buffered, file_chunks
 from shared.domain.chatdata.validator import RowSink, validate_stream
 from shared.entry.cli.commands import budget, cancel, dataset, endpoint_actions, retire_all, status, upload
 from shared.entry.cli.commands import report as report_command
+from shared.entry.cli.commands import logs as logs_command
 from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.entry.cli.commands.validation_report import print_report
 from shared.settings import SettingsError, validation_options
@@ -380,3 +381,4 @@ def _place_commands() -> None:
 
 
 _place_commands()
+logs_command.register(app)
