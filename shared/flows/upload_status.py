@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from shared.azure.upload import UploadedBlob
+from shared.domain.durations import duration_text
 from shared.domain.job_queue import place
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UnreadableRow, UploadKey
 from shared.domain.naming import dataset_name, dataset_prefix, is_upload
@@ -156,16 +157,6 @@ def _moment(value: Any) -> datetime | None:
         except ValueError:
             return None
     return _aware(value) if isinstance(value, datetime) else None
-
-
-def duration_text(seconds: float) -> str:
-    """'45s', '12m 5s', '3h 20m'."""
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60}s" if s % 60 else f"{s // 60}m"
-    return f"{s // 3600}h {s % 3600 // 60}m"
 
 
 def _queue_place(ledger: Ledger, entry: LedgerEntry | None) -> int | None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from shared.domain.durations import duration_text
 from shared.local.http import HttpError, JsonHandler, JsonServer
 from shared.logs import log_step
 
@@ -220,16 +221,6 @@ def next_run(schedule: str, after: datetime) -> datetime:
     return croniter(schedule, after, second_at_beginning=True).get_next(datetime)
 
 
-def in_words(seconds: float) -> str:
-    """'4s', '2m 5s', '1h 3m': how far off a time is, at a glance."""
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60}s" if s % 60 else f"{s // 60}m"
-    return f"{s // 3600}h {s % 3600 // 60}m"
-
-
 class LocalHost:
     """Runs the indexed functions of `app` until `stop()`."""
 
@@ -268,7 +259,7 @@ class LocalHost:
                 schedule = resolve(trigger.schedule)
                 due = next_run(schedule, now)
                 at = due.astimezone().strftime("%H:%M:%S")
-                what = f"timer  {schedule}: next run {at} (in {in_words((due - now).total_seconds())})"
+                what = f"timer  {schedule}: next run {at} (in {duration_text((due - now).total_seconds())})"
             else:
                 what = trigger.type
             lines.append(f"{name:<{width}}  {what}")
