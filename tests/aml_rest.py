@@ -601,6 +601,118 @@ def _job_document(job: Any) -> dict[str, Any]:
     }
 
 
+LOG_ACCOUNT = "stchatft"
+"""The workspace's storage account (GET workspaces/{name} names it): Azure ML keeps each run's logs in its `azureml`
+container, under ExperimentRun/dcid.<run id>/, and the run history hands out read-only SAS URLs to them."""
+
+
+class RunHistory:
+    """Azure ML's run history, the data plane `az ml job stream` reads (served by AmlRestService.send).
+
+    The routes, as azure-ai-ml 1.35 calls them for a pipeline job and its steps:
+      - GET https://<location>.api.azureml.ms/discovery: the workspace's `discoveryUrl` (GET workspaces/{name}),
+        read by `JobOperations._get_workspace_url`, which takes its `api` entry (WorkspaceDiscoveryUrlKey.API in
+        azure/ai/ml/constants/_common.py) as the run history's base URL (`JobOperations._runs_operations`);
+      - GET <api>/history/v1.0/subscriptions/.../workspaces/{ws}/runs/{run id}/details: a RunDetails, whose
+        `logFiles` maps each log file's name to a SAS URL (`RunOperations.get_run_details`; the field names are
+        RunDetails._attribute_map in azure/ai/ml/_restclient/runhistory/models/_models_py3.py);
+      - GET .../runs/{run id}/children: a PaginatedRunList (`value`: Run documents, `nextLink`) of the run's child
+        runs, each turned into a _BaseJob by `_BaseJob._load_from_rest` (`RunOperations.get_run_children`);
+      - GET https://<account>.blob.core.windows.net/azureml/ExperimentRun/dcid.<run id>/<file>?<sas>: the file's
+        bytes (`download_text_from_url` in azure/ai/ml/_utils/utils.py; a 404 reads as "").
+    A pipeline run's logs are `logs/azureml/executionlogs.txt` (and stdout/stderr logs), a step's
+    `user_logs/std_log.txt` among system logs: the names JobLogPattern (azure/ai/ml/constants/_job/job.py)
+    matches, and the ones a real pipeline's RunDetails lists.
+
+    A test steers it with `add_step(parent, run id, name)` and `write(run id, file, text)` (appends); the root
+    run's status is its job's (service.jobs), a step's is `steps[...]["status"]`.
+    """
+
+    def __init__(self, service: AmlRestService) -> None:
+        self._service = service
+        self.children: dict[str, list[str]] = {}
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.logs: dict[str, dict[str, str]] = {}
+
+    def add_step(self, parent: str, run_id: str, display_name: str, status: str = "Running") -> None:
+        root = self.steps[parent]["rootRunId"] if parent in self.steps else parent
+        self.children.setdefault(parent, []).append(run_id)
+        self.steps[run_id] = {
+            "runId": run_id,
+            "runUuid": str(uuid.uuid4()),
+            "parentRunId": parent,
+            "rootRunId": root,
+            "experimentId": str(uuid.uuid4()),
+            "status": status,
+            "displayName": display_name,
+            "name": display_name,
+            "runType": "azureml.StepRun",
+            "createdUtc": _now(),
+            "properties": {"azureml.runsource": "azureml.StepRun", "azureml.pipelinerunid": root},
+            "tags": {},
+        }
+
+    def write(self, run_id: str, file: str, text: str) -> None:
+        files = self.logs.setdefault(run_id, {})
+        files[file] = files.get(file, "") + text
+
+    def hosts(self) -> tuple[str, str]:
+        return f"{self._service.location()}.api.azureml.ms", f"{LOG_ACCOUNT}.blob.core.windows.net"
+
+    def _status(self, run_id: str) -> str:
+        if run_id in self.steps:
+            return self.steps[run_id]["status"]
+        jobs = self._service.jobs
+        try:
+            return str(jobs.get(run_id).status or "NotStarted") if jobs is not None else ""
+        except ResourceNotFoundError as exc:
+            raise not_found(f"run {run_id}") from exc
+
+    def _sas(self, run_id: str, file: str) -> str:
+        return (
+            f"https://{LOG_ACCOUNT}.blob.core.windows.net/azureml/ExperimentRun/dcid.{run_id}/{file}"
+            "?sv=2019-07-07&sr=b&sig=c2lnbmF0dXJl&se=2030-01-01T00%3A00%3A00Z&sp=r"
+        )
+
+    def answer(self, url: Any) -> tuple[int, bytes, str]:
+        """(status, body, content type) for a GET to the run history, its discovery or a log blob."""
+        api, blob = self.hosts()
+        if url.netloc == blob:
+            found = re.fullmatch(r"/azureml/ExperimentRun/dcid\.([^/]+)/(.+)", url.path)
+            text = self.logs.get(found.group(1), {}).get(found.group(2)) if found else None
+            if text is None:
+                return 404, b"<Error><Code>BlobNotFound</Code></Error>", "application/xml"
+            return 200, text.encode("utf-8"), "application/octet-stream"
+        if url.path == "/discovery":
+            base = f"https://{api}"
+            keys = ("api", "catalog", "experimentation", "history", "hyperdrive", "labeling", "modelmanagement")
+            doc: Any = {
+                **{key: base for key in keys},
+                "pipelines": f"{base}/pipelines",
+                "studio": "https://ml.azure.com",
+            }
+            return 200, json.dumps(doc).encode(), "application/json"
+        run = re.fullmatch(rf"/history/v1\.0{_WS}/runs/([^/]+)/(details|children)", url.path)
+        if run is None:
+            raise AssertionError(f"the run history has no route for {url.path}")
+        run_id, what = run.group(4), run.group(5)
+        try:
+            status = self._status(run_id)
+        except ServiceError as exc:
+            return exc.status, json.dumps(_error(exc.code, exc.message)).encode(), "application/json"
+        if what == "children":
+            doc = {"value": [self.steps[c] for c in self.children.get(run_id, [])], "nextLink": None}
+        else:
+            doc = {
+                **{k: v for k, v in self.steps.get(run_id, {"runId": run_id}).items() if k != "displayName"},
+                "status": status,
+                "target": "serverless",
+                "warnings": [],
+                "logFiles": {file: self._sas(run_id, file) for file in sorted(self.logs.get(run_id, {}))},
+            }
+        return 200, json.dumps(doc).encode(), "application/json"
+
+
 class AmlRestService(InMemoryTransport):
     """The transport. `send` routes by method and path (the api-version is ignored)."""
 
@@ -618,6 +730,7 @@ class AmlRestService(InMemoryTransport):
         self.online_deployments = OnlineDeployments(self, reads_to_finish)
         self.models = ModelVersions()
         self.compute = Compute()
+        self.runs = RunHistory(self)
         self.datastores: dict[str, tuple[str, str]] = {}  # name -> (storage account, container), blob, no secrets
         self.jobs = jobs  # anything with get(name) raising ResourceNotFoundError; None: no jobs
         self.cancel_requests: list[str] = []  # job names POSTed to jobs/{name}/cancel, in order
@@ -676,6 +789,8 @@ class AmlRestService(InMemoryTransport):
     def send(self, request: Any, **kwargs: Any) -> RestResponse:
         url = urlsplit(request.url)
         route = f"{request.method} {url.scheme}://{url.netloc}{url.path}"
+        if url.scheme == "https" and url.netloc in self.runs.hosts() and request.method == "GET":
+            return self._run_history(request, url, route)
         if url.scheme != "https" or url.netloc != HOST:
             self.unserved.append(route)
             raise AssertionError(f"the Azure ML test service refuses a request to another host: {route}")
@@ -687,6 +802,20 @@ class AmlRestService(InMemoryTransport):
         recorded.status, recorded.headers = status, headers
         content = b"" if payload is None else json.dumps(payload).encode()
         headers = {"Content-Type": "application/json; charset=utf-8", "x-ms-request-id": str(uuid.uuid4()), **headers}
+        return RestResponse(request, status, content, headers)
+
+    def _run_history(self, request: Any, url: Any, route: str) -> RestResponse:
+        """The run history and its log blobs (RunHistory), recorded like every other request."""
+        recorded = Recorded(request.method, url.path, dict(parse_qsl(url.query)), None)
+        with self._lock:
+            self.requests.append(recorded)
+            try:
+                status, content, kind = self.runs.answer(url)
+            except AssertionError:
+                self.unserved.append(route)
+                raise
+        recorded.status = status
+        headers = {"Content-Type": kind, "x-ms-request-id": str(uuid.uuid4())}
         return RestResponse(request, status, content, headers)
 
     def _dispatch(self, method: str, path: str, body: Any, route: str) -> tuple[int, Any, dict[str, str]]:

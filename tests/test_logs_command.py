@@ -196,3 +196,110 @@ def test_an_unreadable_log_is_one_line(offline) -> None:
     assert result.exit_code == 1
     assert f"cannot read the log of job {JOB}: {folder / 'log.txt'}:" in result.stderr
     assert "Traceback" not in result.output
+
+
+# --- Azure: the REAL azure-ai-ml over tests/aml_rest.py's run history ---
+
+from tests.deploy_flow import submit  # noqa: E402
+from tests.test_endpoint_action_commands import chatft as on_azure  # noqa: E402
+from tests.test_endpoint_action_commands import ctx  # noqa: E402, F401  (a fixture)
+
+EXECUTION_LOG = "logs/azureml/executionlogs.txt"
+STD_LOG = "user_logs/std_log.txt"
+
+
+def pipeline_with_a_step(service, job: str) -> str:
+    """The run tree of chat_completion_pipeline as the run history lists it: the job, its pipeline component, and
+    the fine-tuning step under it (with its system logs beside the user log); returns the step's run id."""
+    runs, step = service.runs, f"{job}_finetune"
+    runs.write(job, EXECUTION_LOG, f"[2026-12-05 10:00:01Z] Submitting 1 runs, first five are: x:{job}_pipeline\n")
+    runs.write(job, "logs/azureml/stderrlogs.txt", "")
+    runs.add_step(job, f"{job}_pipeline", "chat_completion_pipeline")
+    runs.add_step(f"{job}_pipeline", f"{job}_import", "model_import", status="Completed")
+    runs.write(f"{job}_import", STD_LOG, "model imported\n")
+    runs.add_step(f"{job}_pipeline", step, "finetune")
+    runs.write(step, "system_logs/lifecycler/lifecycler.log", "lifecycler: started\n")
+    runs.write(step, "user_logs/std_log_process_01.txt", "rank 1 says nothing useful\n")
+    runs.write(step, STD_LOG, "{'loss': 2.31, 'epoch': 0.1}\n")
+    return step
+
+
+def test_azure_logs_print_the_pipeline_and_step_logs_through_the_sdk(ctx, blob_service, storage_env) -> None:  # noqa: F811
+    """What `az ml job stream` reads for a pipeline job (operations/_job_ops_helper.py, stream_logs_until_completion:
+    the run's details, its logFiles filtered by _get_sorted_filtered_logs, each downloaded whole), and each step's
+    primary user log under it (RunOperations.get_run_children, operations/_run_operations.py)."""
+    service, _, _, path = ctx
+    job, _ = submit(blob_service, storage_env, service)
+    pipeline_with_a_step(service, job)
+    result = on_azure(path, "logs", "chats.jsonl")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        banner(EXECUTION_LOG)
+        + f"[2026-12-05 10:00:01Z] Submitting 1 runs, first five are: x:{job}_pipeline\n"
+        + banner(f"model_import/{STD_LOG}")
+        + "model imported\n"
+        + banner(f"finetune/{STD_LOG}")
+        + "{'loss': 2.31, 'epoch': 0.1}\n"
+    )
+    assert f"job {job} (Running): https://ml.azure.com/runs/{job}" in result.stderr
+    assert service.calls_to("GET", r"^/discovery$") and service.calls_to("GET", rf"/runs/{job}/details$")
+    assert service.calls_to("GET", rf"/runs/{job}_pipeline/children$")
+
+
+def test_azure_follow_prints_new_step_lines_once_until_the_job_completes(
+    ctx,  # noqa: F811
+    blob_service,
+    storage_env,
+) -> None:
+    service, _, _, path = ctx
+    job, _ = submit(blob_service, storage_env, service)
+    step = pipeline_with_a_step(service, job)
+    runs = service.runs
+    reads = 0
+    answer = runs.answer
+
+    def training(url):  # each read of the step's details: the step logs on, then the job ends
+        nonlocal reads
+        if url.path.endswith(f"/runs/{step}/details"):
+            reads += 1
+            if reads == 2:
+                runs.write(step, STD_LOG, "{'loss': 1.87, 'epoch': 0.5}\n")
+            if reads == 3:
+                runs.write(step, STD_LOG, "{'loss': 1.52, 'epoch': 1.0}\ntraining done\n")
+                runs.steps[step]["status"] = "Completed"
+                service.jobs.get(job)._status = "Completed"
+        return answer(url)
+
+    runs.answer = training
+    result = on_azure(path, "logs", job, "--follow", "--interval", "0.1")
+    assert result.exit_code == 0, result.output
+    step_log = result.stdout.split(banner(f"finetune/{STD_LOG}"))[1]
+    assert step_log == (
+        "{'loss': 2.31, 'epoch': 0.1}\n{'loss': 1.87, 'epoch': 0.5}\n{'loss': 1.52, 'epoch': 1.0}\ntraining done\n"
+    )
+    assert result.stdout.count(banner(EXECUTION_LOG)) == 1
+    assert result.stderr.strip().splitlines()[-1] == f"job {job} Completed"
+
+
+def test_an_azure_job_without_logs_yet_says_so_in_one_line(ctx, blob_service, storage_env) -> None:  # noqa: F811
+    service, _, _, path = ctx
+    job, _ = submit(blob_service, storage_env, service)
+    result = on_azure(path, "logs", "chats.jsonl")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert f"job {job} has no log yet (Running)" in result.stderr and "Traceback" not in result.output
+
+
+def test_signed_out_of_azure_is_one_line(ctx, blob_service, storage_env) -> None:  # noqa: F811
+    """The credential fails as DefaultAzureCredential does with no login: ClientAuthenticationError
+    (CredentialUnavailableError, azure/identity/_exceptions.py) from get_token, raised through the SDK's pipeline."""
+    service, _, _, path = ctx
+    submit(blob_service, storage_env, service)
+    service.credential.unavailable = 100
+    result = on_azure(path, "logs", "chats.jsonl")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr  # the target, then the failure
+    line = lines[1]
+    assert "Azure ML:" in line and "az login" in line
+    assert "Traceback" not in result.output

@@ -41,6 +41,7 @@ from shared.domain.workspace import (
     EndpointInfo,
     FinetuneRequest,
     JobInfo,
+    JobLog,
     RegisteredModel,
     SubmittedJob,
 )
@@ -298,6 +299,13 @@ class AzureMLWorkspace:
                 return again.status
             raise
         return ""
+
+    def job_log(self, name: str) -> JobLog | None:
+        """The pipeline's and each step's log so far, from the run history, as `az ml job stream` reads them
+        (shared.azure.azureml.run_logs)."""
+        from shared.azure.azureml.run_logs import read_job_log
+
+        return read_job_log(self.workspace.jobs, name)
 
     @property
     def tracking(self) -> MlflowRest:

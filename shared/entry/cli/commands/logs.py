@@ -10,6 +10,7 @@ failed, has none yet, or its log cannot be read; 2 when UPLOAD names nothing or 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -49,22 +50,34 @@ def register(app: typer.Typer) -> None:
         names nothing."""
         from shared.entry.cli.commands.target_uploads import find_one, read_uploads
 
-        code = read_uploads(
+        outcome = read_uploads(
             settings_file, env, use_azd, lambda uploads: _show(find_one(uploads, upload), upload, follow, interval)
         )
-        raise typer.Exit(code)
+        if isinstance(outcome, Failed):  # said here, not inside read_uploads (which reads any error as storage's)
+            fail(outcome.message, outcome.code)
+        raise typer.Exit(outcome)
 
 
-def _show(view, query: str, follow: bool, interval: float | None) -> int:
-    """Print the job's log (the target is applied); the exit code. Every failure past the lookup is one line here,
-    so none reaches read_uploads, which would call it a storage failure."""
+@dataclass(frozen=True)
+class Failed:
+    """Why the log was not shown, and the exit code."""
+
+    message: str
+    code: int = EXIT_REJECTED
+
+
+def _show(view, query: str, follow: bool, interval: float | None) -> int | Failed:
+    """Print the job's log (the target is applied); the exit code, or why not. Nothing past the lookup raises:
+    read_uploads would read any error (even typer.Exit, by its context) as a storage failure."""
     import shared.entry.app_wiring
     from shared.domain.shell import chatft
     from shared.flows.job_logs import JobGone, LogPrinter, stream
 
     if not view.job:
-        fail(f"no job yet for {query}: it is {view.stage.value} ({view.detail})", EXIT_REJECTED)
+        return Failed(f"no job yet for {query}: it is {view.stage.value} ({view.detail})")
     workspace = _workspace()
+    if isinstance(workspace, Failed):
+        return workspace
     backend = shared.entry.app_wiring.settings().ml_backend
     job = view.job
     shown: list[bool] = []
@@ -87,9 +100,9 @@ def _show(view, query: str, follow: bool, interval: float | None) -> int:
         err.print(f"stopped following; the job goes on: {escape(chatft('status', query))}", highlight=False)
         return EXIT_INTERRUPTED
     except JobGone:
-        fail(f"job {job} of {query} is not in the {backend} backend any more (its record is gone)")
+        return Failed(f"job {job} of {query} is not in the {backend} backend any more (its record is gone)", EXIT_USAGE)
     except Exception as exc:
-        fail(_read_failure(exc, job), EXIT_USAGE if _signed_out(exc) else EXIT_REJECTED)
+        return Failed(_read_failure(exc, job), EXIT_USAGE if _signed_out(exc) else EXIT_REJECTED)
     return _summary(log, job, query, follow, printer.printed)
 
 
@@ -117,17 +130,20 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
-def _workspace():
-    """The backend the target's settings name; one line when there is none or it cannot be set up."""
+def _workspace():  # -> Workspace | Failed
+    """The backend the target's settings name, or why there is none."""
     import shared.entry.app_wiring
     from shared.flows.doctor import missing_workspace_settings
 
     settings = shared.entry.app_wiring.settings()
     if missing := missing_workspace_settings(settings):  # before azure-ai-ml's own wording
-        fail(missing)
+        return Failed(missing, EXIT_USAGE)
     workspace = shared.entry.app_wiring.workspace()
     if workspace is None:
-        fail("ML_BACKEND=none in these settings: no backend holds the job's log (set ML_BACKEND to azure or local)")
+        return Failed(
+            "ML_BACKEND=none in these settings: no backend holds the job's log (set ML_BACKEND to azure or local)",
+            EXIT_USAGE,
+        )
     return workspace
 
 
