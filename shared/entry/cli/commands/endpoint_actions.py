@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,7 @@ from rich.markup import escape
 from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, Target, TargetError, applied, resolve
 
+T = TypeVar("T")
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON object on stdout: ok, changed, message, note (null when none).")
 ]
@@ -43,30 +44,14 @@ def _run(
     **options: object,
 ) -> None:
     """Resolve the target, run `action(ctx, query, **options)` against it, print the outcome, exit with its code."""
-    from shared.domain.upload_lookup import UploadNotFound
-    from shared.flows.endpoint_actions import Outcome, Refused
-    from shared.settings import SettingsError
+    from shared.flows.endpoint_actions import Outcome
 
-    try:
-        target = resolve(settings_file, env, use_azd)
-    except TargetError as exc:
-        fail(str(exc))
-    err.print(f"[dim]using {escape(target.source)}[/]", highlight=False)
-    try:
-        with applied(target):
-            ctx = context()
-            outcome = action(ctx, query, **options)
-            note = after(target) if after and isinstance(outcome, Outcome) and outcome.changed else None
-    except UploadNotFound as exc:
-        fail(str(exc))
-    except (SettingsError, NoBackend) as exc:
-        fail(str(exc))
-    except Refused as exc:
-        fail(str(exc), EXIT_REJECTED)
-    except Exception as exc:  # Azure said no, or could not be reached: one line a person can act on
-        if os.environ.get("CHATFT_DEBUG"):
-            raise
-        fail(azure_error(exc), EXIT_REJECTED)
+    def act(target: Target, ctx: object) -> tuple[object, str | None]:
+        outcome = action(ctx, query, **options)
+        note = after(target) if after and isinstance(outcome, Outcome) and outcome.changed else None
+        return outcome, note
+
+    outcome, note = on_target(settings_file, env, use_azd, act)
     assert isinstance(outcome, Outcome)
     if as_json:
         import sys
@@ -82,6 +67,45 @@ def _run(
     if note:
         out.print(escape(note), highlight=False)
     raise typer.Exit(EXIT_ACCEPTED if outcome.ok else EXIT_REJECTED)
+
+
+def on_target(
+    settings_file: Path | None,
+    env: str | None,
+    use_azd: bool,
+    work: Callable[[Target, object], T],
+    *,
+    without_workspace: str = "",
+) -> T:
+    """Resolve the target (one dim line names it), then `work(target, ctx)` under its settings, with the flows'
+    context. A failure is one line, never a traceback (CHATFT_DEBUG=1 shows one): a target, name or setting that
+    cannot be used exits 2, a refusal or Azure's no exits 1. ML_BACKEND=none exits 2, or, given
+    `without_workspace`, prints that and exits 0 (nothing to act on)."""
+    from shared.domain.upload_lookup import UploadNotFound
+    from shared.flows.endpoint_actions import Refused
+    from shared.settings import SettingsError
+
+    try:
+        target = resolve(settings_file, env, use_azd)
+    except TargetError as exc:
+        fail(str(exc))
+    err.print(f"[dim]using {escape(target.source)}[/]", highlight=False)
+    try:
+        with applied(target):
+            return work(target, context())
+    except NoBackend as exc:
+        if not without_workspace:
+            fail(str(exc))
+        out.print(without_workspace)
+        raise typer.Exit(EXIT_ACCEPTED) from None
+    except (UploadNotFound, SettingsError) as exc:
+        fail(str(exc))
+    except Refused as exc:
+        fail(str(exc), EXIT_REJECTED)
+    except Exception as exc:  # Azure said no, or could not be reached: one line a person can act on
+        if os.environ.get("CHATFT_DEBUG"):
+            raise
+        fail(azure_error(exc), EXIT_REJECTED)
 
 
 class NoBackend(Exception):

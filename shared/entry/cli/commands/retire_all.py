@@ -7,15 +7,14 @@ said no) or is still there after --wait; 2: settings that cannot be read.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from shared.entry.cli.commands.endpoint_actions import NoBackend, azure_error, context
-from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
-from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt, TargetError, applied, resolve
+from shared.entry.cli.commands.endpoint_actions import on_target
+from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, out
+from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -42,26 +41,13 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Delete every endpoint chatft created in the workspace, now, as the janitor would; others are left."""
-        from shared.settings import SettingsError
-
-        try:
-            target = resolve(settings_file, env, use_azd)
-        except TargetError as exc:
-            fail(str(exc))
-        err.print(f"[dim]using {escape(target.source)}[/]", highlight=False)
-        try:
-            with applied(target):
-                ctx = context()
-                ok = _retire_all(ctx, force, reason, wait, as_json)
-        except NoBackend:
-            out.print("ML_BACKEND=none in these settings: there is no workspace, so no endpoint to retire")
-            raise typer.Exit(EXIT_ACCEPTED) from None
-        except SettingsError as exc:
-            fail(str(exc))
-        except Exception as exc:  # Azure said no, or could not be reached: one line a person can act on
-            if os.environ.get("CHATFT_DEBUG"):
-                raise
-            fail(azure_error(exc), EXIT_REJECTED)
+        ok = on_target(
+            settings_file,
+            env,
+            use_azd,
+            lambda _, ctx: _retire_all(ctx, force, reason, wait, as_json),
+            without_workspace="ML_BACKEND=none in these settings: there is no workspace, so no endpoint to retire",
+        )
         raise typer.Exit(EXIT_ACCEPTED if ok else EXIT_REJECTED)
 
 
