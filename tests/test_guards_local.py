@@ -26,22 +26,13 @@ from shared.flows.cancel import cancel
 from shared.flows.endpoint_actions import ActionContext
 from shared.local import procs
 from shared.local.state import read_json
+from tests.dev_session_setup import local_settings, running, wait
 from tests.hosting import invoke_blob_trigger
 
 ROOT = Path(__file__).resolve().parent.parent
 LINES = (ROOT / "samples" / "chat_sample.jsonl").read_bytes().splitlines(keepends=True)
 FILES = [b"".join(LINES[200 * i : 200 * i + 200]) for i in range(6)]
 SHAS = [hashlib.sha256(f).hexdigest() for f in FILES]
-
-
-def wait(what: str, check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out: {what}")
 
 
 def row(i: int):
@@ -63,23 +54,9 @@ def test_two_jobs_at_a_time_all_live_in_arrival_order_and_the_budget_holds_a_six
     azurite, tmp_path, monkeypatch
 ) -> None:
     from shared.azure.storage import blob_service, ensure_container
-    from shared.entry.offline.dev_session import DevSession
 
-    monkeypatch.setenv("AZURITE_CONNECTION_STRING", azurite.connection_string)
-    suffix = uuid.uuid4().hex[:8]
-    overrides = {
-        "ML_BACKEND": "local",
-        "LOCAL_STATE_DIR": str(tmp_path / "state"),
-        "UPLOAD_CONTAINER": f"gd-up-{suffix}",
-        "PREPARED_CONTAINER": f"gd-prep-{suffix}",
-        "LEDGER_TABLE": f"gd{suffix}",
-        "DEPLOY_RECONCILE_SCHEDULE": "*/1 * * * * *",
-        "MAX_ACTIVE_JOBS": "2",
-        "MAX_LIVE_ENDPOINTS": "6",
-        "EVAL_SAMPLES": "5",
-    }
-    lines: list[str] = []
-    with DevSession(overrides=overrides, port=0, poll_seconds=0.2, say=lines.append) as dev:
+    overrides = local_settings(tmp_path, "gd", MAX_ACTIVE_JOBS="2", MAX_LIVE_ENDPOINTS="6", EVAL_SAMPLES="5")
+    with running(azurite, monkeypatch, overrides) as (dev, lines):
         settings = shared.entry.app_wiring.settings()
         uploads = blob_service().get_container_client(settings.upload_container)
         ensure_container(uploads)

@@ -22,6 +22,7 @@ from shared.domain.ledger import Status, UploadKey
 from shared.entry.offline.dev_session import DevSession
 from shared.local.backend import _CHILDREN
 from shared.local.events import RUN_COMPLETED, post_events, run_event
+from tests.dev_session_setup import local_settings, running, wait
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = b"".join((ROOT / "samples" / "chat_sample.jsonl").read_bytes().splitlines(keepends=True)[:600])
@@ -29,33 +30,11 @@ SHA = hashlib.sha256(DATA).hexdigest()
 KEY = UploadKey("loop-chats", SHA)
 
 
-def wait(what: str, check, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out: {what}")
-
-
 @pytest.fixture
 def session(azurite, tmp_path, monkeypatch):
-    monkeypatch.setenv("AZURITE_CONNECTION_STRING", azurite.connection_string)
-    suffix = uuid.uuid4().hex[:8]
-    overrides = {
-        "ML_BACKEND": "local",
-        "LOCAL_STATE_DIR": str(tmp_path / "state"),
-        "UPLOAD_CONTAINER": f"loop-up-{suffix}",
-        "PREPARED_CONTAINER": f"loop-prep-{suffix}",
-        "LEDGER_TABLE": f"loop{suffix}",
-        "DEPLOY_RECONCILE_SCHEDULE": "*/1 * * * * *",
-        "JANITOR_SCHEDULE": "*/1 * * * * *",
-        "JANITOR_IDLE_MINUTES": "0.1",
-    }
-    lines: list[str] = []
+    overrides = local_settings(tmp_path, "loop", JANITOR_SCHEDULE="*/1 * * * * *", JANITOR_IDLE_MINUTES="0.1")
     before = {key: os.environ.get(key) for key in overrides}
-    with DevSession(overrides=overrides, port=0, poll_seconds=0.2, say=lines.append) as dev:
+    with running(azurite, monkeypatch, overrides) as (dev, lines):
         yield dev, lines
     assert {key: os.environ.get(key) for key in overrides} == before  # close() restored the environment
 
