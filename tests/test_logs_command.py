@@ -27,6 +27,8 @@ from shared.domain.workspace import FinetuneRequest
 from shared.entry.cli.app import app
 from shared.local.backend import LocalWorkspace
 from shared.local.state import read_json, write_json
+from tests.deploy_flow import submit
+from tests.test_endpoint_action_commands import SETTINGS_KEYS, Pinned
 
 runner = CliRunner()
 SHA = "ab" * 32
@@ -200,9 +202,18 @@ def test_an_unreadable_log_is_one_line(offline) -> None:
 
 # --- Azure: the REAL azure-ai-ml over tests/aml_rest.py's run history ---
 
-from tests.deploy_flow import submit  # noqa: E402
-from tests.test_endpoint_action_commands import chatft as on_azure  # noqa: E402
-from tests.test_endpoint_action_commands import ctx  # noqa: E402, F401  (a fixture)
+
+@pytest.fixture
+def azure(aml, tmp_path, monkeypatch):
+    """(service, settings file): the `aml` fixture's workspace kept across the command's settings reset, and a
+    local.settings.json with this test's settings for `--settings`."""
+    service, _ = aml
+    adapter = shared.entry.app_wiring.workspace()
+    monkeypatch.setattr(shared.entry.app_wiring, "workspace", Pinned(lambda: adapter))
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"Values": {k: os.environ[k] for k in SETTINGS_KEYS if k in os.environ}}))
+    return service, path
+
 
 EXECUTION_LOG = "logs/azureml/executionlogs.txt"
 STD_LOG = "user_logs/std_log.txt"
@@ -224,14 +235,14 @@ def pipeline_with_a_step(service, job: str) -> str:
     return step
 
 
-def test_azure_logs_print_the_pipeline_and_step_logs_through_the_sdk(ctx, blob_service, storage_env) -> None:  # noqa: F811
+def test_azure_logs_print_the_pipeline_and_step_logs_through_the_sdk(azure, blob_service, storage_env) -> None:
     """What `az ml job stream` reads for a pipeline job (operations/_job_ops_helper.py, stream_logs_until_completion:
     the run's details, its logFiles filtered by _get_sorted_filtered_logs, each downloaded whole), and each step's
     primary user log under it (RunOperations.get_run_children, operations/_run_operations.py)."""
-    service, _, _, path = ctx
+    service, path = azure
     job, _ = submit(blob_service, storage_env, service)
     pipeline_with_a_step(service, job)
-    result = on_azure(path, "logs", "chats.jsonl")
+    result = chatft(path, "chats.jsonl")
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         banner(EXECUTION_LOG)
@@ -247,11 +258,11 @@ def test_azure_logs_print_the_pipeline_and_step_logs_through_the_sdk(ctx, blob_s
 
 
 def test_azure_follow_prints_new_step_lines_once_until_the_job_completes(
-    ctx,  # noqa: F811
+    azure,
     blob_service,
     storage_env,
 ) -> None:
-    service, _, _, path = ctx
+    service, path = azure
     job, _ = submit(blob_service, storage_env, service)
     step = pipeline_with_a_step(service, job)
     runs = service.runs
@@ -271,7 +282,7 @@ def test_azure_follow_prints_new_step_lines_once_until_the_job_completes(
         return answer(url)
 
     runs.answer = training
-    result = on_azure(path, "logs", job, "--follow", "--interval", "0.1")
+    result = chatft(path, job, "--follow", "--interval", "0.1")
     assert result.exit_code == 0, result.output
     step_log = result.stdout.split(banner(f"finetune/{STD_LOG}"))[1]
     assert step_log == (
@@ -281,22 +292,22 @@ def test_azure_follow_prints_new_step_lines_once_until_the_job_completes(
     assert result.stderr.strip().splitlines()[-1] == f"job {job} Completed"
 
 
-def test_an_azure_job_without_logs_yet_says_so_in_one_line(ctx, blob_service, storage_env) -> None:  # noqa: F811
-    service, _, _, path = ctx
+def test_an_azure_job_without_logs_yet_says_so_in_one_line(azure, blob_service, storage_env) -> None:
+    service, path = azure
     job, _ = submit(blob_service, storage_env, service)
-    result = on_azure(path, "logs", "chats.jsonl")
+    result = chatft(path, "chats.jsonl")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert f"job {job} has no log yet (Running)" in result.stderr and "Traceback" not in result.output
 
 
-def test_signed_out_of_azure_is_one_line(ctx, blob_service, storage_env) -> None:  # noqa: F811
+def test_signed_out_of_azure_is_one_line(azure, blob_service, storage_env) -> None:
     """The credential fails as DefaultAzureCredential does with no login: ClientAuthenticationError
     (CredentialUnavailableError, azure/identity/_exceptions.py) from get_token, raised through the SDK's pipeline."""
-    service, _, _, path = ctx
+    service, path = azure
     submit(blob_service, storage_env, service)
     service.credential.unavailable = 100
-    result = on_azure(path, "logs", "chats.jsonl")
+    result = chatft(path, "chats.jsonl")
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 2, result.stderr  # the target, then the failure

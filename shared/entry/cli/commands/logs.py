@@ -2,9 +2,10 @@
 
 UPLOAD names the upload as `chatft status` and `chatft cancel` take it; the log is the job's own (Azure ML: the
 pipeline's log and each step's, read from the run history; offline: the training process's output), read through
-the backend (shared.flows.job_logs). The log goes to stdout, the lines about it to stderr. Exit 0; 1 when the job
-failed, has none yet, or its log cannot be read; 2 when UPLOAD names nothing or settings or storage cannot be read;
-130 on Ctrl-C.
+the backend (shared.flows.job_logs). The log goes to stdout, the lines about it (the target, the job and its studio
+link, how it ended) to stderr, so `chatft logs NAME > train.log` keeps the log alone. Exit 0; 1 when the job failed,
+the upload has no job yet, or the log cannot be read; 2 when UPLOAD names nothing, the settings, storage or sign-in
+fail (as `chatft status`); 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def register(app: typer.Typer) -> None:
         use_azd: AzdOpt = False,
     ) -> None:
         """Print the fine-tuning job's log (Azure ML: the pipeline's and each step's, as `az ml job stream`;
-        offline: the training process's output). Exit 0; 1 if the job failed or has no job yet; 2 if UPLOAD
-        names nothing."""
+        offline: the training process's output). Exit 0; 1 if the job failed or the upload has no job yet; 2 if
+        UPLOAD names nothing."""
         from shared.entry.cli.commands.target_uploads import find_one, read_uploads
 
         outcome = read_uploads(
