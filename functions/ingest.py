@@ -22,6 +22,6 @@ bp = func.Blueprint()
     source=func.BlobSource(upload_trigger_source()),
 )
 def ingest_upload(client: BlobRef) -> None:
-    from shared.runtime import ingest_handler
+    from shared.entry.app_wiring import ingest_handler
 
     ingest_handler(client)

@@ -15,7 +15,7 @@ bp = func.Blueprint()
 @bp.function_name("job_events")
 @bp.event_grid_trigger(arg_name="event")
 def job_events(event: func.EventGridEvent) -> None:
-    from shared.runtime import job_event_handler
+    from shared.entry.app_wiring import job_event_handler
 
     outcome = job_event_handler(event)
     logging.getLogger("chatft").info("chatft job_event.done %s", outcome)

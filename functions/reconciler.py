@@ -12,7 +12,7 @@ bp = func.Blueprint()
 @bp.function_name("deploy_reconciler")
 @bp.timer_trigger(arg_name="timer", schedule="%DEPLOY_RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def deploy_reconciler(timer: func.TimerRequest) -> None:
-    from shared.runtime import reconcile_handler
+    from shared.entry.app_wiring import reconcile_handler
 
     if timer.past_due:
         logging.getLogger("chatft").warning("chatft reconcile.past_due the timer is running late")
