@@ -18,8 +18,9 @@ reads, once per call, and leaves printing and polling to the caller (shared.flow
 
 Which files: the SDK's own choice (`_get_sorted_filtered_logs`): the pipeline's `logs/azureml/executionlogs.txt`
 (what `az ml job stream` prints for a pipeline job), and for each step its primary process's
-`user_logs/std_log.txt` (the common runtime's; a legacy `azureml-logs/NN_*.txt` otherwise). A step's files are
-named `<step>/<file>`. The private helpers are used on purpose, to print exactly what the SDK prints; the tests run
+`user_logs/std_log.txt` (the common runtime's; a legacy `azureml-logs/NN_*.txt` otherwise: "Under Outputs + logs,
+you'll find the output of the script in user_logs/std_log.txt", Azure ML's tutorial on training a model in
+MicrosoftDocs). A step's files are named `<step>/<file>`. The private helpers are used on purpose, to print exactly what the SDK prints; the tests run
 them against tests/aml_rest.py, so a change in the SDK shows there.
 """
 
