@@ -34,6 +34,7 @@ from tests.aml_rest import FakeCredential
 from tests.deploy_flow import SHA, completed, report, row, run_until, scoring, send, submit, tick
 from tests.events import WORKSPACE
 from tests.fake_monitor import FakeMetricsClient
+from tests.local_backend_setup import local_backend
 from tests.test_janitor import OURS, add, deleted, run_timer
 from tests.test_lifecycle_events import ENDPOINT, serve_topic
 
@@ -280,34 +281,20 @@ def test_the_local_backend_retires_a_live_row_whose_endpoint_is_gone(tmp_path, a
     """`chatft dev`'s workspace lists the endpoint folders of its state directory; an endpoint whose folder is
     gone (removed by hand, or a state directory wiped) is gone, while one whose server died is still listed
     (Failed) and is restarted by the next `chatft dev`, so its row stays live."""
-    from shared.azure.table_ledger import TableLedger, table_client
-    from shared.local.backend import LocalUsageMetrics, LocalWorkspace
-    from shared.settings import Settings
+    from shared.local.backend import LocalUsageMetrics
 
-    values = {
-        "ML_BACKEND": "local",
-        "LOCAL_STATE_DIR": str(tmp_path / "state"),
-        "CHATFT_STORAGE": azurite.connection_string,
-        "LEDGER_TABLE": f"ledger{uuid.uuid4().hex[:12]}",
-        "PREPARED_CONTAINER": f"prep-{uuid.uuid4().hex[:10]}",
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    shared.entry.app_wiring.reset()
-    settings = Settings.from_env(values)
-    workspace = LocalWorkspace(settings)
-    ledger = TableLedger(table_client(settings.ledger_table))
-    now = datetime.now(timezone.utc)
-    ctx = JanitorContext(
-        settings,
-        workspace,
-        LocalUsageMetrics(workspace),
-        ledger,
-        shared.entry.app_wiring.prepared_store(),
-        now=lambda: now,
-    )
-    rows = {}
-    try:
+    with local_backend(azurite, tmp_path, monkeypatch, "ledger") as local:
+        workspace, ledger = local.workspace, local.ledger
+        now = datetime.now(timezone.utc)
+        ctx = JanitorContext(
+            local.settings,
+            workspace,
+            LocalUsageMetrics(workspace),
+            ledger,
+            shared.entry.app_wiring.prepared_store(),
+            now=lambda: now,
+        )
+        rows = {}
         for name in ("ep-gone", "ep-stopped"):
             workspace.begin_create_endpoint(name=name, description="d", tags={**OURS})
             rows[name] = _live_row(ledger, name, now)
@@ -315,14 +302,11 @@ def test_the_local_backend_retires_a_live_row_whose_endpoint_is_gone(tmp_path, a
         assert {e.name for e in workspace.list_endpoints()} == {"ep-gone", "ep-stopped"}
         run_janitor(ctx)
         assert {ledger.get(k).status for k in rows.values()} == {Status.LIVE}
-        shutil.rmtree(Path(values["LOCAL_STATE_DIR"]) / "endpoints" / "ep-gone")
+        shutil.rmtree(Path(local.settings.local_state_dir) / "endpoints" / "ep-gone")
         run_janitor(ctx)
         gone, stopped = ledger.get(rows["ep-gone"]), ledger.get(rows["ep-stopped"])
         assert gone.status is Status.RETIRED and gone.deploy["retired"]["reason"].startswith(GONE)
         assert stopped.status is Status.LIVE
-    finally:
-        workspace.shutdown()
-        shared.entry.app_wiring.reset()
 
 
 def _live_row(ledger, endpoint: str, now: datetime):

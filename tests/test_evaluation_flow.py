@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +30,7 @@ from shared.flows.deployment_start import start_deployment
 from shared.flows.evaluation import Target, score_samples
 from shared.flows.reconciler import reconcile
 from tests.deploy_flow import SHA, completed, report, row, run_until, scoring, send, submit, tick
+from tests.local_backend_setup import LocalBackend, local_backend
 from tests.mlflow_rest import finetune_tree
 from tests.scoring_server import ScoringServer
 
@@ -80,26 +81,17 @@ def local(azurite, tmp_path, monkeypatch):
     """The local backend over Azurite: an upload of 600 sample conversations validated and prepared by ingest, a
     stand-in model trained on its train split and registered, its ledger row `registered` (as a finished job
     leaves it). Yields (ctx, key, model, test rows)."""
-    from shared.azure.storage import blob_service, ensure_container
-    from shared.azure.table_ledger import TableLedger, table_client
-    from shared.flows.ingest import ingest_blob
-    from shared.local.backend import LocalWorkspace
-    from shared.local.retrieval import RetrievalModel
-    from shared.settings import Settings
+    with local_backend(azurite, tmp_path, monkeypatch, "eval") as backend:
+        yield _registered_upload(backend)
 
-    suffix = uuid.uuid4().hex[:10]
-    values = {
-        "ML_BACKEND": "local",
-        "LOCAL_STATE_DIR": str(tmp_path / "state"),
-        "CHATFT_STORAGE": azurite.connection_string,
-        "LEDGER_TABLE": f"eval{suffix}",
-        "UPLOAD_CONTAINER": f"up-{suffix}",
-        "PREPARED_CONTAINER": f"prep-{suffix}",
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    shared.entry.app_wiring.reset()
-    settings = Settings.from_env(values)
+
+def _registered_upload(backend: LocalBackend) -> tuple[DeployContext, UploadKey, Any, list[dict]]:
+    """What `local` yields, built on `backend`."""
+    from shared.azure.storage import blob_service, ensure_container
+    from shared.flows.ingest import ingest_blob
+    from shared.local.retrieval import RetrievalModel
+
+    settings, workspace, ledger = backend.settings, backend.workspace, backend.ledger
     store = shared.entry.app_wiring.prepared_store()
     uploads = blob_service().get_container_client(settings.upload_container)
     ensure_container(uploads)
@@ -112,10 +104,8 @@ def local(azurite, tmp_path, monkeypatch):
     train = [json.loads(x) for x in store.read_bytes(f"{prefix}/train.jsonl").splitlines()]
     test = [json.loads(x) for x in store.read_bytes(f"{prefix}/test.jsonl").splitlines()]
     model = RetrievalModel.train(train)
-    workspace = LocalWorkspace(settings)
     model.save(workspace.root / "jobs" / "job-eval" / "outputs" / "trained_model", {"job": "job-eval"})
     registered = workspace.register_model(job_name="job-eval", name="m", version="1", description="d", tags={})
-    ledger = TableLedger(table_client(settings.ledger_table))
     now = datetime.now(timezone.utc)
     claim = ledger.claim(key, upload_etag='"0x1"', source=outcome.source, cid="c0ffee", now=now, stale_after=now - now)
     entry = ledger.get(key)
@@ -128,14 +118,10 @@ def local(azurite, tmp_path, monkeypatch):
         model_name=registered.name,
         model_version=registered.version,
         base_model="Phi-4",
-        endpoint=f"ep-eval-{suffix[:6]}",
+        endpoint=f"ep-eval-{backend.suffix[:6]}",
     )
     assert claim.acquired and ledger.save(entry)
-    try:
-        yield DeployContext(settings, ledger, workspace, store, score), key, model, test
-    finally:
-        workspace.shutdown()
-        shared.entry.app_wiring.reset()
+    return DeployContext(settings, ledger, workspace, store, score), key, model, test
 
 
 def _until(ctx: DeployContext, key: UploadKey, statuses: tuple[Status, ...], timeout: float = 60.0):
