@@ -14,6 +14,9 @@ UPLOADED_KEYS = {"event", "file", "container", "name", "size", "sha256", "replac
 STAGE_KEYS = {"event", "stage", "detail", "at"}
 STEP_KEYS = {"event", "step"}
 DONE_KEYS = {"event", "stage", "failed", "not_submitted"}
+PROGRESS_KEYS = {"event", "job", "studio_url", "unit", "step", "train_loss"}
+"""While the job trains: its newest step (or epoch: `unit`) and training loss, named as OpenAI's fine-tuning job
+events name them (`data.step`, `data.train_loss`), and its studio link."""
 
 
 def events(stdout: str) -> list[dict]:
@@ -49,6 +52,42 @@ def test_upload_follow_json_writes_one_line_per_stage(target, tmp_path, storage_
     assert {"event": "step", "step": "wait_deployment"} in docs
     assert all(d.keys() == STEP_KEYS for d in docs if d["event"] == "step")
     assert "✓" in result.stderr  # the human lines are still there, on stderr
+
+
+def test_upload_follow_json_writes_a_progress_line_per_new_step(ctx, blob_service, storage_env, tmp_path) -> None:  # noqa: F811
+    """On Azure the fine-tuning step's MLflow metrics as it logs them (tests/mlflow_rest.py, MLflow REST
+    `runs/get` and `metrics/get-history`); a look that finds nothing new writes nothing."""
+    from tests.mlflow_rest import finetune_tree
+    from tests.test_training_progress import looks
+
+    service, _, _, path = ctx
+
+    def training(job: str) -> None:
+        looks(service.mlflow, 1)  # the run is not there yet: no line
+        finetune_tree(service.mlflow, job, {"loss": [(10, 2.0)]})
+        looks(service.mlflow, 3)  # seen on several looks: one line
+        finetune_tree(service.mlflow, job, {"loss": [(10, 2.0), (20, 1.5)], "eval_loss": [(20, 1.6)]})
+        looks(service.mlflow, 2)
+
+    result = follow(path, tmp_path, storage_env, None, "--json", training=training)
+    assert result.exit_code == 0, result.output
+    docs = events(result.stdout)
+    progress = [d for d in docs if d["event"] == "progress"]
+    assert all(d.keys() == PROGRESS_KEYS for d in progress)
+    studio = "https://ml.azure.com/runs/chatft-chats-job-a1"
+    assert progress == [
+        {
+            "event": "progress",
+            "job": "chatft-chats-job-a1",
+            "studio_url": studio,
+            "unit": "step",
+            "step": s,
+            "train_loss": v,
+        }
+        for s, v in ((10, 2.0), (20, 1.5))
+    ]
+    kinds = [d["event"] if d["event"] != "stage" else d["stage"] for d in docs]
+    assert kinds.index("training") < kinds.index("progress") < kinds.index("registered")
 
 
 def test_a_rejected_upload_json_carries_the_report(target, tmp_path, storage_env) -> None:  # noqa: F811

@@ -52,3 +52,85 @@ def test_the_local_jobs_metrics_read_as_its_newest_epoch_and_training_loss(tmp_p
         assert progress_line(workspace.training_metrics("chatft-chats-a1")) == "epoch 2, training loss 0.410"
     finally:
         workspace.shutdown()
+
+
+def looks(mlflow, count: int, timeout: float = 10.0) -> None:
+    """Wait until the command has read the tracking store `count` more times (each read starts with runs/get)."""
+    import time
+
+    def reads() -> int:
+        return sum(call.name == "runs/get" for call in list(mlflow.calls))
+
+    wanted, deadline = reads() + count, time.monotonic() + timeout
+    while reads() < wanted and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def progress_lines(stdout: str) -> list[str]:
+    return [line.strip() for line in stdout.splitlines() if "training loss" in line]
+
+
+def test_upload_follow_offline_prints_each_new_epoch_and_loss_once(storage_env, tmp_path, monkeypatch) -> None:
+    """Offline the tracking store is the local job's metrics.json (one point per epoch, as shared/local/
+    train_job.py `_log_epochs` writes it; read by LocalWorkspace.training_metrics). A look that finds nothing new
+    (the same epoch again, or only an evaluation loss) prints nothing; the studio link is said once."""
+    import json
+    import time
+    import uuid
+
+    import shared.entry.app_wiring
+    from shared.local.state import write_json
+    from tests.test_upload_command import follow, stage_lines
+
+    state = tmp_path / "state"
+    values = {**storage_env, "LEDGER_TABLE": f"up{uuid.uuid4().hex[:12]}", "ML_BACKEND": "local"}
+    values["LOCAL_STATE_DIR"] = str(state)
+    monkeypatch.setenv("LEDGER_TABLE", values["LEDGER_TABLE"])
+    shared.entry.app_wiring.reset()
+    target = tmp_path / "local.settings.json"
+    target.write_text(json.dumps({"Values": values}))
+
+    def training(job: str) -> None:
+        folder = state / "jobs" / job
+        write_json(folder / "job.json", {"status": "Running", "started_at": time.time()})
+        logged: list[dict] = []
+        for key, value, epoch in [(None, 0, 0), ("train_loss", 0.6, 1), ("eval_loss", 0.7, 1), ("train_loss", 0.41, 2)]:
+            if key is not None:
+                logged.append({"key": key, "value": value, "timestamp": time.time(), "step": epoch})
+                write_json(folder / "metrics.json", {"step": "epoch", "metrics": logged})
+            time.sleep(0.4)  # several looks at every state
+
+    result = follow(target, tmp_path, storage_env, training=training)
+
+    assert result.exit_code == 0, result.output
+    assert progress_lines(result.stdout) == ["epoch 1, training loss 0.600", "epoch 2, training loss 0.410"]
+    lines = result.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if "training loss" in line)
+    assert stage_lines("\n".join(lines[:first]))[-1] == "training"
+    assert stage_lines("\n".join(lines[first:]))[0] == "registered"
+    assert result.stdout.count("https://ml.azure.com/runs/chatft-chats-job-a1") == 1
+    assert "no training progress" not in result.stderr
+
+
+def test_a_tracking_store_that_refuses_is_one_dim_line_and_follow_goes_on(
+    ctx,  # noqa: F811
+    blob_service,
+    storage_env,
+    tmp_path,
+) -> None:
+    """The MLflow server's 403 (an MlflowException's JSON, as tests/mlflow_rest.py answers errors) on every look
+    is said once, in one line, and `--follow` still follows the upload until it is live."""
+    from tests.test_upload_command import follow, stage_lines
+
+    service, _, _, path = ctx
+    denied = '{"error_code": "PERMISSION_DENIED", "message": "no read access to runs"}'
+    service.mlflow.fail["runs/get"] = (403, denied)
+
+    result = follow(path, tmp_path, storage_env, training=lambda job: looks(service.mlflow, 3))
+
+    assert result.exit_code == 0, result.output
+    assert stage_lines(result.stdout)[-1] == "live" and progress_lines(result.stdout) == []
+    said = [line for line in result.stderr.splitlines() if "no training progress" in line]
+    assert len(said) == 1 and "HTTP 403" in said[0] and "PERMISSION_DENIED" in said[0], result.stderr
+    assert "you need read access to the workspace's runs" in said[0]
+    assert "Traceback" not in result.output

@@ -395,8 +395,9 @@ def test_unreachable_storage_is_one_line_exit_2(tmp_path) -> None:
 # --- --follow: the test plays the ingest function, the job event and the reconciler ---
 
 
-def _play_the_backend(storage_env, fail_at: str | None, stop: threading.Event) -> None:
-    """Wait for the upload, then move its ledger row and report through every stage."""
+def _play_the_backend(storage_env, fail_at: str | None, stop: threading.Event, training=None) -> None:
+    """Wait for the upload, then move its ledger row and report through every stage; `training(job)` plays the
+    job's tracking store while it trains."""
     from shared.azure.storage import BlobPreparedStore, blob_service
     from shared.domain.naming import dataset_name, dataset_prefix
 
@@ -431,6 +432,8 @@ def _play_the_backend(storage_env, fail_at: str | None, stop: threading.Event) -
     report["submission"] = {"status": "submitted", "studio_url": "https://ml.azure.com/runs/chatft-chats-job-a1"}
     store.put_bytes(f"{prefix}/report.json", json.dumps(report).encode(), "application/json")
     pause()
+    if training is not None:
+        training(entry.job_name)
     if fail_at == "job":
         entry.status, entry.error = Status.FAILED, "the fine-tuning job was failed"
         ledger.save(entry)
@@ -452,9 +455,9 @@ def _play_the_backend(storage_env, fail_at: str | None, stop: threading.Event) -
     ledger.save(entry)
 
 
-def follow(target, tmp_path, storage_env, fail_at: str | None = None, *extra: str):
+def follow(target, tmp_path, storage_env, fail_at: str | None = None, *extra: str, training=None):
     stop = threading.Event()
-    backend = threading.Thread(target=_play_the_backend, args=(storage_env, fail_at, stop), daemon=True)
+    backend = threading.Thread(target=_play_the_backend, args=(storage_env, fail_at, stop, training), daemon=True)
     backend.start()
     try:
         return upload(target, str(chats(tmp_path)), "--follow", "--interval", "0.1", "--timeout", "30s", *extra)

@@ -19,6 +19,7 @@ from shared.domain.job_queue import place
 from shared.domain.ledger import Ledger, LedgerEntry, Status, UnreadableRow, UploadKey
 from shared.domain.naming import dataset_name, dataset_prefix, is_upload
 from shared.domain.spend import JOB_ENDED, JOB_STARTED
+from shared.domain.training_progress import TrainingProgress
 from shared.domain.upload_lookup import MIN_SHA_PREFIX, UploadNotFound, find_upload
 from shared.domain.upload_stage import IngestFailure, Milestone, Stage, UploadView, is_stale, upload_view
 
@@ -358,12 +359,45 @@ def training_progress(workspace: object | None, job: str) -> str:
     has none yet or cannot be read: progress is a courtesy, never a reason for `chatft status` to fail."""
     import logging
 
-    from shared.domain.training_progress import progress_line
+    found = job_progress(workspace, job)
+    if found.problem:
+        logging.getLogger("chatft").debug("no training progress for %s: %s", job, found.problem)
+    return found.progress.line if found.progress is not None else ""
+
+
+@dataclass(frozen=True)
+class ProgressRead:
+    """One read of a job's tracking store: its newest training loss (None: none logged yet, or unreadable)."""
+
+    progress: TrainingProgress | None = None
+    problem: str = ""
+    """One line when the tracking store could not be read (never when the job has simply logged nothing yet)."""
+
+
+def job_progress(workspace: object | None, job: str) -> ProgressRead:
+    """The job's newest step and training loss as its backend's tracking store has them. A job that has logged
+    nothing yet (the local job's metrics.json not written, the MLflow run not there: 404) is no problem; any
+    other failure is one line, never raised."""
+    from shared.domain.training_progress import latest
 
     if workspace is None or not job:
-        return ""
+        return ProgressRead()
     try:
-        return progress_line(workspace.training_metrics(job))  # type: ignore[attr-defined]
-    except Exception as exc:  # not logged yet (FileNotFoundError, TrackingError 404), unreachable, signed out
-        logging.getLogger("chatft").debug("no training progress for %s: %s: %s", job, type(exc).__name__, exc)
+        return ProgressRead(latest(workspace.training_metrics(job)))  # type: ignore[attr-defined]
+    except Exception as exc:
+        return ProgressRead(problem=tracking_failure(exc))
+
+
+def tracking_failure(exc: Exception) -> str:
+    """ "" for "nothing logged yet"; else one line saying what failed (a sign-in failure says the fix)."""
+    from shared.azure.azureml.tracking import DENIED_HINT, TrackingError
+    from shared.azure.identity import sign_in_failure
+
+    if isinstance(exc, FileNotFoundError) or (isinstance(exc, TrackingError) and exc.status == 404):
         return ""
+    if (signed_out := sign_in_failure(exc, "tracking")) is not None:
+        return signed_out
+    if isinstance(exc, TrackingError):  # the commands read as you (shared.entry.cli.commands.target), not the app
+        return "tracking: " + str(exc).replace(DENIED_HINT, DENIED_HINT.replace("the app's identity needs", "you need"))
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"tracking: {type(exc).__name__}" + (f": {first}" if first else "")

@@ -447,6 +447,7 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
     printed: set[Stage] = set()
     step, problem = "", ""
     ledger = None
+    training = _TrainingLines()
     try:
         while True:
             try:
@@ -482,6 +483,7 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
                         printed.add(milestone.stage)
                         _stage_line(milestone, uploaded.last_modified, time.monotonic() - started)
                         step = view.step if milestone.stage is Stage.DEPLOYING else step
+                training.look(view)
                 if view.stage is Stage.DEPLOYING and view.step and view.step != step:
                     step = view.step
                     json_lines.emit("step", step=step)
@@ -505,6 +507,51 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
     except KeyboardInterrupt:
         err.print(f"stopped following; the upload goes on: {escape(chatft('status', uploaded.name))}", highlight=False)
         return 130
+
+
+class _TrainingLines:
+    """--follow while the job trains (its studio link is on the submitted line, once): a line each time the
+    newest step or training loss changes, nothing when nothing is new, and one dim line at most, once, when
+    the tracking store cannot be read: progress is a courtesy, never a reason to stop following."""
+
+    def __init__(self) -> None:
+        self.last = ""
+        self.warned = False
+
+    def look(self, view) -> None:
+        from shared.domain.upload_stage import Stage
+
+        if view.stage is not Stage.TRAINING or not view.job:
+            return
+        read = _read_progress(view.job)  # each look: a file read offline, a few MLflow requests on Azure
+        if read.problem and not self.warned:
+            self.warned = True
+            err.print(f"[dim]no training progress: {escape(read.problem)}[/]", highlight=False)
+        found = read.progress
+        if found is None or found.line == self.last:
+            return
+        self.last = found.line
+        json_lines.emit(
+            "progress",
+            job=view.job,
+            studio_url=view.studio_url or None,
+            unit=found.unit,
+            step=found.step,
+            train_loss=found.train_loss,
+        )
+        out.print(f"  {'':<14} {escape(found.line)}", highlight=False)
+
+
+def _read_progress(job: str):  # -> ProgressRead
+    """The job's newest step and training loss from the target's backend (shared.flows.upload_status)."""
+    import shared.entry.app_wiring
+    from shared.flows.upload_status import ProgressRead, job_progress, tracking_failure
+
+    try:
+        workspace = shared.entry.app_wiring.workspace()
+    except Exception as exc:  # the backend's settings or client could not be made
+        return ProgressRead(problem=tracking_failure(exc) or f"{type(exc).__name__}: {exc}")
+    return job_progress(workspace, job)
 
 
 def _store_again():  # -> UploadContainer
