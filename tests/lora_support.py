@@ -66,5 +66,11 @@ def job_record(**params: Any) -> dict[str, Any]:
         "base_model": "azureml://registries/azureml/models/Phi-4-mini-instruct/versions/1",
         "local_base_model": "tiny",
         "max_seq_tokens": 256,
-        "params": {"num_train_epochs": 2, "learning_rate": 1e-3, "per_device_train_batch_size": 4, **params},
+        "params": {
+            "num_train_epochs": 2,
+            "learning_rate": 1e-3,
+            "per_device_train_batch_size": 4,
+            "per_device_eval_batch_size": 8,
+            **params,
+        },
     }

@@ -134,6 +134,39 @@ def test_sigterm_stops_training_at_once(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @needs_train
+@pytest.mark.slow
+def test_a_local_model_folder_is_fine_tuned_and_served_from_where_it_is(tmp_path: Path) -> None:
+    from shared.local.lora import tiny
+    from shared.local.lora.model import LoraChatModel
+    from shared.local.lora.train import train_lora
+
+    folder = tmp_path / "my-model"
+    tokenizer = tiny.tokenizer(qa_conversations(40))
+    tiny.model(tokenizer, 1).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert base.base_model_problem(str(folder)) is None
+    record = {**job_record(num_train_epochs=1), "local_base_model": str(folder)}
+    metrics = train_lora(record, qa_conversations(40), qa_conversations(8, 1000), qa_conversations(2, 2000), tmp_path)
+    assert metrics["examples"] == 2
+    saved = tmp_path / "outputs" / "trained_model"
+    assert json.loads((saved / "artifacts" / "base.json").read_text()) == {"base_model": str(folder.resolve())}
+    assert not (saved / "artifacts" / "base").exists()  # the base stays where it is
+    answer = LoraChatModel.load(saved).answer(qa_conversation(5)["messages"][:1], {"max_new_tokens": 4})
+    assert isinstance(answer, str)
+
+
+@needs_train
+def test_an_unreadable_model_folder_fails_the_job_in_one_line_naming_the_setting(tmp_path: Path) -> None:
+    from shared.local.lora.train import train_lora
+
+    folder = model_folder(tmp_path / "broken", "config.json", "tokenizer.json", "model.safetensors")
+    record = {**job_record(), "local_base_model": str(folder)}
+    with pytest.raises(ValueError, match=r"^LOCAL_BASE_MODEL .*broken: cannot load it") as caught:
+        train_lora(record, qa_conversations(8), [], [], tmp_path / "job")
+    assert "\n" not in str(caught.value)
+
+
+@needs_train
 def test_loss_is_on_the_assistant_turns_only_and_examples_are_capped() -> None:
     from shared.local.lora import tiny
 

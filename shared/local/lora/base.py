@@ -101,15 +101,19 @@ def load(value: str, conversations: list[dict[str, Any]], *, seed: int, dtype: A
     problem = base_model_problem(value)
     if problem:
         raise ValueError(problem)
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = str(Path(value).expanduser().resolve()) if Path(value).expanduser().exists() else value
     try:
         tok = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:  # what broken files raise
+        # (not Exception: the job's Stopped, raised by SIGTERM while loading, must go through as it is)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{SETTING} {value}: cannot load it ({first})") from exc
+        raise ValueError(f"{SETTING} {value}: cannot load it ({type(exc).__name__}: {first})") from exc
+    if not tok.is_fast:  # the assistant turns are found by the fast tokenizers' character offsets
+        raise ValueError(f"{SETTING} {value}: its tokenizer has no fast version (tokenizer.json); choose another model")
     if not tok.chat_template:
         raise ValueError(f"{SETTING} {value}: the tokenizer has no chat template (choose an instruct or chat model)")
     if tok.pad_token_id is None:

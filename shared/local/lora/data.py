@@ -3,9 +3,10 @@ the assistant turns only, each example capped at MAX_SEQ_TOKENS, tokenised one b
 
 The hyperparameters have the names and defaults of Azure ML's chat_completion_pipeline component
 (Azure/azureml-assets assets/training/finetune_acft_hf_nlp/components/pipeline_components/chat_completion/
-spec.yaml: num_train_epochs 1, learning_rate 2e-5, per_device_train_batch_size 1, lora_r 8, lora_alpha 128,
-lora_dropout 0.0, seed 42, lr_scheduler_type linear, warmup_steps 0, weight_decay 0.0, max_grad_norm 1.0), read
-from the job's params (FINETUNE_OVERRIDES and the upload's choices, as sent to Azure) where given.
+spec.yaml: num_train_epochs 1, learning_rate 2e-5, per_device_train_batch_size 1, per_device_eval_batch_size 1,
+gradient_accumulation_steps 1, lora_r 8, lora_alpha 128, lora_dropout 0.0, seed 42, lr_scheduler_type linear,
+warmup_steps 0, weight_decay 0.0, max_grad_norm 1.0), read from the job's params (FINETUNE_OVERRIDES and the
+upload's choices, as sent to Azure) where given.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Hyperparameters:
     num_train_epochs: int = 1
     learning_rate: float = 2e-5
     per_device_train_batch_size: int = 1
+    per_device_eval_batch_size: int = 1
+    gradient_accumulation_steps: int = 1
     lora_r: int = 8
     lora_alpha: int = 128
     lora_dropout: float = 0.0
@@ -49,8 +52,13 @@ class Hyperparameters:
                 what = {int: "an integer", float: "a number"}.get(kind, "text")
                 raise ValueError(f"{field.name} {params[field.name]!r} is not {what}") from exc
         hp = cls(**values)
-        if hp.num_train_epochs < 1 or hp.per_device_train_batch_size < 1 or hp.lora_r < 1:
-            raise ValueError("num_train_epochs, per_device_train_batch_size and lora_r must be at least 1")
+        small = [
+            name
+            for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size", "lora_r")
+            if getattr(hp, name) < 1
+        ]
+        if small:
+            raise ValueError(f"{', '.join(small)} must be at least 1")
         return hp
 
 
@@ -105,6 +113,7 @@ def batches(
         }
 
 
-def steps(conversations: list[dict[str, Any]], size: int) -> int:
-    """Batches per epoch, at most (for the learning-rate schedule)."""
-    return max(1, -(-len(conversations) // size))
+def steps(conversations: list[dict[str, Any]], hp: Hyperparameters) -> int:
+    """Optimizer steps per epoch, at most (for the learning-rate schedule)."""
+    batches = -(-len(conversations) // hp.per_device_train_batch_size)
+    return max(1, -(-batches // max(1, hp.gradient_accumulation_steps)))

@@ -47,20 +47,33 @@ class _Pass:
         return round(self.loss / self.targets, 4) if self.targets else float("nan")
 
 
-def _train_pass(peft_model: Any, batches: Iterable[dict[str, Any]], optimizer: Any, scheduler: Any, clip: float):
+def _train_pass(peft_model: Any, batches: Iterable[dict[str, Any]], hp: data.Hyperparameters, optimizer, scheduler):
+    """One epoch: an optimizer step every gradient_accumulation_steps batches (and after the last)."""
     import torch
 
     peft_model.train()
     done = _Pass()
-    for batch in batches:
-        batch = {k: v.to(peft_model.device) for k, v in batch.items()}
-        loss = peft_model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in peft_model.parameters() if p.requires_grad], clip)
+    accumulate = max(1, hp.gradient_accumulation_steps)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+
+    def step() -> None:
+        torch.nn.utils.clip_grad_norm_(trainable, hp.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+
+    pending = 0
+    for batch in batches:
+        batch = {k: v.to(peft_model.device) for k, v in batch.items()}
+        loss = peft_model(**batch).loss
+        (loss / accumulate).backward()
         done.add(loss, batch)
+        pending += 1
+        if pending == accumulate:
+            step()
+            pending = 0
+    if pending:
+        step()
     return done
 
 
@@ -124,7 +137,7 @@ def train_lora(
     out = folder / "outputs" / "trained_model"
     model.save_base(out, loaded.model, loaded.source)
     if loaded.source != base.TINY:  # a real model: recompute activations in the backward pass instead of keeping them
-        loaded.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        loaded.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     loaded.model.config.use_cache = False
     lora = LoraConfig(
         task_type="CAUSAL_LM",
@@ -142,13 +155,13 @@ def train_lora(
         hp.lr_scheduler_type,
         optimizer,
         num_warmup_steps=hp.warmup_steps,
-        num_training_steps=data.steps(train, hp.per_device_train_batch_size) * hp.num_train_epochs,
+        num_training_steps=data.steps(train, hp) * hp.num_train_epochs,
     )
     held_out = validation[:EVAL_LIMIT]
 
     def validation_loss() -> float:
         return _eval_pass(
-            peft_model, data.batches(loaded.tokenizer, held_out, hp.per_device_train_batch_size, cap)
+            peft_model, data.batches(loaded.tokenizer, held_out, hp.per_device_eval_batch_size, cap)
         ).mean()
 
     untrained = validation_loss() if held_out else None
@@ -159,7 +172,7 @@ def train_lora(
         batches = data.batches(
             loaded.tokenizer, train, hp.per_device_train_batch_size, cap, shuffle_seed=hp.seed + epoch
         )
-        done = _train_pass(peft_model, batches, optimizer, scheduler, hp.max_grad_norm)
+        done = _train_pass(peft_model, batches, hp, optimizer, scheduler)
         train_seconds += time.perf_counter() - began
         train_tokens += done.tokens
         values = {"train_loss": done.mean()} | ({"eval_loss": validation_loss()} if held_out else {})
