@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, err, fail, out
 from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt
-from shared.entry.cli.commands.target_uploads import Uploads, find_one, read_uploads
+from shared.entry.cli.commands.target_uploads import UploadArg, Uploads, find_one, read_uploads
 
 DEFAULT_OUT = Path("chatft-reports")
 """Without --out, each upload's files go to ./chatft-reports/<dataset>-<first 12 of the SHA-256>/."""
@@ -28,9 +28,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(
-        upload: Annotated[
-            str, typer.Argument(help="A blob name, a job or endpoint name, or 6+ hex digits of the file's SHA-256.")
-        ],
+        upload: UploadArg,
         out_dir: Annotated[
             Path | None,
             typer.Option("--out", help=f"Folder to save into (default: {DEFAULT_OUT}/<dataset>-<sha256 prefix>)."),

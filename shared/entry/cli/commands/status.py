@@ -18,7 +18,7 @@ from rich.table import Table
 
 from shared.entry.cli.commands.output import EXIT_ACCEPTED, out
 from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt
-from shared.entry.cli.commands.target_uploads import Uploads, find_one, read_uploads
+from shared.entry.cli.commands.target_uploads import UPLOAD_HELP, Uploads, find_one, read_uploads
 from shared.flows.upload_status import RECENT as RECENT_DEFAULT
 
 JSON_HELP = (
@@ -34,10 +34,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status(
-        upload: Annotated[
-            str | None,
-            typer.Argument(help="A blob name, a job or endpoint name, or 6+ hex digits of the file's SHA-256."),
-        ] = None,
+        upload: Annotated[str | None, typer.Argument(help=UPLOAD_HELP)] = None,
         show_all: Annotated[
             bool, typer.Option("--all", help=f"Every upload (default: the {RECENT_DEFAULT} most recent).")
         ] = False,

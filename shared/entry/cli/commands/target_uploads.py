@@ -7,13 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+
+import typer
 
 from shared.entry.cli.commands.output import fail
 from shared.entry.cli.commands.target import target_applied
 from shared.entry.cli.commands.upload import storage_failure
 
 T = TypeVar("T")
+UPLOAD_HELP = "A blob name, a job or endpoint name, or 6+ hex digits of the file's SHA-256."
+UploadArg = Annotated[str, typer.Argument(help=UPLOAD_HELP)]
+"""The UPLOAD argument of a command about one upload (shared.flows.upload_status.find reads it)."""
 EMPTY = "UPLOAD is empty: give a blob name, a job or endpoint name, or a SHA-256 prefix"
 
 
