@@ -203,7 +203,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--json",
                 help="JSON lines on stdout, one event per line (uploaded, already_uploaded or rejected; with "
-                "--follow each stage, step and done as they happen); the human lines go to stderr.",
+                "--follow each stage, step, training progress and done as they happen); the human lines go to stderr.",
             ),
         ] = False,
         settings_file: SettingsOpt = None,
