@@ -5,6 +5,8 @@ shared/azure/azureml/tracking.py over tests/mlflow_rest.py), offline from the lo
 
 from __future__ import annotations
 
+import json
+
 from shared.domain.ledger import Status
 from shared.domain.training_progress import progress_line
 from tests.deploy_flow import SHA, row, submit
@@ -31,6 +33,9 @@ def test_status_of_a_training_upload_shows_its_newest_step_and_training_loss(
     lines = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in result.stdout.splitlines() if line.strip()}
     assert lines["stage"] == "training" and lines["progress"] == "step 20, training loss 1.500"
     assert lines["studio"].startswith(f"https://ml.azure.com/runs/{job}")
+    as_json = chatft(path, "status", SHA[:10], "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["progress"] == "step 20, training loss 1.500"
 
 
 def test_the_local_jobs_metrics_read_as_its_newest_epoch_and_training_loss(tmp_path) -> None:

@@ -23,7 +23,7 @@ from shared.flows.upload_status import RECENT as RECENT_DEFAULT
 
 JSON_HELP = (
     "Machine-readable output: with UPLOAD one JSON object, else a JSON array of them. Each has exactly the "
-    "keys name, dataset, sha256, stage, status, detail, error, job, studio_url, model, endpoint, step, "
+    "keys name, dataset, sha256, stage, status, detail, error, job, studio_url, progress, model, endpoint, step, "
     "scoring_uri, token_f1, latency_p95_ms, choices, report, uploaded_at, stage_since, stage_age_seconds, "
     "upload_age_seconds (null when unknown)."
 )
