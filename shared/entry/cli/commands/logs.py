@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail
 from shared.entry.cli.commands.target import AzdOpt, EnvOpt, SettingsOpt
+from shared.entry.cli.commands.target_uploads import UploadArg, find_one, read_uploads
 
 EXIT_INTERRUPTED = 130
 INTERVALS = {"local": 1.0, "azure": 10.0}
@@ -30,9 +31,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("logs")
     def logs(
-        upload: Annotated[
-            str, typer.Argument(help="A blob name, a job or endpoint name, or 6+ hex digits of the file's SHA-256.")
-        ],
+        upload: UploadArg,
         follow: Annotated[
             bool, typer.Option("--follow", "-f", help="Keep printing new lines until the job ends.")
         ] = False,
@@ -49,7 +48,6 @@ def register(app: typer.Typer) -> None:
         """Print the fine-tuning job's log (Azure ML: the pipeline's and each step's, as `az ml job stream`;
         offline: the training process's output). Exit 0; 1 if the job failed or the upload has no job yet; 2 if
         UPLOAD names nothing."""
-        from shared.entry.cli.commands.target_uploads import find_one, read_uploads
 
         outcome = read_uploads(
             settings_file, env, use_azd, lambda uploads: _show(find_one(uploads, upload), upload, follow, interval)
