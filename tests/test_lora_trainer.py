@@ -188,6 +188,16 @@ def test_loss_is_on_the_assistant_turns_only_and_examples_are_capped() -> None:
 
 
 @needs_train
+def test_a_cap_that_leaves_no_answer_to_learn_fails_naming_max_seq_tokens(tmp_path: Path) -> None:
+    from shared.local.lora.train import train_lora
+
+    record = {**job_record(), "max_seq_tokens": 3}  # the template's first tokens, never an assistant's
+    with pytest.raises(ValueError, match=r"within the first 3 tokens .*\(MAX_SEQ_TOKENS\)"):
+        train_lora(record, qa_conversations(8), qa_conversations(2, 100), [], tmp_path)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+@needs_train
 def test_batches_are_tokenised_as_they_are_needed() -> None:
     from shared.local.lora import tiny
 

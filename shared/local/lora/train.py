@@ -43,8 +43,8 @@ class _Pass:
         self.targets += targets
         self.tokens += int(batch["attention_mask"].sum())
 
-    def mean(self) -> float:
-        return round(self.loss / self.targets, 4) if self.targets else float("nan")
+    def mean(self) -> float | None:
+        return round(self.loss / self.targets, 4) if self.targets else None
 
 
 def _train_pass(peft_model: Any, batches: Iterable[dict[str, Any]], hp: data.Hyperparameters, optimizer, scheduler):
@@ -159,7 +159,7 @@ def train_lora(
     )
     held_out = validation[:EVAL_LIMIT]
 
-    def validation_loss() -> float:
+    def validation_loss() -> float | None:
         return _eval_pass(
             peft_model, data.batches(loaded.tokenizer, held_out, hp.per_device_eval_batch_size, cap)
         ).mean()
@@ -175,7 +175,12 @@ def train_lora(
         done = _train_pass(peft_model, batches, hp, optimizer, scheduler)
         train_seconds += time.perf_counter() - began
         train_tokens += done.tokens
-        values = {"train_loss": done.mean()} | ({"eval_loss": validation_loss()} if held_out else {})
+        if not done.targets:
+            raise ValueError(
+                f"no assistant turn starts within the first {cap} tokens of any conversation (MAX_SEQ_TOKENS)"
+            )
+        values = {"train_loss": done.mean(), "eval_loss": validation_loss() if held_out else None}
+        values = {key: value for key, value in values.items() if value is not None}
         now = int(time.time() * 1000)
         history += [{"key": k, "value": v, "timestamp": now, "step": epoch} for k, v in values.items()]
         write_json(folder / "metrics.json", {"step": "epoch", "metrics": history})
