@@ -1,5 +1,5 @@
-"""`chatft doctor`'s checks of the offline target (ML_BACKEND=local): the local backend's state folder and
-the `chatft dev` session that serves it. Azurite is checked as storage, by the same checks as Azure's."""
+"""`chatft doctor`'s checks of the offline target (ML_BACKEND=local): the local backend's state folder and trainer,
+and the `chatft dev` session that serves it. Azurite is checked as storage, by the same checks as Azure's."""
 
 from __future__ import annotations
 
@@ -36,6 +36,32 @@ def check_session(settings: Settings) -> Check:
     return Check("chatft dev", True, f"running (pid {session.pid}) for {root}")
 
 
+def check_trainer(settings: Settings) -> Check:
+    """LOCAL_TRAINER: the retrieval stand-in always trains; LoRA needs the training extra and a readable
+    LOCAL_BASE_MODEL, the same one-line problem preflight refuses a job with (shared.local.trainers)."""
+    from shared.local.trainers import LORA, trainer_problem
+
+    name = "local trainer"
+    if settings.local_trainer != LORA:
+        return Check(name, True, "LOCAL_TRAINER=retrieval: the retrieval stand-in (no model is fine-tuned)")
+    problem = trainer_problem(settings)
+    if problem is not None:
+        fix = (
+            "`make setup-train` (pip install .[train]), or LOCAL_TRAINER=retrieval"
+            if problem.setting == "LOCAL_TRAINER"
+            else "set LOCAL_BASE_MODEL to a Hugging Face model folder, a Hub id or tiny"
+        )
+        return Check(name, False, str(problem), fix)
+    return Check(name, True, f"LOCAL_TRAINER=lora: LoRA fine-tuning of {settings.local_base_model}")
+
+
 def run_local_doctor(ctx: DoctorContext) -> list[Check]:
-    """ML_BACKEND=local: Azurite (as storage), the local backend's state folder, the running `chatft dev`."""
-    return [*storage_checks(ctx), check_state_folder(ctx.settings), check_session(ctx.settings), check_guards(ctx)]
+    """ML_BACKEND=local: Azurite (as storage), the local backend's state folder and trainer, the running
+    `chatft dev`."""
+    return [
+        *storage_checks(ctx),
+        check_state_folder(ctx.settings),
+        check_trainer(ctx.settings),
+        check_session(ctx.settings),
+        check_guards(ctx),
+    ]

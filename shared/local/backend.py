@@ -20,10 +20,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from shared.domain.finetune.choices import METADATA, PARAMETERS
-from shared.domain.finetune.choices import label as choice_label
 from shared.domain.finetune.errors import PreflightError
-from shared.domain.finetune.params import OPTIMISATION_DEFAULTS, TRAINING_DEFAULTS, InputSpec, coerce
+from shared.domain.finetune.params import (
+    OPTIMISATION_DEFAULTS,
+    TRAINING_DEFAULTS,
+    InputSpec,
+    MergedParameters,
+    ParameterError,
+    merge_parameters,
+)
 from shared.domain.naming import display_name
 from shared.domain.training import TrainingMetrics, curve_keys, points
 from shared.domain.workspace import (
@@ -32,13 +37,14 @@ from shared.domain.workspace import (
     EndpointInfo,
     FinetuneRequest,
     JobInfo,
+    JobLog,
     RegisteredModel,
     SubmittedJob,
 )
 from shared.local import procs
 from shared.local.state import read_json, write_json
-    JobLog,
 from shared.local.train_job import INTERRUPTED
+from shared.local.trainers import trainer_line, trainer_problem
 from shared.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -137,23 +143,46 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-STAND_IN_INPUTS = {"num_train_epochs": InputSpec("integer", min=1), "learning_rate": InputSpec("number")}
-"""The published chat_completion_pipeline's declarations of the inputs an upload can choose (its `min: 1` on
-epochs): offline there is no component to read them from, and a choice is checked the same way."""
+LOCAL_INPUTS = {
+    "num_train_epochs": InputSpec("integer", min=1),
+    "learning_rate": InputSpec("number"),
+    "per_device_train_batch_size": InputSpec("integer", min=1),
+    "per_device_eval_batch_size": InputSpec("integer", min=1),
+    "gradient_accumulation_steps": InputSpec("integer"),
+    "lr_scheduler_type": InputSpec(
+        "string", ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"]
+    ),
+    "warmup_steps": InputSpec("integer"),
+    "weight_decay": InputSpec("number"),
+    "max_grad_norm": InputSpec("number"),
+    "lora_r": InputSpec("integer"),
+    "lora_alpha": InputSpec("integer"),
+    "lora_dropout": InputSpec("number"),
+    "seed": InputSpec("integer"),
+}
+"""The published chat_completion_pipeline's declarations (tests/fixtures/chat_completion_pipeline.published.json:
+types, enum, `min: 1`) of the inputs the local trainers read (shared.local.lora.data Hyperparameters; the retrieval
+stand-in reads num_train_epochs): offline there is no component to read them from, and FINETUNE_OVERRIDES and an
+upload's choices are checked the same way."""
+DEFAULT_CHOICES = frozenset({"chatft defaults"})
 
 
-def _chosen(request: FinetuneRequest) -> dict[str, Any]:
-    """The upload's epochs and learning rate as the component would take them; PreflightError naming the key."""
-    by_input = {PARAMETERS[c]: c for c in PARAMETERS}
-    chosen: dict[str, Any] = {}
-    for key, value in request.choices.overrides().items():
-        spec = STAND_IN_INPUTS[key]
-        try:
-            chosen[key] = coerce(value, spec.type, spec.enum, spec.min, spec.max)
-        except ValueError as exc:
-            choice = by_input[key]
-            raise PreflightError(f"{choice_label(choice)}: {key}: {exc}", METADATA[choice]) from exc
-    return chosen
+def _parameters(settings: Settings, request: FinetuneRequest) -> MergedParameters:
+    """What the job is sent: chatft's defaults (no DeepSpeed offline, so no stage either), under FINETUNE_OVERRIDES,
+    under the upload's choices, as the component would take them; PreflightError naming the setting or the key.
+    An override no local trainer reads is reported dropped, as Azure ML drops what the component lacks."""
+    try:
+        merged = merge_parameters(LOCAL_INPUTS, {}, settings.finetune_overrides, request.choices)
+    except ParameterError as exc:
+        raise PreflightError(str(exc), exc.setting) from exc
+    defaults = {k: v for k, v in OPTIMISATION_DEFAULTS.items() if k != "deepspeed_stage"}
+    values = {**TRAINING_DEFAULTS, **defaults, "apply_deepspeed": "false", **merged.values}
+    dropped = [
+        (key, source, "set by chatft itself" if reason == "set by chatft itself" else "not read by the local trainers")
+        for key, source, reason in merged.dropped
+        if source not in DEFAULT_CHOICES
+    ]
+    return MergedParameters(values, dropped)
 
 
 class LocalWorkspace:
@@ -179,19 +208,21 @@ class LocalWorkspace:
         s = self.settings
         request.choices.check()
         model = request.choices.model or s.finetune_model  # the upload's own choice, for this job only
-        # No DeepSpeed offline, so no stage either: the parameters sent say one thing about it.
-        defaults = {k: v for k, v in OPTIMISATION_DEFAULTS.items() if k != "deepspeed_stage"}
-        params = {**TRAINING_DEFAULTS, **defaults, "apply_deepspeed": "false", **_chosen(request)}
+        merged = _parameters(s, request)
+        params = merged.values
+        if problem := trainer_problem(s):  # LOCAL_TRAINER=lora without the extra or a readable base model
+            raise problem
         result = SubmittedJob(
             name=request.job_name,
             display_name=display_name(model, params, 1),
             experiment_name=s.experiment_name,
             studio_url=self._job(request.job_name).as_uri(),
             parameters=params,
-            warnings=["local backend: a retrieval model is trained instead of fine-tuning the foundation model"],
+            warnings=[trainer_line(s)],
             model_id=f"azureml://registries/{s.aml_registry}/models/{model}/versions/local",
             compute="local",
             gpus_per_node=0,
+            dropped_parameters=merged.dropped,
         )
         folder = self._job(request.job_name)
         if (folder / "job.json").exists():
@@ -211,6 +242,9 @@ class LocalWorkspace:
                 "base_model": model,
                 "display_name": result.display_name,
                 "params": params,
+                "trainer": s.local_trainer,  # kept: a resumed job trains as it was submitted
+                "local_base_model": s.local_base_model,
+                "max_seq_tokens": s.max_seq_tokens,
                 "created_at": time.time(),
             },
         )
@@ -272,6 +306,20 @@ class LocalWorkspace:
             run_id=f"{job_name}_chat_completion_finetune",
         )
 
+    def job_log(self, name: str) -> JobLog | None:
+        """What the training process printed (log.txt, its stdout and stderr, which _start sends there) and, for a
+        job that failed, its traceback (error.txt): offline, the two files Azure ML's step log holds."""
+        job = self.job_record(name)
+        if not job:
+            return None
+        files = []
+        for log in ("log.txt", "error.txt"):
+            try:
+                files.append((log, (self._job(name) / log).read_text(encoding="utf-8", errors="replace")))
+            except FileNotFoundError:
+                continue
+        return JobLog(str(job.get("status") or ""), tuple(files), self._job(name).as_uri())
+
     def job_record(self, name: str) -> dict[str, Any] | None:
         """The whole job record (status, metrics); local only, for `make run` to show.
 
@@ -304,20 +352,6 @@ class LocalWorkspace:
             job = read_json(self._job(name) / "job.json")
             if not isinstance(job, dict) or job.get("status") in TERMINAL_JOB_STATES:
                 continue
-    def job_log(self, name: str) -> JobLog | None:
-        """What the training process printed (log.txt, its stdout and stderr, which _start sends there) and, for a
-        job that failed, its traceback (error.txt): offline, the two files Azure ML's step log holds."""
-        job = self.job_record(name)
-        if not job:
-            return None
-        files = []
-        for log in ("log.txt", "error.txt"):
-            try:
-                files.append((log, (self._job(name) / log).read_text(encoding="utf-8", errors="replace")))
-            except FileNotFoundError:
-                continue
-        return JobLog(str(job.get("status") or ""), tuple(files), self._job(name).as_uri())
-
             pid = (read_json(self._job(name) / "process.json") or {}).get("pid")
             while pid and _is_job_process(pid, self._job(name)) and time.monotonic() < deadline:
                 time.sleep(0.05)

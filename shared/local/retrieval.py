@@ -102,7 +102,8 @@ class RetrievalModel:
                 postings.sort(key=lambda posting: (-posting[1], posting[0]))
                 del postings[POSTINGS_PER_TERM:]
 
-    def answer(self, messages: list[dict[str, str]]) -> str:
+    def answer(self, messages: list[dict[str, str]], parameters: dict[str, Any] | None = None) -> str:
+        """The reply whose context is most like `messages`; generation `parameters` mean nothing to a lookup."""
         weighted = {t: c * self.idf[t] for t, c in context_terms(messages).items() if t in self.idf}
         query = _normalise(dict(sorted(weighted.items(), key=lambda item: -item[1])[:QUERY_TERMS]))
         scores: dict[int, float] = {}

@@ -6,8 +6,10 @@ traffic split, `{"input_data": {"input_string": ..., "parameters": {...}}}` in a
 out, JSON errors with the right status codes. Like Azure ML's MLflow scoring script (azureml-assets
 mlflow-model-inference/context/mlflow_score_script.py), the deployed model's flavour decides what
 `input_string` must be: a list holding the conversation for `hftransformersv2` (passed to the model as
-it came), the conversation's messages for `transformers` (unwrapped from input_string); the other is a 400. It counts requests
-(per second, so a demo-sized idle window works) into requests.json for the local UsageMetrics.
+it came), the conversation's messages for `transformers` (unwrapped from input_string); the other is a 400. The model
+answering is the deployment's own (shared.local.served_model: the retrieval stand-in, or base + LoRA adapter generating
+with the request's `parameters`). It counts requests (per second, so a demo-sized idle window works) into
+requests.json for the local UsageMetrics.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from typing import Any, NamedTuple
 from shared.domain.deploy.chat_turns import servable_problem
 from shared.local.http import HttpError, JsonHandler, JsonServer
 from shared.local.procs import watch_parent
-from shared.local.retrieval import RetrievalModel, flavor_of
+from shared.local.retrieval import flavor_of
+from shared.local.served_model import ServedModel, load_served
 from shared.local.state import read_json, write_json
 
 MAX_BODY = 1 << 20
@@ -35,6 +38,12 @@ MAX_BODY = 1 << 20
 
 def conversation(body: bytes, flavor: str) -> list[dict[str, str]]:
     """The messages to answer, from the one input_string shape the model's flavour reads; HttpError(400) otherwise."""
+    return scoring_request(body, flavor)[0]
+
+
+def scoring_request(body: bytes, flavor: str) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """The messages to answer, from the one input_string shape the model's flavour reads, and the request's
+    generation `parameters` (passed to the model as they came); HttpError(400) otherwise."""
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -55,18 +64,19 @@ def conversation(body: bytes, flavor: str) -> list[dict[str, str]]:
         isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in messages
     ):
         raise HttpError(400, "each message needs a string role and content")
-    if not isinstance(data.get("parameters", {}), dict):
+    parameters = data.get("parameters", {})
+    if not isinstance(parameters, dict):
         raise HttpError(400, "parameters must be an object")
     problem = servable_problem(messages)  # what the chat-completion server of a catalog model refuses
     if problem:
         raise HttpError(400, problem)
-    return messages
+    return messages, parameters
 
 
 class Endpoint:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.models: dict[str, tuple[RetrievalModel, str]] = {}
+        self.models: dict[str, tuple[ServedModel, str]] = {}
         self.counts: dict[str, int] = read_json(folder / "requests.json", {}) or {}
         self.lock = threading.Lock()
 
@@ -95,12 +105,12 @@ class Endpoint:
             raise HttpError(424, "no valid deployments to route to: set traffic or the azureml-model-deployment header")
         return live[0][1]
 
-    def model(self, deployment: str, config: dict[str, Any]) -> tuple[RetrievalModel, str]:
-        """The deployment's model and its flavour, loaded once."""
+    def model(self, deployment: str, config: dict[str, Any]) -> tuple[ServedModel, str]:
+        """The deployment's model (retrieval or LoRA, by its MLmodel) and its Hugging Face flavour, loaded once."""
         with self.lock:
             if deployment not in self.models:
                 folder = Path(config["deployments"][deployment]["model_path"])
-                self.models[deployment] = (RetrievalModel.load(folder), flavor_of(folder))
+                self.models[deployment] = (load_served(folder), flavor_of(folder))
             return self.models[deployment]
 
 
@@ -121,7 +131,8 @@ def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             raw = self.read_body(MAX_BODY)  # HttpError: a JSON 4xx, from the base
             deployment = endpoint.route(config, self.headers.get("azureml-model-deployment"))
             model, flavor = endpoint.model(deployment, config)
-            return self._reply(200, {"output": model.answer(conversation(raw, flavor))})
+            messages, parameters = scoring_request(raw, flavor)
+            return self._reply(200, {"output": model.answer(messages, parameters)})
 
     return Handler
 

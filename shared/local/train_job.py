@@ -1,9 +1,9 @@
 """A local fine-tuning job, run in its own process: `python -m shared.local.train_job <job folder>`.
 
 It does what the Azure ML pipeline does, small: reads the prepared splits through the
-datastore, trains the retrieval model (a stand-in: no foundation model is fine-tuned offline),
-evaluates it on the test split against a trivial baseline, saves it as an MLflow model folder,
-and publishes run events for the parent pipeline run and a child step, in Azure ML's own Event
+datastore, trains with the job's trainer (job.json `trainer`, from LOCAL_TRAINER: the retrieval stand-in, or LoRA
+on LOCAL_BASE_MODEL in shared.local.lora), evaluates it on the test split against a trivial baseline, saves it as
+an MLflow model folder, and publishes run events for the parent pipeline run and a child step, in Azure ML's own Event
 Grid schema.
 
 Whatever happens, job.json ends Completed or Failed (with the error: a bad job.json, a missing
@@ -16,6 +16,8 @@ job's outcome does not depend on Event Grid either.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import signal
 import sys
 import time
@@ -29,6 +31,7 @@ from shared.local.events import RUN_COMPLETED, RUN_STATUS_CHANGED, post_events, 
 from shared.local.procs import watch_parent
 from shared.local.retrieval import RetrievalModel
 from shared.local.state import read_json, write_json
+from shared.local.trainers import LORA, RETRIEVAL, trainer_of
 
 STEP = "chat_completion_finetune"
 TERMINAL = ("Completed", "Failed")
@@ -194,6 +197,7 @@ def _log_epochs(job: Job, train_rows: list[dict[str, Any]], validation: list[dic
 
 
 def train(job: Job) -> dict[str, Any]:
+    """Read the splits and train with the job's own trainer (job.json `trainer`: a resumed job keeps it)."""
     record = job.record
     started = time.perf_counter()
     train_rows = _read_split(record["data_uris"]["train"], record["datastores"])
@@ -203,6 +207,13 @@ def train(job: Job) -> dict[str, Any]:
         if "validation" in record["data_uris"]
         else test
     )
+    trainer = trainer_of(record)
+    if trainer == LORA:  # torch, transformers and peft load only here, in the job's own process
+        from shared.local.lora.train import train_lora
+
+        return train_lora(record, train_rows, validation, test, job.folder)
+    if trainer != RETRIEVAL:
+        raise ValueError(f"job.json trainer {trainer!r} is not one of {RETRIEVAL}, {LORA}")
     _log_epochs(job, train_rows, validation)
     model = RetrievalModel.train(train_rows)
     metrics = model.evaluate([c for c in test if held_out_pair(c) is not None][:TEST_LIMIT])
@@ -261,5 +272,15 @@ def main(argv: list[str]) -> int:
     return run(Path(argv[0]))
 
 
+def exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown: job.json already says how the job ended, and
+    garbage-collecting a LoRA job's torch objects at exit takes seconds, longer than a cancel's SIGTERM grace
+    (the backend would SIGKILL a job that has finished)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

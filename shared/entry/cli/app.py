@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -197,6 +198,13 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
 
 
+class DemoTrainer(str, Enum):
+    """LOCAL_TRAINERS (shared.settings), as `chatft demo --trainer` takes them."""
+
+    retrieval = "retrieval"
+    lora = "lora"
+
+
 @app.command()
 def demo(
     keep: Annotated[
@@ -206,6 +214,13 @@ def demo(
         "samples/chat_sample.jsonl"
     ),
     port: Annotated[int, typer.Option("--port", help="Event Grid webhook port (0: any free port).")] = 0,
+    trainer: Annotated[
+        Optional[DemoTrainer],
+        typer.Option(
+            "--trainer",
+            help="LOCAL_TRAINER for this run: retrieval (the fast stand-in) or lora (needs make setup-train).",
+        ),
+    ] = None,
 ) -> None:
     """The whole loop offline: upload -> validate -> train -> event -> model -> live endpoint -> janitor.
 
@@ -219,7 +234,7 @@ def demo(
             from shared.entry.offline.demo import run_demo
 
             check_interrupt()
-            code = run_demo(sample, console=out, keep=keep, port=port)
+            code = run_demo(sample, console=out, keep=keep, port=port, trainer=trainer.value if trainer else None)
     except KeyboardInterrupt:
         err.print("\ninterrupted: the host, scoring servers, training jobs and Azurite are stopped")
         raise typer.Exit(130) from None

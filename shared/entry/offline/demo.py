@@ -35,7 +35,7 @@ from shared.domain.lifecycle_events import RETIRED
 from shared.domain.naming import dataset_name, dataset_prefix
 from shared.domain.training import CHART_FILE
 from shared.entry.offline.dev_session import DevSession
-from shared.local.host import POISON_AFTER
+from shared.local.host import POISON_AFTER, load_local_settings
 from shared.local.procs import check_interrupt
 from shared.local.state import read_json, write_json
 
@@ -51,6 +51,10 @@ DEMO_SETTINGS = {
     # the whole test split is evaluated (not the first 50), so the endpoint's token F1 is the job's test token F1
     "EVAL_SAMPLES": "1000",
 }
+LORA_TINY_OVERRIDES = {"num_train_epochs": 5, "learning_rate": 3e-3, "per_device_train_batch_size": 8}
+"""FINETUNE_OVERRIDES for a LoRA demo on `tiny` when none are set: chatft's defaults (learning rate 5e-6, batch 1)
+suit a pretrained model; a decoder that starts from random weights learns the sample's surface only with a larger
+rate and batch (seconds on 2 cores)."""
 STAGE_TIMEOUT = 90.0
 RUNS = Path(".chatft/runs")
 KEEP_RUNS = 5
@@ -121,13 +125,30 @@ def wait_for(
 
 
 def run_demo(
-    sample: Path, *, console: Console, keep: bool = False, state_dir: Path | None = None, port: int = 0
+    sample: Path,
+    *,
+    console: Console,
+    keep: bool = False,
+    state_dir: Path | None = None,
+    port: int = 0,
+    trainer: str | None = None,
 ) -> int:
+    """`trainer` sets LOCAL_TRAINER for this run only (None: the setting's own value, the retrieval stand-in by
+    default)."""
     if not sample.is_file():
         raise DemoError(f"no such sample file: {sample}")
     state_dir = state_dir or new_run_dir()
     log_file = state_dir / "host.log"
     overrides = {**DEMO_SETTINGS, "LOCAL_STATE_DIR": str(state_dir)}
+    if trainer:
+        overrides["LOCAL_TRAINER"] = trainer
+    chosen = load_local_settings(overrides=overrides)
+    if (
+        chosen.get("LOCAL_TRAINER") == "lora"
+        and chosen.get("LOCAL_BASE_MODEL", "tiny").strip() == "tiny"
+        and chosen.get("FINETUNE_OVERRIDES", "").strip() in ("", "{}")
+    ):
+        overrides["FINETUNE_OVERRIDES"] = json.dumps(LORA_TINY_OVERRIDES)
     if keep:
         overrides["JANITOR_DRY_RUN"] = "true"
     started = time.monotonic()
@@ -216,18 +237,26 @@ def _stages(
     if entry.status in FAILED:
         raise DemoError(f"the submission {entry.status.value}: {entry.error}")
     done("job submitted", f"{entry.job_name} (experiment {settings.experiment_name})")
+    lora = settings.local_trainer == "lora"
     console.print(
-        "[dim]    offline, the fine-tuning job is a retrieval stand-in: it answers with the most similar training reply"
-        " (no foundation model is fine-tuned)[/]"
+        f"[dim]    offline, the fine-tuning job trains LoRA adapters on {escape(settings.local_base_model)} "
+        f"(LOCAL_BASE_MODEL), not the foundation model; FINETUNE_OVERRIDES {escape(json.dumps(settings.finetune_overrides))}[/]"
+        if lora
+        else "[dim]    offline, the fine-tuning job is a retrieval stand-in: it answers with the most similar training"
+        " reply (no foundation model is fine-tuned)[/]"
     )
     job = wait_for("training", lambda: _finished_job(workspace, entry.job_name), console, failed=broken)
     if job["status"] != "Completed":
         raise DemoError(f"the job {job['status']}: {job.get('error')} (log in {state_dir}/jobs/{entry.job_name})")
     m = job["metrics"]
-    done(
-        "trained (stand-in)",
-        f"retrieval over {m['train_conversations']} conversations in {m['train_seconds']}s; test token F1 {m['token_f1']:.2f} vs {m['baseline_token_f1']:.2f} for the most-common-reply baseline",
-    )
+    scores = f"test token F1 {m['token_f1']:.2f} vs {m['baseline_token_f1']:.2f} for the most-common-reply baseline"
+    if lora:
+        done("trained (LoRA)", f"{_lora_line(job, m)}; {scores}")
+    else:
+        done(
+            "trained (stand-in)",
+            f"retrieval over {m['train_conversations']} conversations in {m['train_seconds']}s; {scores}",
+        )
 
     def undelivered() -> str | None:
         record = workspace.job_record(entry.job_name) or {}
@@ -327,6 +356,17 @@ def _save_report(store: Any, prefix: str, state_dir: Path, session: Any) -> str:
         (folder / EVENTS_FILE).write_text("".join(lines), encoding="utf-8")
         chart += f"; {len(published)} events {folder / EVENTS_FILE}"
     return f"{folder / 'report.md'}{chart}"
+
+
+def _lora_line(job: dict[str, Any], m: dict[str, Any]) -> str:
+    """Which trainer trained the model, on which device, and how fast (the LoRA job's own metrics)."""
+    base = job.get("local_base_model", "the base model")
+    device = str(m.get("device", "?"))  # "cpu", or torch's GPU device and dtype ("cuda bfloat16")
+    where = "CPU" if device == "cpu" else f"GPU ({device})"
+    return (
+        f"{base} on the {where}: {m['train_conversations']} conversations, "
+        f"{m.get('train_tokens', 0):,} tokens in {m['train_seconds']}s ({m.get('tokens_per_second', 0):,.0f} tokens/s)"
+    )
 
 
 def _report(store: Any, prefix: str) -> dict[str, Any] | None:
