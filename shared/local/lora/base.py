@@ -89,9 +89,9 @@ def base_model_problem(value: str) -> str | None:
     )
 
 
-def load(value: str, conversations: list[dict[str, Any]], *, seed: int, dtype: Any) -> Base:
-    """The base model and its tokenizer (for `tiny`, built from the conversations); a model that cannot be loaded
-    is a ValueError naming LOCAL_BASE_MODEL."""
+def load(value: str, conversations: list[dict[str, Any]], *, seed: int, device: str, dtype: Any) -> Base:
+    """The base model and its tokenizer (for `tiny`, built from the conversations); a real model's weights go
+    straight to `device` in `dtype`. A model that cannot be loaded is a ValueError naming LOCAL_BASE_MODEL."""
     value = value.strip()
     if value == TINY:
         from shared.local.lora import tiny
@@ -107,7 +107,7 @@ def load(value: str, conversations: list[dict[str, Any]], *, seed: int, dtype: A
     source = str(Path(value).expanduser().resolve()) if Path(value).expanduser().exists() else value
     try:
         tok = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, device_map=device)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:  # what broken files raise
         # (not Exception: the job's Stopped, raised by SIGTERM while loading, must go through as it is)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

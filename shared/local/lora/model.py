@@ -113,7 +113,7 @@ class LoraChatModel:
                 tiny.use_threads()
         else:
             source = json.loads((artifacts / "base.json").read_text(encoding="utf-8"))["base_model"]
-        base = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        base = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, device_map=device)
         model = PeftModel.from_pretrained(base, artifacts / "adapter").merge_and_unload()
         return cls(model.to(device).eval(), tokenizer, device)
 

@@ -131,7 +131,9 @@ def train_lora(
     cap = int(record.get("max_seq_tokens") or DEFAULT_MAX_SEQ_TOKENS)
     set_seed(hp.seed)
     device, dtype = model.device_and_dtype()
-    loaded = base.load(str(record.get("local_base_model") or base.TINY), train, seed=hp.seed, dtype=dtype)
+    loaded = base.load(
+        str(record.get("local_base_model") or base.TINY), train, seed=hp.seed, device=device, dtype=dtype
+    )
     if loaded.source == base.TINY and device == "cpu":
         tiny.use_threads()
     out = folder / "outputs" / "trained_model"
