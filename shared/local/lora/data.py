@@ -6,7 +6,8 @@ The hyperparameters have the names and defaults of Azure ML's chat_completion_pi
 spec.yaml: num_train_epochs 1, learning_rate 2e-5, per_device_train_batch_size 1, per_device_eval_batch_size 1,
 gradient_accumulation_steps 1, lora_r 8, lora_alpha 128, lora_dropout 0.0, seed 42, lr_scheduler_type linear,
 warmup_steps 0, weight_decay 0.0, max_grad_norm 1.0), read from the job's params (FINETUNE_OVERRIDES and the
-upload's choices, as sent to Azure) where given.
+upload's choices, as sent to Azure) where given. The component's other inputs (apply_deepspeed, precision, optim,
+max_steps...) describe Azure's cluster or its trainer's options and are not read here.
 """
 
 from __future__ import annotations
