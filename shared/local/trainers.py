@@ -28,13 +28,16 @@ def trainer_of(record: dict[str, Any]) -> str:
 def trainer_problem(settings: Settings) -> PreflightError | None:
     """Why LOCAL_TRAINER=lora cannot train here (the training extra missing, LOCAL_BASE_MODEL unreadable), as one
     line naming the setting; None when it can, or when the retrieval stand-in trains."""
-    if settings.local_trainer != LORA:
-        return None
+    return lora_problem(settings.local_base_model) if settings.local_trainer == LORA else None
+
+
+def lora_problem(base_model: str) -> PreflightError | None:
+    """Why LoRA cannot train `base_model` (LOCAL_BASE_MODEL) here, or None."""
     from shared.local.lora.base import base_model_problem, training_extra_problem
 
     if problem := training_extra_problem():
         return PreflightError(problem, "LOCAL_TRAINER")
-    if problem := base_model_problem(settings.local_base_model):
+    if problem := base_model_problem(base_model):
         return PreflightError(problem, "LOCAL_BASE_MODEL")
     return None
 

@@ -38,6 +38,7 @@ from shared.entry.offline.dev_session import DevSession
 from shared.local.host import POISON_AFTER, load_local_settings
 from shared.local.procs import check_interrupt
 from shared.local.state import read_json, write_json
+from shared.local.trainers import lora_problem
 
 EVENTS_FILE = "events.jsonl"
 """The lifecycle events of the run, saved beside the report."""
@@ -137,18 +138,17 @@ def run_demo(
     default)."""
     if not sample.is_file():
         raise DemoError(f"no such sample file: {sample}")
+    overrides = {**DEMO_SETTINGS, **({"LOCAL_TRAINER": trainer} if trainer else {})}
+    chosen = load_local_settings(overrides=overrides)
+    if chosen.get("LOCAL_TRAINER") == "lora":
+        base = chosen.get("LOCAL_BASE_MODEL", "tiny").strip()
+        if problem := lora_problem(base):  # before anything starts: one line, as preflight would say it
+            raise DemoError(str(problem))
+        if base == "tiny" and chosen.get("FINETUNE_OVERRIDES", "").strip() in ("", "{}"):
+            overrides["FINETUNE_OVERRIDES"] = json.dumps(LORA_TINY_OVERRIDES)
     state_dir = state_dir or new_run_dir()
     log_file = state_dir / "host.log"
-    overrides = {**DEMO_SETTINGS, "LOCAL_STATE_DIR": str(state_dir)}
-    if trainer:
-        overrides["LOCAL_TRAINER"] = trainer
-    chosen = load_local_settings(overrides=overrides)
-    if (
-        chosen.get("LOCAL_TRAINER") == "lora"
-        and chosen.get("LOCAL_BASE_MODEL", "tiny").strip() == "tiny"
-        and chosen.get("FINETUNE_OVERRIDES", "").strip() in ("", "{}")
-    ):
-        overrides["FINETUNE_OVERRIDES"] = json.dumps(LORA_TINY_OVERRIDES)
+    overrides["LOCAL_STATE_DIR"] = str(state_dir)
     if keep:
         overrides["JANITOR_DRY_RUN"] = "true"
     started = time.monotonic()
