@@ -72,6 +72,13 @@ def request(name: str = "chatft-lora-a1", uris: dict[str, str] | None = None) ->
 # --- preflight and doctor ---
 
 
+def without_the_training_extra(monkeypatch) -> None:
+    """The training extra missing, in this process: with `sys.modules["torch"] = None`, find_spec answers None
+    and `import torch` raises ImportError (docs.python.org/3/reference/import.html#the-module-cache)."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+
+
+@needs_train  # with the extra missing, that is the problem preflight names first
 def test_a_missing_base_model_is_refused_at_preflight_naming_the_setting(tmp_path) -> None:
     missing = tmp_path / "no-such-model"
     local = LocalWorkspace(lora_settings(tmp_path / "state", LOCAL_BASE_MODEL=str(missing)))
@@ -83,9 +90,7 @@ def test_a_missing_base_model_is_refused_at_preflight_naming_the_setting(tmp_pat
 
 
 def test_a_missing_training_extra_is_refused_at_preflight_naming_the_setting(tmp_path, monkeypatch) -> None:
-    """`sys.modules[name] = None` is how Python says a module cannot be imported: find_spec answers None and
-    `import torch` raises ImportError (docs.python.org/3/reference/import.html#the-module-cache)."""
-    monkeypatch.setitem(sys.modules, "torch", None)
+    without_the_training_extra(monkeypatch)
     local = LocalWorkspace(lora_settings(tmp_path / "state"))
     with pytest.raises(PreflightError) as caught:
         local.submit_finetune(request())
@@ -94,32 +99,50 @@ def test_a_missing_training_extra_is_refused_at_preflight_naming_the_setting(tmp
     assert not (tmp_path / "state" / "jobs").exists()
 
 
-def test_doctor_on_the_local_target_says_the_same_line(tmp_path, storage_env, blob_service, azurite) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
-    missing = tmp_path / "no-such-model"
-    values = {
-        **{k: storage_env[k] for k in ("UPLOAD_CONTAINER", "PREPARED_CONTAINER")},
-        "CHATFT_STORAGE": azurite.connection_string,
-        "ML_BACKEND": "local",
-        "LOCAL_STATE_DIR": str(state),
-        "LEDGER_TABLE": "ledgerdoctorlora",
-        "LOCAL_TRAINER": "lora",
-        "LOCAL_BASE_MODEL": str(missing),
-    }
+@pytest.fixture
+def doctor_lora(tmp_path, storage_env, azurite):
+    """`chatft doctor --settings` on a local target with LOCAL_TRAINER=lora and the given LOCAL_BASE_MODEL."""
+    (tmp_path / "state").mkdir()
     settings = tmp_path / "local.settings.json"
-    settings.write_text(json.dumps({"Values": values}), encoding="utf-8")
-    result = CliRunner().invoke(cli.app, ["doctor", "--settings", str(settings)], env={"COLUMNS": "300"})
-    assert result.exit_code == 1
-    assert "✗ local trainer" in result.output and f"LOCAL_BASE_MODEL {missing}: no model folder there" in result.output
-    assert "set LOCAL_BASE_MODEL to a Hugging Face model folder" in result.output
-    assert "Traceback" not in result.output
 
-    settings.write_text(json.dumps({"Values": {**values, "LOCAL_BASE_MODEL": "tiny"}}), encoding="utf-8")
-    result = CliRunner().invoke(cli.app, ["doctor", "--settings", str(settings)], env={"COLUMNS": "300"})
-    assert "✓ local trainer" in result.output and "LoRA fine-tuning of tiny" in result.output
+    def doctor(base_model: str) -> str:
+        values = {
+            **{k: storage_env[k] for k in ("UPLOAD_CONTAINER", "PREPARED_CONTAINER")},
+            "CHATFT_STORAGE": azurite.connection_string,
+            "ML_BACKEND": "local",
+            "LOCAL_STATE_DIR": str(tmp_path / "state"),
+            "LEDGER_TABLE": "ledgerdoctorlora",
+            "LOCAL_TRAINER": "lora",
+            "LOCAL_BASE_MODEL": base_model,
+        }
+        settings.write_text(json.dumps({"Values": values}), encoding="utf-8")
+        result = CliRunner().invoke(cli.app, ["doctor", "--settings", str(settings)], env={"COLUMNS": "300"})
+        assert "Traceback" not in result.output
+        return result.output
+
+    return doctor
 
 
+def test_doctor_on_the_local_target_names_the_missing_training_extra(doctor_lora, monkeypatch) -> None:
+    without_the_training_extra(monkeypatch)
+    output = doctor_lora("tiny")
+    assert re.search(
+        r"✗ local trainer +LOCAL_TRAINER=lora needs the training extra \(torch[^)]*not installed\)", output
+    )
+    assert "fix: `make setup-train` (pip install .[train]), or LOCAL_TRAINER=retrieval" in output, output
+
+
+@needs_train
+def test_doctor_on_the_local_target_says_what_preflight_says_of_the_base_model(doctor_lora, tmp_path) -> None:
+    missing = tmp_path / "no-such-model"
+    output = doctor_lora(str(missing))
+    assert "✗ local trainer" in output and f"LOCAL_BASE_MODEL {missing}: no model folder there" in output
+    assert "fix: set LOCAL_BASE_MODEL to a Hugging Face model folder, a Hub id or tiny" in output, output
+    output = doctor_lora("tiny")
+    assert re.search(r"✓ local trainer +LOCAL_TRAINER=lora: LoRA fine-tuning of tiny", output), output
+
+
+@needs_train
 def test_demo_with_the_lora_trainer_and_a_missing_base_model_is_one_line_before_anything_starts(
     tmp_path, monkeypatch
 ) -> None:
