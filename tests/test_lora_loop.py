@@ -25,6 +25,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from shared.domain.finetune.choices import UploadChoices
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.workspace import FinetuneRequest
 from shared.entry.cli import app as cli
@@ -97,6 +98,33 @@ def test_a_missing_training_extra_is_refused_at_preflight_naming_the_setting(tmp
     assert caught.value.setting == "LOCAL_TRAINER" and "torch" in str(caught.value)
     assert "make setup-train" in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "state" / "jobs").exists()
+
+
+def test_finetune_overrides_reach_the_local_job_checked_as_the_component_declares_them(tmp_path) -> None:
+    """Offline, FINETUNE_OVERRIDES are taken as the published chat_completion_pipeline declares its inputs
+    (tests/fixtures/chat_completion_pipeline.published.json): what no local trainer reads is reported dropped, a
+    value of the wrong type is refused naming the setting, and the upload's choices still win."""
+    overrides = {"lora_r": 16, "lora_alpha": "32", "seed": 7, "num_train_epochs": 4, "num_nodes_finetune": 2}
+    local = LocalWorkspace(local_settings(tmp_path / "state", FINETUNE_OVERRIDES=json.dumps(overrides)))
+    job = local.submit_finetune(
+        FinetuneRequest("chatft-x-a1", {}, {}, "c", choices=UploadChoices(epochs="2", learning_rate="1e-4"))
+    )
+    local.shutdown()
+    assert {k: job.parameters[k] for k in ("lora_r", "lora_alpha", "seed", "num_train_epochs", "learning_rate")} == {
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "seed": 7,
+        "num_train_epochs": 2,
+        "learning_rate": 1e-4,
+    }
+    assert job.dropped_parameters == [("num_nodes_finetune", "FINETUNE_OVERRIDES", "not read by the local trainers")]
+    assert read_json(tmp_path / "state" / "jobs" / "chatft-x-a1" / "job.json")["params"] == job.parameters
+    assert job.warnings == ["local backend: a retrieval model is trained instead of fine-tuning the foundation model"]
+
+    local = LocalWorkspace(local_settings(tmp_path / "other", FINETUNE_OVERRIDES='{"lora_dropout": "lots"}'))
+    with pytest.raises(PreflightError, match=r"^FINETUNE_OVERRIDES: lora_dropout: .*\(setting: FINETUNE_OVERRIDES\)$"):
+        local.submit_finetune(request())
+    assert not (tmp_path / "other" / "jobs").exists()
 
 
 @pytest.fixture
