@@ -79,6 +79,8 @@ class Endpoint:
         self.models: dict[str, tuple[ServedModel, str]] = {}
         self.counts: dict[str, int] = read_json(folder / "requests.json", {}) or {}
         self.lock = threading.Lock()
+        self.loading = threading.Lock()
+        """Held while a model loads (a LoRA model takes seconds): the request counts are not held up meanwhile."""
 
     def config(self) -> dict[str, Any]:
         return read_json(self.folder / "endpoint.json", {}) or {}
@@ -107,7 +109,7 @@ class Endpoint:
 
     def model(self, deployment: str, config: dict[str, Any]) -> tuple[ServedModel, str]:
         """The deployment's model (retrieval or LoRA, by its MLmodel) and its Hugging Face flavour, loaded once."""
-        with self.lock:
+        with self.loading:
             if deployment not in self.models:
                 folder = Path(config["deployments"][deployment]["model_path"])
                 self.models[deployment] = (load_served(folder), flavor_of(folder))
