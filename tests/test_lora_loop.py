@@ -271,7 +271,7 @@ def test_the_job_records_its_trainer_and_parameters_and_trains_lora(tmp_path, st
     assert {m["key"] for m in curves["metrics"]} >= {"train_loss", "eval_loss"}
 
 
-def test_an_unknown_trainer_in_job_json_fails_the_job_with_one_line(tmp_path, storage_env, splits) -> None:
+def test_an_unknown_trainer_in_job_json_fails_the_job_with_one_line(tmp_path, storage_env, splits, webhook) -> None:
     from shared.local import train_job
 
     local = LocalWorkspace(local_settings(tmp_path / "state"))
