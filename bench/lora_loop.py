@@ -61,9 +61,13 @@ def main() -> None:
     for trainer, loop in loops.items():
         m, job = loop["job"]["metrics"], loop["job"]
         live = loop["stages"].get("endpoint live", float("nan"))
-        speed = f"{m['tokens_per_second']:,} tokens/s on {m['device']}" if "tokens_per_second" in m else "no tokens"
+        speed = (
+            f"{m['tokens_per_second']:,} tokens/s on {m['device']} ({m['train_tokens']:,} in {m['train_seconds']:.1f} s)"
+            if "tokens_per_second" in m
+            else f"(no tokens: {m['train_seconds']:.1f} s)"
+        )
         print(
-            f"{trainer:<9}  training {speed:<26}  job {job['ended_at'] - job['started_at']:6.1f} s  "
+            f"{trainer:<9}  training {speed:<48}  job {job['ended_at'] - job['started_at']:6.1f} s  "
             f"loop to live {live:6.1f} s  whole demo {loop['wall']:6.1f} s  test token F1 {m['token_f1']:.2f}"
         )
     lora, base = (loops[t]["stages"].get("endpoint live", float("nan")) for t in ("lora", "retrieval"))
