@@ -23,6 +23,7 @@ from typing import Any
 from shared.domain.finetune.errors import PreflightError
 from shared.domain.finetune.params import (
     OPTIMISATION_DEFAULTS,
+    RESERVED_INPUTS,
     TRAINING_DEFAULTS,
     InputSpec,
     MergedParameters,
@@ -164,7 +165,6 @@ LOCAL_INPUTS = {
 types, enum, `min: 1`) of the inputs the local trainers read (shared.local.lora.data Hyperparameters; the retrieval
 stand-in reads num_train_epochs): offline there is no component to read them from, and FINETUNE_OVERRIDES and an
 upload's choices are checked the same way."""
-DEFAULT_CHOICES = frozenset({"chatft defaults"})
 
 
 def _parameters(settings: Settings, request: FinetuneRequest) -> MergedParameters:
@@ -177,10 +177,10 @@ def _parameters(settings: Settings, request: FinetuneRequest) -> MergedParameter
         raise PreflightError(str(exc), exc.setting) from exc
     defaults = {k: v for k, v in OPTIMISATION_DEFAULTS.items() if k != "deepspeed_stage"}
     values = {**TRAINING_DEFAULTS, **defaults, "apply_deepspeed": "false", **merged.values}
-    dropped = [
-        (key, source, "set by chatft itself" if reason == "set by chatft itself" else "not read by the local trainers")
+    dropped = [  # chatft's own defaults for Azure's component are not news; an override not applied is
+        (key, source, reason if key in RESERVED_INPUTS else "not read by the local trainers")
         for key, source, reason in merged.dropped
-        if source not in DEFAULT_CHOICES
+        if source == "FINETUNE_OVERRIDES"
     ]
     return MergedParameters(values, dropped)
 
