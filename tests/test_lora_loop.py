@@ -411,3 +411,39 @@ def test_the_demo_with_the_lora_trainer_goes_live_evaluates_and_retires(tmp_path
     assert job["trainer"] == "lora" and job["params"]["learning_rate"] == demo.LORA_TINY_OVERRIDES["learning_rate"]
     [model] = (state / "models").glob("*/*/model/MLmodel")
     assert "  chatft_lora:\n" in model.read_text()
+
+
+@needs_train
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux's")
+def test_kill_9_of_dev_during_lora_training_queues_the_job_and_the_next_dev_resumes_it_as_lora(tmp_path) -> None:
+    """As tests/test_local_resume.py for the stand-in: the job process outlives a killed `chatft dev` only to say
+    Queued, and the next dev (here with the retrieval default) resumes it with the trainer it was submitted with."""
+    from tests.dev_process import Dev, chatft, folder_env, jobs, stage
+
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(c) + "\n" for c in qa_conversations(240)))
+    quick = {"JOB_POLL_QUIET_MINUTES": "0.02", "DEPLOY_RECONCILE_SCHEDULE": "*/1 * * * * *", "HF_HUB_OFFLINE": "1"}
+    lora = {"LOCAL_TRAINER": "lora", "FINETUNE_OVERRIDES": json.dumps({**QUICK, "num_train_epochs": 200})}
+    dev = Dev(tmp_path, folder_env(**quick, **lora))
+    try:
+        assert chatft(tmp_path, dev.env, "upload", "qa.jsonl").returncode == 0
+        folder = until("the job", lambda: next((tmp_path / ".chatft" / "jobs").glob("*/job.json"), None)).parent
+        until("the first epoch", lambda: (folder / "metrics.json").exists(), timeout=60)
+        dev.kill9()
+        [job] = until("the job stopped", lambda: [j for j in jobs(tmp_path) if j["status"] != "Running"])
+        assert job["status"] == "Queued" and job["trainer"] == "lora"
+        job["params"]["num_train_epochs"] = 1  # the test shortens what is left; the trainer stays as recorded
+        (folder / "job.json").write_text(json.dumps(job))
+        env = folder_env(**quick)
+        dev = Dev(tmp_path, env)
+        view = until(
+            "the upload past training",
+            lambda: (s := stage(tmp_path, env, "qa.jsonl")) and s["stage"] not in ("submitted", "training") and s,
+            timeout=60,
+        )
+        assert view["stage"] in ("registered", "deploying", "live") and view["error"] is None, view
+        [resumed] = jobs(tmp_path)
+        assert resumed["status"] == "Completed" and resumed["resumed"] == 1 and resumed["trainer"] == "lora"
+        assert "  chatft_lora:\n" in (folder / "outputs" / "trained_model" / "MLmodel").read_text()
+    finally:
+        dev.stop()
