@@ -38,7 +38,7 @@ from shared.entry.offline.dev_session import DevSession
 from shared.local.host import POISON_AFTER, load_local_settings
 from shared.local.procs import check_interrupt
 from shared.local.state import read_json, write_json
-from shared.local.trainers import lora_problem
+from shared.local.trainers import LORA, lora_problem, trainer_of
 
 EVENTS_FILE = "events.jsonl"
 """The lifecycle events of the run, saved beside the report."""
@@ -140,7 +140,7 @@ def run_demo(
         raise DemoError(f"no such sample file: {sample}")
     overrides = {**DEMO_SETTINGS, **({"LOCAL_TRAINER": trainer} if trainer else {})}
     chosen = load_local_settings(overrides=overrides)
-    if chosen.get("LOCAL_TRAINER") == "lora":
+    if chosen.get("LOCAL_TRAINER") == LORA:
         base = chosen.get("LOCAL_BASE_MODEL", "tiny").strip()
         if problem := lora_problem(base):  # before anything starts: one line, as preflight would say it
             raise DemoError(str(problem))
@@ -237,7 +237,7 @@ def _stages(
     if entry.status in FAILED:
         raise DemoError(f"the submission {entry.status.value}: {entry.error}")
     done("job submitted", f"{entry.job_name} (experiment {settings.experiment_name})")
-    lora = settings.local_trainer == "lora"
+    lora = settings.local_trainer == LORA
     console.print(
         f"[dim]    offline, the fine-tuning job trains LoRA adapters on {escape(settings.local_base_model)} "
         f"(LOCAL_BASE_MODEL), not the foundation model; FINETUNE_OVERRIDES {escape(json.dumps(settings.finetune_overrides))}[/]"
@@ -250,7 +250,7 @@ def _stages(
         raise DemoError(f"the job {job['status']}: {job.get('error')} (log in {state_dir}/jobs/{entry.job_name})")
     m = job["metrics"]
     scores = f"test token F1 {m['token_f1']:.2f} vs {m['baseline_token_f1']:.2f} for the most-common-reply baseline"
-    if lora:
+    if trainer_of(job) == LORA:  # what the job record says trained it
         done("trained (LoRA)", f"{_lora_line(job, m)}; {scores}")
     else:
         done(
