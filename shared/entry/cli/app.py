@@ -26,8 +26,8 @@ from shared.domain.chatdata.split import SplitFractions
 from shared.domain.chatdata.streams import buffered, file_chunks
 from shared.domain.chatdata.validator import RowSink, validate_stream
 from shared.entry.cli.commands import budget, cancel, dataset, endpoint_actions, retire_all, status, upload
-from shared.entry.cli.commands import report as report_command
 from shared.entry.cli.commands import logs as logs_command
+from shared.entry.cli.commands import report as report_command
 from shared.entry.cli.commands.output import EXIT_ACCEPTED, EXIT_REJECTED, EXIT_USAGE, err, fail, open_input, out
 from shared.entry.cli.commands.validation_report import print_report
 from shared.settings import SettingsError, validation_options
@@ -382,6 +382,7 @@ def doctor(
 for _commands in (dataset, upload, status, endpoint_actions, cancel, budget, retire_all):
     _commands.register(app)
 report_command.register(app)
+logs_command.register(app)
 
 
 def _place_commands() -> None:
@@ -396,4 +397,3 @@ def _place_commands() -> None:
 
 
 _place_commands()
-logs_command.register(app)
