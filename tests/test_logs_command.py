@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -27,6 +28,7 @@ from shared.domain.workspace import FinetuneRequest
 from shared.entry.cli.app import app
 from shared.local.backend import LocalWorkspace
 from shared.local.state import read_json, write_json
+from tests.chats import valid_file
 from tests.deploy_flow import submit
 from tests.test_endpoint_action_commands import SETTINGS_KEYS, Pinned
 
@@ -144,6 +146,37 @@ def test_a_local_job_that_fails_shows_its_traceback_and_exits_1(offline) -> None
     assert result.exit_code == 1, result.output
     assert banner("error.txt") in result.stdout and "KeyError: 'no_such_datastore'" in result.stdout
     assert result.stderr.strip().splitlines()[-1] == f"job {JOB} Failed"
+
+
+@pytest.mark.slow
+def test_a_local_job_logs_each_epoch_and_its_test_score(offline, blob_service) -> None:
+    """The job's own log says what it does (one timestamped line per epoch, with the losses the tracking store
+    keeps), so `chatft logs` offline shows the training move, as an Azure ML step's std_log.txt does."""
+    path, _ = offline
+    ledger_row(Status.SUBMITTED)
+    settings = shared.entry.app_wiring.settings()
+    container = blob_service.get_container_client(settings.prepared_container)
+    if not container.exists():
+        container.create_container()
+    uris = {}
+    for split, (count, start) in {"train": (40, 0), "validation": (6, 40), "test": (6, 46)}.items():
+        container.upload_blob(f"chats/{SHA[:16]}/{split}.jsonl", valid_file(count, start), overwrite=True)
+        uris[split] = f"azureml://datastores/{settings.aml_datastore}/paths/chats/{SHA[:16]}/{split}.jsonl"
+    workspace = LocalWorkspace(settings)
+    try:
+        workspace.submit_finetune(FinetuneRequest(JOB, uris, {}, "c1"))
+        result = chatft(path, "chats.jsonl", "--follow", "--interval", "0.2")
+    finally:
+        workspace.shutdown()
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split(banner("log.txt"), 1)[1].splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+    assert re.fullmatch(
+        stamp + rf"job {JOB}: trainer retrieval, 40 train, 6 validation, 6 test conversations", lines[0]
+    )
+    epochs = [line for line in lines if re.fullmatch(stamp + r"epoch \d/3: train_loss [\d.]+, eval_loss .*", line)]
+    assert [line.split()[3] for line in epochs] == ["1/3:", "2/3:", "3/3:"]
+    assert re.fullmatch(stamp + r"test: token F1 [\d.]+ \(baseline [\d.]+\) on 6", lines[-1])
 
 
 def test_ctrl_c_while_following_is_one_line_and_exit_130(offline, monkeypatch) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from shared.domain.evaluation import held_out_pair
 from shared.domain.finetune.params import TRAINING_DEFAULTS
 from shared.local.events import RUN_COMPLETED, RUN_STATUS_CHANGED, post_events, run_event
+from shared.local.job_log import epoch_line, say
 from shared.local.procs import watch_parent
 from shared.local.retrieval import RetrievalModel
 from shared.local.state import read_json, write_json
@@ -194,6 +195,7 @@ def _log_epochs(job: Job, train_rows: list[dict[str, Any]], validation: list[dic
             values |= {"eval_loss": 1 - held_out, "eval_token_f1": held_out}
         history += [{"key": k, "value": round(v, 4), "timestamp": now, "step": epoch} for k, v in values.items()]
         write_json(job.folder / "metrics.json", {"step": "epoch", "metrics": history})
+        say(epoch_line(epoch, total, values, rows=f"{len(subset)} conversations indexed"))
 
 
 def train(job: Job) -> dict[str, Any]:
@@ -208,6 +210,10 @@ def train(job: Job) -> dict[str, Any]:
         else test
     )
     trainer = trainer_of(record)
+    say(
+        f"job {record['name']}: trainer {trainer}, {len(train_rows)} train, {len(validation)} validation, "
+        f"{len(test)} test conversations"
+    )
     if trainer == LORA:  # torch, transformers and peft load only here, in the job's own process
         from shared.local.lora.train import train_lora
 
@@ -219,6 +225,7 @@ def train(job: Job) -> dict[str, Any]:
     metrics = model.evaluate([c for c in test if held_out_pair(c) is not None][:TEST_LIMIT])
     metrics["train_seconds"] = round(time.perf_counter() - started, 3)
     metrics["train_conversations"] = len(train_rows)
+    say(f"test: token F1 {metrics['token_f1']} (baseline {metrics['baseline_token_f1']}) on {metrics['examples']}")
     model.save(
         job.folder / "outputs" / "trained_model",
         {"job": record["name"], "base_model": record.get("base_model"), "metrics": metrics},

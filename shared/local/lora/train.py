@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.domain.evaluation import held_out_pair, mean_token_f1
+from shared.local.job_log import epoch_line, say
 from shared.local.lora import base, data, model, tiny
 from shared.local.state import write_json
 
@@ -134,6 +135,9 @@ def train_lora(
     loaded = base.load(
         str(record.get("local_base_model") or base.TINY), train, seed=hp.seed, device=device, dtype=dtype
     )
+    say(
+        f"base model {loaded.source} on {device}; LoRA r={hp.lora_r} alpha={hp.lora_alpha}, {hp.num_train_epochs} epochs"
+    )
     if loaded.source == base.TINY and device == "cpu":
         tiny.use_threads()
     out = folder / "outputs" / "trained_model"
@@ -175,7 +179,8 @@ def train_lora(
             loaded.tokenizer, train, hp.per_device_train_batch_size, cap, shuffle_seed=hp.seed + epoch
         )
         done = _train_pass(peft_model, batches, hp, optimizer, scheduler)
-        train_seconds += time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        train_seconds += seconds
         train_tokens += done.tokens
         if not done.targets:
             raise ValueError(
@@ -186,7 +191,10 @@ def train_lora(
         now = int(time.time() * 1000)
         history += [{"key": k, "value": v, "timestamp": now, "step": epoch} for k, v in values.items()]
         write_json(folder / "metrics.json", {"step": "epoch", "metrics": history})
+        speed = f"{done.tokens / seconds:,.0f} tokens/s" if seconds else ""
+        say(epoch_line(epoch, hp.num_train_epochs, values, time=f"trained in {seconds:.1f} s", speed=speed))
     peft_model.eval()
+    say(f"evaluating on at most {TEST_LIMIT} test conversations (greedy)")
     metrics = evaluate(model.LoraChatModel(peft_model, loaded.tokenizer, device), train, test)
     metrics |= {
         "device": device if dtype == torch.float32 else f"{device} {str(dtype).removeprefix('torch.')}",
