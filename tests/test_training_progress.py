@@ -139,3 +139,49 @@ def test_a_tracking_store_that_refuses_is_one_dim_line_and_follow_goes_on(
     assert len(said) == 1 and "HTTP 403" in said[0] and "PERMISSION_DENIED" in said[0], result.stderr
     assert "you need read access to the workspace's runs" in said[0]
     assert "Traceback" not in result.output
+
+
+def test_the_report_says_what_trained_a_local_job_and_on_which_device(tmp_path) -> None:
+    """Issue 22: "GPU when torch sees one, CPU otherwise; the report says which": the device the job itself
+    recorded (shared/local/lora/train.py metrics), shown as a note in the report's Training section."""
+    from shared.domain.training import render_training, training_section
+    from shared.local.backend import LocalWorkspace
+    from shared.local.state import write_json
+    from shared.settings import Settings
+
+    records = {
+        "lora-a1": {"trainer": "lora", "local_base_model": "tiny", "metrics": {"device": "cuda bfloat16"}},
+        "lora-a2": {
+            "trainer": "lora",
+            "local_base_model": "/models/phi",
+            "metrics": {"device": "cpu", "train_tokens": 391680, "tokens_per_second": 9799},
+        },
+        "stand-in-a1": {"metrics": {"token_f1": 0.9}},
+        "running-a1": {"trainer": "lora"},
+    }
+    workspace = LocalWorkspace(Settings.from_env({"ML_BACKEND": "local", "LOCAL_STATE_DIR": str(tmp_path)}))
+    try:
+        for name, record in records.items():
+            folder = tmp_path / "jobs" / name
+            write_json(folder / "job.json", {"status": "Completed", "started_at": 1.0, "ended_at": 2.0, **record})
+            logged = [{"key": "train_loss", "value": 0.5, "timestamp": 1, "step": 1}]
+            write_json(folder / "metrics.json", {"step": "epoch", "metrics": logged})
+        read = {name: workspace.training_metrics(name) for name in records}
+    finally:
+        workspace.shutdown()
+    notes = {name: metrics.notes for name, metrics in read.items()}
+    assert notes["lora-a1"] == ["trained by LoRA on tiny, on cuda bfloat16"]
+    assert notes["lora-a2"] == ["trained by LoRA on /models/phi, on cpu: 391,680 tokens at 9,799 tokens/s"]
+    assert notes["stand-in-a1"] == ["trained by the retrieval stand-in on the CPU (no foundation model is fine-tuned)"]
+    assert notes["running-a1"] == []
+    section = training_section(
+        read["lora-a1"],
+        job="lora-a1",
+        status="completed",
+        compute="local",
+        instance_type="local",
+        nodes=1,
+        gpus_per_node=0,
+        price_per_gpu_hour="",
+    )
+    assert "- Note: trained by LoRA on tiny, on cuda bfloat16" in render_training(section)

@@ -45,7 +45,7 @@ from shared.domain.workspace import (
 from shared.local import procs
 from shared.local.state import read_json, write_json
 from shared.local.train_job import INTERRUPTED
-from shared.local.trainers import trainer_line, trainer_problem
+from shared.local.trainers import trained_by, trainer_line, trainer_problem
 from shared.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -304,6 +304,7 @@ class LocalWorkspace:
             started_at=job.get("started_at"),
             ended_at=job.get("ended_at"),
             run_id=f"{job_name}_chat_completion_finetune",
+            notes=[line] if (line := trained_by(job)) else [],
         )
 
     def job_log(self, name: str) -> JobLog | None:

@@ -61,3 +61,21 @@ def trainer_line(settings: Settings) -> str:
     if settings.local_trainer == LORA:
         return f"local backend: LoRA fine-tuning of {settings.local_base_model} on the {likely_device()}"
     return "local backend: a retrieval model is trained instead of fine-tuning the foundation model"
+
+
+def trained_by(record: dict[str, Any]) -> str | None:
+    """The report's line on what trained a finished job and where, from its own record (the device torch really
+    used, not the guess at submission); None while the job has no metrics."""
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        return None
+    if trainer_of(record) == LORA:
+        speed = metrics.get("tokens_per_second")
+        tokens = metrics.get("train_tokens")
+        done = (
+            f": {tokens:,} tokens at {speed:,} tokens/s" if isinstance(tokens, int) and isinstance(speed, int) else ""
+        )
+        return (
+            f"trained by LoRA on {record.get('local_base_model') or 'tiny'}, on {metrics.get('device') or 'cpu'}{done}"
+        )
+    return "trained by the retrieval stand-in on the CPU (no foundation model is fine-tuned)"
