@@ -220,3 +220,20 @@ def test_score_finds_the_live_endpoint_across_state_folders_and_skips_dead_ones(
         workspace.shutdown()
     result = score_cli("hello")
     assert result.exit_code == 2 and "no live local endpoint" in result.output and "Traceback" not in result.output
+
+
+def test_a_deployments_model_is_loaded_before_its_first_request(local: LocalWorkspace) -> None:
+    """Azure ML's scoring container runs the model's init() before the deployment serves, so the first request (the
+    smoke test) never pays for loading (a LoRA model takes seconds): the local server loads each deployment's model
+    as soon as the deployment is on the endpoint."""
+    url, _ = live_endpoint(local)
+    health = url.removesuffix("/score") + "/health"
+    deadline = time.monotonic() + 10
+    while True:
+        with urllib.request.urlopen(health, timeout=5) as response:
+            loaded = json.loads(response.read())["loaded"]
+        if loaded == ["demo"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert loaded == ["demo"], "no request was sent, yet the model should be loaded"
+    assert not (Path(local.root) / "endpoints" / "ep-test" / "requests.json").exists(), "no request was counted"

@@ -120,7 +120,7 @@ def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
         def do_GET(self) -> None:
             if self.path == "/health":  # the pid lets `chatft score` tell this server from a reused port
-                return self._reply(200, {"status": "ok", "pid": os.getpid()})
+                return self._reply(200, {"status": "ok", "pid": os.getpid(), "loaded": sorted(endpoint.models)})
             return self._reply(404, {"error": "not found"})
 
         def do_POST(self) -> None:
@@ -173,8 +173,30 @@ def _answers(server: dict[str, Any]) -> bool:
         return False
 
 
+WARM_EVERY = 0.5
+"""Seconds between looks for a deployment whose model is not loaded yet."""
+
+
+def warm(endpoint: Endpoint, stopped: threading.Event) -> None:
+    """Load each deployment's model as soon as it is on the endpoint, as Azure ML's scoring container runs its
+    init() before the deployment serves: the first request (the smoke test) does not wait for a LoRA model to load.
+    A model that fails to load is left to the request, which answers with the error."""
+    failed: set[str] = set()
+    while not stopped.wait(WARM_EVERY):
+        config = endpoint.config()
+        for deployment in config.get("deployments") or {}:
+            if deployment in endpoint.models or deployment in failed:
+                continue
+            try:
+                endpoint.model(deployment, config)
+            except Exception:  # the request that needs it says why
+                failed.add(deployment)
+
+
 def serve(folder: Path) -> None:
     endpoint = Endpoint(folder)
+    stopped = threading.Event()
+    threading.Thread(target=warm, args=(endpoint, stopped), daemon=True, name="warm").start()
     server = JsonServer(("127.0.0.1", 0), make_handler(endpoint))
     stop = lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
@@ -183,6 +205,7 @@ def serve(folder: Path) -> None:
     try:
         server.serve_forever(poll_interval=0.1)
     finally:
+        stopped.set()
         server.server_close()
 
 
