@@ -17,6 +17,7 @@ import json
 import sys
 import threading
 import uuid
+import warnings
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -29,6 +30,12 @@ FLAVOR = "chatft_lora"
 DEFAULT_NEW_TOKENS = 128
 MAX_NEW_TOKENS = 1024
 """A request's max_new_tokens is capped here (generation on a CPU is slow; a server must answer in time)."""
+
+
+def quiet_peft() -> None:
+    """peft 0.21 asks transformers 5 a deprecated question (`is_gradient_checkpointing`) on every model it wraps or
+    loads: a FutureWarning that is not ours to answer, kept out of the job's log and the server's output."""
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def device_and_dtype() -> tuple[str, Any]:
@@ -114,6 +121,7 @@ class LoraChatModel:
         else:
             source = json.loads((artifacts / "base.json").read_text(encoding="utf-8"))["base_model"]
         base = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, device_map=device)
+        quiet_peft()
         model = PeftModel.from_pretrained(base, artifacts / "adapter").merge_and_unload()
         return cls(model.to(device).eval(), tokenizer, device)
 

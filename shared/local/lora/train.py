@@ -128,6 +128,7 @@ def train_lora(
 
     started = time.perf_counter()
     hf_logging.disable_progress_bar()  # the job's log is a file, not a terminal
+    model.quiet_peft()
     hp = data.Hyperparameters.of(record)
     cap = int(record.get("max_seq_tokens") or DEFAULT_MAX_SEQ_TOKENS)
     set_seed(hp.seed)
