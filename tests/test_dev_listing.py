@@ -45,6 +45,28 @@ def test_dev_lists_each_function_and_each_timers_next_run(tmp_path, monkeypatch)
         text = dev.describe()
     assert any(line.startswith("functions ") for line in text)
     assert any("deploy_reconciler" in line and "timer  */5 * * * * *: next run" in line for line in text)
+    assert "training  local backend: a retrieval model is trained instead of fine-tuning the foundation model" in text
+
+
+def test_dev_says_which_trainer_trains_and_refuses_lora_it_cannot_run(tmp_path, monkeypatch) -> None:
+    """Issue 22: `chatft dev --trainer lora` as `chatft demo --trainer lora`; a LOCAL_BASE_MODEL that cannot be read
+    is one line before anything starts (no Azurite, no host), as preflight would say it."""
+    from typer.testing import CliRunner
+
+    from shared.entry.cli.app import app
+
+    overrides = {"ML_BACKEND": "local", "LOCAL_STATE_DIR": str(tmp_path / "state"), "LOCAL_TRAINER": "lora"}
+    with DevSession(overrides=overrides, port=0, say=lambda _: None, reuse_azurite=False) as dev:
+        text = dev.describe()
+    assert any(line.startswith("training  local backend: LoRA fine-tuning of tiny on the ") for line in text)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOCAL_BASE_MODEL", str(tmp_path / "no-such-model"))
+    result = CliRunner().invoke(app, ["dev", "--trainer", "lora", "--port", "0"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("dev failed: ") and "LOCAL_BASE_MODEL" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / ".chatft").exists(), "nothing started"
 
 
 def test_a_timer_tick_with_nothing_to_say_prints_nothing() -> None:

@@ -122,7 +122,7 @@ def test_finetune_overrides_reach_the_local_job_checked_as_the_component_declare
     assert job.warnings == ["local backend: a retrieval model is trained instead of fine-tuning the foundation model"]
 
     local = LocalWorkspace(local_settings(tmp_path / "other", FINETUNE_OVERRIDES='{"lora_dropout": "lots"}'))
-    with pytest.raises(PreflightError, match=r"^FINETUNE_OVERRIDES: lora_dropout: .*\(setting: FINETUNE_OVERRIDES\)$"):
+    with pytest.raises(PreflightError, match=r"^FINETUNE_OVERRIDES: lora_dropout: [^()]*$"):
         local.submit_finetune(request())
     assert not (tmp_path / "other" / "jobs").exists()
 
@@ -186,7 +186,7 @@ def test_demo_with_the_lora_trainer_and_a_missing_base_model_is_one_line_before_
     )
     assert result.exit_code == 1 and time.monotonic() - began < 5
     assert re.fullmatch(
-        rf"demo failed: LOCAL_BASE_MODEL {re.escape(str(missing))}: no model folder there .*\(setting: LOCAL_BASE_MODEL\)\n",
+        rf"demo failed: LOCAL_BASE_MODEL {re.escape(str(missing))}: no model folder there \(a Hugging Face model folder, a Hub id, or tiny\)\n",
         result.stderr,
     ), result.stderr
     assert not (tmp_path / ".chatft").exists(), "no run was started"

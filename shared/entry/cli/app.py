@@ -245,9 +245,29 @@ def demo(
     raise typer.Exit(code)
 
 
+def lora_refusal(overrides: dict[str, str]) -> str | None:
+    """Why the session's LOCAL_TRAINER=lora cannot train here (the extra, LOCAL_BASE_MODEL), said before anything
+    starts, as the demo and preflight say it; None for the retrieval stand-in or a LoRA setup that can run."""
+    from shared.local.host import load_local_settings
+    from shared.local.trainers import LORA, lora_problem
+
+    chosen = load_local_settings(overrides=overrides)
+    if chosen.get("LOCAL_TRAINER", "").strip() != LORA:
+        return None
+    problem = lora_problem(chosen.get("LOCAL_BASE_MODEL", "tiny").strip() or "tiny")
+    return str(problem) if problem else None
+
+
 @app.command()
 def dev(
     port: Annotated[int, typer.Option("--port", help="Port of the Event Grid webhook, as `func start` uses.")] = 7071,
+    trainer: Annotated[
+        Optional[DemoTrainer],
+        typer.Option(
+            "--trainer",
+            help="LOCAL_TRAINER for this session: retrieval (the fast stand-in) or lora (needs make setup-train).",
+        ),
+    ] = None,
 ) -> None:
     """Host function_app like `func start` (blob trigger, Event Grid webhook, timers) with Azurite.
 
@@ -265,8 +285,12 @@ def dev(
             from shared.entry.offline.dev_session import DevSession
 
             check_interrupt()
+            overrides = {"LOCAL_TRAINER": trainer.value} if trainer else {}
+            if refused := lora_refusal(overrides):
+                raise RuntimeError(refused)
             state = Path(".chatft")
             with DevSession(
+                overrides=overrides,
                 port=port,
                 azurite_location=state / "azurite",
                 say=lambda line: out.print(line, markup=False, highlight=False),

@@ -16,6 +16,7 @@ from shared.local import procs
 from shared.local.azurite import Azurite, start_or_reuse
 from shared.local.host import TOPIC_PATH, LocalHost, Say, load_local_settings
 from shared.local.session_file import SessionLock, hold, remove_session, write_session
+from shared.local.trainers import trainer_line
 
 WEBHOOK = "http://127.0.0.1:{port}/runtime/webhooks/EventGrid?functionName={function}"
 FINISH_SECONDS = 1.0
@@ -149,6 +150,7 @@ class DevSession:
             f'          az storage blob upload --connection-string "{storage}" -c {container} -f chats.jsonl -n chats.jsonl',
             *(f"{'functions' if i == 0 else '':<9} {line}" for i, line in enumerate(self.host.listing())),
             *(f"webhook   POST {url}" for url in self.webhooks()),
+            f"training  {trainer_line(shared.entry.app_wiring.settings())}",
             f"state     {os.environ.get('LOCAL_STATE_DIR', '.chatft')} (jobs, models, endpoints)"
             + (f"; log {self.log_file}" if self.log_file else ""),
         ]
