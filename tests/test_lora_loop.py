@@ -447,3 +447,60 @@ def test_kill_9_of_dev_during_lora_training_queues_the_job_and_the_next_dev_resu
         assert "  chatft_lora:\n" in (folder / "outputs" / "trained_model" / "MLmodel").read_text()
     finally:
         dev.stop()
+
+
+def test_the_lora_job_trains_from_its_splits_on_disk_a_row_at_a_time(tmp_path, storage_env, splits, monkeypatch):
+    """Memory stays bounded whatever the upload: the LoRA job streams each prepared split to its folder (as Azure ML
+    mounts a job's data) and its trainer reads rows by offset (shared/local/split_rows.py), never the whole split;
+    the copy is removed when training ends."""
+    import shared.local.lora.train as lora_train
+    from shared.local import train_job
+    from shared.local.split_rows import SplitRows
+
+    seen: dict = {}
+
+    def train_lora(record, train, validation, test, folder):
+        seen.update(
+            kinds={type(rows) for rows in (train, validation, test)},
+            sizes=(len(train), len(validation), len(test)),
+            rows=(train[0], train[-1], train[2:4], list(train), test[:50]),
+            files=sorted(path.name for path in (folder / "data").iterdir()),
+        )
+        return {"token_f1": 0.5}
+
+    monkeypatch.setattr(lora_train, "train_lora", train_lora)
+    job = train_job.Job(tmp_path / "job")
+    job.record = {
+        "name": "chatft-x-a1",
+        "trainer": "lora",
+        "data_uris": splits,
+        "datastores": {"chatft_prepared": storage_env["PREPARED_CONTAINER"]},
+    }
+    assert train_job.train(job) == {"token_f1": 0.5}
+    train = qa_conversations(160)
+    assert seen["kinds"] == {SplitRows} and seen["sizes"] == (160, 20, 20)
+    assert seen["rows"] == (train[0], train[-1], train[2:4], train, qa_conversations(20, 180))
+    assert seen["files"] == ["test.jsonl", "train.jsonl", "validation.jsonl"]
+    assert not (tmp_path / "job" / "data").exists(), "the copy of the prepared blobs is removed"
+
+
+def test_split_rows_reads_a_file_as_a_sequence_of_its_rows(tmp_path) -> None:
+    from shared.local.split_rows import SplitRows
+
+    rows = [{"messages": [{"role": "user", "content": f"é {i}"}]} for i in range(5)]
+    path = tmp_path / "train.jsonl"
+    path.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:3])
+        + "\n\n"
+        + "\n".join(json.dumps(r) for r in rows[3:])
+    )
+    split = SplitRows(path)
+    try:
+        assert len(split) == 5 and split[4] == rows[4] and split[-5] == rows[0] and split[1:4] == rows[1:4]
+        assert [row for row in split] == rows and split[::2] == rows[::2]
+        for index, row in enumerate(split):  # an index read inside the loop does not move the loop
+            assert split[(index + 2) % 5] == rows[(index + 2) % 5] and row == rows[index]
+        with pytest.raises(IndexError):
+            split[5]
+    finally:
+        split.close()

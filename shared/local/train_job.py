@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -31,6 +32,7 @@ from shared.local.events import RUN_COMPLETED, RUN_STATUS_CHANGED, post_events, 
 from shared.local.job_log import epoch_line, say
 from shared.local.procs import watch_parent
 from shared.local.retrieval import RetrievalModel
+from shared.local.split_rows import SplitRows
 from shared.local.state import read_json, write_json
 from shared.local.trainers import LORA, RETRIEVAL, trainer_of
 
@@ -51,13 +53,26 @@ def _stop(signum: int, frame: object) -> None:
     raise Stopped(INTERRUPTED)
 
 
-def _read_split(uri: str, containers: dict[str, str]) -> list[dict[str, Any]]:
-    """azureml://datastores/<name>/paths/<path> -> the prepared blob, read from Blob Storage."""
+def _split_blob(uri: str, containers: dict[str, str]) -> Any:
+    """azureml://datastores/<name>/paths/<path> -> the prepared blob's client, in Blob Storage."""
     from shared.azure.storage import blob_service
 
     rest = uri.removeprefix("azureml://datastores/")
     datastore, _, path = rest.partition("/paths/")
-    data = blob_service().get_blob_client(containers[datastore], path).download_blob().readall()
+    return blob_service().get_blob_client(containers[datastore], path)
+
+
+def _download_split(uri: str, containers: dict[str, str], file: Path) -> SplitRows:
+    """The prepared blob streamed to `file` (as Azure ML mounts a job's data on its compute), read a row at a time."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with file.open("wb") as out:
+        _split_blob(uri, containers).download_blob().readinto(out)
+    return SplitRows(file)
+
+
+def _read_split(uri: str, containers: dict[str, str]) -> list[dict[str, Any]]:
+    """The prepared blob's rows, in memory (the retrieval stand-in indexes them all anyway)."""
+    data = _split_blob(uri, containers).download_blob().readall()
     return [json.loads(line) for line in data.splitlines() if line.strip()]
 
 
@@ -202,14 +217,19 @@ def train(job: Job) -> dict[str, Any]:
     """Read the splits and train with the job's own trainer (job.json `trainer`: a resumed job keeps it)."""
     record = job.record
     started = time.perf_counter()
-    train_rows = _read_split(record["data_uris"]["train"], record["datastores"])
-    test = _read_split(record["data_uris"]["test"], record["datastores"]) if "test" in record["data_uris"] else []
-    validation = (
-        _read_split(record["data_uris"]["validation"], record["datastores"])
-        if "validation" in record["data_uris"]
-        else test
-    )
     trainer = trainer_of(record)
+    if trainer not in (RETRIEVAL, LORA):
+        raise ValueError(f"job.json trainer {trainer!r} is not one of {RETRIEVAL}, {LORA}")
+    uris, stores = record["data_uris"], record["datastores"]
+    if trainer == LORA:  # rows read from disk as batches need them, whatever the upload's size
+        data = job.folder / "data"
+        splits: dict[str, Any] = {
+            name: _download_split(uri, stores, data / f"{name}.jsonl") for name, uri in uris.items()
+        }
+    else:
+        splits = {name: _read_split(uri, stores) for name, uri in uris.items()}
+    train_rows, test = splits["train"], splits.get("test") or []
+    validation = splits.get("validation", test)
     say(
         f"job {record['name']}: trainer {trainer}, {len(train_rows)} train, {len(validation)} validation, "
         f"{len(test)} test conversations"
@@ -217,9 +237,12 @@ def train(job: Job) -> dict[str, Any]:
     if trainer == LORA:  # torch, transformers and peft load only here, in the job's own process
         from shared.local.lora.train import train_lora
 
-        return train_lora(record, train_rows, validation, test, job.folder)
-    if trainer != RETRIEVAL:
-        raise ValueError(f"job.json trainer {trainer!r} is not one of {RETRIEVAL}, {LORA}")
+        try:
+            return train_lora(record, train_rows, validation, test, job.folder)
+        finally:
+            for rows in splits.values():
+                rows.close()  # every split is a SplitRows here
+            shutil.rmtree(data, ignore_errors=True)  # a copy of the prepared blobs: the datastore keeps them
     _log_epochs(job, train_rows, validation)
     model = RetrievalModel.train(train_rows)
     metrics = model.evaluate([c for c in test if held_out_pair(c) is not None][:TEST_LIMIT])

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -89,7 +90,7 @@ def base_model_problem(value: str) -> str | None:
     )
 
 
-def load(value: str, conversations: list[dict[str, Any]], *, seed: int, device: str, dtype: Any) -> Base:
+def load(value: str, conversations: Sequence[dict[str, Any]], *, seed: int, device: str, dtype: Any) -> Base:
     """The base model and its tokenizer (for `tiny`, built from the conversations); a real model's weights go
     straight to `device` in `dtype`. A model that cannot be loaded is a ValueError naming LOCAL_BASE_MODEL."""
     value = value.strip()

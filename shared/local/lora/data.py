@@ -13,7 +13,7 @@ max_steps...) describe Azure's cluster or its trainer's options and are not read
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -91,7 +91,7 @@ def encode(tokenizer: Any, messages: list[dict[str, str]], cap: int) -> tuple[li
 
 
 def batches(
-    tokenizer: Any, conversations: list[dict[str, Any]], size: int, cap: int, *, shuffle_seed: int | None = None
+    tokenizer: Any, conversations: Sequence[dict[str, Any]], size: int, cap: int, *, shuffle_seed: int | None = None
 ) -> Iterator[dict[str, Any]]:
     """Padded tensors (input_ids, attention_mask, labels), `size` conversations at a time, tokenised as they are
     needed (memory holds one batch of tensors, whatever the upload's size); in a seeded order when shuffled."""
@@ -114,7 +114,7 @@ def batches(
         }
 
 
-def steps(conversations: list[dict[str, Any]], hp: Hyperparameters) -> int:
+def steps(conversations: Sequence[dict[str, Any]], hp: Hyperparameters) -> int:
     """Optimizer steps per epoch, at most (for the learning-rate schedule)."""
     batches = -(-len(conversations) // hp.per_device_train_batch_size)
     return max(1, -(-batches // max(1, hp.gradient_accumulation_steps)))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def _eval_pass(peft_model: Any, batches: Iterable[dict[str, Any]]) -> _Pass:
     return done
 
 
-def most_common_reply(conversations: list[dict[str, Any]]) -> str:
+def most_common_reply(conversations: Sequence[dict[str, Any]]) -> str:
     """The baseline's one answer: the commonest assistant turn that follows a user turn (as RetrievalModel's)."""
     replies: Counter[str] = Counter()
     for conversation in conversations:
@@ -101,7 +101,9 @@ def most_common_reply(conversations: list[dict[str, Any]]) -> str:
     return replies.most_common(1)[0][0] if replies else ""
 
 
-def evaluate(chat: model.LoraChatModel, train: list[dict[str, Any]], test: list[dict[str, Any]]) -> dict[str, Any]:
+def evaluate(
+    chat: model.LoraChatModel, train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
     """Token F1 of greedy answers on the first TEST_LIMIT servable test conversations, and of the baseline."""
     pairs = [pair for pair in map(held_out_pair, test) if pair is not None][:TEST_LIMIT]
     if not pairs:
@@ -115,9 +117,9 @@ def evaluate(chat: model.LoraChatModel, train: list[dict[str, Any]], test: list[
 
 def train_lora(
     record: dict[str, Any],
-    train: list[dict[str, Any]],
-    validation: list[dict[str, Any]],
-    test: list[dict[str, Any]],
+    train: Sequence[dict[str, Any]],
+    validation: Sequence[dict[str, Any]],
+    test: Sequence[dict[str, Any]],
     folder: Path,
 ) -> dict[str, Any]:
     """Fine-tune, log metrics.json per epoch, save folder/outputs/trained_model, and return the final metrics."""
