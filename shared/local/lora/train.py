@@ -14,6 +14,7 @@ conversations only: generation is slow on a CPU.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -90,10 +91,16 @@ def _eval_pass(peft_model: Any, batches: Iterable[dict[str, Any]]) -> _Pass:
     return done
 
 
+BASELINE_LIMIT = 20_000
+"""Conversations the baseline's commonest reply is counted over, at most: the count holds each distinct reply, so it
+is capped to keep the job's memory independent of the upload's size."""
+
+
 def most_common_reply(conversations: Sequence[dict[str, Any]]) -> str:
-    """The baseline's one answer: the commonest assistant turn that follows a user turn (as RetrievalModel's)."""
+    """The baseline's one answer: the commonest assistant turn that follows a user turn (as RetrievalModel's), over
+    the first BASELINE_LIMIT conversations."""
     replies: Counter[str] = Counter()
-    for conversation in conversations:
+    for conversation in itertools.islice(conversations, BASELINE_LIMIT):
         messages = conversation.get("messages") or []
         for index, message in enumerate(messages):
             if message.get("role") == "assistant" and any(m.get("role") == "user" for m in messages[:index]):
