@@ -199,10 +199,19 @@ def main() -> None:
 
 
 class DemoTrainer(str, Enum):
-    """LOCAL_TRAINERS (shared.settings), as `chatft demo --trainer` takes them."""
+    """LOCAL_TRAINERS (shared.settings), as `chatft demo --trainer` and `chatft dev --trainer` take them."""
 
     retrieval = "retrieval"
     lora = "lora"
+
+
+TrainerOpt = Annotated[
+    Optional[DemoTrainer],
+    typer.Option(
+        "--trainer",
+        help="LOCAL_TRAINER for this run: retrieval (the fast stand-in) or lora (needs make setup-train).",
+    ),
+]
 
 
 @app.command()
@@ -214,13 +223,7 @@ def demo(
         "samples/chat_sample.jsonl"
     ),
     port: Annotated[int, typer.Option("--port", help="Event Grid webhook port (0: any free port).")] = 0,
-    trainer: Annotated[
-        Optional[DemoTrainer],
-        typer.Option(
-            "--trainer",
-            help="LOCAL_TRAINER for this run: retrieval (the fast stand-in) or lora (needs make setup-train).",
-        ),
-    ] = None,
+    trainer: TrainerOpt = None,
 ) -> None:
     """The whole loop offline: upload -> validate -> train -> event -> model -> live endpoint -> janitor.
 
@@ -261,13 +264,7 @@ def lora_refusal(overrides: dict[str, str]) -> str | None:
 @app.command()
 def dev(
     port: Annotated[int, typer.Option("--port", help="Port of the Event Grid webhook, as `func start` uses.")] = 7071,
-    trainer: Annotated[
-        Optional[DemoTrainer],
-        typer.Option(
-            "--trainer",
-            help="LOCAL_TRAINER for this session: retrieval (the fast stand-in) or lora (needs make setup-train).",
-        ),
-    ] = None,
+    trainer: TrainerOpt = None,
 ) -> None:
     """Host function_app like `func start` (blob trigger, Event Grid webhook, timers) with Azurite.
 
