@@ -84,3 +84,17 @@ def test_a_timer_tick_with_nothing_to_say_prints_nothing() -> None:
     finally:
         logging.getLogger("chatft").removeHandler(host._steps)
     assert said and "deploy_reconciler reconcile.failed (error boom)" in said[0]
+
+
+def test_a_schedule_naming_both_days_fires_when_both_match_as_the_functions_host_does() -> None:
+    """The Functions host computes timer schedules with NCrontab, which picks a day by the day-of-month field and
+    then requires the day-of-week field too (atifaziz/NCrontab, NCrontab/CrontabSchedule.cs,
+    TryGetNextOccurrence: `if (_daysOfWeek.Contains((int)nextTime.DayOfWeek)) return nextTime;`), where cron, and
+    croniter by default, take either. Was: `0 0 0 13 * 5` fired on Friday 2 January 2026 locally."""
+    friday_13th = "0 0 0 13 * 5"
+    assert next_run(friday_13th, datetime(2026, 1, 1, tzinfo=timezone.utc)) == datetime(
+        2026, 2, 13, tzinfo=timezone.utc
+    )
+    assert next_run("0 30 9 * * 1-5", datetime(2026, 1, 2, 10, tzinfo=timezone.utc)) == datetime(
+        2026, 1, 5, 9, 30, tzinfo=timezone.utc
+    ), "a weekday schedule (day of month *) is unchanged"

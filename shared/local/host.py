@@ -9,7 +9,8 @@ connections and schedules, resolving %SETTING% expressions. Then it
   which it serves like the host's blobs extension (validation handshake included);
 - serves POST /runtime/webhooks/EventGrid?functionName=<name>, with the subscription validation
   handshake, handing events to the function as func.EventGridEvent / func.CloudEvent;
-- fires timer functions on their NCRONTAB schedules (six fields, seconds first, via croniter).
+- fires timer functions on their NCRONTAB schedules (six fields, seconds first, via croniter, with NCrontab's
+  day rule).
 """
 
 from __future__ import annotations
@@ -214,11 +215,19 @@ def outcome(steps: list[tuple[str, dict[str, Any]]]) -> str:
     return step + (f" (+{len(steps) - 1} more warnings)" if len(steps) > 1 else "")
 
 
-def next_run(schedule: str, after: datetime) -> datetime:
-    """The first time after `after` that an NCRONTAB schedule (six fields, seconds first) fires."""
+def schedule_times(schedule: str, start: datetime) -> Any:
+    """The fire times of an NCRONTAB schedule (six fields, seconds first) after `start`, as the Functions host's
+    NCrontab computes them: a day must match the day-of-month AND the day-of-week fields (NCrontab
+    CrontabSchedule.TryGetNextOccurrence checks the day of week after choosing the day), not either one as cron's
+    (and croniter's default) OR does, so `0 0 0 13 * 5` is Friday the 13th only."""
     from croniter import croniter
 
-    return croniter(schedule, after, second_at_beginning=True).get_next(datetime)
+    return croniter(schedule, start, second_at_beginning=True, day_or=False)
+
+
+def next_run(schedule: str, after: datetime) -> datetime:
+    """The first time after `after` that an NCRONTAB schedule fires."""
+    return schedule_times(schedule, after).get_next(datetime)
 
 
 class LocalHost:
@@ -509,12 +518,10 @@ class LocalHost:
     # --- timers ---
 
     def _run_timer(self, name: str) -> None:
-        from croniter import croniter
-
         function = self.functions[name]
         trigger = function.get_trigger()
         schedule = resolve(trigger.schedule)
-        times = croniter(schedule, datetime.now(timezone.utc), second_at_beginning=True)
+        times = schedule_times(schedule, datetime.now(timezone.utc))
         if getattr(trigger, "run_on_startup", False) and not self._stop.is_set():
             self._invoke("timer", schedule, name, lambda: function.get_user_function()(timer_request(False)))
         while not self._stop.is_set():
