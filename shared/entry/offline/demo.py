@@ -243,7 +243,7 @@ def _stages(
         f"(LOCAL_BASE_MODEL), not the foundation model; FINETUNE_OVERRIDES {escape(json.dumps(settings.finetune_overrides))}[/]"
         if lora
         else "[dim]    offline, the fine-tuning job is a retrieval stand-in: it answers with the most similar training"
-        " reply (no foundation model is fine-tuned)[/]"
+        ' reply (no foundation model is fine-tuned; make run ARGS="--trainer lora" fine-tunes a real one)[/]'
     )
     job = wait_for("training", lambda: _finished_job(workspace, entry.job_name), console, failed=broken)
     if job["status"] != "Completed":
