@@ -23,11 +23,11 @@ import function_app
 import shared.entry.app_wiring
 from shared.domain.ledger import Status, UploadKey
 from shared.flows.cancel import cancel
-from shared.flows.endpoint_actions import ActionContext
 from shared.local import procs
 from shared.local.state import read_json
 from tests.dev_session_setup import local_settings, running, wait
 from tests.hosting import invoke_blob_trigger
+from tests.test_guards import action_ctx
 
 ROOT = Path(__file__).resolve().parent.parent
 LINES = (ROOT / "samples" / "chat_sample.jsonl").read_bytes().splitlines(keepends=True)
@@ -103,15 +103,6 @@ def upload(blob_service, storage_env, i: int) -> None:
     name = f"g{i}.jsonl"
     blob_service.get_blob_client(storage_env["UPLOAD_CONTAINER"], name).upload_blob(FILES[i], overwrite=True)
     invoke_blob_trigger(function_app.app, "ingest_upload", name)
-
-
-def action_ctx() -> ActionContext:
-    return ActionContext(
-        shared.entry.app_wiring.settings(),
-        shared.entry.app_wiring.ledger(),
-        shared.entry.app_wiring.workspace(),
-        shared.entry.app_wiring.prepared_store(),
-    )
 
 
 def process_of(job: str) -> int:
