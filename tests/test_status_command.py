@@ -49,6 +49,7 @@ def test_upload_then_status_json_has_exactly_the_documented_keys(target, tmp_pat
     [doc] = json.loads(result.stdout)
     assert tuple(doc) == JSON_KEYS
     assert doc["name"] == "chats.jsonl" and doc["stage"] == "uploaded" and doc["status"] is None
+    assert "hint" not in status(target, "chats.jsonl").stdout, "just uploaded: nothing to worry about yet"
     invoke_blob_trigger(function_app.app, "ingest_upload", "chats.jsonl")  # ML_BACKEND=none: validated only
     one = json.loads(status(target, "chats.jsonl", "--json").stdout)
     assert tuple(one) == JSON_KEYS and one["stage"] == "validated" and "not submitted" in one["detail"]
@@ -114,3 +115,17 @@ def test_unreadable_settings_or_storage_is_one_line_exit_2(tmp_path, problem) ->
     settings.write_text(json.dumps({"Values": {"ML_BACKEND": "none", **values}}))
     result = runner.invoke(app, ["status", "--settings", str(settings)])
     assert result.exit_code == 2 and "error:" in result.stderr and "Traceback" not in result.output
+
+
+def test_status_of_an_upload_nothing_happened_to_says_what_to_check(target, tmp_path, monkeypatch) -> None:
+    """shared.domain.upload_stage.stalled_hint, shown by `chatft status NAME` (no blob trigger ran here)."""
+    import shared.domain.upload_stage as upload_stage
+
+    assert upload(target, str(chats(tmp_path))).exit_code == 0
+    monkeypatch.setattr(upload_stage, "STALLED_AFTER_SECONDS", 0.0)
+    lines = {
+        line.split(None, 1)[0]: line.split(None, 1)[1]
+        for line in status(target, "chats.jsonl").stdout.splitlines()
+        if line.strip()
+    }
+    assert lines["stage"].startswith("uploaded") and lines["hint"].startswith("no ingest result after ")

@@ -529,6 +529,16 @@ def test_follow_times_out_with_exit_2(target, tmp_path) -> None:
     assert "timed out" in result.stderr and "chatft status chats.jsonl" in result.stderr
 
 
+def test_follow_says_once_what_to_check_when_nothing_happens_to_the_upload(target, tmp_path, monkeypatch) -> None:
+    """No blob trigger runs here, so the upload sits at `uploaded` (shared.domain.upload_stage.stalled_hint)."""
+    import shared.domain.upload_stage as upload_stage
+
+    monkeypatch.setattr(upload_stage, "STALLED_AFTER_SECONDS", 0.0)
+    result = upload(target, str(chats(tmp_path)), "--follow", "--interval", "0.1", "--timeout", "0.6")
+    assert result.exit_code == 2
+    assert result.stderr.count("no ingest result after ") == 1 and "`chatft doctor`" in result.stderr
+
+
 def test_md5_metadata_is_base64_in_the_service(target, tmp_path, blob_service, storage_env) -> None:
     """What the portal shows as Content-MD5 is the file's MD5 (base64), so anyone can check it with openssl."""
     path = chats(tmp_path)

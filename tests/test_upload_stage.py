@@ -77,3 +77,17 @@ def test_json_keys_and_ages() -> None:
     doc = as_json(view(entry(Status.LIVE), uploaded_at=NOW - timedelta(minutes=5)), NOW + timedelta(seconds=30))
     assert tuple(doc) == JSON_KEYS and doc["stage_age_seconds"] == 30 and doc["upload_age_seconds"] == 330
     assert [age_text(s) for s in (None, 5, 125, 7300, 90000)] == ["-", "5s", "2m", "2h", "1d"]
+
+
+def test_an_upload_nothing_happens_to_says_what_to_check() -> None:
+    """A file that sits at `uploaded` (the blob event never reaches the app, or `chatft dev` is not running) was
+    silent: "waiting for the ingest function" for hours. After STALLED_AFTER_SECONDS it says what to check."""
+    from shared.domain.upload_stage import STALLED_AFTER_SECONDS, stalled_hint
+
+    at = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    waiting = view(None, None, uploaded_at=at)
+    assert stalled_hint(waiting, at + timedelta(seconds=STALLED_AFTER_SECONDS - 1)) == ""
+    hint = stalled_hint(waiting, at + timedelta(minutes=12))
+    assert hint.startswith("no ingest result after 12m: ") and "`chatft doctor`" in hint and "`chatft dev`" in hint
+    validated = view(None, REPORT, uploaded_at=at, report_time=at)
+    assert validated.stage is not Stage.UPLOADED and stalled_hint(validated, at + timedelta(hours=3)) == ""

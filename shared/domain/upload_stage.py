@@ -453,3 +453,23 @@ def age_text(seconds: float | None) -> str:
         if s >= size:
             return f"{s // size}{unit}"
     return f"{s}s"
+
+
+STALLED_AFTER_SECONDS = 600.0
+"""An upload the ingest has not validated in this long is probably not reaching it: the blob event reaches the app
+in seconds (Event Grid) or within a poll (the offline runner), and validation takes a minute or two even for large
+files."""
+
+
+def stalled_hint(view: UploadView, now: datetime) -> str:
+    """What to check for an upload nothing has happened to in STALLED_AFTER_SECONDS ("" otherwise): a file that
+    sits at `uploaded` is never silent about why it might."""
+    if view.stage is not Stage.UPLOADED or view.since is None:
+        return ""
+    waited = (now - view.since).total_seconds()
+    if waited < STALLED_AFTER_SECONDS:
+        return ""
+    return (
+        f"no ingest result after {age_text(waited)}: the function app may not be receiving this upload's blob event "
+        "(offline: is `chatft dev` running?); `chatft doctor` checks the wiring"
+    )

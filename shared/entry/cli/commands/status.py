@@ -188,12 +188,15 @@ def _evaluated(view) -> str:
 
 
 def _print_one(view, now: datetime) -> None:
+    from shared.domain.upload_stage import stalled_hint
+
     rows = [
         ("upload", view.name),
         ("sha256", view.sha256 or "-"),
         ("dataset", view.dataset),
         ("stage", None),
         ("detail", view.detail),
+        ("hint", stalled_hint(view, now)),
         ("age", f"{_ages(view, now)} (in this stage / since upload)"),
         ("job", view.job),
         ("progress", view.progress),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -440,7 +441,7 @@ def _say_uploaded(path: Path, uploaded, digest, container: str, report) -> None:
 def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float) -> int:
     """Print each stage once, in order, as the ledger and the report show it; the exit code at the end."""
     import shared.entry.app_wiring
-    from shared.domain.upload_stage import Stage
+    from shared.domain.upload_stage import Stage, stalled_hint
     from shared.flows.upload_status import follow_view
 
     started = time.monotonic()
@@ -448,6 +449,7 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
     step, problem = "", ""
     ledger = None
     training = _TrainingLines()
+    hinted = False
     try:
         while True:
             try:
@@ -484,6 +486,9 @@ def follow_upload(uploaded, sha256: str, store, interval: float, timeout: float)
                         _stage_line(milestone, uploaded.last_modified, time.monotonic() - started)
                         step = view.step if milestone.stage is Stage.DEPLOYING else step
                 training.look(view)
+                if not hinted and (hint := stalled_hint(view, datetime.now(timezone.utc))):
+                    err.print(f"[dim]{escape(hint)}[/]", highlight=False)
+                    hinted = True
                 if view.stage is Stage.DEPLOYING and view.step and view.step != step:
                     step = view.step
                     json_lines.emit("step", step=step)
