@@ -71,7 +71,9 @@ def live_endpoint(workspace: LocalWorkspace, name: str = "ep-test", traffic: boo
     while (info := workspace.get_endpoint(name)).provisioning_state != "Succeeded":
         assert time.monotonic() < deadline, "the scoring server did not start"
         time.sleep(0.05)
-    assert workspace.get_deployment(name, "demo").provisioning_state == "Succeeded"
+    while (state := workspace.get_deployment(name, "demo").provisioning_state) != "Succeeded":
+        assert state == "Creating" and time.monotonic() < deadline, f"the deployment is {state}"
+        time.sleep(0.05)
     return info.scoring_uri, workspace.endpoint_key(name)
 
 
@@ -223,17 +225,30 @@ def test_score_finds_the_live_endpoint_across_state_folders_and_skips_dead_ones(
 
 
 def test_a_deployments_model_is_loaded_before_its_first_request(local: LocalWorkspace) -> None:
-    """Azure ML's scoring container runs the model's init() before the deployment serves, so the first request (the
-    smoke test) never pays for loading (a LoRA model takes seconds): the local server loads each deployment's model
-    as soon as the deployment is on the endpoint."""
-    url, _ = live_endpoint(local)
-    health = url.removesuffix("/score") + "/health"
-    deadline = time.monotonic() + 10
-    while True:
-        with urllib.request.urlopen(health, timeout=5) as response:
-            loaded = json.loads(response.read())["loaded"]
-        if loaded == ["demo"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert loaded == ["demo"], "no request was sent, yet the model should be loaded"
+    """Azure ML's scoring container runs the model's init() before the deployment counts as provisioned
+    (MicrosoftDocs, "Troubleshoot online endpoint deployment": a deployment whose init() fails ends Failed), so the
+    first request (the smoke test) never pays for loading (a LoRA model takes seconds): the local server loads each
+    deployment's model as soon as the deployment is on the endpoint, and the deployment is Succeeded only then."""
+    url, _ = live_endpoint(local)  # waits for the deployment to be Succeeded
+    with urllib.request.urlopen(url.removesuffix("/score") + "/health", timeout=5) as response:
+        loaded = json.loads(response.read())["loaded"]
+    assert loaded == ["demo"], "no request was sent, yet the model is loaded"
     assert not (Path(local.root) / "endpoints" / "ep-test" / "requests.json").exists(), "no request was counted"
+
+
+def test_a_model_that_cannot_load_fails_its_deployment(local: LocalWorkspace, tmp_path: Path) -> None:
+    """A deployment whose model cannot be loaded is Failed, as on Azure ML when the scoring script's init() raises,
+    not Succeeded until a request finds out; the reconciler then fails the deployment (shared/flows/reconciler.py
+    _wait_deployment)."""
+    broken = tmp_path / "state" / "models" / "m" / "2" / "model"
+    broken.mkdir(parents=True)
+    (broken / "MLmodel").write_text("flavors:\n  python_function: {}\n")  # no artifacts: the loader raises
+    local.begin_create_endpoint(name="ep-broken", description="d", tags={"chatft_managed": "true"})
+    local.begin_create_deployment(
+        endpoint="ep-broken", name="demo", model_id="x/models/m/versions/2", instance_type="Standard_NC24ads_A100_v4"
+    )
+    deadline = time.monotonic() + 20
+    while (state := local.get_deployment("ep-broken", "demo").provisioning_state) == "Creating":
+        assert time.monotonic() < deadline, "still Creating"
+        time.sleep(0.05)
+    assert state == "Failed"

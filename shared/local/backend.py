@@ -43,6 +43,7 @@ from shared.domain.workspace import (
     SubmittedJob,
 )
 from shared.local import procs
+from shared.local.scoring import MODELS_FILE
 from shared.local.state import read_json, write_json
 from shared.local.train_job import INTERRUPTED
 from shared.local.trainers import trained_by, trainer_line, trainer_problem
@@ -450,6 +451,7 @@ class LocalWorkspace:
             )
         if not _alive(self._server(name).get("pid")):
             (folder / "server.json").unlink(missing_ok=True)
+            (folder / MODELS_FILE).unlink(missing_ok=True)
             self._start(["shared.local.scoring", str(folder)], folder / "log.txt")
         return LocalPoller(lambda: (self.get_endpoint(name) or EndpointInfo(name, "Deleted")).provisioning_state)
 
@@ -476,8 +478,14 @@ class LocalWorkspace:
         deployment = (config or {}).get("deployments", {}).get(name)
         if deployment is None:
             return None
-        ready = Path(deployment["model_path"], "MLmodel").exists() and _alive(self._server(endpoint).get("pid"))
-        return DeploymentInfo(name, "Succeeded" if ready else "Creating")
+        server = self._server(endpoint)
+        if not (Path(deployment["model_path"], "MLmodel").exists() and _alive(server.get("pid"))):
+            return DeploymentInfo(name, "Creating")
+        loads = read_json(self._endpoint(endpoint) / MODELS_FILE, {}) or {}
+        if loads.get("pid") != server.get("pid"):  # written by an earlier server, or none yet
+            return DeploymentInfo(name, "Creating")
+        state = ((loads.get("deployments") or {}).get(name) or {}).get("state")
+        return DeploymentInfo(name, state if state in ("Succeeded", "Failed") else "Creating")
 
     def begin_create_deployment(self, *, endpoint: str, name: str, model_id: str, instance_type: str) -> LocalPoller:
         entry = {"model_id": model_id, "model_path": str(self._model_path(model_id)), "instance_type": instance_type}

@@ -34,6 +34,10 @@ from shared.local.served_model import ServedModel, load_served
 from shared.local.state import read_json, write_json
 
 MAX_BODY = 1 << 20
+MODELS_FILE = "models.json"
+"""Each deployment's model load outcome (Succeeded, or Failed with the error) and the server's pid: as Azure ML's
+container runs init() before its deployment counts as provisioned, the backend reports a deployment Succeeded only
+once its model is loaded, and Failed when it cannot be."""
 
 
 def conversation(body: bytes, flavor: str) -> list[dict[str, str]]:
@@ -77,6 +81,7 @@ class Endpoint:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.models: dict[str, tuple[ServedModel, str]] = {}
+        self.outcomes: dict[str, dict[str, str]] = {}
         self.counts: dict[str, int] = read_json(folder / "requests.json", {}) or {}
         self.lock = threading.Lock()
         self.loading = threading.Lock()
@@ -108,12 +113,24 @@ class Endpoint:
         return live[0][1]
 
     def model(self, deployment: str, config: dict[str, Any]) -> tuple[ServedModel, str]:
-        """The deployment's model (retrieval or LoRA, by its MLmodel) and its Hugging Face flavour, loaded once."""
+        """The deployment's model (retrieval or LoRA, by its MLmodel) and its Hugging Face flavour, loaded once;
+        the outcome goes to models.json, which the backend reads as the deployment's provisioning state."""
         with self.loading:
             if deployment not in self.models:
                 folder = Path(config["deployments"][deployment]["model_path"])
-                self.models[deployment] = (load_served(folder), flavor_of(folder))
+                try:
+                    self.models[deployment] = (load_served(folder), flavor_of(folder))
+                except Exception as exc:
+                    self._record(deployment, {"state": "Failed", "error": f"{type(exc).__name__}: {exc}"})
+                    raise
+                self._record(deployment, {"state": "Succeeded"})
             return self.models[deployment]
+
+    def _record(self, deployment: str, outcome: dict[str, str]) -> None:
+        """models.json: each deployment's load outcome, with this server's pid (a restarted server starts over)."""
+        with self.lock:
+            self.outcomes[deployment] = outcome
+            write_json(self.folder / MODELS_FILE, {"pid": os.getpid(), "deployments": self.outcomes})
 
 
 def make_handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
@@ -179,8 +196,9 @@ WARM_EVERY = 0.5
 
 def warm(endpoint: Endpoint, stopped: threading.Event) -> None:
     """Load each deployment's model as soon as it is on the endpoint, as Azure ML's scoring container runs its
-    init() before the deployment serves: the first request (the smoke test) does not wait for a LoRA model to load.
-    A model that fails to load is left to the request, which answers with the error."""
+    init() before the deployment serves: the deployment is provisioned once it is loaded (models.json), so the
+    first request (the smoke test) never waits for a LoRA model to load. A model that fails to load fails its
+    deployment, and a request to it answers with the error."""
     failed: set[str] = set()
     while not stopped.wait(WARM_EVERY):
         config = endpoint.config()
