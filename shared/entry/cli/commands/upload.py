@@ -571,8 +571,8 @@ def _store_again():  # -> UploadContainer
 def _stage_line(milestone, uploaded_at, elapsed: float) -> None:
     """One stage: its real time (and how long after the upload) when the ledger or report says, else how long
     this command has been following."""
+    from shared.domain.durations import duration_text
     from shared.domain.upload_stage import FAILURES
-    from shared.flows.upload_status import duration_text
 
     stage, at = milestone.stage, milestone.at
     if stage.value not in ("checked", "uploaded"):  # those two are the `uploaded` event
